@@ -1,7 +1,3 @@
-// Package sensors defines the Sensor interface every driver implements and
-// holds the drivers that need no hardware library (the simulated sensor and
-// the Linux kernel's 1-Wire sysfs reader). Drivers that talk to a bus through
-// periph.io live in sub-packages; nothing outside sensors/ imports periph.
 package sensors
 
 import (
@@ -46,7 +42,7 @@ var (
 
 // Reason returns a short, stable, snake_case name for a sensor error, used as
 // a metric label and on the page: crc, power_on_reset, no_device, bad_data,
-// out_of_range, stale, timeout or other.
+// out_of_range, stale, busy, timeout or other.
 func Reason(err error) string {
 	switch {
 	case err == nil:
@@ -63,6 +59,8 @@ func Reason(err error) string {
 		return "out_of_range"
 	case errors.Is(err, ErrStale):
 		return "stale"
+	case errors.Is(err, ErrBusy):
+		return "busy"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	}
