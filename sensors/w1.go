@@ -355,7 +355,7 @@ func (w *W1) Address() string { return w.address }
 // ErrPowerOnReset, Read reads once more at once (the read starts a new
 // conversion) and returns that result. A missing device directory or
 // w1_slave file is ErrNoDevice; data faults are as for ParseW1Slave. Errors
-// start with "w1: <address>: ".
+// other than ctx.Err() are a *DeviceError: "w1: <address>: ...".
 func (w *W1) Read(ctx context.Context) ([]reading.Reading, error) {
 	c, err := w.readOnce(ctx)
 	if errors.Is(err, ErrPowerOnReset) {
@@ -373,39 +373,24 @@ func (w *W1) Read(ctx context.Context) ([]reading.Reading, error) {
 	}}, nil
 }
 
-// readOnce reads and parses w1_slave once.
+// readOnce reads and parses w1_slave once. Its errors are ctx.Err() or a
+// *DeviceError.
 func (w *W1) readOnce(ctx context.Context) (float64, error) {
-	if err := ctx.Err(); err != nil {
+	data, err := await(ctx, &w.busy, func() ([]byte, error) { return w.readFile(w.path) })
+	switch {
+	case err == nil:
+	case err == ErrBusy:
+		return 0, &DeviceError{w.address, fmt.Errorf("the previous read is still blocked in the kernel: %w", ErrBusy)}
+	case err == ctx.Err():
 		return 0, err
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO):
+		return 0, &DeviceError{w.address, fmt.Errorf("not on the bus: %w (%w)", ErrNoDevice, err)}
+	default:
+		return 0, &DeviceError{w.address, err}
 	}
-	if !w.busy.CompareAndSwap(false, true) {
-		return 0, fmt.Errorf("w1: %s: the previous read is still blocked in the kernel: %w", w.address, ErrBusy)
-	}
-	type result struct {
-		data []byte
-		err  error
-	}
-	done := make(chan result, 1) // buffered: an abandoned read never blocks
-	go func() {
-		data, err := w.readFile(w.path)
-		w.busy.Store(false) // before the send, so the next Read never sees a finished read as busy
-		done <- result{data, err}
-	}()
-	var r result
-	select {
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case r = <-done:
-	}
-	if r.err != nil {
-		if errors.Is(r.err, fs.ErrNotExist) || errors.Is(r.err, syscall.ENODEV) || errors.Is(r.err, syscall.ENXIO) {
-			return 0, fmt.Errorf("w1: %s: not on the bus: %w (%w)", w.address, ErrNoDevice, r.err)
-		}
-		return 0, fmt.Errorf("w1: %s: %w", w.address, r.err)
-	}
-	c, _, err := parseW1Slave(w.family, r.data)
+	c, _, err := parseW1Slave(w.family, data)
 	if err != nil {
-		return 0, fmt.Errorf("w1: %s: %w", w.address, err)
+		return 0, &DeviceError{w.address, err}
 	}
 	return c, nil
 }

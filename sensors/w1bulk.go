@@ -1,0 +1,613 @@
+package sensors
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// Timing of a bulk conversion.
+const (
+	// w1BulkPollEvery is how often therm_bulk_read is read while a
+	// conversion is pending.
+	w1BulkPollEvery = 15 * time.Millisecond
+	// w1BulkMargin is how long past the slowest device's conv_time a bulk
+	// conversion may take (bus mutex contention, a slow master) before
+	// W1Bulk gives up on it.
+	w1BulkMargin = time.Second
+	// w1DefaultConvTime is the conversion time assumed when a device's
+	// conv_time cannot be read: 12 bits, or any DS18S20.
+	w1DefaultConvTime = 750 * time.Millisecond
+	// w1BulkTrigger is the command w1_therm accepts in therm_bulk_read. The
+	// kernel compares the write's size with sizeof("trigger"), 8: the
+	// newline is required, "trigger" alone is silently ignored.
+	w1BulkTrigger = "trigger\n"
+)
+
+// w1fs is the file access of W1Bulk: osW1FS on a real sysfs tree, a fake
+// w1_therm in tests. Every method may block in the kernel.
+type w1fs interface {
+	ReadFile(name string) ([]byte, error)
+	// WriteFile writes data to the existing file name; it never creates
+	// one.
+	WriteFile(name string, data []byte) error
+	// ReadDir returns the names in directory name.
+	ReadDir(name string) ([]string, error)
+}
+
+// osW1FS is w1fs on the real filesystem.
+type osW1FS struct{}
+
+func (osW1FS) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+
+func (osW1FS) WriteFile(name string, data []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (osW1FS) ReadDir(name string) ([]string, error) {
+	entries, err := os.ReadDir(name)
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names, err
+}
+
+// DeviceError is the failure of one device of a sensor that reads several
+// (W1Bulk), and the error W1.Read returns. Its message is
+// "w1: <Address>: <Err>"; Err wraps the sentinel of the fault (ErrCRC,
+// ErrNoDevice, ErrBusy, ...), so errors.Is and Reason see through it.
+type DeviceError struct {
+	Address string // the device, e.g. 28-0316a2b8ff01
+	Err     error  // what went wrong, without the address
+}
+
+// Error returns "w1: <address>: <cause>".
+func (e *DeviceError) Error() string { return "w1: " + e.Address + ": " + e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *DeviceError) Unwrap() error { return e.Err }
+
+// W1BulkStats counts what a W1Bulk did since NewW1Bulk; see W1Bulk.Stats.
+type W1BulkStats struct {
+	// BulkConversions counts the bulk conversions used: one per bus per
+	// Read when therm_bulk_read worked.
+	BulkConversions uint64
+	// Fallbacks counts the bulk conversions given up, per bus and Read:
+	// no therm_bulk_read (older kernel, or the master of a second bus),
+	// no permission to write it, a conversion that never completed, or
+	// the bus list that could not be read (then once for the whole Read).
+	// The devices concerned were read one at a time.
+	Fallbacks uint64
+	// SingleReads counts the device reads that started their own
+	// conversion (up to 750 ms each): after a fallback, on a device
+	// without bulk support (DS28EA00) or whose master was not found, and
+	// the re-read after a power-on-reset value.
+	SingleReads uint64
+	// LastFallback is why the latest fallback happened, nil before the
+	// first one. It starts with "w1: " and wraps the cause (e.g.
+	// fs.ErrNotExist, fs.ErrPermission).
+	LastFallback error
+}
+
+// W1Bulk reads several DS18B20-family devices on the kernel's 1-Wire buses
+// with one bulk conversion per bus, through the w1 master's therm_bulk_read
+// file (w1_therm, Linux 5.8 and later): N devices on a bus take about one
+// conversion time (750 ms at 12 bits) per Read instead of N. Build it with
+// NewW1Bulk.
+//
+// Each Read lists the masters (<sysfs>/w1_bus_master*/w1_master_slaves) and
+// groups the devices by bus; the buses are converted and read concurrently.
+// On each bus with therm_bulk_read it writes "trigger\n" (the kernel issues
+// SKIP ROM + CONVERT T and blocks the write for the slowest device's
+// conv_time), polls therm_bulk_read every 15 ms until it reads 1, waits
+// until the slowest of its devices' conv_time has passed since the trigger
+// (a signal can cut the kernel's wait short), and then reads each device's
+// w1_slave, which now returns the converted scratchpad without a
+// conversion of its own. Devices that cannot take part are read one at a
+// time, each read converting: DS28EA00 (w1_therm gives it no bulk
+// support), devices no master lists, and every device of a bus whose bulk
+// conversion is unavailable or gives up (see W1BulkStats.Fallbacks). A bulk
+// conversion gives up when therm_bulk_read still reads -1 one second past
+// the slowest conv_time, or reads 0 (nothing triggered); fallbacks are
+// counted in Stats, never logged, and are not errors.
+//
+// Power-on reset: a device still showing 85 °C with byte 6 = 0x0C after a
+// bulk conversion is read once more on its own (a conversion of its own)
+// after the other devices of its bus; only when that read fails too is it
+// reported, with that read's error. A device read on its own is re-read
+// once at once, as W1.Read does.
+//
+// Caveats of the kernel interface:
+//   - The trigger converts every bulk-capable device on the bus, and the
+//     values of devices nobody reads are kept until they are read: use one
+//     W1Bulk for all the devices of a bus that share an interval, and do
+//     not also read them with W1. A W1 read of a device during a pending
+//     bulk conversion returns an empty file (ErrBadData).
+//   - therm_bulk_read is root-writable only (mode 0644): without root, or a
+//     udev rule granting write access, every Read falls back and
+//     LastFallback wraps fs.ErrPermission.
+//   - w1_therm counts bulk-capable devices in one counter for all masters
+//     and creates therm_bulk_read only on the master of the first one: on
+//     a second bus the file is missing and its devices are read one at a
+//     time.
+//
+// Read may be called from several goroutines; like W1, it keeps at most one
+// kernel operation per device and per bus outstanding (ErrBusy otherwise).
+type W1Bulk struct {
+	sysfs     string
+	devs      []*W1 // in the order given to NewW1Bulk
+	now       func() time.Time
+	fs        w1fs
+	pollEvery time.Duration
+	margin    time.Duration
+
+	scanBusy atomic.Bool // listing the masters
+
+	mu      sync.Mutex
+	busBusy map[string]*atomic.Bool // per master: a trigger or poll in flight
+	stats   W1BulkStats
+}
+
+var _ Sensor = (*W1Bulk)(nil)
+
+// NewW1Bulk returns a sensor reading the devices at addresses (kernel names
+// like 28-0316a2b8ff01, in the order Read returns them) under sysfs
+// (DefaultW1SysfsDir when ""); now is the clock stamped on readings (nil
+// means time.Now). It fails for an empty list, an invalid address
+// (ValidW1Address) or one listed twice, returning every problem at once,
+// and does not touch the filesystem: buses are found at each Read.
+func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk, error) {
+	if len(addresses) == 0 {
+		return nil, errors.New("w1: bulk read: no device addresses")
+	}
+	if sysfs == "" {
+		sysfs = DefaultW1SysfsDir
+	}
+	if now == nil {
+		now = time.Now
+	}
+	b := &W1Bulk{
+		sysfs:     sysfs,
+		now:       now,
+		fs:        osW1FS{},
+		pollEvery: w1BulkPollEvery,
+		margin:    w1BulkMargin,
+		busBusy:   map[string]*atomic.Bool{},
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, a := range addresses {
+		w, err := NewW1(sysfs, a, now)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case seen[a]:
+			errs = append(errs, fmt.Errorf("w1: address %q: listed twice", a))
+		default:
+			seen[a] = true
+			w.readFile = func(name string) ([]byte, error) { return b.fs.ReadFile(name) }
+			b.devs = append(b.devs, w)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return b, nil
+}
+
+// Addresses returns the device names, in the order of NewW1Bulk and of the
+// readings Read returns. The slice is a copy.
+func (b *W1Bulk) Addresses() []string {
+	a := make([]string, len(b.devs))
+	for i, d := range b.devs {
+		a[i] = d.address
+	}
+	return a
+}
+
+// Stats returns the counts since NewW1Bulk. It is safe for concurrent use.
+func (b *W1Bulk) Stats() W1BulkStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
+
+// w1Result is the outcome of one device in one Read.
+type w1Result struct {
+	celsius float64
+	time    time.Time
+	err     error // a *DeviceError, or nil
+}
+
+// Read converts and reads every device (see W1Bulk) and returns one
+// temperature reading in °C per device read successfully, in the order of
+// NewW1Bulk, with Sensor set to the device address and Time to now() when
+// that device's read completed.
+//
+// Readings and an error together: the readings are good; the error lists
+// the devices that failed. It joins (errors.Join) one *DeviceError per
+// failed device, which names the address and wraps the sentinel: iterate
+// with its Unwrap() []error, or test with errors.Is / Reason. When every
+// device fails, the readings are nil.
+//
+// When ctx is done first, Read returns nil and ctx.Err() at once; kernel
+// operations still blocked finish in the background with their results
+// dropped, and until they do the next Reads fail the devices concerned
+// with ErrBusy.
+func (b *W1Bulk) Read(ctx context.Context) ([]reading.Reading, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	buses, orphans, err := b.groups(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		b.fallback(err)
+	}
+
+	results := make([]w1Result, len(b.devs))
+	var wg sync.WaitGroup
+	for _, bus := range buses {
+		wg.Go(func() { b.readBus(ctx, bus.master, bus.devs, results) })
+	}
+	if len(orphans) > 0 {
+		wg.Go(func() { b.readSingly(ctx, orphans, results) })
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	var out []reading.Reading
+	var errs []error
+	for i, r := range results {
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		out = append(out, reading.Reading{
+			Sensor:   b.devs[i].address,
+			Quantity: reading.Temperature,
+			Value:    r.celsius,
+			Raw:      r.celsius,
+			Unit:     reading.UnitOf(reading.Temperature),
+			Time:     r.time,
+		})
+	}
+	return out, errors.Join(errs...)
+}
+
+// w1BusDevs is one master and the indexes (into W1Bulk.devs) of the
+// devices it lists.
+type w1BusDevs struct {
+	master string
+	devs   []int
+}
+
+// groups lists the masters and splits the devices by master, sorted by
+// master name; orphans are the devices no master lists. On an error every
+// device is an orphan.
+func (b *W1Bulk) groups(ctx context.Context) (buses []w1BusDevs, orphans []int, err error) {
+	masterOf, err := await(ctx, &b.scanBusy, func() (map[string]string, error) {
+		return listW1Masters(b.fs, b.sysfs)
+	})
+	if err != nil {
+		if err == ErrBusy {
+			err = fmt.Errorf("w1: list the bus masters: the previous listing is still blocked in the kernel: %w", ErrBusy)
+		}
+		orphans = make([]int, len(b.devs))
+		for i := range orphans {
+			orphans[i] = i
+		}
+		return nil, orphans, err
+	}
+	byMaster := map[string][]int{}
+	for i, d := range b.devs {
+		if m, ok := masterOf[d.address]; ok {
+			byMaster[m] = append(byMaster[m], i)
+		} else {
+			orphans = append(orphans, i)
+		}
+	}
+	for _, m := range slices.Sorted(maps.Keys(byMaster)) {
+		buses = append(buses, w1BusDevs{master: m, devs: byMaster[m]})
+	}
+	return buses, orphans, nil
+}
+
+// listW1Masters reads <sysfs>/w1_bus_master*/w1_master_slaves and returns
+// the master of every device listed (the first master, sorted by name, if
+// one is listed twice). A master whose list cannot be read is skipped.
+func listW1Masters(fsys w1fs, sysfs string) (map[string]string, error) {
+	names, err := fsys.ReadDir(sysfs)
+	if err != nil {
+		return nil, fmt.Errorf("w1: list the bus masters: %w", err)
+	}
+	slices.Sort(names)
+	masterOf := map[string]string{}
+	for _, m := range names {
+		if !strings.HasPrefix(m, "w1_bus_master") {
+			continue
+		}
+		data, err := fsys.ReadFile(filepath.Join(sysfs, m, "w1_master_slaves"))
+		if err != nil {
+			continue
+		}
+		// One device name per line; "not found.\n" when the bus is empty.
+		for line := range strings.Lines(string(data)) {
+			a := strings.TrimSpace(line)
+			if _, dup := masterOf[a]; a != "" && !dup {
+				masterOf[a] = m
+			}
+		}
+	}
+	return masterOf, nil
+}
+
+// readBus converts the devices of one master in one bulk conversion when it
+// can and reads them into out.
+func (b *W1Bulk) readBus(ctx context.Context, master string, devs []int, out []w1Result) {
+	var bulk, single []int
+	for _, i := range devs {
+		if b.devs[i].family == W1FamilyDS28EA00 {
+			single = append(single, i) // w1_therm: bulk_read = false
+		} else {
+			bulk = append(bulk, i)
+		}
+	}
+	if len(bulk) > 0 {
+		err := b.convert(ctx, master, bulk)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, ErrBusy):
+			for _, i := range bulk {
+				out[i] = w1Result{err: &DeviceError{Address: b.devs[i].address, Err: err}}
+			}
+			bulk = nil
+		case err != nil:
+			b.fallback(fmt.Errorf("w1: %s: %w", master, err))
+			single = append(bulk, single...)
+			bulk = nil
+		default:
+			b.count(func(s *W1BulkStats) { s.BulkConversions++ })
+		}
+	}
+	for _, i := range bulk {
+		out[i] = b.readDevice(ctx, i)
+	}
+	b.readSingly(ctx, single, out)
+	// A device that missed the bulk conversion converts on its own, after
+	// the others were read.
+	for _, i := range bulk {
+		if errors.Is(out[i].err, ErrPowerOnReset) && ctx.Err() == nil {
+			b.count(func(s *W1BulkStats) { s.SingleReads++ })
+			out[i] = b.readDevice(ctx, i)
+		}
+	}
+}
+
+// readSingly reads devices one at a time, each read converting; a
+// power-on-reset value is read once more at once, as W1.Read does.
+func (b *W1Bulk) readSingly(ctx context.Context, devs []int, out []w1Result) {
+	for _, i := range devs {
+		if ctx.Err() != nil {
+			return
+		}
+		b.count(func(s *W1BulkStats) { s.SingleReads++ })
+		out[i] = b.readDevice(ctx, i)
+		if errors.Is(out[i].err, ErrPowerOnReset) && ctx.Err() == nil {
+			b.count(func(s *W1BulkStats) { s.SingleReads++ })
+			out[i] = b.readDevice(ctx, i)
+		}
+	}
+}
+
+// readDevice reads and parses one device's w1_slave once.
+func (b *W1Bulk) readDevice(ctx context.Context, i int) w1Result {
+	c, err := b.devs[i].readOnce(ctx)
+	if err != nil {
+		return w1Result{err: err}
+	}
+	return w1Result{celsius: c, time: b.now()}
+}
+
+// convert runs one bulk conversion on master for the devices bulk: it
+// writes the trigger, polls therm_bulk_read until it reads 1, and waits
+// until the slowest device's conv_time has passed since the trigger. The
+// error (without a "w1: <master>: " prefix) says why the conversion cannot
+// be used: ctx.Err(), an error wrapping ErrBusy (a previous trigger or poll
+// still blocked), or any other reason to fall back.
+func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) error {
+	busy := b.busFlag(master)
+	file := filepath.Join(b.sysfs, master, "therm_bulk_read")
+	type trigger struct {
+		at   time.Time     // when the trigger was written
+		conv time.Duration // the slowest device's conversion time
+	}
+	t, err := await(ctx, busy, func() (trigger, error) {
+		var conv time.Duration
+		for _, i := range bulk {
+			conv = max(conv, b.convTime(b.devs[i].address))
+		}
+		at := time.Now()
+		return trigger{at, conv}, b.fs.WriteFile(file, []byte(w1BulkTrigger))
+	})
+	switch {
+	case err == nil:
+	case err == ErrBusy:
+		return fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
+	case err == ctx.Err():
+		return err
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no therm_bulk_read (kernel before 5.8, or not the first bus with a thermometer): %w", err)
+	default:
+		return fmt.Errorf("trigger a bulk conversion: %w", err)
+	}
+	deadline := t.at.Add(t.conv + b.margin)
+	for {
+		state, err := await(ctx, busy, func() (int, error) {
+			data, err := b.fs.ReadFile(file)
+			if err != nil {
+				return 0, err
+			}
+			return parseW1BulkState(data)
+		})
+		switch {
+		case err == ErrBusy:
+			return fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
+		case err == ctx.Err() && err != nil:
+			return err
+		case err != nil:
+			return fmt.Errorf("read therm_bulk_read: %w", err)
+		case state == 1:
+			return sleepCtx(ctx, time.Until(t.at.Add(t.conv)))
+		case state == 0:
+			return errors.New("therm_bulk_read reads 0 after the trigger: no conversion started")
+		case !time.Now().Before(deadline):
+			return fmt.Errorf("therm_bulk_read still reads -1 %v after the trigger: bulk conversion timed out",
+				time.Since(t.at).Round(time.Millisecond))
+		}
+		if err := sleepCtx(ctx, b.pollEvery); err != nil {
+			return err
+		}
+	}
+}
+
+// convTime returns a device's conversion time from its conv_time file, or
+// w1DefaultConvTime when that cannot be read.
+func (b *W1Bulk) convTime(address string) time.Duration {
+	data, err := b.fs.ReadFile(filepath.Join(b.sysfs, address, "conv_time"))
+	if err != nil {
+		return w1DefaultConvTime
+	}
+	d, err := parseW1ConvTime(data)
+	if err != nil {
+		return w1DefaultConvTime
+	}
+	return d
+}
+
+// parseW1BulkState parses the contents of therm_bulk_read, "%d\n" in
+// w1_therm: -1 while a bulk conversion is pending, 1 when it completed and
+// a device is still unread, 0 when none was triggered. Errors wrap
+// ErrBadData.
+func parseW1BulkState(data []byte) (int, error) {
+	switch string(bytes.TrimSuffix(data, []byte("\n"))) {
+	case "-1":
+		return -1, nil
+	case "0":
+		return 0, nil
+	case "1":
+		return 1, nil
+	}
+	return 0, fmt.Errorf("therm_bulk_read %q is not -1, 0 or 1: %w", data, ErrBadData)
+}
+
+// parseW1ConvTime parses the contents of a device's conv_time file,
+// milliseconds as "%d\n" (negative when w1_therm fails: -ENODEV). It accepts
+// 1 to 10000 ms; errors wrap ErrBadData.
+func parseW1ConvTime(data []byte) (time.Duration, error) {
+	ms, err := strconv.Atoi(string(bytes.TrimSuffix(data, []byte("\n"))))
+	if err != nil || ms < 1 || ms > 10000 {
+		return 0, fmt.Errorf("conv_time %q is not 1 to 10000 ms: %w", data, ErrBadData)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// busFlag returns the busy flag of master.
+func (b *W1Bulk) busFlag(master string) *atomic.Bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f, ok := b.busBusy[master]
+	if !ok {
+		f = new(atomic.Bool)
+		b.busBusy[master] = f
+	}
+	return f
+}
+
+// fallback records that a bulk conversion was given up.
+func (b *W1Bulk) fallback(err error) {
+	b.count(func(s *W1BulkStats) {
+		s.Fallbacks++
+		s.LastFallback = err
+	})
+}
+
+// count updates the stats.
+func (b *W1Bulk) count(f func(*W1BulkStats)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f(&b.stats)
+}
+
+// await runs op in a goroutine of its own and returns its result, or
+// ctx.Err() (that very value) as soon as ctx is done: op then finishes in
+// the background and its result is dropped. busy keeps at most one op
+// outstanding: while the previous one runs, await returns ErrBusy (that
+// very value) without starting op.
+func await[T any](ctx context.Context, busy *atomic.Bool, op func() (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	if !busy.CompareAndSwap(false, true) {
+		return zero, ErrBusy
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1) // buffered: an abandoned op never blocks
+	go func() {
+		v, err := op()
+		busy.Store(false) // before the send, so the next call never sees a finished op as busy
+		done <- result{v, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case r := <-done:
+		return r.v, r.err
+	}
+}
+
+// sleepCtx waits for d or until ctx is done, and returns ctx.Err() in the
+// latter case.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
