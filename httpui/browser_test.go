@@ -1,0 +1,309 @@
+package httpui
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// browser is a headless Chromium driven over the DevTools protocol.
+type browser struct {
+	t    *testing.T
+	conn *websocket.Conn
+	id   int
+}
+
+// startBrowser starts headless Chromium for the rest of the test and
+// connects to its one page.
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	bin := testenv.Require(t, "chromium", "chromium")
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+		"--user-data-dir="+dir, "--window-size=1200,900", "--remote-debugging-port=0", "about:blank")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+
+	// Chromium writes its port and browser endpoint to DevToolsActivePort
+	// once it listens.
+	var port, browserPath string
+	waitFor(t, "chromium's DevTools port", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort"))
+		port, browserPath, _ = strings.Cut(string(b), "\n")
+		return err == nil && port != "" && strings.HasPrefix(browserPath, "/devtools/browser/")
+	})
+	// Close it with Browser.close, so that it ends all its processes before
+	// its directory is removed; kill it if that fails.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, _, err := websocket.Dial(ctx, "ws://127.0.0.1:"+port+strings.TrimSpace(browserPath), nil); err == nil {
+			c.Write(ctx, websocket.MessageText, []byte(`{"id":1,"method":"Browser.close"}`))
+			defer c.CloseNow()
+		}
+		select {
+		case <-exited:
+		case <-ctx.Done():
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	var targets []struct{ Type, WebSocketDebuggerURL string }
+	waitFor(t, "chromium's page", func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/json/list")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		targets = nil
+		json.NewDecoder(resp.Body).Decode(&targets)
+		for _, tg := range targets {
+			if tg.Type == "page" {
+				return true
+			}
+		}
+		return false
+	})
+	var url string
+	for _, tg := range targets {
+		if tg.Type == "page" {
+			url = tg.WebSocketDebuggerURL
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("connect to chromium: %v", err)
+	}
+	conn.SetReadLimit(-1)
+	t.Cleanup(func() { conn.CloseNow() })
+	return &browser{t: t, conn: conn}
+}
+
+// call sends a DevTools command and returns its result.
+func (b *browser) call(method string, params any) json.RawMessage {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b.id++
+	msg, _ := json.Marshal(map[string]any{"id": b.id, "method": method, "params": params})
+	if err := b.conn.Write(ctx, websocket.MessageText, msg); err != nil {
+		b.t.Fatalf("%s: %v", method, err)
+	}
+	for {
+		_, data, err := b.conn.Read(ctx)
+		if err != nil {
+			b.t.Fatalf("%s: %v", method, err)
+		}
+		var resp struct {
+			ID     int
+			Result json.RawMessage
+			Error  *struct{ Message string }
+		}
+		json.Unmarshal(data, &resp)
+		if resp.ID != b.id {
+			continue // an event
+		}
+		if resp.Error != nil {
+			b.t.Fatalf("%s: %s", method, resp.Error.Message)
+		}
+		return resp.Result
+	}
+}
+
+// eval evaluates a JavaScript expression in the page and decodes its
+// JSON-compatible value into v.
+func (b *browser) eval(expr string, v any) {
+	b.t.Helper()
+	var res struct {
+		Result           struct{ Value json.RawMessage }
+		ExceptionDetails *struct{ Text string }
+	}
+	json.Unmarshal(b.call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}), &res)
+	if res.ExceptionDetails != nil {
+		b.t.Fatalf("eval %s: %s", expr, res.ExceptionDetails.Text)
+	}
+	if err := json.Unmarshal(res.Result.Value, v); err != nil {
+		b.t.Fatalf("eval %s: %v (%s)", expr, err, res.Result.Value)
+	}
+}
+
+// pageState is what the page shows, read from its DOM.
+type pageState struct {
+	Agent, Version, Uptime, Link, Outputs string
+	Offline                               bool
+	Cards                                 map[string]cardState
+}
+
+type cardState struct {
+	Class, Value, Unit, Status, Age string
+	Points                          int // drawn in the chart
+}
+
+const pageStateJS = `(() => {
+  const $ = (id) => document.getElementById(id);
+  if (!$('agent')) return null; // not loaded yet
+  const cards = {};
+  for (const c of document.querySelectorAll('#cards .card')) {
+    const q = (sel) => c.querySelector(sel).textContent;
+    cards[q('.sensor') + '/' + q('.quantity')] = {
+      Class: c.className, Value: q('.value'), Unit: q('.unit'), Status: q('.status'), Age: q('.age'),
+      Points: +(c.querySelector('canvas').dataset.points || -1),
+    };
+  }
+  return { Agent: $('agent').textContent, Version: $('version').textContent, Uptime: $('uptime').textContent,
+    Link: $('link').textContent, Outputs: $('outputs').textContent, Offline: !$('offline').hidden, Cards: cards };
+})()`
+
+// waitPage polls the page until cond holds, failing after 20 s.
+func (b *browser) waitPage(what string, cond func(p pageState) bool) pageState {
+	b.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var p pageState
+		b.eval(pageStateJS, &p)
+		if cond(p) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("page never showed %s; it shows %+v", what, p)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPageInChromium loads the page in headless Chromium: the header,
+// outputs and one card per sensor quantity with its history drawn, the
+// fault and staleness shown, live readings over the websocket, and after
+// an agent restart the offline banner, the reconnection and the history
+// fetched again.
+func TestPageInChromium(t *testing.T) {
+	b := startBrowser(t)
+	now := time.Now()
+	status := func() Status {
+		return Status{
+			Agent: "greenhouse-1", Version: "v9.8.7", Started: now.Add(-2*time.Hour - time.Minute),
+			Sensors: []SensorStatus{
+				{ID: "air", Type: "bme280", Quantities: []string{"temperature", "humidity"}, State: "ok", IntervalSeconds: 60},
+				{ID: "old", Type: "sht4x", Quantities: []string{"humidity"}, State: "ok", IntervalSeconds: 10},
+				{ID: "soil", Type: "ds18b20", Quantities: []string{"temperature"}, State: "faulty", Reason: "crc", Error: "crc mismatch", IntervalSeconds: 1},
+			},
+			Outputs: []publish.Status{
+				{Name: "mqtt", State: "connected", Connected: true},
+				{Name: "kafka", State: "disconnected", Backlog: 17, LastError: "kafka: dial: connection refused"},
+			},
+		}
+	}
+	temp := func(seq int, v float64, at time.Time) reading.Reading {
+		return reading.Reading{Agent: "greenhouse-1", Sensor: "air", Quantity: reading.Temperature,
+			Value: v, Raw: v + 0.1, Unit: "°C", Time: at, Seq: uint64(seq)}
+	}
+	s := New(Config{}, status, nil, nil)
+	for i := range 120 {
+		at := now.Add(time.Duration(i-120) * time.Second)
+		s.Publish(temp(i+1, 20+float64(i)/100, at))
+		s.Publish(reading.Reading{Agent: "greenhouse-1", Sensor: "air", Quantity: reading.Humidity,
+			Value: 40, Raw: 41, Unit: "%RH", Time: at, Seq: uint64(i + 1)})
+	}
+	s.Publish(reading.Reading{Agent: "greenhouse-1", Sensor: "old", Quantity: reading.Humidity,
+		Value: 55, Raw: 55, Unit: "%RH", Time: now.Add(-10 * time.Minute), Seq: 1})
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	stop := serveOn(t, s, l)
+
+	b.call("Page.navigate", map[string]any{"url": "http://" + addr + "/"})
+	p := b.waitPage("the history", func(p pageState) bool {
+		return p.Link == "live" && p.Cards["air/temperature"].Points == 120 && p.Cards["air/humidity"].Points == 120
+	})
+	if p.Agent != "greenhouse-1" || p.Version != "v9.8.7" || p.Uptime != "2 h 1 min" || p.Offline {
+		t.Errorf("header: %+v", p)
+	}
+	if want := "mqttconnectedkafkadisconnected · backlog 17kafka: dial: connection refused"; p.Outputs != want {
+		t.Errorf("outputs: %q, want %q", p.Outputs, want)
+	}
+	for key, want := range map[string]cardState{
+		"air/temperature":  {Class: "card ok", Value: "21.19", Unit: "°C", Status: "ok", Points: 120},
+		"air/humidity":     {Class: "card ok", Value: "40.0", Unit: "%RH", Status: "ok", Points: 120},
+		"old/humidity":     {Class: "card stale", Value: "55.0", Unit: "%RH", Status: "stale", Age: "10 min ago", Points: 1},
+		"soil/temperature": {Class: "card faulty", Value: "–", Unit: "°C", Status: "faulty: crc", Points: 0},
+	} {
+		got := p.Cards[key]
+		if key[0] == 'a' {
+			want.Age = got.Age // seconds, depends on the machine's speed
+		}
+		if got != want {
+			t.Errorf("card %s: %+v, want %+v", key, got, want)
+		}
+	}
+	if len(p.Cards) != 4 {
+		t.Errorf("%d cards, want 4: %v", len(p.Cards), p.Cards)
+	}
+
+	// Live: a reading pushed over the websocket shows at once.
+	s.Publish(temp(121, 23.456, time.Now()))
+	b.waitPage("the pushed reading", func(p pageState) bool {
+		c := p.Cards["air/temperature"]
+		return c.Value == "23.46" && c.Points == 121
+	})
+
+	// The agent restarts: the page goes offline, then reconnects to the
+	// new one and fetches its history, which has a reading published
+	// while the page was away.
+	stop()
+	b.waitPage("the offline banner", func(p pageState) bool { return p.Offline && p.Link == "offline" })
+	s2 := New(Config{}, status, nil, nil)
+	s2.Publish(temp(121, 23.456, time.Now().Add(-time.Second)))
+	s2.Publish(temp(122, 24.5, time.Now()))
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, s2, l2)
+	p = b.waitPage("the reconnection", func(p pageState) bool {
+		return !p.Offline && p.Link == "live" && p.Cards["air/temperature"].Value == "24.50"
+	})
+	// The new agent's history replaced the old one's.
+	if got := p.Cards["air/temperature"].Points; got != 2 {
+		t.Errorf("after reconnecting the chart has %d points, want the new history's 2", got)
+	}
+}
+
+// serveOn runs s.Serve on l until the returned stop is called or the test
+// ends; stop waits for Serve to return and checks it returned nil.
+func serveOn(t *testing.T, s *Server, l net.Listener) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	return stop
+}

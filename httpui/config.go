@@ -1,0 +1,80 @@
+package httpui
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"time"
+)
+
+// Defaults applied by Config.SetDefaults.
+const (
+	DefaultHistory    = time.Hour // Config.History
+	DefaultHistoryMax = 3600      // Config.HistoryMax, readings per series
+	DefaultMaxClients = 64        // Config.MaxClients
+)
+
+// Config configures the live page. It is decoded from the agent's YAML
+// (`http:` section) and read-only once passed to New.
+type Config struct {
+	// Listen is the TCP address the page is served on, e.g. ":8080" or
+	// "127.0.0.1:8080". Empty disables the page; the agent, not
+	// SetDefaults, chooses its default.
+	Listen string `yaml:"listen"`
+	// History is how far back /api/readings (and the page's charts) look;
+	// default 1h.
+	History time.Duration `yaml:"history"`
+	// HistoryMax is the most readings kept per sensor and quantity,
+	// whatever their age; default 3600. Memory grows with the readings
+	// actually kept, up to HistoryMax per series.
+	HistoryMax int `yaml:"history_max"`
+	// MaxClients is the most websocket clients connected at once; one more
+	// gets HTTP 503. Default 64.
+	MaxClients int `yaml:"max_clients"`
+	// AllowedOrigins lists extra Origin host patterns (path.Match syntax,
+	// e.g. "*.example.com", or "https://dash.example.com" to also match the
+	// scheme) allowed to open /ws from another site. Default: none, only
+	// the page's own origin.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// SetDefaults fills zero fields with their defaults (DefaultHistory,
+// DefaultHistoryMax, DefaultMaxClients). It leaves Listen alone: the agent
+// defaults that.
+func (c *Config) SetDefaults() {
+	if c.History == 0 {
+		c.History = DefaultHistory
+	}
+	if c.HistoryMax == 0 {
+		c.HistoryMax = DefaultHistoryMax
+	}
+	if c.MaxClients == 0 {
+		c.MaxClients = DefaultMaxClients
+	}
+}
+
+// Validate returns every problem of c at once (joined with errors.Join), or
+// nil. Call it after SetDefaults. Each message starts with "httpui: " and
+// the YAML key.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.History < 0 {
+		errs = append(errs, fmt.Errorf("httpui: history: must not be negative, got %v", c.History))
+	}
+	if c.HistoryMax < 0 {
+		errs = append(errs, fmt.Errorf("httpui: history_max: must not be negative, got %d", c.HistoryMax))
+	}
+	if c.MaxClients < 0 {
+		errs = append(errs, fmt.Errorf("httpui: max_clients: must not be negative, got %d", c.MaxClients))
+	}
+	for i, p := range c.AllowedOrigins {
+		if p == "" {
+			errs = append(errs, fmt.Errorf("httpui: allowed_origins[%d]: empty pattern", i))
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			errs = append(errs, fmt.Errorf("httpui: allowed_origins[%d]: bad pattern %q: %w", i, p, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,35 @@
+package httpui
+
+import (
+	"testing"
+	"time"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	var c Config
+	c.SetDefaults()
+	if c.Listen != "" || c.History != time.Hour || c.HistoryMax != 3600 || c.MaxClients != 64 || c.AllowedOrigins != nil {
+		t.Errorf("defaults: %+v", c)
+	}
+	c = Config{Listen: ":9000", History: time.Minute, HistoryMax: 10, MaxClients: 2}
+	want := c
+	c.SetDefaults()
+	if c.Listen != want.Listen || c.History != want.History || c.HistoryMax != want.HistoryMax || c.MaxClients != want.MaxClients {
+		t.Errorf("SetDefaults changed set fields: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := Config{History: -time.Second, HistoryMax: -1, MaxClients: -2, AllowedOrigins: []string{"ok.example.com", "", "[bad"}}
+	want := "httpui: history: must not be negative, got -1s\n" +
+		"httpui: history_max: must not be negative, got -1\n" +
+		"httpui: max_clients: must not be negative, got -2\n" +
+		"httpui: allowed_origins[1]: empty pattern\n" +
+		`httpui: allowed_origins[2]: bad pattern "[bad": syntax error in pattern`
+	if err := c.Validate(); err == nil || err.Error() != want {
+		t.Errorf("Validate:\n%v\nwant\n%s", err, want)
+	}
+}

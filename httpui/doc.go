@@ -1,0 +1,26 @@
+// Package httpui serves Kelvin's live page from the agent binary itself.
+//
+// The page (index.html, app.js and style.css, embedded with //go:embed and
+// nothing fetched from the internet) shows one card per sensor and quantity
+// with the current value, its age, the sensor's status and a hand-drawn
+// canvas chart, and a header with the agent, its uptime and every output's
+// state. It is fed by three endpoints:
+//
+//   - GET /ws: a websocket pushing every reading as its JSON wire form
+//     (reading.Reading.AppendJSON), one text message per reading.
+//   - GET /api/readings[?sensor=ID]: the recent history kept in memory, a
+//     bounded ring per sensor and quantity, as a JSON array oldest first.
+//   - GET /api/status: the agent's Status as JSON.
+//
+// The websocket hub never lets a client slow the agent down: Publish hands
+// each reading, marshalled once, to every client's small bounded queue with
+// a non-blocking send, and a client whose queue is full is dropped and
+// closed with StatusPolicyViolation "too slow". Every write has a 5 s
+// timeout, the number of clients is capped (HTTP 503 beyond) and only the
+// page's own origin (plus Config.AllowedOrigins) may connect.
+//
+// Static assets carry a content-hash ETag and Cache-Control: no-cache, so a
+// browser revalidates (304) and picks up a new binary at once; they are
+// gzip-compressed once at startup and sent compressed to clients that
+// accept it.
+package httpui

@@ -1,0 +1,286 @@
+package httpui
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// Timeouts of the HTTP server and of every websocket write.
+const (
+	readHeaderTimeout = 5 * time.Second
+	idleTimeout       = 60 * time.Second
+	writeTimeout      = 5 * time.Second // one websocket message
+	shutdownTimeout   = 3 * time.Second
+	clientQueue       = 64   // readings queued per websocket client
+	clientReadLimit   = 1024 // bytes of one message from a websocket client
+)
+
+// SensorStatus is one sensor's state as shown on the page.
+type SensorStatus struct {
+	ID              string    `json:"id"`
+	Type            string    `json:"type"`
+	Quantities      []string  `json:"quantities"`
+	State           string    `json:"state"`            // "starting", "ok" or "faulty"
+	Reason          string    `json:"reason,omitempty"` // sensors.Reason of the last error: "crc", "no_device", …
+	Error           string    `json:"error,omitempty"`  // the last error message
+	IntervalSeconds float64   `json:"interval_seconds"` // read interval, s
+	LastReading     time.Time `json:"last_reading,omitzero"`
+	Reads           uint64    `json:"reads"`  // successful reads
+	Errors          uint64    `json:"errors"` // failed reads
+}
+
+// Status is the agent's state served at /api/status. The agent fills
+// everything but Clients (and Now, when left zero), which the server sets.
+type Status struct {
+	Agent   string           `json:"agent"`
+	Version string           `json:"version"`
+	Started time.Time        `json:"started"`
+	Now     time.Time        `json:"now"`
+	Sensors []SensorStatus   `json:"sensors"`
+	Outputs []publish.Status `json:"outputs"`
+	Clients int              `json:"websocket_clients"` // filled by the server itself
+}
+
+// Server is the live page: the history ring, the websocket hub and the
+// HTTP handlers. Its methods are safe for concurrent use; Run or Serve is
+// called at most once.
+type Server struct {
+	cfg    Config
+	status func() Status
+	now    func() time.Time
+	log    *slog.Logger
+
+	assets  map[string]*asset
+	history *history
+	handler http.Handler
+
+	// Websocket hub.
+	writeTimeout    time.Duration // per message and per close; tests shorten it
+	shutdownTimeout time.Duration
+	queueLen        int // per client
+	mu              sync.Mutex
+	clients         []*client            // receiving readings
+	conns           map[*client]struct{} // every /ws handler running, counted against MaxClients
+	goingAway       chan struct{}        // closed when shutdown starts: clients get StatusGoingAway
+	killed          bool                 // shutdown timed out: connections are dropped at once
+	wsWG            sync.WaitGroup       // /ws handlers
+}
+
+// New returns a server configured by cfg (to which it applies SetDefaults;
+// an empty Listen only matters to Run). status is called for every
+// /api/status request and must be cheap and safe for concurrent use; nil
+// serves an empty Status. now is the clock (nil: time.Now) and log the
+// logger (nil: discard).
+func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logger) *Server {
+	cfg.SetDefaults()
+	if status == nil {
+		status = func() Status { return Status{} }
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	assets, err := loadAssets()
+	if err != nil {
+		panic(err) // the files are embedded: cannot happen in a built binary
+	}
+	s := &Server{
+		cfg:             cfg,
+		status:          status,
+		now:             now,
+		log:             log,
+		assets:          assets,
+		history:         newHistory(cfg.History, cfg.HistoryMax),
+		writeTimeout:    writeTimeout,
+		shutdownTimeout: shutdownTimeout,
+		queueLen:        clientQueue,
+		conns:           make(map[*client]struct{}),
+		goingAway:       make(chan struct{}),
+	}
+
+	mux := http.NewServeMux()
+	for p, a := range assets {
+		if p == "/" {
+			p = "/{$}"
+		}
+		mux.Handle("GET "+p, a)
+	}
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /api/readings", s.serveReadings)
+	mux.HandleFunc("GET /api/status", s.serveStatus)
+	s.handler = mux
+	return s
+}
+
+// Handler returns the HTTP handler serving the page, /ws and /api/, for
+// tests and for embedding in another server. Websocket clients served
+// through it are closed by Run's or Serve's shutdown only.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Publish records r in the history and sends it to every websocket client.
+// It never blocks on a client: a client whose queue is full is dropped. r
+// is marshalled once, whatever the number of clients. Safe for concurrent
+// use.
+func (s *Server) Publish(r reading.Reading) {
+	s.history.add(r, s.now())
+	s.broadcast(r.AppendJSON(make([]byte, 0, 192)))
+}
+
+// Run listens on cfg.Listen and serves until ctx is done, then shuts down:
+// websocket clients are closed with StatusGoingAway and everything is
+// closed after at most 3 s. It returns nil on cancellation, at once when
+// Listen is empty, and an error when it cannot listen, such as
+// "httpui: listen :8080: address already in use".
+func (s *Server) Run(ctx context.Context) error {
+	if s.cfg.Listen == "" {
+		return nil
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("httpui: listen %s: %w", s.cfg.Listen, listenCause(err))
+	}
+	return s.Serve(ctx, l)
+}
+
+// listenCause strips the "listen tcp" and "bind" layers from a listen error
+// so the message reads "address already in use"; errors.Is still sees the
+// errno.
+func listenCause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		err = op.Err
+		var se *os.SyscallError
+		if errors.As(err, &se) && se.Err != nil {
+			err = se.Err
+		}
+	}
+	return err
+}
+
+// Serve is Run on an existing listener, which it closes. Tests use
+// 127.0.0.1:0.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// No WriteTimeout: websocket connections live long; every websocket
+		// write has its own timeout instead.
+	}
+	s.log.Info("serving the live page", "addr", l.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+		defer cancel()
+		s.shutdownWS(sctx)
+		return fmt.Errorf("httpui: serve %s: %w", l.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.shutdownWS(sctx) })
+	err := srv.Shutdown(sctx)
+	wg.Wait()
+	if err != nil {
+		srv.Close()
+		s.log.Warn("live page shut down forcibly", "err", err)
+	}
+	<-errc // http.ErrServerClosed
+	return nil
+}
+
+func (s *Server) serveReadings(w http.ResponseWriter, r *http.Request) {
+	rs := s.history.snapshot(r.URL.Query().Get("sensor"), s.now())
+	b := make([]byte, 0, 2+len(rs)*180)
+	b = append(b, '[')
+	for i := range rs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = rs[i].AppendJSON(b)
+	}
+	b = append(b, ']', '\n')
+	h := w.Header()
+	// The page sizes its charts and its memory by these.
+	h.Set("X-Kelvin-History-Seconds", strconv.FormatFloat(s.cfg.History.Seconds(), 'f', -1, 64))
+	h.Set("X-Kelvin-History-Max", strconv.Itoa(s.cfg.HistoryMax))
+	writeJSON(w, r, b)
+}
+
+func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.status()
+	if st.Now.IsZero() {
+		st.Now = s.now()
+	}
+	st.Clients = s.Clients()
+	if st.Sensors == nil {
+		st.Sensors = []SensorStatus{}
+	}
+	if st.Outputs == nil {
+		st.Outputs = []publish.Status{}
+	}
+	for i := range st.Sensors {
+		if st.Sensors[i].Quantities == nil {
+			// Copy before the first change: the slice may be the agent's.
+			st.Sensors = append([]SensorStatus(nil), st.Sensors...)
+			for j := range st.Sensors[i:] {
+				if st.Sensors[i+j].Quantities == nil {
+					st.Sensors[i+j].Quantities = []string{}
+				}
+			}
+			break
+		}
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		s.log.Error("marshal status", "err", err)
+		http.Error(w, "httpui: marshal status: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, r, append(b, '\n'))
+}
+
+// writeJSON writes b as a JSON response that is never cached, gzipped
+// when large and accepted.
+func writeJSON(w http.ResponseWriter, r *http.Request, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept-Encoding")
+	if len(b) >= 1024 && acceptsGzip(r) {
+		h.Set("Content-Encoding", "gzip")
+		if r.Method == http.MethodHead {
+			return
+		}
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		zw.Write(b)
+		zw.Close()
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if r.Method != http.MethodHead {
+		w.Write(b)
+	}
+}

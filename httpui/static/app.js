@@ -1,0 +1,462 @@
+// Kelvin live page: cards and charts fed by /api/readings, /ws and
+// /api/status. Plain ES2017, no build step, nothing from elsewhere.
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const UNITS = { temperature: '°C', humidity: '%RH', pressure: 'Pa' };
+  const DECIMALS = { '°C': 2, '%RH': 1, Pa: 0 };
+  const MIN_SPAN = { '°C': 1, '%RH': 2, Pa: 100 }; // smallest y range drawn
+  const STATUS_EVERY = 2000; // ms
+
+  const st = {
+    series: new Map(), // "sensor/quantity" -> series
+    sensors: new Map(), // id -> SensorStatus
+    status: null,
+    offset: 0, // server clock minus ours, ms
+    historyMs: 3600e3,
+    historyMax: 3600,
+    link: 'connecting…', // or 'live', 'offline'
+  };
+  const now = () => Date.now() + st.offset;
+
+  // ---- formatting ----
+  const pad = (n) => (n < 10 ? '0' : '') + n;
+  function fmtValue(v, unit) {
+    if (typeof v !== 'number' || !isFinite(v)) return '–';
+    const d = DECIMALS[unit];
+    return v.toFixed(d === undefined ? 2 : d);
+  }
+  function fmtDuration(ms) {
+    let s = Math.max(0, Math.floor(ms / 1000));
+    const d = Math.floor(s / 86400);
+    const h = Math.floor((s % 86400) / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    s %= 60;
+    if (d) return d + ' d ' + h + ' h';
+    if (h) return h + ' h ' + m + ' min';
+    if (m) return m + ' min ' + s + ' s';
+    return s + ' s';
+  }
+  const fmtAge = (ms) => fmtDuration(ms).replace(/ \d+ s$/, '') + ' ago';
+
+  // ---- series and cards ----
+  function series(sensor, quantity, unit) {
+    const key = sensor + '/' + quantity;
+    let s = st.series.get(key);
+    if (s) {
+      if (unit && !s.unit) s.unit = unit;
+      return s;
+    }
+    const el = $('card').content.firstElementChild.cloneNode(true);
+    s = {
+      key, sensor, quantity, unit: unit || UNITS[quantity] || '', pts: [], el, dirty: true,
+      value: el.querySelector('.value'), age: el.querySelector('.age'),
+      status: el.querySelector('.status'), foot: el.querySelector('.foot'),
+      canvas: el.querySelector('canvas'),
+    };
+    el.querySelector('.sensor').textContent = sensor;
+    el.querySelector('.quantity').textContent = quantity;
+    el.querySelector('.unit').textContent = s.unit;
+    st.series.set(key, s);
+    // Keep the cards sorted by key.
+    const cards = $('cards');
+    const after = [...st.series.keys()].sort().indexOf(key);
+    const next = [...st.series.keys()].sort()[after + 1];
+    cards.insertBefore(el, next ? st.series.get(next).el : null);
+    $('empty').hidden = true;
+    resizer.observe(s.canvas.parentElement);
+    return s;
+  }
+
+  // addReading appends r to its series unless it is already there (it is
+  // when the websocket and /api/readings overlap after a reconnect).
+  function addReading(r) {
+    if (!r || typeof r.sensor !== 'string' || typeof r.quantity !== 'string') return;
+    const s = series(r.sensor, r.quantity, r.unit);
+    const t = Date.parse(r.ts);
+    const last = s.pts[s.pts.length - 1];
+    if (last && (t < last.t || (t === last.t && r.seq <= last.seq))) return;
+    s.pts.push({ t, v: r.value, r: r.raw, seq: r.seq });
+    trim(s);
+    s.dirty = true;
+    schedule();
+  }
+
+  function trim(s) {
+    const cutoff = now() - st.historyMs;
+    let n = 0;
+    while (n < s.pts.length && s.pts[n].t < cutoff) n++;
+    n = Math.max(n, s.pts.length - st.historyMax);
+    if (n > 0) s.pts.splice(0, n);
+  }
+
+  function cardState(s) {
+    const sen = st.sensors.get(s.sensor);
+    const last = s.pts.length ? s.pts[s.pts.length - 1].t
+      : sen && sen.last_reading ? Date.parse(sen.last_reading) : 0;
+    const iv = sen ? sen.interval_seconds * 1000 : 0;
+    if (sen && sen.state === 'faulty') {
+      return { cls: 'faulty', pill: 'bad', text: 'faulty' + (sen.reason ? ': ' + sen.reason.replace(/_/g, ' ') : ''), last };
+    }
+    if (last && iv > 0 && now() - last > 3 * iv) return { cls: 'stale', pill: 'warn', text: 'stale', last };
+    if (!last) return { cls: 'starting', pill: '', text: (sen && sen.state) || 'waiting', last };
+    return { cls: 'ok', pill: 'ok', text: 'ok', last };
+  }
+
+  function renderText(s) {
+    const p = s.pts[s.pts.length - 1];
+    s.value.textContent = p ? fmtValue(p.v, s.unit) : '–';
+    const c = cardState(s);
+    s.el.className = 'card ' + c.cls;
+    s.status.className = 'status pill ' + c.pill;
+    s.status.textContent = c.text;
+    s.age.textContent = c.last ? fmtAge(now() - c.last) : '';
+    const sen = st.sensors.get(s.sensor);
+    const foot = [];
+    if (sen) {
+      if (sen.type) foot.push(sen.type);
+      if (sen.interval_seconds) foot.push('every ' + fmtDuration(sen.interval_seconds * 1000));
+      foot.push(sen.reads + ' reads, ' + sen.errors + ' errors');
+      if (sen.state === 'faulty' && sen.error) foot.push(sen.error);
+    }
+    s.foot.textContent = foot.join(' · ');
+    s.status.title = (sen && sen.error) || '';
+  }
+
+  // ---- chart ----
+  let colors = {};
+  function readColors() {
+    const cs = getComputedStyle(document.documentElement);
+    for (const k of ['fg', 'muted', 'grid', 'line', 'raw']) colors[k] = cs.getPropertyValue('--' + k).trim();
+    for (const s of st.series.values()) s.dirty = true;
+    schedule();
+  }
+
+  // niceStep returns 1, 2 or 5 times a power of ten close to x.
+  function niceStep(x) {
+    const p = Math.pow(10, Math.floor(Math.log10(x)));
+    const f = x / p;
+    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * p;
+  }
+  function valueTicks(lo, hi, n) {
+    const step = niceStep((hi - lo) / Math.max(1, n));
+    const min = Math.floor(lo / step) * step;
+    const max = Math.ceil(hi / step) * step;
+    const dec = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+    const ticks = [];
+    for (let v = min; v <= max + step / 2; v += step) ticks.push(v);
+    return { min, max, ticks, dec };
+  }
+  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
+    .map((s) => s * 1000);
+  function timeTicks(t0, t1, n) {
+    const step = TIME_STEPS.find((s) => (t1 - t0) / s <= n) || 86400e3;
+    const tz = new Date(t0).getTimezoneOffset() * 60e3; // align to local time
+    const ticks = [];
+    for (let t = Math.ceil((t0 - tz) / step) * step + tz; t <= t1; t += step) ticks.push(t);
+    const fmt = (t) => {
+      const d = new Date(t);
+      return pad(d.getHours()) + ':' + pad(d.getMinutes()) + (step < 60e3 ? ':' + pad(d.getSeconds()) : '');
+    };
+    return { ticks, fmt };
+  }
+
+  // firstAt returns the index of the first point at or after t.
+  function firstAt(pts, t) {
+    let lo = 0;
+    let hi = pts.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (pts[m].t < t) lo = m + 1; else hi = m;
+    }
+    return lo;
+  }
+
+  function draw(s) {
+    const box = s.canvas.parentElement;
+    const w = box.clientWidth;
+    const h = box.clientHeight;
+    if (!w || !h) return;
+    const dpr = window.devicePixelRatio || 1;
+    const cw = Math.round(w * dpr);
+    const ch = Math.round(h * dpr);
+    if (s.canvas.width !== cw || s.canvas.height !== ch) {
+      s.canvas.width = cw;
+      s.canvas.height = ch;
+    }
+    const g = s.canvas.getContext('2d');
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, w, h);
+    g.font = '11px system-ui, sans-serif';
+
+    const t1 = now();
+    const pts = s.pts;
+    const i0 = firstAt(pts, t1 - st.historyMs);
+    let t0 = i0 < pts.length ? pts[i0].t : t1;
+    t0 = Math.min(t0, t1 - 60e3);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = i0; i < pts.length; i++) {
+      const p = pts[i];
+      for (const v of [p.v, p.r]) {
+        if (typeof v === 'number' && isFinite(v)) {
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+      }
+    }
+    s.canvas.dataset.points = pts.length - i0; // for tests
+    if (lo > hi) {
+      g.fillStyle = colors.muted;
+      g.textAlign = 'center';
+      g.textBaseline = 'middle';
+      g.fillText('no data yet', w / 2, h / 2);
+      return;
+    }
+    const span = MIN_SPAN[s.unit] || 1e-9;
+    if (hi - lo < span) {
+      const mid = (hi + lo) / 2;
+      lo = mid - span / 2;
+      hi = mid + span / 2;
+    }
+    const yt = valueTicks(lo, hi, Math.max(2, Math.floor(h / 35)));
+    const labels = yt.ticks.map((v) => v.toFixed(yt.dec));
+    const padL = Math.ceil(Math.max(...labels.map((l) => g.measureText(l).width))) + 8;
+    const padR = 6;
+    const padT = 6;
+    const padB = 18;
+    const pw = w - padL - padR;
+    const ph = h - padT - padB;
+    if (pw < 20 || ph < 20) return;
+    const x = (t) => padL + ((t - t0) / (t1 - t0)) * pw;
+    const y = (v) => padT + ((yt.max - v) / (yt.max - yt.min)) * ph;
+
+    // Grid and value axis.
+    g.lineWidth = 1;
+    g.strokeStyle = colors.grid;
+    g.fillStyle = colors.muted;
+    g.textAlign = 'right';
+    g.textBaseline = 'middle';
+    g.beginPath();
+    yt.ticks.forEach((v, i) => {
+      const yy = Math.round(y(v)) + 0.5;
+      g.moveTo(padL, yy);
+      g.lineTo(w - padR, yy);
+      g.fillText(labels[i], padL - 5, yy);
+    });
+    // Time axis.
+    const tt = timeTicks(t0, t1, Math.max(2, Math.floor(pw / 60)));
+    g.textAlign = 'center';
+    g.textBaseline = 'top';
+    for (const t of tt.ticks) {
+      const xx = Math.round(x(t)) + 0.5;
+      g.moveTo(xx, padT);
+      g.lineTo(xx, padT + ph);
+      const label = tt.fmt(t);
+      const lw = g.measureText(label).width / 2;
+      g.fillText(label, Math.min(Math.max(xx, padL + lw), w - lw), padT + ph + 4);
+    }
+    g.stroke();
+
+    g.save();
+    g.beginPath();
+    g.rect(padL, padT, pw, ph);
+    g.clip();
+    // Raw values: faint points.
+    g.fillStyle = colors.raw;
+    g.globalAlpha = 0.45;
+    for (let i = i0; i < pts.length; i++) {
+      const r = pts[i].r;
+      if (typeof r === 'number' && isFinite(r)) g.fillRect(x(pts[i].t) - 1.25, y(r) - 1.25, 2.5, 2.5);
+    }
+    g.globalAlpha = 1;
+    // Smoothed values: a line, broken where readings are missing.
+    const sen = st.sensors.get(s.sensor);
+    const gap = sen && sen.interval_seconds ? 3 * sen.interval_seconds * 1000 : Infinity;
+    g.strokeStyle = colors.line;
+    g.lineWidth = 1.75;
+    g.lineJoin = 'round';
+    g.beginPath();
+    let prev = null;
+    for (let i = i0; i < pts.length; i++) {
+      const p = pts[i];
+      if (typeof p.v !== 'number' || !isFinite(p.v)) {
+        prev = null;
+        continue;
+      }
+      if (prev && p.t - prev.t <= gap) g.lineTo(x(p.t), y(p.v));
+      else g.moveTo(x(p.t), y(p.v));
+      prev = p;
+    }
+    g.stroke();
+    if (prev) {
+      g.fillStyle = colors.line;
+      g.beginPath();
+      g.arc(x(prev.t), y(prev.v), 2.5, 0, 2 * Math.PI);
+      g.fill();
+    }
+    g.restore();
+  }
+
+  // ---- rendering loop ----
+  let frame = 0;
+  function schedule() {
+    if (!frame) frame = requestAnimationFrame(render);
+  }
+  function render() {
+    frame = 0;
+    for (const s of st.series.values()) {
+      if (!s.dirty) continue;
+      s.dirty = false;
+      renderText(s);
+      draw(s);
+    }
+  }
+  const resizer = new ResizeObserver((entries) => {
+    for (const e of entries) {
+      for (const s of st.series.values()) if (s.canvas.parentElement === e.target) s.dirty = true;
+    }
+    schedule();
+  });
+
+  function renderHeader() {
+    const sts = st.status;
+    if (sts) {
+      $('agent').textContent = sts.agent || 'Kelvin';
+      document.title = (sts.agent || 'Kelvin') + ' · Kelvin';
+      $('version').textContent = sts.version || '';
+      $('uptime').textContent = sts.started ? fmtDuration(now() - Date.parse(sts.started)) : '–';
+    }
+    const link = $('link');
+    link.textContent = st.link;
+    link.className = 'pill ' + (st.link === 'live' ? 'ok' : st.link === 'offline' ? 'bad' : '');
+  }
+
+  function renderOutputs() {
+    const ul = $('outputs');
+    ul.textContent = '';
+    for (const o of (st.status && st.status.outputs) || []) {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.textContent = o.name;
+      const state = document.createElement('span');
+      state.className = 'pill ' + (o.connected ? 'ok' : o.state === 'connecting' ? 'warn' : 'bad');
+      state.textContent = (o.state || (o.connected ? 'connected' : 'disconnected')) +
+        (o.backlog ? ' · backlog ' + o.backlog : '');
+      li.append(name, state);
+      if (!o.connected && o.last_error) {
+        const err = document.createElement('span');
+        err.className = 'err';
+        err.textContent = o.last_error;
+        err.title = o.last_error;
+        li.append(err);
+      }
+      ul.append(li);
+    }
+  }
+
+  // Every second: ages, states, uptime, and the charts' moving time axis.
+  setInterval(() => {
+    renderHeader();
+    if (document.hidden) return;
+    for (const s of st.series.values()) s.dirty = true;
+    schedule();
+  }, 1000);
+
+  // ---- data ----
+  async function fetchStatus() {
+    const sent = Date.now();
+    const res = await fetch('api/status', { cache: 'no-store' });
+    if (!res.ok) throw new Error('status ' + res.status);
+    const sts = await res.json();
+    st.offset = Date.parse(sts.now) - (sent + Date.now()) / 2;
+    st.status = sts;
+    st.sensors = new Map((sts.sensors || []).map((x) => [x.id, x]));
+    for (const x of sts.sensors || []) {
+      for (const q of x.quantities || []) series(x.id, q, UNITS[q]);
+    }
+    for (const s of st.series.values()) s.dirty = true;
+    renderHeader();
+    renderOutputs();
+    schedule();
+  }
+  async function pollStatus() {
+    try {
+      await fetchStatus();
+    } catch (e) {
+      // The websocket shows the outage; keep the last status.
+    }
+    setTimeout(pollStatus, STATUS_EVERY);
+  }
+
+  async function fetchHistory() {
+    const res = await fetch('api/readings', { cache: 'no-store' });
+    if (!res.ok) throw new Error('readings ' + res.status);
+    const secs = parseFloat(res.headers.get('X-Kelvin-History-Seconds'));
+    const max = parseInt(res.headers.get('X-Kelvin-History-Max'), 10);
+    if (secs > 0) st.historyMs = secs * 1000;
+    if (max > 0) st.historyMax = max;
+    const list = await res.json();
+    // The history replaces what we had: it covers the whole window.
+    const fresh = new Set();
+    for (const r of list) {
+      const s = series(r.sensor, r.quantity, r.unit);
+      if (!fresh.has(s)) {
+        fresh.add(s);
+        s.pts = [];
+      }
+      addReading(r);
+    }
+  }
+
+  let attempt = 0;
+  function connect() {
+    const url = new URL('ws', location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(url);
+    let queue = []; // readings that arrive while the history loads
+    ws.onopen = async () => {
+      try {
+        await fetchHistory();
+      } catch (e) {
+        ws.close();
+        return;
+      }
+      attempt = 0;
+      const q = queue;
+      queue = null;
+      q.forEach(addReading);
+      setOnline(true);
+      fetchStatus().catch(() => {});
+    };
+    ws.onmessage = (ev) => {
+      let r;
+      try {
+        r = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      if (queue) {
+        if (queue.length < 100000) queue.push(r);
+      } else addReading(r);
+    };
+    ws.onclose = () => {
+      setOnline(false);
+      const delay = Math.min(10000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
+      attempt++;
+      setTimeout(connect, delay);
+    };
+  }
+
+  function setOnline(on) {
+    st.link = on ? 'live' : 'offline';
+    $('offline').hidden = on;
+    renderHeader();
+  }
+
+  readColors();
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', readColors);
+  renderHeader();
+  pollStatus();
+  connect();
+})();

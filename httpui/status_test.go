@@ -1,0 +1,48 @@
+package httpui
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/publish"
+)
+
+func TestStatusJSON(t *testing.T) {
+	c := &clock{t0.Add(90 * time.Second)}
+	st := Status{
+		Agent: "greenhouse-1", Version: "v1.2.3", Started: t0,
+		Sensors: []SensorStatus{
+			{ID: "air", Type: "bme280", Quantities: []string{"temperature", "humidity"}, State: "ok",
+				IntervalSeconds: 10, LastReading: t0.Add(80 * time.Second), Reads: 9, Errors: 1},
+			{ID: "soil", Type: "ds18b20", State: "faulty", Reason: "crc",
+				Error: "ds18b20: read 28-0316a2b8ff01: crc mismatch", IntervalSeconds: 2.5, Errors: 7},
+		},
+		Outputs: []publish.Status{{Name: "mqtt", URL: "tcp://127.0.0.1:1883", State: "connected", Connected: true, Sent: 9, Bytes: 1500}},
+	}
+	s := New(Config{}, func() Status { return st }, c.now, nil)
+	rec := get(t, s, "/api/status")
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /api/status: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	want := `{"agent":"greenhouse-1","version":"v1.2.3","started":"2026-11-23T07:00:00Z","now":"2026-11-23T07:01:30Z",` +
+		`"sensors":[{"id":"air","type":"bme280","quantities":["temperature","humidity"],"state":"ok","interval_seconds":10,"last_reading":"2026-11-23T07:01:20Z","reads":9,"errors":1},` +
+		`{"id":"soil","type":"ds18b20","quantities":[],"state":"faulty","reason":"crc","error":"ds18b20: read 28-0316a2b8ff01: crc mismatch","interval_seconds":2.5,"reads":0,"errors":7}],` +
+		`"outputs":[{"name":"mqtt","url":"tcp://127.0.0.1:1883","state":"connected","connected":true,"sent":9,"bytes":1500,"dropped":0,"backlog":0}],` +
+		`"websocket_clients":0}`
+	if got := strings.TrimSpace(rec.Body.String()); got != want {
+		t.Errorf("GET /api/status =\n%s\nwant\n%s", got, want)
+	}
+	if st.Sensors[1].Quantities != nil {
+		t.Error("serving the status changed the agent's value")
+	}
+}
+
+func TestStatusEmpty(t *testing.T) {
+	s := New(Config{}, nil, (&clock{t0}).now, nil)
+	want := `{"agent":"","version":"","started":"0001-01-01T00:00:00Z","now":"2026-11-23T07:00:00Z","sensors":[],"outputs":[],"websocket_clients":0}`
+	if got := strings.TrimSpace(get(t, s, "/api/status").Body.String()); got != want {
+		t.Errorf("GET /api/status =\n%s\nwant\n%s", got, want)
+	}
+}
