@@ -1,0 +1,193 @@
+package buffer
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults applied by SetDefaults.
+const (
+	// DefaultSync is the default group-commit interval.
+	DefaultSync = "1s"
+	// DefaultMaxBytes is the default disk budget, in bytes (64 MiB).
+	DefaultMaxBytes = 64 << 20
+	// DefaultMaxAge is the default age after which readings are dropped.
+	DefaultMaxAge = 7 * 24 * time.Hour
+	// DefaultFull is the default policy when the budget is reached.
+	DefaultFull = FullDropOldest
+	// DefaultSegmentBytes is the default segment file size, in bytes (4 MiB).
+	DefaultSegmentBytes = 4 << 20
+)
+
+// Values of Config.Full.
+const (
+	// FullDropOldest makes room for new readings by deleting the oldest
+	// segment, counted per cursor as dropped readings.
+	FullDropOldest = "drop_oldest"
+	// FullBlockNewest refuses new readings with ErrFull.
+	FullBlockNewest = "block_newest"
+)
+
+// SyncAlways is the Config.Sync value that makes Append return only after
+// an fsync.
+const SyncAlways = "always"
+
+// Limits enforced by Validate.
+const (
+	minMaxBytes     = 64 << 10
+	minSegmentBytes = 4 << 10
+)
+
+// Config is the buffer's section of the agent's YAML configuration. The
+// zero value, after SetDefaults, is a valid configuration.
+type Config struct {
+	// Sync is the group-commit interval as a duration ("1s", the default),
+	// or "always" to fsync before every Append returns.
+	Sync string `yaml:"sync"`
+	// MaxBytes is the disk budget of the segment files, default 64 MiB.
+	MaxBytes Size `yaml:"max_bytes"`
+	// MaxAge drops whole segments whose newest reading is older, default
+	// 7 days.
+	MaxAge time.Duration `yaml:"max_age"`
+	// Full is what happens when MaxBytes is reached: "drop_oldest" (the
+	// default) or "block_newest".
+	Full string `yaml:"full"`
+	// DrainRate caps the readings per second each cursor's Next returns;
+	// 0 (the default) is unlimited.
+	DrainRate float64 `yaml:"drain_rate"`
+	// SegmentBytes is the size at which a segment file is closed and the
+	// next one started, default 4 MiB; it is lowered to MaxBytes/4 when
+	// bigger. Not configurable from YAML.
+	SegmentBytes int64 `yaml:"-"`
+}
+
+// SetDefaults fills in every zero field with its default.
+func (c *Config) SetDefaults() {
+	if c.Sync == "" {
+		c.Sync = DefaultSync
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = DefaultMaxAge
+	}
+	if c.Full == "" {
+		c.Full = DefaultFull
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+}
+
+// Validate returns one error per bad field, each message starting with the
+// field's YAML key and a colon. It expects SetDefaults to have run.
+func (c Config) Validate() []error {
+	var errs []error
+	if _, _, err := c.syncMode(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxBytes < minMaxBytes {
+		errs = append(errs, fmt.Errorf("max_bytes: want at least %s, got %s", Size(minMaxBytes), c.MaxBytes))
+	}
+	if c.MaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("max_age: want a positive duration, got %s", c.MaxAge))
+	}
+	if c.Full != FullDropOldest && c.Full != FullBlockNewest {
+		errs = append(errs, fmt.Errorf("full: want %q or %q, got %q", FullDropOldest, FullBlockNewest, c.Full))
+	}
+	if c.DrainRate < 0 || math.IsNaN(c.DrainRate) || math.IsInf(c.DrainRate, 0) {
+		errs = append(errs, fmt.Errorf("drain_rate: want readings per second, 0 or more (0 is unlimited), got %v", c.DrainRate))
+	}
+	if c.SegmentBytes < minSegmentBytes {
+		errs = append(errs, fmt.Errorf("segment_bytes: want at least %d, got %d", minSegmentBytes, c.SegmentBytes))
+	}
+	return errs
+}
+
+// syncMode parses Sync: the group-commit interval, or always.
+func (c Config) syncMode() (every time.Duration, always bool, err error) {
+	if c.Sync == SyncAlways {
+		return time.Second, true, nil
+	}
+	d, err := time.ParseDuration(c.Sync)
+	if err != nil || d <= 0 {
+		return 0, false, fmt.Errorf("sync: want a duration like \"1s\" or %q, got %q", SyncAlways, c.Sync)
+	}
+	return d, false, nil
+}
+
+// segmentBytes is the effective segment size.
+func (c Config) segmentBytes() int64 {
+	return max(min(c.SegmentBytes, int64(c.MaxBytes)/4), minSegmentBytes)
+}
+
+// Size is a number of bytes. In YAML it is written as a plain number of
+// bytes ("1048576") or with a decimal (kB, MB, GB, TB) or binary (KiB, MiB,
+// GiB, TiB) unit, case-insensitive, with an optional space ("64MiB",
+// "500 MB", "1.5GiB").
+type Size int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   float64
+}{
+	// Longest suffixes first, so "mib" is not read as "b".
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+	{"b", 1},
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Size) UnmarshalText(text []byte) error {
+	v, err := ParseSize(string(text))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// ParseSize parses a size as described on Size.
+func ParseSize(text string) (Size, error) {
+	t := strings.ToLower(strings.TrimSpace(text))
+	mult := 1.0
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	bad := fmt.Errorf("want a size like \"64MiB\", \"500MB\" or \"1048576\", got %q", text)
+	if t == "" || strings.ContainsAny(t, "+-") {
+		return 0, bad
+	}
+	if n, err := strconv.ParseInt(t, 10, 64); err == nil && mult == 1 {
+		return Size(n), nil
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f*mult >= math.MaxInt64 {
+		return 0, bad
+	}
+	return Size(math.Round(f * mult)), nil
+}
+
+// MarshalText implements encoding.TextMarshaler with String.
+func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// String returns s in the largest binary unit that divides it exactly
+// ("64MiB"), or as a plain number of bytes.
+func (s Size) String() string {
+	for _, u := range []struct {
+		name string
+		mult int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if s != 0 && int64(s)%u.mult == 0 {
+			return strconv.FormatInt(int64(s)/u.mult, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(s), 10)
+}

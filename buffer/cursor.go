@@ -1,0 +1,353 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// ackPoint is a position in the log: a global offset, the segment it is in,
+// and the number of readings of that segment before it (for backlogs).
+type ackPoint struct {
+	pos     int64
+	segBase int64
+	nInSeg  int64
+}
+
+// Cursor is one output's read position in the log; it implements
+// publish.Source. Its position is persisted at most once per sync interval
+// and on Close, so after a crash it may be a little behind (readings are
+// delivered again) but never ahead of what was acknowledged. One goroutine
+// consumes a cursor (Next then Ack); Stats may be read concurrently.
+type Cursor struct {
+	l    *Log
+	name string
+
+	// Guarded by Log.mu.
+	acked      ackPoint  // everything before acked.pos is acknowledged
+	persisted  int64     // position last made durable in the log
+	dirty      bool      // acked moved since it was last written
+	dropped    uint64    // readings deleted before acknowledged
+	headTime   time.Time // time of the oldest unacknowledged reading, when known
+	registered bool      // returned by Log.Cursor in this process
+
+	// Guarded by mu, the consumer's lock.
+	mu       sync.Mutex
+	f        *os.File // read handle on segment rdBase
+	rdBase   int64
+	rd       segReader
+	dec      decoder
+	batch    []ackPoint // position after each reading of the last Next
+	times    []time.Time
+	batchEnd ackPoint // position where the last Next stopped
+	tokens   float64
+	refilled time.Time
+}
+
+var cursorName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// newCursor adds a cursor at the oldest record; mu is held.
+func (l *Log) newCursor(name string) *Cursor {
+	b := l.segs[0].base
+	c := &Cursor{l: l, name: name, acked: ackPoint{pos: b, segBase: b}, persisted: -1}
+	l.cursors[name] = c
+	return c
+}
+
+// Cursor returns the cursor called name (1 to 64 letters, digits, '.', '_'
+// or '-', e.g. "mqtt"), at its persisted position, or, for a new name, at
+// the oldest reading still in the buffer. A name can be taken once per
+// Open. Every cursor the buffer knows, taken or not, holds back the
+// deletion of the segments it has not passed until max_bytes or max_age
+// drops them.
+func (l *Log) Cursor(name string) (*Cursor, error) {
+	if !cursorName.MatchString(name) {
+		return nil, fmt.Errorf("buffer: cursor name %q: want 1 to 64 letters, digits, '.', '_' or '-'", name)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	c, ok := l.cursors[name]
+	if ok && c.registered {
+		return nil, fmt.Errorf("buffer: cursor %q is already in use", name)
+	}
+	if !ok {
+		c = l.newCursor(name)
+		c.dirty = true
+	}
+	c.registered = true
+	return c, nil
+}
+
+// Name returns the cursor's name.
+func (c *Cursor) Name() string { return c.name }
+
+// errMoved restarts a Next whose position was moved by a deletion.
+var errMoved = errors.New("cursor moved")
+
+// Next blocks until at least one durable reading lies beyond the
+// acknowledged position, then returns up to max of them, oldest first.
+// Readings become visible to Next once durable: right after Append with
+// sync: always, otherwise at the next group commit. Without an Ack in
+// between, Next returns the same readings again. With drain_rate, Next
+// returns no more readings than its token bucket (one second's worth of
+// burst) allows, waiting for tokens. It returns ctx.Err() when ctx is done
+// while it waits, and ErrClosed after Log.Close.
+func (c *Cursor) Next(ctx context.Context, max int) ([]reading.Reading, error) {
+	if max <= 0 {
+		return nil, fmt.Errorf("buffer: next %s: max must be positive, got %d", c.name, max)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.l
+	c.batch, c.times = c.batch[:0], c.times[:0]
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			c.closeReader()
+			return nil, ErrClosed
+		}
+		start, durable, wait := c.acked, l.durable, l.notify
+		l.mu.Unlock()
+		if start.pos >= durable {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-wait:
+				continue
+			}
+		}
+		n, err := c.take(ctx, max)
+		if err != nil {
+			return nil, err
+		}
+		out, moved, err := c.read(start, n)
+		if errors.Is(err, errMoved) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		if len(out) == 0 {
+			// Only checkpoints, cursor records or corrupt bytes: nothing to
+			// deliver, so pass them without marking the cursor dirty.
+			progressed := moved.pos > start.pos && c.acked == start
+			if progressed {
+				c.acked = moved
+			}
+			l.mu.Unlock()
+			if !progressed {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-wait:
+				}
+			}
+			continue
+		}
+		c.batchEnd = moved
+		c.headTime = out[0].Time
+		l.mu.Unlock()
+		c.tokens -= float64(len(out))
+		return out, nil
+	}
+}
+
+// take waits until the token bucket holds at least one reading and returns
+// how many readings (at most max) Next may return.
+func (c *Cursor) take(ctx context.Context, max int) (int, error) {
+	rate := c.l.cfg.DrainRate
+	if rate <= 0 {
+		return max, nil
+	}
+	burst := math.Max(1, rate)
+	for {
+		now := c.l.now()
+		if c.refilled.IsZero() {
+			c.tokens = burst
+		} else if d := now.Sub(c.refilled); d > 0 {
+			c.tokens = math.Min(burst, c.tokens+d.Seconds()*rate)
+		}
+		c.refilled = now
+		if c.tokens >= 1 {
+			return int(math.Min(float64(max), math.Floor(c.tokens))), nil
+		}
+		wait := time.Duration((1 - c.tokens) / rate * float64(time.Second))
+		if err := c.l.o.sleep(ctx, max64(wait, time.Millisecond)); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func max64(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// read reads up to n readings from start, up to the durable offset,
+// crossing segments. It returns the readings and where it stopped.
+func (c *Cursor) read(start ackPoint, n int) ([]reading.Reading, ackPoint, error) {
+	l := c.l
+	p := start
+	out := make([]reading.Reading, 0, min(n, 1024))
+	for len(out) < n {
+		l.mu.Lock()
+		seg := l.segmentAt(p.segBase)
+		if seg == nil {
+			l.mu.Unlock()
+			if len(out) > 0 {
+				break
+			}
+			return nil, p, errMoved
+		}
+		segEnd := seg.end()
+		limit := min(segEnd, l.durable)
+		next := l.segmentAfter(seg.base)
+		var nextBase int64
+		if next != nil {
+			nextBase = next.base
+		}
+		durable := l.durable
+		l.mu.Unlock()
+		if p.pos >= limit {
+			if limit < segEnd || next == nil || nextBase > durable {
+				break
+			}
+			p = ackPoint{pos: nextBase, segBase: nextBase}
+			continue
+		}
+		if c.f == nil || c.rdBase != p.segBase {
+			c.closeReader()
+			f, err := os.Open(l.segPath(p.segBase))
+			if errors.Is(err, os.ErrNotExist) {
+				if len(out) > 0 {
+					break
+				}
+				return nil, p, errMoved
+			}
+			if err != nil {
+				l.readFailed(c, p, err)
+				p.pos = limit
+				continue
+			}
+			c.f, c.rdBase = f, p.segBase
+			c.rd.reset(f, max(p.pos-p.segBase, magicLen), limit-p.segBase)
+		}
+		if filePos := max(p.pos-p.segBase, magicLen); c.rd.pos != filePos {
+			c.rd.reset(c.f, filePos, limit-p.segBase)
+		} else {
+			c.rd.limit = limit - p.segBase
+		}
+		for len(out) < n {
+			rec, skipped, ok, err := c.rd.next()
+			if err != nil {
+				l.readFailed(c, p, err)
+				p.pos = limit
+				c.closeReader()
+				break
+			}
+			if skipped > 0 {
+				at := p.segBase + c.rd.pos - skipped
+				if ok {
+					at = p.segBase + rec.start - skipped
+				}
+				l.corrupt(c, at, skipped)
+			}
+			if !ok {
+				p.pos = p.segBase + c.rd.pos
+				break
+			}
+			p.pos = p.segBase + rec.end
+			if rec.kind != kindReading {
+				continue
+			}
+			var r reading.Reading
+			if err := c.dec.decodeReading(rec.payload, &r); err != nil {
+				l.corrupt(c, p.segBase+rec.start, rec.end-rec.start)
+				continue
+			}
+			p.nInSeg++
+			out = append(out, r)
+			c.batch = append(c.batch, p)
+			c.times = append(c.times, r.Time)
+		}
+	}
+	return out, p, nil
+}
+
+// corrupt counts and logs a corrupt region the first time any reader meets
+// it.
+func (l *Log) corrupt(c *Cursor, at, n int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.corruptSeen[at] {
+		return
+	}
+	l.corruptSeen[at] = true
+	l.st.CorruptSkipped++
+	l.log.Warn("buffer: skipped corrupt bytes", "cursor", c.name, "offset", at, "bytes", n)
+}
+
+func (l *Log) readFailed(c *Cursor, p ackPoint, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.st.CorruptSkipped++
+	l.log.Error("buffer: unreadable segment, skipping its rest", "cursor", c.name,
+		"segment", filepath.Base(l.segPath(p.segBase)), "offset", p.pos, "err", err)
+}
+
+// closeReader closes the read handle; c.mu is held.
+func (c *Cursor) closeReader() {
+	if c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
+}
+
+// Ack marks the first n readings returned by the last Next as delivered:
+// they are never returned again (an Ack of fewer than before is a no-op).
+// The position is persisted at the next group commit that writes cursors
+// (at most once per sync interval) and on Close.
+func (c *Cursor) Ack(n int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n < 0 || n > len(c.batch) {
+		return fmt.Errorf("buffer: ack %s: %d of %d readings", c.name, n, len(c.batch))
+	}
+	if n == 0 {
+		return nil
+	}
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	p := c.batch[n-1]
+	if n == len(c.batch) {
+		p = c.batchEnd
+	}
+	if p.pos > c.acked.pos {
+		c.acked = p
+		c.dirty = true
+		c.headTime = time.Time{}
+		if n < len(c.times) {
+			c.headTime = c.times[n]
+		}
+	}
+	return nil
+}

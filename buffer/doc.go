@@ -1,0 +1,120 @@
+// Package buffer is Kelvin's durable store-and-forward log: readings go in
+// with Append, and each output reads them back through its own Cursor
+// (a publish.Source) until the broker acknowledged them.
+//
+// # Guarantee
+//
+// Every reading that entered the buffer is delivered at least once, in
+// order per sensor, across broker outages, kill -9 and power cuts, within
+// the disk budget (max_bytes, max_age) the user sets. Precisely:
+//
+//   - A reading is in the buffer once it is durable: when Append returns
+//     with sync: always, otherwise after the next group commit, which runs
+//     every sync interval (default 1s). A power cut loses at most the
+//     readings appended since the start of the last completed group commit:
+//     with sync: 1s, the last second plus the time one fsync takes (on an
+//     SD card, tens to a few hundred milliseconds). A process crash (kill -9)
+//     loses at most the readings still in Append's 64 KiB write buffer, which
+//     is written at least at every group commit.
+//   - Outputs only ever see durable readings, so a reading is never sent and
+//     then lost by a power cut. The price is latency: up to one sync
+//     interval between Append and Next.
+//   - Seq is assigned by Append per Sensor (across its quantities), from 1,
+//     and never repeats across restarts, so (agent, sensor, seq) identifies
+//     a reading and a consumer can drop the duplicates that at-least-once
+//     delivery produces. A seq handed to a reading that a power cut lost
+//     before it was durable (and so before any output saw it) may be handed
+//     out again.
+//   - A cursor's position is persisted at most once per sync interval and
+//     on Close. After a crash it may be a little behind (readings are sent
+//     again) but is never behind its last persisted position and never skips
+//     a reading.
+//   - "Delivered" means what the output acknowledged: with MQTT QoS 0 that
+//     is "written to the socket", which is no delivery guarantee at all;
+//     use QoS 1 (or Kafka with acks) for the guarantee to hold end to end.
+//
+// What is dropped, and counted, rather than delivered:
+//
+//   - With full: drop_oldest (the default), when max_bytes (default 64 MiB)
+//     is reached, the oldest whole segment is deleted: its readings that a
+//     cursor had not acknowledged are counted in that cursor's Dropped and
+//     in Stats.DroppedFull, and logged at warn once per event. With full:
+//     block_newest, Append refuses new readings with ErrFull instead
+//     (Stats.Refused) and nothing is dropped.
+//   - A segment whose newest reading is older than max_age (default 7
+//     days, by Reading.Time) is deleted (Stats.DroppedAge). On a board
+//     without a real-time clock, readings stamped before the clock was set
+//     are old by that measure.
+//   - A full disk (ENOSPC) is treated like a full budget: segments are
+//     preallocated, so it shows up when a new segment is created, before a
+//     batch is written; the batch is refused with ErrFull (after dropping
+//     the oldest segment once, with drop_oldest). A failed write is cut back
+//     to the last good record: the log is never left corrupt.
+//   - A corrupt record found by a reader (bit rot) is skipped, counted in
+//     Stats.CorruptSkipped and logged; the records after it are delivered.
+//
+// Segments that every cursor has passed are deleted at the next group
+// commit. Every cursor the buffer knows holds data back, including one
+// persisted by an earlier run whose output is no longer configured; such
+// data goes when max_bytes or max_age drops it.
+//
+// # Files
+//
+// The directory holds a LOCK file (flock: one process per buffer) and
+// segment files named after the global byte offset of their first byte, in
+// 20 decimal digits (00000000000000000000.seg, 00000000000004194345.seg,
+// ...). A segment is closed at segment_bytes (4 MiB, at most max_bytes/4)
+// and the next one starts at the offset where it ended, so offsets grow
+// across files and a cursor position is one int64.
+//
+// A segment starts with the 8 bytes "KLVNSEG1" (the last byte is the
+// format version) followed by records:
+//
+//	length  uint32 little-endian: payload bytes, 1 to 1 MiB
+//	crc     uint32 little-endian: CRC-32C (Castagnoli) of length's 4 bytes and the payload
+//	payload kind byte, then by kind:
+//	  1 reading:    flags byte (1: raw equals value, omitted; 2: long time form),
+//	                seq uvarint, agent, sensor, quantity, unit (each uvarint length + bytes),
+//	                value float64 bits (8 bytes LE), [raw float64 bits],
+//	                time: varint unix nanoseconds, or (long form, outside 1700..2200
+//	                or the zero time) varint unix seconds + uvarint nanoseconds
+//	  2 checkpoint: uvarint count, then per sensor: name, uvarint last seq;
+//	                uvarint count, then per cursor: name, uvarint position
+//	  3 cursor:     name, uvarint position (a global offset)
+//
+// Every segment begins with a checkpoint of the whole seq table and every
+// cursor position, and each group commit appends one cursor record per
+// cursor that moved, so the state lives in the log itself: one fsync per
+// commit covers readings and positions alike, and deleting old segments
+// never loses it. A segment is deleted only once a later checkpoint is
+// durable.
+//
+// # Recovery
+//
+// Open scans every segment (sequential reads: about the log size divided by
+// the disk's read speed). A record is valid when its length is sane and its
+// CRC matches. Bytes that do not start a valid record are skipped by
+// scanning forward, byte by byte, for the next offset where a valid record
+// starts: in the middle of a segment that is bit rot, skipped and logged;
+// at the end of the newest segment, with no valid record after it, that is
+// a torn write from a power cut, truncated and counted
+// (Stats.TornTruncated). The seq of each sensor is the maximum of the
+// checkpoints and the readings found; a cursor's position is the greatest
+// one recorded. Open then fsyncs every segment, so data a killed process
+// left in the page cache is durable before any output sees it.
+//
+// # Write path and memory
+//
+// Append encodes into a 64 KiB buffer that is written to the active
+// segment when full and at every group commit; one background goroutine
+// fsyncs every sync interval, only when something changed, so fsyncs do not
+// grow with the reading rate (one per interval, plus one for the directory
+// when a segment was created). With sync: always, concurrent Appends share
+// one fsync.
+//
+// Nothing but the current batch is held in memory: each cursor keeps one
+// open file and a 64 KiB read window, and per segment the buffer keeps a
+// few counters, so a backlog of a million readings costs no more memory than
+// an empty one. Backlog counts in Stats are computed from per-segment
+// reading counts without I/O.
+package buffer

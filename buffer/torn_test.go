@@ -1,0 +1,257 @@
+package buffer
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// records lists the records of a segment file's bytes.
+func records(t *testing.T, b []byte) []record {
+	t.Helper()
+	var sr segReader
+	sr.reset(bytes.NewReader(b), magicLen, int64(len(b)))
+	var out []record
+	for {
+		rec, skipped, ok, err := sr.next()
+		if err != nil || skipped != 0 {
+			t.Fatalf("reference segment: skipped %d, %v", skipped, err)
+		}
+		if !ok {
+			return out
+		}
+		out = append(out, rec)
+	}
+}
+
+// oneSegment writes readings 0..n-1 of sensor "air", one Append each, and
+// returns the bytes of the only segment.
+func oneSegment(t *testing.T, n int) []byte {
+	t.Helper()
+	e := newEnv(t, Config{}, options{})
+	for i := range n {
+		e.append(rd("air", float64(i)))
+	}
+	if err := e.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := segFiles(t, e.dir)
+	if len(files) != 1 {
+		t.Fatalf("%d segments", len(files))
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// reopenWith opens a log whose only segment holds b and returns its stats
+// and every reading a new cursor reads.
+func reopenWith(t *testing.T, b []byte) (Stats, []reading.Reading, *Log) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "00000000000000000000.seg"), b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	l, err := open(dir, Config{Sync: "1h"}, nil, nil, options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	st := l.Stats()
+	c, err := l.Cursor("check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, drain(t, c, 1000), l
+}
+
+func TestTornTailAtEveryOffset(t *testing.T) {
+	const n = 6
+	b := oneSegment(t, n)
+	recs := records(t, b)
+	if len(recs) != n+1 { // the checkpoint, then the readings
+		t.Fatalf("%d records", len(recs))
+	}
+	from := recs[len(recs)-2].start // the last two readings
+	for cut := from; cut < int64(len(b)); cut++ {
+		whole := 0 // readings entirely before cut
+		boundary := false
+		for _, r := range recs[1:] {
+			if r.end <= cut {
+				whole++
+			}
+			boundary = boundary || r.end == cut || r.start == cut
+		}
+		st, got, l := reopenWith(t, b[:cut])
+		wantTorn := uint64(1)
+		if boundary {
+			wantTorn = 0
+		}
+		if st.TornTruncated != wantTorn || st.CorruptSkipped != 0 {
+			t.Fatalf("cut at %d: torn %d, corrupt %d; want torn %d", cut, st.TornTruncated, st.CorruptSkipped, wantTorn)
+		}
+		if !equal(values(got), span(0, whole)) || !equal(seqs(got), []uint64{1, 2, 3, 4, 5, 6}[:whole]) {
+			t.Fatalf("cut at %d: read %v, want readings 0..%d intact", cut, values(got), whole-1)
+		}
+		// The seq of a reading lost before it was durable may be reused;
+		// no durable one is.
+		rs := []reading.Reading{rd("air", 100)}
+		if err := l.Append(rs); err != nil || rs[0].Seq != uint64(whole+1) {
+			t.Fatalf("cut at %d: append after recovery: seq %d, %v; want %d", cut, rs[0].Seq, err, whole+1)
+		}
+	}
+}
+
+func TestCorruptByteInLastRecords(t *testing.T) {
+	const n = 6
+	b := oneSegment(t, n)
+	recs := records(t, b)
+	last, prev := recs[len(recs)-1], recs[len(recs)-2]
+	for off := prev.start; off < last.end; off++ {
+		c := bytes.Clone(b)
+		c[off] ^= 0xff
+		st, got, _ := reopenWith(t, c)
+		if off >= last.start {
+			// The last record is a torn tail: cut off.
+			if st.TornTruncated != 1 || !equal(values(got), span(0, n-1)) {
+				t.Fatalf("byte %d of the last record: torn %d, read %v", off, st.TornTruncated, values(got))
+			}
+			continue
+		}
+		// The one before is bit rot in the middle: skipped, and the last
+		// record is still delivered.
+		want := append(span(0, n-2), n-1)
+		if st.CorruptSkipped != 1 || st.TornTruncated != 0 || !equal(values(got), want) {
+			t.Fatalf("byte %d of the second-last record: corrupt %d, torn %d, read %v; want %v",
+				off, st.CorruptSkipped, st.TornTruncated, values(got), want)
+		}
+	}
+}
+
+func TestCorruptRecordInTheMiddleOfAnOldSegment(t *testing.T) {
+	e := newEnv(t, Config{SegmentBytes: 4 << 10}, options{})
+	for i := range 30 {
+		e.append(many("air", i*10, 10)...)
+	}
+	if err := e.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := segFiles(t, e.dir)
+	b, _ := os.ReadFile(files[0])
+	recs := records(t, b)
+	victim := recs[len(recs)/2]
+	var dec decoder
+	var lost reading.Reading
+	if err := dec.decodeReading(victim.payload, &lost); err != nil {
+		t.Fatal(err)
+	}
+	b[victim.start+headerLen+3] ^= 0x10
+	if err := os.WriteFile(files[0], b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	got := drain(t, e.cursor("check"), 1000)
+	var want []float64
+	for _, v := range span(0, 300) {
+		if v != lost.Value {
+			want = append(want, v)
+		}
+	}
+	if !equal(values(got), want) {
+		t.Fatalf("read %d readings, want all 299 but %v", len(got), lost.Value)
+	}
+	if st := e.l.Stats(); st.CorruptSkipped != 1 || st.TornTruncated != 0 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestCorruptionFoundWhileReading(t *testing.T) {
+	// Bit rot that appears after Open is found by Next, skipped, counted
+	// once, and the readings after it are delivered.
+	e := newEnv(t, Config{SegmentBytes: 4 << 10}, options{})
+	for i := range 30 {
+		e.append(many("air", i*10, 10)...)
+	}
+	e.sync()
+	files := segFiles(t, e.dir)
+	b, _ := os.ReadFile(files[1])
+	recs := records(t, b)
+	victim := recs[3]
+	f, err := os.OpenFile(files[1], os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{b[victim.start+headerLen+5] ^ 0x01}, victim.start+headerLen+5)
+	f.Close()
+	a := drain(t, e.cursor("a"), 64)
+	bb := drain(t, e.cursor("b"), 7)
+	if len(a) != 299 || len(bb) != 299 {
+		t.Fatalf("read %d and %d readings, want 299 each", len(a), len(bb))
+	}
+	if st := e.l.Stats(); st.CorruptSkipped != 1 {
+		t.Fatalf("corrupt_skipped = %d, want the region counted once", st.CorruptSkipped)
+	}
+}
+
+func TestEmptyNewSegmentAfterPowerCut(t *testing.T) {
+	// A power cut right after a segment file was created leaves it empty.
+	e := newEnv(t, Config{SegmentBytes: 4 << 10}, options{})
+	e.append(many("air", 0, 10)...)
+	e.sync()
+	c := e.cursor("c")
+	rs, err := c.Next(ctxT(t), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Ack(len(rs))
+	if err := e.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := segFiles(t, e.dir)
+	st, _ := os.Stat(files[0])
+	empty := filepath.Join(e.dir, fmtSeg(st.Size()))
+	if err := os.WriteFile(empty, []byte("KLVN"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	rs = []reading.Reading{rd("air", 10)}
+	e.append(rs...)
+	e.sync()
+	if rs[0].Seq != 11 {
+		t.Fatalf("seq = %d, want 11", rs[0].Seq)
+	}
+	if got := drain(t, e.cursor("c"), 100); !equal(values(got), span(4, 7)) {
+		t.Fatalf("read %v", values(got))
+	}
+	if st := e.l.Stats(); st.TornTruncated != 1 {
+		t.Fatalf("torn = %d", st.TornTruncated)
+	}
+	// The cursor passed the first segment, which goes; the cursor and the
+	// seqs live on in the rewritten segment's checkpoint.
+	e.reopen()
+	e.sync()
+	if n := len(segFiles(t, e.dir)); n != 1 {
+		t.Fatalf("%d segments", n)
+	}
+	e.reopen()
+	rs = []reading.Reading{rd("air", 11)}
+	e.append(rs...)
+	e.sync()
+	if got := drain(t, e.cursor("c"), 100); rs[0].Seq != 12 || !equal(values(got), []float64{11}) {
+		t.Fatalf("seq %d, read %v", rs[0].Seq, values(got))
+	}
+}
+
+func fmtSeg(base int64) string {
+	b := []byte("00000000000000000000.seg")
+	for i := 19; base > 0; i-- {
+		b[i] = byte('0' + base%10)
+		base /= 10
+	}
+	return string(b)
+}
