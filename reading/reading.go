@@ -33,7 +33,7 @@ func UnitOf(quantity string) string {
 // Reading is one value of one quantity of one sensor at one time.
 //
 // Value is the value after the sensor's filter chain, Raw the value the
-// driver returned. Seq counts per sensor (and quantity) from 1 and never
+// driver returned. Seq counts per sensor (across its quantities) from 1 and never
 // repeats; together with Agent and Sensor it identifies a reading, so a
 // consumer can drop duplicates of an at-least-once delivery.
 type Reading struct {
