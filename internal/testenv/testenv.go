@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -60,6 +61,7 @@ type Mosquitto struct {
 	Dir  string // working directory with the config and log
 	t    testing.TB
 	cmd  *exec.Cmd
+	done chan struct{}
 	bin  string
 }
 
@@ -80,6 +82,11 @@ func StartMosquitto(t testing.TB, extraConf ...string) *Mosquitto {
 		"log_type error",
 		"log_type warning",
 		"max_queued_messages 1000000",
+	}
+	if os.Geteuid() == 0 {
+		// As root mosquitto drops to user "mosquitto", which cannot
+		// write the test's private temp dir (persistence, logs).
+		conf = append(conf, "user root")
 	}
 	conf = append(conf, extraConf...)
 	if err := os.WriteFile(filepath.Join(m.Dir, "mosquitto.conf"), []byte(strings.Join(conf, "\n")+"\n"), 0o644); err != nil {
@@ -107,8 +114,9 @@ func (m *Mosquitto) Start() {
 		log.Close()
 		m.t.Fatalf("start mosquitto: %v", err)
 	}
-	go func() { cmd.Wait(); log.Close() }()
-	m.cmd = cmd
+	done := make(chan struct{})
+	go func() { cmd.Wait(); log.Close(); close(done) }()
+	m.cmd, m.done = cmd, done
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", m.Port), time.Second)
@@ -130,6 +138,10 @@ func (m *Mosquitto) Stop() {
 		return
 	}
 	m.cmd.Process.Kill()
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", m.Port), 200*time.Millisecond)
@@ -140,6 +152,21 @@ func (m *Mosquitto) Stop() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	m.cmd = nil
+}
+
+// Terminate stops the broker with SIGTERM, as an administrator would, so a
+// broker with persistence on saves its sessions first; it waits for the
+// process to exit (at most 10 s).
+func (m *Mosquitto) Terminate() {
+	if m.cmd == nil {
+		return
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+	}
+	m.Stop()
 }
 
 // Log returns what the broker logged so far, for failure messages.
