@@ -1,0 +1,529 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// Errors of Publish, matched with errors.Is.
+var (
+	// ErrNotConnected is returned by Publish when there is no connection
+	// to the broker; it fails at once, without queueing in paho.
+	ErrNotConnected = errors.New("not connected")
+	// ErrConnectionChanged is returned by Publish when the connection was
+	// lost or re-established while the batch was in flight: whatever paho
+	// reported, the batch must be sent again.
+	ErrConnectionChanged = errors.New("connection lost during publish")
+)
+
+// States of Status.State.
+const (
+	stateConnecting   = "connecting"
+	stateConnected    = "connected"
+	stateDisconnected = "disconnected"
+)
+
+// Timeouts of the client.
+const (
+	connectTimeout   = 10 * time.Second // TCP, TLS and MQTT handshake
+	keepAlive        = 30 * time.Second
+	writeTimeout     = 10 * time.Second // paho: handing a packet to the connection
+	publishTimeout   = 10 * time.Second // Publish: waiting for the acknowledgements
+	retryMin         = time.Second      // Run: connection retry delays
+	retryMax         = 30 * time.Second
+	offlineTimeout   = 2 * time.Second // Run: publishing "offline" on shutdown
+	disconnectQuiesc = 250             // Run: ms paho waits for the DISCONNECT
+)
+
+// maxInflightQoS2 bounds the QoS 2 messages in flight. Brokers bound the
+// QoS 2 messages they hold awaiting PUBREL (mosquitto: max_inflight_messages,
+// default 20) and treat a client going beyond as faulty: mosquitto 2.0.11
+// answers the extra messages with PUBREC and PUBCOMP but drops them, which a
+// client cannot detect. QoS 0 and 1 are not bounded.
+const maxInflightQoS2 = 10
+
+// Client is an MQTT output: New prepares it, Run keeps it connected, and
+// Publish sends batches while it is. Publish is called from one goroutine
+// at a time; Name and Status are safe for concurrent use; Run is called once.
+type Client struct {
+	log         *slog.Logger
+	pc          paho.Client
+	url         string // without password
+	qos         byte
+	retain      bool
+	statusTopic string
+	topic       topicTemplate
+	multi       func(sensor string) bool
+
+	// Owned by the goroutine calling Publish.
+	topics  map[topicKey]string
+	scratch []byte
+
+	// issueMu is held by Publish while it hands messages to paho.
+	issueMu sync.Mutex
+	// lost has a value when a connection was lost.
+	lost chan struct{}
+
+	// onlineMu orders the "online" publish of a (re)connection before the
+	// "offline" one of the shutdown.
+	onlineMu sync.Mutex
+
+	mu        sync.Mutex
+	state     string
+	connected bool
+	stopping  bool
+	epoch     uint64        // incremented on every connect and connection loss
+	changed   chan struct{} // closed (and replaced) when epoch is incremented
+	lostAt    time.Time     // start of the current outage, zero when connected
+	lastErr   string
+	errTime   time.Time
+
+	sent  atomic.Uint64
+	bytes atomic.Uint64
+}
+
+var _ publish.Output = (*Client)(nil)
+
+// New prepares a Client for agentID from cfg: it validates cfg, reads the
+// password file and the TLS files (an error names the key and the file:
+// "mqtt: password_file /x: no such file or directory") and builds paho's
+// options. It does not connect. In topics and the client id, MQTT
+// wildcards and "/" in agentID become "_". log may be nil.
+func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if agentID == "" {
+		return nil, errors.New("mqtt: empty agent id")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	agent := sanitise(agentID)
+	if cfg.Topic == "" {
+		cfg.Topic = DefaultTopic
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID
+	}
+	topic, err := parseTopic(cfg.Topic, agent)
+	if err != nil { // already checked by Validate
+		return nil, fmt.Errorf("mqtt: topic %q: %w", cfg.Topic, err)
+	}
+	u, err := parseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: url: %w", err)
+	}
+	c := &Client{
+		log:         log.With("output", "mqtt"),
+		url:         redact(u),
+		qos:         byte(cfg.QoS),
+		retain:      cfg.Retain,
+		statusTopic: "kelvin/" + agent + "/status",
+		topic:       topic,
+		multi:       cfg.MultiQuantity,
+		topics:      map[topicKey]string{},
+		state:       stateDisconnected,
+		changed:     make(chan struct{}),
+		lost:        make(chan struct{}, 1),
+	}
+
+	o := paho.NewClientOptions().
+		AddBroker(u.String()).
+		SetClientID(strings.ReplaceAll(cfg.ClientID, "{agent}", agent)).
+		SetProtocolVersion(4).
+		SetCleanSession(true).
+		SetStore(paho.NewMemoryStore()).
+		SetOrderMatters(false).
+		SetConnectTimeout(connectTimeout).
+		SetDialer(&net.Dialer{Timeout: connectTimeout, KeepAlive: keepAlive}).
+		SetKeepAlive(keepAlive).
+		SetWriteTimeout(writeTimeout).
+		SetAutoReconnect(false). // Run reconnects
+		SetConnectRetry(false).
+		SetWill(c.statusTopic, "offline", 1, true).
+		SetOnConnectHandler(c.onConnect).
+		SetConnectionLostHandler(c.onConnectionLost).
+		SetConnectionNotificationHandler(c.onNotification)
+	if cfg.Username != "" {
+		o.SetUsername(cfg.Username)
+	}
+	if cfg.PasswordFile != "" {
+		pw, err := readPassword(cfg.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		o.SetPassword(pw)
+	}
+	if isTLS(u.Scheme) {
+		tc, err := cfg.TLS.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		o.SetTLSConfig(tc)
+		if u.Scheme != "wss" {
+			o.SetCustomOpenConnectionFn(dialTLS(o.Dialer))
+		}
+	}
+	c.pc = paho.NewClient(o)
+	return c, nil
+}
+
+// Name returns "mqtt".
+func (c *Client) Name() string { return "mqtt" }
+
+// Status returns a snapshot of the client's health: State is "disconnected"
+// before Run, between connection attempts and after Run, "connecting" during
+// an attempt and "connected"; URL has no password; LastError is the last
+// connection or publish failure. Dropped and Backlog are the caller's, left
+// zero. Safe for concurrent use.
+func (c *Client) Status() publish.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return publish.Status{
+		Name:      c.Name(),
+		URL:       c.url,
+		State:     c.state,
+		Connected: c.connected,
+		Sent:      c.sent.Load(),
+		Bytes:     c.bytes.Load(),
+		LastError: c.lastErr,
+		ErrorTime: c.errTime,
+	}
+}
+
+// setErrorLocked records a failure for Status; c.mu is held.
+func (c *Client) setErrorLocked(err error) {
+	c.lastErr = err.Error()
+	c.errTime = time.Now()
+}
+
+// Run connects to the broker and keeps it connected until ctx is done. It
+// retries a failed connection every 1 s doubling to 30 s (with jitter),
+// forever, and reconnects at once after a loss, then likewise. Each outage
+// is logged once at warn, its end at info, the attempts between at debug.
+// When ctx is done Run publishes the retained "offline" status (waiting at
+// most 2 s), disconnects (250 ms quiesce) and returns nil. Run is called
+// once.
+//
+// Run reconnects itself rather than through paho's auto-reconnect, which
+// would hand a message blocked in paho.Client.Publish when the connection
+// dropped to the next connection, ahead of the batch the caller sends again:
+// subscribers would see readings out of order. Run waits until Publish is
+// past such a message (at most paho's 10 s write timeout) to reconnect.
+func (c *Client) Run(ctx context.Context) error {
+	defer c.shutdown()
+	delay := retryMin
+	warned := false // the current outage was logged
+	for attempt := 1; ; attempt++ {
+		tok := c.pc.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return nil
+		}
+		if err := tok.Error(); err != nil {
+			wait := delay/2 + rand.N(delay/2+1)
+			if !warned {
+				c.log.Warn("mqtt connect failed, retrying", "url", c.url, "err", err,
+					"retry_in_seconds", wait.Seconds())
+				warned = true
+			} else {
+				c.log.Debug("mqtt connect failed", "url", c.url, "err", err,
+					"attempt", attempt, "retry_in_seconds", wait.Seconds())
+			}
+			delay = min(2*delay, retryMax)
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		delay, warned, attempt = retryMin, false, 0
+
+		select {
+		case <-c.lost:
+		case <-ctx.Done():
+			return nil
+		}
+		warned = true // by onConnectionLost
+		idle := make(chan struct{})
+		go func() {
+			c.issueMu.Lock()
+			c.issueMu.Unlock()
+			close(idle)
+		}()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// shutdown publishes "offline" when connected and disconnects.
+func (c *Client) shutdown() {
+	c.onlineMu.Lock()
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
+	c.onlineMu.Unlock()
+
+	if c.pc.IsConnectionOpen() {
+		done := make(chan error, 1)
+		go func() {
+			tok := c.pc.Publish(c.statusTopic, 1, true, "offline")
+			<-tok.Done()
+			done <- tok.Error()
+		}()
+		t := time.NewTimer(offlineTimeout)
+		select {
+		case err := <-done:
+			if err != nil {
+				c.log.Warn("mqtt publish offline status failed", "err", err)
+			}
+		case <-t.C:
+			c.log.Warn("mqtt publish offline status timed out", "timeout_seconds", offlineTimeout.Seconds())
+		}
+		t.Stop()
+	}
+	c.pc.Disconnect(disconnectQuiesc)
+
+	c.mu.Lock()
+	c.state, c.connected = stateDisconnected, false
+	c.bumpLocked()
+	c.mu.Unlock()
+	c.log.Info("mqtt stopped")
+}
+
+// bumpLocked increments the connection epoch; c.mu is held.
+func (c *Client) bumpLocked() {
+	c.epoch++
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// onConnect runs in its own goroutine after every (re)connection.
+func (c *Client) onConnect(pc paho.Client) {
+	c.mu.Lock()
+	c.bumpLocked()
+	// A late call for a connection already lost again must not mark the
+	// client connected.
+	open := pc.IsConnectionOpen() && !c.stopping
+	if open {
+		c.state, c.connected = stateConnected, true
+	}
+	lostAt := c.lostAt
+	c.lostAt = time.Time{}
+	c.mu.Unlock()
+	if !open {
+		return
+	}
+	if lostAt.IsZero() {
+		c.log.Info("mqtt connected", "url", c.url)
+	} else {
+		c.log.Info("mqtt reconnected", "url", c.url, "outage_seconds", time.Since(lostAt).Seconds())
+	}
+
+	c.onlineMu.Lock()
+	c.mu.Lock()
+	stopping := c.stopping
+	c.mu.Unlock()
+	var tok paho.Token
+	if !stopping {
+		tok = pc.Publish(c.statusTopic, 1, true, "online")
+	}
+	c.onlineMu.Unlock()
+	if tok != nil && tok.WaitTimeout(publishTimeout) && tok.Error() != nil {
+		c.log.Debug("mqtt publish online status failed", "err", tok.Error())
+	}
+}
+
+// onConnectionLost runs in its own goroutine when a connection is lost; it
+// wakes Run up to reconnect.
+func (c *Client) onConnectionLost(_ paho.Client, err error) {
+	c.mu.Lock()
+	c.bumpLocked()
+	c.state, c.connected = stateDisconnected, false
+	if c.lostAt.IsZero() {
+		c.lostAt = time.Now()
+	}
+	if err == nil {
+		err = errors.New("unknown cause")
+	}
+	c.setErrorLocked(fmt.Errorf("connection lost: %w", err))
+	c.mu.Unlock()
+	c.log.Warn("mqtt connection lost, reconnecting", "url", c.url, "err", err)
+	select {
+	case c.lost <- struct{}{}:
+	default:
+	}
+}
+
+// onNotification follows connection attempts for Status.
+func (c *Client) onNotification(_ paho.Client, n paho.ConnectionNotification) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.connected || c.stopping {
+		return
+	}
+	switch n := n.(type) {
+	case paho.ConnectionNotificationConnecting:
+		c.state = stateConnecting
+	case paho.ConnectionNotificationFailed:
+		c.state = stateDisconnected
+		err := n.Reason
+		if err == nil {
+			err = errors.New("unknown cause")
+		}
+		c.setErrorLocked(fmt.Errorf("connect: %w", err))
+	}
+}
+
+// Publish sends batch and returns nil once the broker acknowledged all of
+// it at the configured QoS (QoS 0: once written). Messages are pipelined:
+// all of them are issued before any is waited for, so at most len(batch)
+// are in flight; at QoS 2, at most 10 (see maxInflightQoS2). Each message is
+// the reading's JSON on the topic of the template.
+//
+// It fails at once with ErrNotConnected when not connected; with
+// ErrConnectionChanged when the connection was lost or re-established while
+// the batch was in flight; with an error when a message fails or when no
+// acknowledgement comes for 10 s; and with ctx.Err() when ctx is done first.
+// On error the caller sends the whole batch again: duplicates, never gaps.
+// Publish is called from one goroutine at a time.
+func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	epoch, changed, connected := c.epoch, c.changed, c.connected
+	c.mu.Unlock()
+	if !connected || !c.pc.IsConnectionOpen() {
+		return fmt.Errorf("mqtt: publish: %w", ErrNotConnected)
+	}
+
+	window := len(batch)
+	if c.qos == 2 {
+		window = maxInflightQoS2
+	}
+	timer := time.NewTimer(publishTimeout)
+	defer timer.Stop()
+	// await waits for one token; the 10 s restart at each acknowledgement.
+	await := func(tok paho.Token, left int) error {
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+			return c.failed(ErrConnectionChanged)
+		case <-timer.C:
+			return c.failed(fmt.Errorf("%d of %d messages not acknowledged within %v",
+				left, len(batch), publishTimeout))
+		}
+		if err := tok.Error(); err != nil {
+			return c.failed(err)
+		}
+		timer.Reset(publishTimeout)
+		return nil
+	}
+
+	// One buffer for the payloads of the batch, each a full slice of it
+	// that paho may hold until acknowledged (or resent after a reconnect):
+	// when the buffer grows, earlier payloads keep the old array.
+	buf := make([]byte, 0, len(batch)*192)
+	tokens := make([]paho.Token, 0, len(batch))
+	c.issueMu.Lock()
+	defer c.issueMu.Unlock()
+	var size uint64
+	for i := range batch {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+			return c.failed(ErrConnectionChanged)
+		default:
+		}
+		if !c.pc.IsConnectionOpen() {
+			return c.failed(ErrConnectionChanged)
+		}
+		if i >= window {
+			if err := await(tokens[i-window], len(batch)-(i-window)); err != nil {
+				return err
+			}
+		}
+		r := &batch[i]
+		start := len(buf)
+		buf = r.AppendJSON(buf)
+		payload := buf[start:len(buf):len(buf)]
+		size += uint64(len(payload))
+		tok := c.pc.Publish(c.topicOf(r), c.qos, c.retain, payload)
+		tokens = append(tokens, tok)
+		// paho blocks up to its write timeout handing a message to a stalled
+		// connection, then fails the token: stop at the first such failure.
+		select {
+		case <-tok.Done():
+			if err := tok.Error(); err != nil {
+				return c.failed(err)
+			}
+		default:
+		}
+	}
+	timer.Reset(publishTimeout)
+	for i := max(0, len(tokens)-window); i < len(tokens); i++ {
+		if err := await(tokens[i], len(tokens)-i); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	same := c.epoch == epoch
+	c.mu.Unlock()
+	if !same || !c.pc.IsConnectionOpen() {
+		return c.failed(ErrConnectionChanged)
+	}
+	c.sent.Add(uint64(len(batch)))
+	c.bytes.Add(size)
+	return nil
+}
+
+// failed records a publish failure for Status and returns it wrapped.
+func (c *Client) failed(err error) error {
+	err = fmt.Errorf("publish: %w", err)
+	c.mu.Lock()
+	c.setErrorLocked(err)
+	c.mu.Unlock()
+	return fmt.Errorf("mqtt: %w", err)
+}
+
+// topicOf returns the topic of r from the cache, computing it once per
+// sensor and quantity.
+func (c *Client) topicOf(r *reading.Reading) string {
+	k := topicKey{r.Sensor, r.Quantity}
+	if t, ok := c.topics[k]; ok {
+		return t
+	}
+	if len(c.topics) >= maxCachedTopics {
+		clear(c.topics)
+	}
+	multi := c.multi != nil && c.multi(r.Sensor)
+	c.scratch = c.topic.appendTopic(c.scratch[:0], r.Sensor, r.Quantity, multi)
+	t := string(c.scratch)
+	c.topics[k] = t
+	return t
+}

@@ -1,0 +1,277 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/internal/testenv"
+)
+
+func TestRoundTrip(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	for _, qos := range []int{0, 1, 2} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+			agent := fmt.Sprintf("greenhouse-%d", qos)
+			sub := subscribe(t, m.URL, "kelvin/"+agent+"/#", 2)
+			cfg := DefaultConfig()
+			cfg.URL, cfg.QoS, cfg.MultiQuantity = m.URL, qos, multiBME
+			c := start(t, cfg, agent)
+			c.waitConnected(t)
+
+			const n = 300
+			batch := testReadings(agent, n)
+			c.publish(t, batch[:256])
+			c.publish(t, batch[256:])
+
+			status := "kelvin/" + agent + "/status"
+			var got []msg
+			sub.wait(t, fmt.Sprintf("%d readings", n), func(ms []msg) bool {
+				got = got[:0]
+				for _, m := range ms {
+					if m.Topic != status {
+						got = append(got, m)
+					}
+				}
+				return len(got) >= n
+			})
+			var bytes uint64
+			for i, r := range batch {
+				want := "kelvin/" + agent + "/air"
+				if r.Sensor == "bme" {
+					want = "kelvin/" + agent + "/bme/" + r.Quantity
+				}
+				payload := string(r.AppendJSON(nil))
+				bytes += uint64(len(payload))
+				if got[i].Topic != want || !sameJSON(t, got[i].Payload, payload) {
+					t.Fatalf("message %d: %s %s, want %s %s", i, got[i].Topic, got[i].Payload, want, payload)
+				}
+				if got[i].Retained {
+					t.Fatalf("message %d retained, want not", i)
+				}
+			}
+			if len(got) != n {
+				t.Errorf("received %d readings, want %d", len(got), n)
+			}
+			st := c.Status()
+			if st.Name != "mqtt" || st.URL != m.URL || st.State != "connected" || !st.Connected ||
+				st.Sent != n || st.Bytes != bytes || st.LastError != "" {
+				t.Errorf("Status = %+v, want connected to %s, %d sent, %d bytes", st, m.URL, n, bytes)
+			}
+		})
+	}
+}
+
+func TestOnlineRetainedAndReadingsNotRetained(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	const agent = "a1"
+	live := subscribe(t, m.URL, "kelvin/a1/status", 1)
+	cfg := DefaultConfig()
+	cfg.URL = m.URL
+	c := start(t, cfg, agent)
+	c.waitConnected(t)
+	live.wait(t, "online", func(ms []msg) bool { return len(ms) > 0 && ms[len(ms)-1].Payload == "online" })
+	c.publish(t, testReadings(agent, 4))
+
+	// A new subscriber gets the retained status and no reading: the
+	// retained messages come right after the subscription, before the
+	// marker it publishes itself.
+	late := subscribe(t, m.URL, "kelvin/a1/#", 1)
+	if tok := late.pc.Publish("kelvin/a1/marker", 1, false, "m"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("marker: %v", tok.Error())
+	}
+	got := late.wait(t, "marker", func(ms []msg) bool { return len(ms) > 0 && ms[len(ms)-1].Topic == "kelvin/a1/marker" })
+	if want := []msg{{"kelvin/a1/status", "online", true}, {"kelvin/a1/marker", "m", false}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("late subscriber got %v, want %v", got, want)
+	}
+}
+
+func TestRetain(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	cfg := DefaultConfig()
+	cfg.URL, cfg.Retain, cfg.MultiQuantity = m.URL, true, multiBME
+	c := start(t, cfg, "a2")
+	c.waitConnected(t)
+	batch := testReadings("a2", 6) // air 1, bme/temperature 2, air 3, bme/humidity 4, air 5, bme/pressure 6
+	c.publish(t, batch)
+	want := map[string]uint64{"kelvin/a2/air": 5, "kelvin/a2/bme/temperature": 2, "kelvin/a2/bme/humidity": 4, "kelvin/a2/bme/pressure": 6}
+	late := subscribe(t, m.URL, "kelvin/a2/+/#", 1)
+	got := late.wait(t, "4 retained readings and the status", func(ms []msg) bool { return len(ms) >= len(want)+1 })
+	for _, g := range got {
+		if g.Topic == "kelvin/a2/status" {
+			continue
+		}
+		if !g.Retained || want[g.Topic] != seqOf(t, g.Payload) {
+			t.Errorf("got %v: want retained seq %d", g, want[g.Topic])
+		}
+	}
+}
+
+func TestWillOnConnectionLoss(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	p := testenv.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", m.Port))
+	const status = "kelvin/green_house_1/status"
+	live := subscribe(t, m.URL, status, 1)
+	cfg := DefaultConfig()
+	cfg.URL = "tcp://" + p.Addr()
+	c := start(t, cfg, "green/house+1") // sanitised in topics
+	c.waitConnected(t)
+	live.wait(t, "online", func(ms []msg) bool { return len(ms) > 0 && ms[len(ms)-1].Payload == "online" })
+
+	p.Pause() // no reconnection, so the will stays the last word
+	p.Kill()
+	live.wait(t, "offline (the will)", func(ms []msg) bool { return ms[len(ms)-1].Payload == "offline" })
+	if r := retained(t, m.URL, status); r != (msg{status, "offline", true}) {
+		t.Fatalf("retained status = %v, want offline", r)
+	}
+	poll(t, "status disconnected", func() bool { return !c.Status().Connected })
+	st := c.Status()
+	// The loss, or a failed reconnection attempt since.
+	if st.State == "connected" || !strings.Contains(st.LastError, "connect") || st.ErrorTime.IsZero() {
+		t.Errorf("Status = %+v, want a lost connection", st)
+	}
+	err := c.Publish(context.Background(), testReadings("x", 1))
+	if !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("Publish while disconnected = %v, want ErrNotConnected", err)
+	}
+
+	p.Resume()
+	c.waitConnected(t)
+	live.wait(t, "online again", func(ms []msg) bool { return ms[len(ms)-1].Payload == "online" })
+}
+
+func TestCleanShutdownPublishesOffline(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	live := subscribe(t, m.URL, "kelvin/a3/status", 1)
+	cfg := DefaultConfig()
+	cfg.URL = m.URL
+	c := start(t, cfg, "a3")
+	c.waitConnected(t)
+	live.wait(t, "online", func(ms []msg) bool { return len(ms) > 0 && ms[len(ms)-1].Payload == "online" })
+	c.stop(t)
+	got := live.wait(t, "offline", func(ms []msg) bool { return ms[len(ms)-1].Payload == "offline" })
+	if len(got) != 2 {
+		t.Errorf("status messages %v, want online, offline", got)
+	}
+	if r := retained(t, m.URL, "kelvin/a3/status"); r.Payload != "offline" || !r.Retained {
+		t.Fatalf("retained status = %v, want offline", r)
+	}
+	if st := c.Status(); st.State != "disconnected" || st.Connected {
+		t.Errorf("Status after Run = %+v, want disconnected", st)
+	}
+}
+
+func TestPublishNotConnected(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.URL = fmt.Sprintf("tcp://127.0.0.1:%d", testenv.FreePort(t))
+	c, err := New(cfg, "a4", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(context.Background(), testReadings("a4", 3)); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("Publish before Run = %v, want ErrNotConnected", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Publish(ctx, testReadings("a4", 3)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Publish with a done ctx = %v, want context.Canceled", err)
+	}
+	if st := c.Status(); st.State != "disconnected" || st.Sent != 0 {
+		t.Fatalf("Status = %+v", st)
+	}
+}
+
+// A broker that is not there: Run keeps retrying and returns nil on cancel.
+func TestRunRetriesAndCancels(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.URL = fmt.Sprintf("tcp://127.0.0.1:%d", testenv.FreePort(t))
+	c := start(t, cfg, "a5")
+	poll(t, "a connection error in Status", func() bool { return c.Status().LastError != "" })
+	st := c.Status()
+	if st.Connected || !strings.Contains(st.LastError, "connect") {
+		t.Errorf("Status = %+v, want a connect error", st)
+	}
+	c.stop(t)
+}
+
+// readableDir returns a temporary directory that mosquitto can read after
+// dropping its privileges (when the tests run as root).
+func readableDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestPassword(t *testing.T) {
+	passwd := testenv.Require(t, "mosquitto_passwd", "mosquitto")
+	dir := readableDir(t)
+	brokerFile := filepath.Join(dir, "passwd")
+	if out, err := exec.Command(passwd, "-b", "-c", brokerFile, "kelvin", "s3cret").CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+	}
+	os.Chmod(brokerFile, 0o644)
+	m := testenv.StartMosquitto(t, "password_file "+brokerFile, "allow_anonymous false")
+
+	good := filepath.Join(dir, "good")
+	bad := filepath.Join(dir, "bad")
+	os.WriteFile(good, []byte("s3cret\n"), 0o600)
+	os.WriteFile(bad, []byte("wrong\n"), 0o600)
+
+	t.Run("right password", func(t *testing.T) {
+		sub := subscribe(t, strings.Replace(m.URL, "tcp://", "tcp://kelvin:s3cret@", 1), "kelvin/a6/air", 1)
+		cfg := DefaultConfig()
+		cfg.URL, cfg.Username, cfg.PasswordFile = m.URL, "kelvin", good
+		c := start(t, cfg, "a6")
+		c.waitConnected(t)
+		c.publish(t, testReadings("a6", 1))
+		sub.wait(t, "the reading", func(ms []msg) bool { return len(ms) == 1 })
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.URL, cfg.Username, cfg.PasswordFile = m.URL, "kelvin", bad
+		c := start(t, cfg, "a7")
+		poll(t, "an error in Status", func() bool { return c.Status().LastError != "" })
+		st := c.Status()
+		if st.Connected || st.State == "connected" || !strings.Contains(strings.ToLower(st.LastError), "not authorized") {
+			t.Errorf("Status = %+v, want not authorized", st)
+		}
+		if err := c.Publish(context.Background(), testReadings("a7", 1)); !errors.Is(err, ErrNotConnected) {
+			t.Errorf("Publish = %v, want ErrNotConnected", err)
+		}
+	})
+	t.Run("password in the URL is not shown", func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.URL = strings.Replace(m.URL, "tcp://", "tcp://kelvin:s3cret@", 1)
+		c := start(t, cfg, "a8")
+		c.waitConnected(t)
+		if st := c.Status(); strings.Contains(st.URL, "s3cret") || !strings.Contains(st.URL, "kelvin@") {
+			t.Errorf("Status.URL = %q, want the user without the password", st.URL)
+		}
+	})
+}
+
+func TestWebSocket(t *testing.T) {
+	wsPort := testenv.FreePort(t)
+	m := testenv.StartMosquitto(t, fmt.Sprintf("listener %d 127.0.0.1", wsPort), "protocol websockets")
+	sub := subscribe(t, m.URL, "kelvin/a9/air", 1)
+	cfg := DefaultConfig()
+	cfg.URL = fmt.Sprintf("ws://127.0.0.1:%d", wsPort)
+	c := start(t, cfg, "a9")
+	c.waitConnected(t)
+	c.publish(t, testReadings("a9", 1))
+	got := sub.wait(t, "the reading", func(ms []msg) bool { return len(ms) == 1 })
+	if seqOf(t, got[0].Payload) != 1 {
+		t.Fatalf("got %v", got)
+	}
+}
