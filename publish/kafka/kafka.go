@@ -1,0 +1,647 @@
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// Producer tuning. Not configurable: these are what a gateway on a small
+// board with a possibly slow uplink needs.
+const (
+	// defaultDeliveryTimeout bounds how long Publish waits for a batch to
+	// be acknowledged, so it fails within about this long when the
+	// cluster is unreachable.
+	defaultDeliveryTimeout = 30 * time.Second
+	// recordRetries bounds the tries of one record batch; with kgo's
+	// backoff (250ms doubling to 2.5s) the delivery timeout comes first.
+	recordRetries = 20
+	// batchMaxBytes caps one partition's record batch: small requests for
+	// slow links, well under the broker default message.max.bytes (1 MiB).
+	batchMaxBytes = 256 << 10
+	// maxBufferedRecords bounds the records the client holds in memory.
+	// A larger batch is not refused: Produce blocks until acknowledgements
+	// make room.
+	maxBufferedRecords = 4096
+	// metadataMinAge is the least time between metadata requests.
+	metadataMinAge = time.Second
+	// cancelGrace is how long Publish waits, after its deadline, for
+	// the client to fail the records it gave up on.
+	cancelGrace = 5 * time.Second
+	// maxSeries bounds the cache of per-series topic, key and headers.
+	maxSeries = 1024
+)
+
+// States reported in publish.Status.State.
+const (
+	stateConnecting   = "connecting"
+	stateConnected    = "connected"
+	stateDisconnected = "disconnected"
+	stateFailed       = "failed"
+)
+
+// Errors Publish returns, wrapped; match them with errors.Is.
+var (
+	// ErrClosed is returned by Publish once Close was called.
+	ErrClosed = errors.New("output closed")
+	// ErrTimeout is a batch the cluster did not acknowledge in time
+	// (30 s): it is unreachable or too slow.
+	ErrTimeout = errors.New("timeout")
+)
+
+// options are the knobs tests turn; New uses the defaults.
+type options struct {
+	deliveryTimeout time.Duration    // default defaultDeliveryTimeout
+	now             func() time.Time // default time.Now
+	extra           []kgo.Opt        // appended to the client options
+}
+
+// Output publishes readings to a Kafka cluster. It implements
+// publish.Output; Publish is called from one goroutine at a time, Status and
+// Close are safe for concurrent use.
+type Output struct {
+	log             *slog.Logger
+	url             string
+	now             func() time.Time
+	opts            []kgo.Opt
+	deliveryTimeout time.Duration
+
+	agent  string
+	topic  topicTemplate
+	series map[seriesKey]*series // used by Publish only
+
+	sent  atomic.Uint64
+	bytes atomic.Uint64
+
+	mu      sync.Mutex
+	client  *kgo.Client
+	stale   bool // a fatal error: replace client before the next Publish
+	closed  bool
+	state   string
+	lastErr string
+	errTime time.Time
+	connErr error              // the most telling broker connection error of this Publish
+	giveUp  context.CancelFunc // ends the Publish in progress
+}
+
+var _ publish.Output = (*Output)(nil)
+
+// New returns an Output for cfg (on which SetDefaults has run and Validate
+// found nothing), publishing as agentID. It reads the TLS and password files
+// now (errors name the file) and builds the client, which connects on the
+// first Publish. log may be nil to discard logs.
+func New(cfg Config, agentID string, log *slog.Logger) (*Output, error) {
+	return newOutput(cfg, agentID, log, options{})
+}
+
+func newOutput(cfg Config, agentID string, log *slog.Logger, opt options) (*Output, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if agentID == "" {
+		return nil, errors.New("kafka: empty agent id")
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("kafka: invalid config: %w", errors.Join(errs...))
+	}
+	if opt.deliveryTimeout <= 0 {
+		opt.deliveryTimeout = defaultDeliveryTimeout
+	}
+	if opt.now == nil {
+		opt.now = time.Now
+	}
+	topic, err := newTopicTemplate(cfg.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: topic: %w", err)
+	}
+	o := &Output{
+		log:             log,
+		url:             strings.Join(cfg.Brokers, ","),
+		now:             opt.now,
+		deliveryTimeout: opt.deliveryTimeout,
+		agent:           agentID,
+		topic:           topic,
+		series:          make(map[seriesKey]*series),
+		state:           stateConnecting,
+	}
+
+	o.opts = []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID("kelvin-" + sanitizeTopic(agentID)),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Ask for a missing topic to be created, as the Java producer does;
+		// the broker's auto.create.topics.enable decides.
+		kgo.AllowAutoTopicCreation(),
+		// Idempotent writes stay on (kgo's default) so the client's own
+		// retries never duplicate, but an in-flight batch may be given up
+		// on: without this, a batch sent to a broker that then died is
+		// retried forever and Publish never returns. Publish's caller
+		// re-sends what failed; duplicates are allowed, gaps are not.
+		kgo.AllowIdempotentProduceCancellation(),
+		kgo.RecordRetries(recordRetries),
+		// After a load error kgo retries once metadata is refreshed, at
+		// most every MetadataMinAge: 1s rather than 5s lets Publish give up
+		// close to its deadline and recover quickly after an outage.
+		kgo.MetadataMinAge(metadataMinAge),
+		kgo.ProducerBatchCompression(codec(cfg.Compression)),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.ProducerBatchMaxBytes(batchMaxBytes),
+		kgo.MaxBufferedRecords(maxBufferedRecords),
+		kgo.WithHooks(hooks{o}),
+		kgo.WithLogger(kgoLogger{log}),
+	}
+	if cfg.TLS != nil {
+		tc, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		o.opts = append(o.opts, kgo.DialTLSConfig(tc))
+	}
+	if cfg.SASL.Mechanism != "" {
+		m, err := saslMechanism(cfg.SASL)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.TLS == nil {
+			log.Warn("sasl without tls: the credentials cross the network readable", "mechanism", m.Name())
+		}
+		o.opts = append(o.opts, kgo.SASL(m))
+	}
+	o.opts = append(o.opts, opt.extra...)
+
+	o.client, err = kgo.NewClient(o.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: new client: %w", err)
+	}
+	return o, nil
+}
+
+func codec(name string) kgo.CompressionCodec {
+	switch name {
+	case "none":
+		return kgo.NoCompression()
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	}
+	return kgo.ZstdCompression()
+}
+
+func tlsConfig(c *TLSConfig) (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // opt-in, documented as tests only
+	}
+	if c.CA != "" {
+		pem, err := os.ReadFile(c.CA)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: read tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka: tls.ca %s: no PEM certificate found", c.CA)
+		}
+		tc.RootCAs = pool
+	}
+	if c.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: load tls.cert %s and tls.key %s: %w", c.Cert, c.Key, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// saslMechanism reads the password file once, to fail early, and returns a
+// mechanism that reads it again for every new connection.
+func saslMechanism(c SASLConfig) (sasl.Mechanism, error) {
+	if _, err := readPassword(c.PasswordFile); err != nil {
+		return nil, err
+	}
+	user, file := c.Username, c.PasswordFile
+	switch mechanism(c.Mechanism) {
+	case MechanismPlain:
+		return plain.Plain(func(context.Context) (plain.Auth, error) {
+			pass, err := readPassword(file)
+			return plain.Auth{User: user, Pass: pass}, err
+		}), nil
+	case MechanismSCRAMSHA256, MechanismSCRAMSHA512:
+		auth := func(context.Context) (scram.Auth, error) {
+			pass, err := readPassword(file)
+			return scram.Auth{User: user, Pass: pass}, err
+		}
+		if mechanism(c.Mechanism) == MechanismSCRAMSHA256 {
+			return scram.Sha256(auth), nil
+		}
+		return scram.Sha512(auth), nil
+	}
+	return nil, fmt.Errorf("kafka: unknown sasl.mechanism %q", c.Mechanism)
+}
+
+func readPassword(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("kafka: read sasl.password_file: %w", err)
+	}
+	pass := strings.TrimRight(string(b), "\r\n")
+	if pass == "" {
+		return "", fmt.Errorf("kafka: sasl.password_file %s: %w", file, errEmptyPassword)
+	}
+	return pass, nil
+}
+
+var (
+	errEmptyPassword = errors.New("empty password")
+	errSASLHangup    = errors.New("the broker closed the connection during SASL authentication (wrong username or password?)")
+)
+
+// Name returns "kafka".
+func (o *Output) Name() string { return "kafka" }
+
+// seriesKey identifies a series of readings: one sensor's quantity.
+type seriesKey struct{ agent, sensor, quantity string }
+
+// series holds what every record of a series shares. The byte slices are
+// shared between records and never modified.
+type series struct {
+	topic   string
+	key     []byte
+	headers []kgo.RecordHeader
+}
+
+func (o *Output) seriesOf(agent, sensor, quantity string) *series {
+	k := seriesKey{agent, sensor, quantity}
+	if s, ok := o.series[k]; ok {
+		return s
+	}
+	if len(o.series) >= maxSeries {
+		clear(o.series)
+	}
+	s := &series{
+		topic: o.topic.expand(agent, sensor, quantity),
+		key:   []byte(agent + "/" + sensor),
+		headers: []kgo.RecordHeader{
+			{Key: "agent", Value: []byte(agent)},
+			{Key: "sensor", Value: []byte(sensor)},
+			{Key: "quantity", Value: []byte(quantity)},
+		},
+	}
+	o.series[k] = s
+	return s
+}
+
+// pending tracks the acknowledgements of one Publish call.
+type pending struct {
+	left  atomic.Int64
+	done  chan struct{}
+	mu    sync.Mutex
+	err   error
+	topic string
+}
+
+// Publish produces every reading of batch as one record (key
+// "{agent}/{sensor}", value the reading's JSON, headers agent, sensor and
+// quantity, timestamp the reading's time) and returns nil once the cluster
+// acknowledged all of them with acks=all. A reading with no Agent is sent
+// with the agent id given to New.
+//
+// When a record fails, Publish returns the error once every record of the
+// batch is settled: within about 30 s when the cluster is unreachable, at
+// once on a fatal error (see the package doc); the caller sends the whole
+// batch again. When ctx is done first, Publish returns ctx.Err() at once and
+// records not yet sent are given up. After Close it returns ErrClosed.
+// Publish must not be called concurrently with itself.
+func (o *Output) Publish(ctx context.Context, batch []reading.Reading) error {
+	cl, err := o.currentClient()
+	if err != nil {
+		return err
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+
+	recs := make([]kgo.Record, len(batch))
+	buf := make([]byte, 0, len(batch)*200)
+	for i := range batch {
+		r := &batch[i]
+		agent := r.Agent
+		if agent == "" {
+			rr := *r
+			rr.Agent = o.agent
+			r, agent = &rr, o.agent
+		}
+		s := o.seriesOf(agent, r.Sensor, r.Quantity)
+		start := len(buf)
+		buf = r.AppendJSON(buf)
+		recs[i] = kgo.Record{
+			Topic:     s.topic,
+			Key:       s.key,
+			Headers:   s.headers,
+			Timestamp: r.Time,
+			Value:     buf[start:], // only its length counts for now
+		}
+	}
+	// All values share one allocation: slice them out of the final buf
+	// (appending may have moved it since the slices above were taken).
+	off := 0
+	for i := range recs {
+		n := len(recs[i].Value)
+		recs[i].Value = buf[off : off+n : off+n]
+		off += n
+	}
+
+	// Bound the wait with a context rather than kgo.RecordDeliveryTimeout:
+	// kgo measures that timeout from the record's timestamp, which here is
+	// the reading's time and may be hours old after an outage.
+	tctx, cancel := context.WithTimeout(ctx, o.deliveryTimeout)
+	defer cancel()
+	o.mu.Lock()
+	o.connErr, o.giveUp = nil, cancel // connFailed gives up on a fatal error
+	o.mu.Unlock()
+	defer func() {
+		o.mu.Lock()
+		o.giveUp = nil
+		o.mu.Unlock()
+	}()
+	p := &pending{done: make(chan struct{})}
+	p.left.Store(int64(len(recs)))
+	promise := func(r *kgo.Record, err error) {
+		if err == nil {
+			o.sent.Add(1)
+			o.bytes.Add(uint64(len(r.Value)))
+		} else {
+			p.mu.Lock()
+			if p.err == nil {
+				p.err, p.topic = err, r.Topic
+			}
+			p.mu.Unlock()
+		}
+		if p.left.Add(-1) == 0 {
+			close(p.done)
+		}
+	}
+	for i := range recs {
+		cl.Produce(tctx, &recs[i], promise)
+	}
+	// Lingering kept each partition's records together while the batch
+	// was buffered; now that it is, waiting longer only delays the acks.
+	// Flush ends the linger and waits for the records (or tctx).
+	_ = cl.Flush(tctx)
+
+	select {
+	case <-p.done:
+	case <-tctx.Done():
+		if err := ctx.Err(); err != nil {
+			return err // the records not yet sent are failed by kgo
+		}
+		// kgo fails the records now; give it a moment to say so.
+		grace := time.NewTimer(cancelGrace)
+		defer grace.Stop()
+		select {
+		case <-p.done:
+		case <-grace.C:
+			p.mu.Lock()
+			if p.err == nil {
+				p.err, p.topic = context.DeadlineExceeded, recs[0].Topic
+			}
+			p.mu.Unlock()
+		}
+	}
+	p.mu.Lock()
+	err, topic := p.err, p.topic
+	p.mu.Unlock()
+	if err == nil {
+		o.setState(stateConnected, nil, false)
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("%w: not acknowledged within %v", ErrTimeout, o.deliveryTimeout)
+	case errors.Is(err, context.Canceled):
+		o.mu.Lock()
+		if o.connErr != nil {
+			err = o.connErr // connFailed gave up on it
+		}
+		o.mu.Unlock()
+	}
+	return o.publishFailed(topic, err)
+}
+
+// currentClient returns the client to publish with, replacing it first when
+// the last error was fatal: a fresh client re-reads metadata at once and
+// carries no producer state from the failure.
+func (o *Output) currentClient() (*kgo.Client, error) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return nil, fmt.Errorf("kafka: %w", ErrClosed)
+	}
+	if !o.stale {
+		cl := o.client
+		o.mu.Unlock()
+		return cl, nil
+	}
+	old := o.client
+	o.stale = false
+	o.mu.Unlock()
+
+	old.Close() // outside the lock: closing runs hooks and promises
+	cl, err := kgo.NewClient(o.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: new client: %w", err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		cl.Close()
+		return nil, fmt.Errorf("kafka: %w", ErrClosed)
+	}
+	o.client = cl
+	return cl, nil
+}
+
+func (o *Output) publishFailed(topic string, err error) error {
+	o.mu.Lock()
+	connErr := o.connErr
+	o.mu.Unlock()
+	if connErr != nil && (errors.Is(err, ErrTimeout) || errors.Is(err, kgo.ErrRecordRetries) || errors.Is(err, kgo.ErrRecordTimeout)) {
+		// Say why: the broker connection's error, which may be fatal.
+		err = fmt.Errorf("%w (%w)", err, connErr)
+	}
+	err = fmt.Errorf("kafka: produce to %s: %w", topic, err)
+	fatal := isFatal(err)
+	if fatal {
+		o.setState(stateFailed, err, true)
+	} else {
+		o.setState(stateDisconnected, err, false)
+	}
+	return err
+}
+
+// setState records a state change; err, when not nil, becomes LastError.
+// stale marks the client for replacement.
+func (o *Output) setState(state string, err error, stale bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	prev := o.state
+	o.state = state
+	if err != nil {
+		o.lastErr = err.Error()
+		o.errTime = o.now()
+	}
+	if stale {
+		o.stale = true
+	}
+	if state == stateConnected {
+		o.stale = false
+	}
+	if prev != state {
+		if state == stateConnected {
+			o.log.Info("kafka output connected", "brokers", o.url)
+		} else {
+			o.log.Debug("kafka output state", "state", state, "from", prev)
+		}
+	}
+}
+
+// Status returns a snapshot of the output's health. Safe for concurrent use.
+func (o *Output) Status() publish.Status {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return publish.Status{
+		Name:      o.Name(),
+		URL:       o.url,
+		State:     o.state,
+		Connected: o.state == stateConnected,
+		Sent:      o.sent.Load(),
+		Bytes:     o.bytes.Load(),
+		LastError: o.lastErr,
+		ErrorTime: o.errTime,
+	}
+}
+
+// Close closes the client; records not yet acknowledged fail, and a Publish
+// in progress returns an error. Publish after Close returns ErrClosed.
+// Close is safe to call more than once and concurrently with Status.
+func (o *Output) Close() {
+	o.mu.Lock()
+	cl := o.client
+	o.client = nil
+	o.closed = true
+	o.mu.Unlock()
+	if cl != nil {
+		cl.Close()
+	}
+}
+
+// isFatal reports whether err is one that retrying will not cure by itself:
+// the cluster refused the credentials, the topic or the operation, or the
+// broker's certificate does not verify. Network errors, timeouts and
+// leadership changes are not fatal.
+func isFatal(err error) bool {
+	if ke, ok := errors.AsType[*kerr.Error](err); ok {
+		// A missing topic is "retriable" to Kafka (it may be being
+		// created) but here it means the config or the cluster is wrong.
+		return !ke.Retriable || ke == kerr.UnknownTopicOrPartition || ke == kerr.UnknownTopicID
+	}
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.HostnameError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[*kgo.ErrFirstReadEOF](err); ok {
+		// The broker hangs up on the first request: SASL or TLS missing
+		// on our side.
+		return true
+	}
+	if errors.Is(err, errSASLHangup) {
+		return true
+	}
+	if _, ok := errors.AsType[*fs.PathError](err); ok {
+		return true // the password file is gone
+	}
+	return errors.Is(err, errEmptyPassword)
+}
+
+// hooks receives kgo's connection events.
+type hooks struct{ o *Output }
+
+var (
+	_ kgo.HookBrokerConnect = hooks{}
+	_ kgo.HookBrokerRead    = hooks{}
+)
+
+// OnBrokerConnect shows a failed connection in Status at once, without
+// waiting for the records to time out.
+func (h hooks) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	h.o.connFailed(meta, err)
+}
+
+// OnBrokerRead catches a broker hanging up during SASL authentication,
+// which is how some brokers (and kfake) refuse credentials.
+func (h hooks) OnBrokerRead(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err != nil && key == int16(kmsg.SASLAuthenticate) {
+		h.o.connFailed(meta, fmt.Errorf("%w: %w", errSASLHangup, err))
+	}
+}
+
+// connFailed records a failed connection to a broker: its error explains a
+// later timeout, and Status shows it now.
+func (o *Output) connFailed(meta kgo.BrokerMetadata, err error) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+		return
+	}
+	err = fmt.Errorf("broker %s: %w", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err)
+	fatal := isFatal(err)
+	o.mu.Lock()
+	if o.connErr == nil || fatal || !isFatal(o.connErr) {
+		o.connErr = err // a fatal error is not hidden by the EOF that follows it
+	}
+	failed := o.state == stateFailed
+	giveUp := o.giveUp
+	o.mu.Unlock()
+	switch {
+	case fatal:
+		o.setState(stateFailed, fmt.Errorf("kafka: %w", err), true)
+		if giveUp != nil {
+			giveUp() // retrying will not help: fail the Publish now
+		}
+	case !failed:
+		o.setState(stateDisconnected, fmt.Errorf("kafka: %w", err), false)
+	}
+}
