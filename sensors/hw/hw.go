@@ -156,7 +156,11 @@ func (b *Buses) OpenChip(typ string, n int, addr uint16, o Options, now func() t
 	var s sensors.Sensor
 	switch typ {
 	case "bme280", "bmp280", "bmp180":
-		d, err := bmxx80.NewI2C(bus, addr, &bmxx80.Opts{Temperature: o.Oversampling, Pressure: o.Oversampling, Humidity: humidityOS(typ, o.Oversampling), Filter: o.IIRFilter}, now)
+		opts := &bmxx80.Opts{Temperature: o.Oversampling, Pressure: o.Oversampling, Humidity: humidityOS(typ, o.Oversampling), Filter: o.IIRFilter}
+		if typ == "bmp180" {
+			opts.Temperature = 0 // a BMP180 oversamples pressure only
+		}
+		d, err := bmxx80.NewI2C(bus, addr, opts, now)
 		if err != nil {
 			return nil, err
 		}
