@@ -51,7 +51,20 @@ type Status struct {
 	Now     time.Time        `json:"now"`
 	Sensors []SensorStatus   `json:"sensors"`
 	Outputs []publish.Status `json:"outputs"`
+	Buffer  *BufferStatus    `json:"buffer,omitempty"`
 	Clients int              `json:"websocket_clients"` // filled by the server itself
+}
+
+// BufferStatus is the durable buffer's use of the disk, shown in the page's
+// status strip. Per-hour figures are averages since the agent started.
+type BufferStatus struct {
+	Bytes             int64   `json:"bytes"`     // on disk now
+	MaxBytes          int64   `json:"max_bytes"` // the budget
+	Dropped           uint64  `json:"dropped"`   // readings dropped when full or too old
+	Refused           uint64  `json:"refused"`   // readings refused (full: block_newest)
+	Corrupt           uint64  `json:"corrupt"`   // corrupt records skipped or torn tails cut
+	FsyncsPerHour     float64 `json:"fsyncs_per_hour"`
+	BytesWrittenPerHr float64 `json:"bytes_written_per_hour"`
 }
 
 // Server is the live page: the history ring, the websocket hub and the

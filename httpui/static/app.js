@@ -353,6 +353,29 @@
       }
       ul.append(li);
     }
+    const b = st.status && st.status.buffer;
+    if (b) {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.textContent = 'buffer';
+      const use = document.createElement('span');
+      const full = b.max_bytes ? b.bytes / b.max_bytes : 0;
+      use.className = 'pill ' + (full > 0.9 || b.dropped ? 'warn' : 'ok');
+      use.textContent = fmtBytes(b.bytes) + ' of ' + fmtBytes(b.max_bytes) +
+        (b.dropped ? ' · dropped ' + b.dropped : '');
+      const wear = document.createElement('span');
+      wear.className = 'muted';
+      wear.textContent = Math.round(b.fsyncs_per_hour) + ' fsyncs/h · ' + fmtBytes(b.bytes_written_per_hour) + '/h written';
+      li.append(name, use, wear);
+      ul.append(li);
+    }
+  }
+
+  function fmtBytes(n) {
+    if (n < 1024) return n + ' B';
+    if (n < 1048576) return (n / 1024).toFixed(1) + ' KiB';
+    if (n < 1073741824) return (n / 1048576).toFixed(1) + ' MiB';
+    return (n / 1073741824).toFixed(2) + ' GiB';
   }
 
   // Every second: ages, states, uptime, and the charts' moving time axis.
