@@ -1,0 +1,350 @@
+// Package agent wires Kelvin together: it loads and checks the config,
+// starts one reader per sensor, runs readings through their filter chains
+// into the store, forwards them to every output and serves the page, and
+// shuts all of it down in order.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/publish/kafka"
+	"github.com/kelvin-gw/kelvin/publish/mqtt"
+	"github.com/kelvin-gw/kelvin/reading"
+	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/hw"
+)
+
+// version is set at build time with -ldflags "-X github.com/kelvin-gw/kelvin/agent.version=v1.2.3".
+var version = "dev"
+
+// Version returns the agent's version, with the VCS revision when the
+// binary was built from a git checkout.
+func Version() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 && v == "dev" {
+				v += "+" + s.Value[:12]
+			}
+		}
+	}
+	return v
+}
+
+// Options are the parts of a run that are not configuration: clock, log
+// destination, and (for tests) a ready callback.
+type Options struct {
+	Now     func() time.Time // default time.Now
+	LogOut  io.Writer        // default os.Stderr
+	Log     *slog.Logger     // overrides LogOut and the config's log settings
+	OnReady func(*Agent)     // called once everything is started
+}
+
+// Agent is a running Kelvin.
+type Agent struct {
+	cfg     *Config
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+	runners []*runner
+	store   *bufferStore
+	outputs []publish.Output
+	ui      *httpui.Server
+	buses   *hw.Buses
+
+	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
+}
+
+// outputRunner is implemented by outputs with a connection to keep up.
+type outputRunner interface {
+	Run(ctx context.Context) error
+}
+
+// shutdownDrain bounds how long outputs get to send what is left after the
+// sensors stopped.
+const shutdownDrain = 2 * time.Second
+
+// Run runs the agent with cfg until ctx is done, then shuts down in order:
+// sensors stop, the store syncs, outputs get one bounded last flush and say
+// goodbye, the page closes. It returns nil after a clean shutdown and an
+// error when something could not start (a port in use, an unwritable data
+// directory).
+func Run(ctx context.Context, cfg *Config, opts Options) error {
+	a, err := New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx, opts.OnReady)
+}
+
+// New prepares an agent: it creates the data directory, opens the store and
+// the outputs (which do not connect yet) and the sensor readers (which do not
+// touch hardware yet).
+func New(cfg *Config, opts Options) (*Agent, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := opts.Log
+	if log == nil {
+		out := opts.LogOut
+		if out == nil {
+			out = os.Stderr
+		}
+		log = newLogger(out, cfg.Log)
+	}
+	a := &Agent{cfg: cfg, log: log, now: now, started: now()}
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("agent: data_dir: %w", err)
+	}
+	if cfg.MQTT != nil {
+		multi := map[string]bool{}
+		for i := range cfg.Sensors {
+			multi[cfg.Sensors[i].ID] = len(cfg.Sensors[i].Quantities()) > 1
+		}
+		mc := *cfg.MQTT
+		mc.MultiQuantity = func(sensor string) bool { return multi[sensor] }
+		m, err := mqtt.New(mc, cfg.Agent.ID, log.With("output", "mqtt"))
+		if err != nil {
+			return nil, err
+		}
+		a.outputs = append(a.outputs, m)
+	}
+	if cfg.Kafka != nil {
+		k, err := kafka.New(*cfg.Kafka, cfg.Agent.ID, log.With("output", "kafka"))
+		if err != nil {
+			return nil, err
+		}
+		a.outputs = append(a.outputs, k)
+	}
+	names := make([]string, len(a.outputs))
+	for i, o := range a.outputs {
+		names[i] = o.Name()
+	}
+	st, err := openStore(cfg, names, now, log.With("component", "buffer"))
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	if cfg.HTTP.Listen != "" {
+		a.ui = httpui.New(cfg.HTTP, a.Status, now, log.With("component", "httpui"))
+	}
+	a.buses = hw.NewBuses()
+	e := &env{cfg: cfg, now: now, buses: a.buses}
+	// Sensors on one bus with one interval share a bulk read.
+	members := map[string][]*SensorConfig{}
+	for i := range cfg.Sensors {
+		s := &cfg.Sensors[i]
+		if t := sensorTypes[s.Type]; t.groupKey != nil {
+			if k := t.groupKey(s); k != "" {
+				members[k] = append(members[k], s)
+			}
+		}
+	}
+	groups := map[string]*group{}
+	for k, ms := range members {
+		t := sensorTypes[ms[0].Type]
+		groups[k] = &group{open: func() (sensors.Sensor, error) { return t.openGroup(e, ms) }, interval: ms[0].Interval, now: now}
+	}
+	for i := range cfg.Sensors {
+		s := &cfg.Sensors[i]
+		t := sensorTypes[s.Type]
+		open := func() (sensors.Sensor, error) { return t.open(e, s) }
+		if t.groupKey != nil {
+			if g := groups[t.groupKey(s)]; g != nil {
+				open = func() (sensors.Sensor, error) { return &member{g: g, device: s.Address}, nil }
+			}
+		}
+		r, err := newRunner(s, open, a.accept, now, log)
+		if err != nil {
+			a.store.Close()
+			return nil, err
+		}
+		a.runners = append(a.runners, r)
+	}
+	return a, nil
+}
+
+// accept takes the filtered readings of one read into the store and onto the
+// page. The store assigns seq.
+func (a *Agent) accept(rs []reading.Reading) {
+	for i := range rs {
+		rs[i].Agent = a.cfg.Agent.ID
+	}
+	if err := a.store.Append(rs); err != nil {
+		a.log.Warn("readings not stored", "count", len(rs), "err", err)
+		return
+	}
+	if a.ui != nil {
+		for _, r := range rs {
+			a.ui.Publish(r)
+		}
+	}
+}
+
+// Status reports every stage's state, for the page and the API.
+func (a *Agent) Status() httpui.Status {
+	st := httpui.Status{
+		Agent:   a.cfg.Agent.ID,
+		Version: Version(),
+		Started: a.started,
+		Now:     a.now(),
+		Sensors: make([]httpui.SensorStatus, len(a.runners)),
+		Outputs: make([]publish.Status, len(a.outputs)),
+	}
+	for i, r := range a.runners {
+		st.Sensors[i] = r.status()
+	}
+	bs := a.store.Stats()
+	hours := max(st.Now.Sub(a.started).Hours(), 1.0/60) // at least a minute, so the first figures are not wild
+	st.Buffer = &httpui.BufferStatus{
+		Bytes: bs.Bytes, MaxBytes: int64(a.cfg.Buffer.MaxBytes),
+		Dropped: bs.DroppedFull + bs.DroppedAge, Refused: bs.Refused, Corrupt: bs.CorruptSkipped + bs.TornTruncated,
+		FsyncsPerHour: float64(bs.Fsyncs) / hours, BytesWrittenPerHr: float64(bs.BytesWritten) / hours,
+	}
+	for i, o := range a.outputs {
+		st.Outputs[i] = o.Status()
+		for _, c := range bs.Cursors {
+			if c.Name == o.Name() {
+				st.Outputs[i].Backlog = int(c.Backlog)
+				st.Outputs[i].Dropped = c.Dropped
+			}
+		}
+	}
+	return st
+}
+
+// Run runs a prepared agent until ctx is done; see the package function Run.
+func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
+	log := a.log
+	log.Info("kelvin starting", "version", Version(), "agent", a.cfg.Agent.ID, "config", a.cfg.File,
+		"sensors", len(a.runners), "outputs", len(a.outputs), "http", a.cfg.HTTP.Listen, "data_dir", a.cfg.Agent.DataDir)
+
+	// Outputs and the page live until after the sensors stopped, so that
+	// the last readings still get out.
+	outCtx, stopOutputs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOutputs()
+	outputs, outCtx := errgroup.WithContext(outCtx)
+	for _, o := range a.outputs {
+		if r, ok := o.(outputRunner); ok {
+			outputs.Go(func() error { return r.Run(outCtx) })
+		}
+		src, err := a.store.Source(o.Name())
+		if err != nil {
+			stopOutputs()
+			return err
+		}
+		outputs.Go(func() error {
+			return publish.Forward(outCtx, src, o, publish.ForwardOptions{}, log.With("output", o.Name()))
+		})
+	}
+	var uiErr chan error // nil (never ready) without a page
+	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUI()
+	if a.ui != nil {
+		uiErr = make(chan error, 1)
+		go func() { uiErr <- a.ui.Run(uiCtx) }()
+	}
+
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	var readers sync.WaitGroup
+	for _, r := range a.runners {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			r.run(readCtx)
+		}()
+	}
+	notify := newNotifier(log)
+	notify.send("READY=1")
+	go notify.watchdog(readCtx, watchdogInterval(), a.healthy)
+	if onReady != nil {
+		onReady(a)
+	}
+
+	// Wait for the end: a signal, or the page failing to start.
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-uiErr:
+		runErr = err
+		uiErr <- nil
+	}
+	log.Info("kelvin stopping")
+	if a.reloading.Load() {
+		notify.send("RELOADING=1") // the next agent's READY=1 ends it
+	} else {
+		notify.send("STOPPING=1")
+	}
+	stopReading()
+	readers.Wait()
+	if err := a.store.Flush(); err != nil {
+		log.Error("store flush failed", "err", err)
+	}
+	a.drain(shutdownDrain)
+	stopOutputs()
+	if err := outputs.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("output stopped with an error", "err", err)
+	}
+	for _, o := range a.outputs {
+		if c, ok := o.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+	if err := a.buses.Close(); err != nil {
+		log.Warn("closing I²C buses", "err", err)
+	}
+	if err := a.store.Close(); err != nil {
+		log.Error("store close failed", "err", err)
+	}
+	stopUI()
+	if uiErr != nil {
+		if err := <-uiErr; err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	log.Info("kelvin stopped")
+	return runErr
+}
+
+// healthy reports whether every sensor's read loop is making progress.
+func (a *Agent) healthy() bool {
+	now := a.now()
+	for _, r := range a.runners {
+		if !r.alive(now) {
+			return false
+		}
+	}
+	return true
+}
+
+// drain waits up to d for the outputs to send their backlog.
+func (a *Agent) drain(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		pending := 0
+		for _, o := range a.outputs {
+			if o.Status().Connected {
+				pending += a.store.Backlog(o.Name())
+			}
+		}
+		if pending == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

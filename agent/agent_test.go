@@ -1,0 +1,178 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// subscriber collects what a real MQTT client receives.
+type subscriber struct {
+	mu   sync.Mutex
+	msgs map[string][]string // topic → payloads in order
+	c    paho.Client
+}
+
+func subscribe(t *testing.T, url, filter string) *subscriber {
+	t.Helper()
+	s := &subscriber{msgs: map[string][]string{}}
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("test-sub-%d", time.Now().UnixNano()))
+	s.c = paho.NewClient(opts)
+	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber connect: %v", tok.Error())
+	}
+	tok := s.c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
+		s.mu.Lock()
+		s.msgs[m.Topic()] = append(s.msgs[m.Topic()], string(m.Payload()))
+		s.mu.Unlock()
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	t.Cleanup(func() { s.c.Disconnect(100) })
+	return s
+}
+
+func (s *subscriber) get(topic string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.msgs[topic]...)
+}
+
+// waitFor polls cond until it is true or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestFakeDS18B20ReachesBrokerAndPage is the end-to-end path of a wired
+// sensor: a fake kernel 1-Wire tree with the datasheet's +25.0625 °C
+// scratchpad, read by the agent, published to a real mosquitto and pushed
+// to a websocket client of the page. A sensor whose CRC fails and one stuck
+// at the power-on value never publish, and show as faulty.
+func TestFakeDS18B20ReachesBrokerAndPage(t *testing.T) {
+	broker := testenv.StartMosquitto(t)
+	sub := subscribe(t, broker.URL, "kelvin/#")
+	port := testenv.FreePort(t)
+	yaml := fmt.Sprintf(`
+agent: { id: gh1, data_dir: %s }
+onewire: { sysfs: testdata/w1 }
+sensors:
+  - { id: tank, type: ds18b20, address: 28-000000000191, interval: 1s }
+  - { id: crc, type: ds18b20, address: 28-0000000bad00, interval: 1s }
+  - { id: por, type: ds18b20, address: 28-000000000550, interval: 1s }
+mqtt: { url: %q, qos: 1 }
+http: { listen: "127.0.0.1:%d" }
+`, t.TempDir(), broker.URL, port)
+	cfg, err := Parse("test.yaml", []byte(yaml), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- Run(ctx, cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), OnReady: func(*Agent) { close(ready) }})
+	}()
+	<-ready
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitFor(t, 10*time.Second, "the page to listen", func() bool {
+		resp, err := http.Get(base + "/api/status")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	wctx, wcancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer wcancel()
+	ws, _, err := websocket.Dial(wctx, "ws://127.0.0.1:"+fmt.Sprint(port)+"/ws", nil)
+	if err != nil {
+		t.Fatalf("websocket: %v", err)
+	}
+	defer ws.CloseNow()
+
+	// The page gets the reading within about one interval.
+	_, msg, err := ws.Read(wctx)
+	if err != nil {
+		t.Fatalf("websocket read: %v", err)
+	}
+	var got reading.Reading
+	if err := json.Unmarshal(msg, &got); err != nil {
+		t.Fatalf("websocket payload %s: %v", msg, err)
+	}
+	if got.Sensor != "tank" || got.Value != 25.0625 || got.Raw != 25.0625 || got.Unit != "°C" || got.Agent != "gh1" || got.Quantity != "temperature" {
+		t.Errorf("websocket reading = %s", msg)
+	}
+
+	// The broker gets it too, with seq counting from 1.
+	waitFor(t, 10*time.Second, "two readings of tank on kelvin/gh1/tank", func() bool { return len(sub.get("kelvin/gh1/tank")) >= 2 })
+	for i, p := range sub.get("kelvin/gh1/tank")[:2] {
+		var r reading.Reading
+		if err := json.Unmarshal([]byte(p), &r); err != nil {
+			t.Fatalf("payload %q: %v", p, err)
+		}
+		if r.Seq != uint64(i+1) || r.Value != 25.0625 || r.Sensor != "tank" {
+			t.Errorf("message %d = %s, want seq %d value 25.0625", i, p, i+1)
+		}
+	}
+	if got := sub.get("kelvin/gh1/status"); len(got) == 0 || got[len(got)-1] != "online" {
+		t.Errorf("status topic = %q, want online", got)
+	}
+
+	// Faulty sensors never publish a number, and say why.
+	resp, err := http.Get(base + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Sensors []struct{ ID, State, Reason string }
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	want := map[string]string{"tank": "ok/", "crc": "faulty/crc", "por": "faulty/power_on_reset"}
+	for _, s := range st.Sensors {
+		if w := want[s.ID]; s.State+"/"+s.Reason != w {
+			t.Errorf("sensor %s: state %s/%s, want %s", s.ID, s.State, s.Reason, w)
+		}
+	}
+	for _, topic := range []string{"kelvin/gh1/crc", "kelvin/gh1/por"} {
+		if got := sub.get(topic); len(got) > 0 {
+			t.Errorf("%s published %q", topic, got)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not stop within 10s")
+	}
+	waitFor(t, 5*time.Second, "offline status after shutdown", func() bool {
+		got := sub.get("kelvin/gh1/status")
+		return len(got) > 0 && got[len(got)-1] == "offline"
+	})
+	_ = strings.TrimSpace
+}

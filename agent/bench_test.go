@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/reading"
+	"github.com/kelvin-gw/kelvin/sensors"
+)
+
+// countingSensor returns a new value on every read, instantly: a
+// triangle wave with no jumps, so the outlier filter keeps every sample.
+type countingSensor struct{ n int }
+
+func (c *countingSensor) Read(context.Context) ([]reading.Reading, error) {
+	c.n++
+	step := c.n % 200
+	if step >= 100 {
+		step = 200 - step
+	}
+	return []reading.Reading{{Quantity: reading.Temperature, Raw: 20 + float64(step)/16, Time: time.Now()}}, nil
+}
+
+// BenchmarkReadingPath measures the whole path of a reading: sensor read →
+// filter chain → durable buffer → MQTT publish at QoS 1 to a real mosquitto
+// (acknowledged) and websocket fan-out to one page client. It reports
+// delivered readings per second; b.N readings are read, then the benchmark
+// waits until the broker acknowledged all of them.
+func BenchmarkReadingPath(b *testing.B) {
+	broker := testenv.StartMosquitto(b)
+	port := testenv.FreePort(b)
+	cfg, err := Parse("bench.yaml", []byte(fmt.Sprintf(`
+agent: { id: bench, data_dir: %s }
+sensors:
+  - id: air
+    type: sim
+    interval: 1h
+    filters: [ {outlier: {window: 7, mads: 3}}, {median: 5}, {ema: 0.3}, {round: 2} ]
+buffer: { sync: 100ms, max_bytes: 256MiB }
+mqtt: { url: %q, qos: 1 }
+http: { listen: "127.0.0.1:%d" }
+`, b.TempDir(), broker.URL, port)), os.LookupEnv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := a.runners[0]
+	fake := &countingSensor{}
+	r.open = func() (sensors.Sensor, error) { return fake, nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+
+	// One page client reading everything.
+	var ws *websocket.Conn
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ws, _, err = websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.CloseNow()
+	go func() {
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	for !a.outputs[0].Status().Connected {
+		time.Sleep(10 * time.Millisecond)
+	}
+	base := a.outputs[0].Status().Sent
+	appended0 := a.store.log.Stats().Appended
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		r.readOnce(ctx)
+	}
+	// Wait for every reading the chain let through (the buffer counts
+	// them) to be acknowledged by the broker.
+	want := base + (a.store.log.Stats().Appended - appended0)
+	for a.outputs[0].Status().Sent < want {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "readings/s")
+}

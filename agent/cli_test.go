@@ -1,0 +1,72 @@
+package agent
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestMainExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		code       int
+		out, inErr string
+	}{
+		{args: nil, code: ExitUsage, inErr: "Usage:"},
+		{args: []string{"frobnicate"}, code: ExitUsage, inErr: `unknown command "frobnicate"`},
+		{args: []string{"version"}, code: ExitOK, out: "kelvin "},
+		{args: []string{"check", "-config", "testdata/good-minimal.yaml"}, code: ExitOK, out: "testdata/good-minimal.yaml: ok: agent "},
+		{args: []string{"check"}, code: ExitUsage, inErr: "-config FILE is required"},
+		{args: []string{"check", "-config", "testdata/nonexistent.yaml"}, code: ExitUsage, inErr: "testdata/nonexistent.yaml: no such file or directory"},
+		{args: []string{"check", "-config", "testdata/bad-keys.yaml"}, code: ExitUsage, inErr: "testdata/bad-keys.yaml:3: agent.datadir: unknown key"},
+		// run refuses a bad config with status 2 before starting anything.
+		{args: []string{"run", "-config", "testdata/bad-w1.yaml"}, code: ExitUsage, inErr: "testdata/bad-w1.yaml:6: sensors[1].address"},
+		{args: []string{"run", "-bogus"}, code: ExitUsage, inErr: "flag provided but not defined"},
+	} {
+		var out, errOut bytes.Buffer
+		code := Main(tc.args, &out, &errOut)
+		if code != tc.code || !strings.Contains(out.String(), tc.out) || !strings.Contains(errOut.String(), tc.inErr) {
+			t.Errorf("kelvin %s: status %d, stdout %q, stderr %q; want status %d, stdout with %q, stderr with %q",
+				strings.Join(tc.args, " "), code, out.String(), errOut.String(), tc.code, tc.out, tc.inErr)
+		}
+	}
+}
+
+// TestScanFakeSysfs scans a fake kernel 1-Wire tree (and no I²C buses): it
+// lists each device with its reading and prints a config block that
+// `kelvin check` accepts.
+func TestScanFakeSysfs(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Main([]string{"scan", "-sysfs", "testdata/w1", "-dev", t.TempDir()}, &out, &errOut)
+	if code != ExitOK {
+		t.Fatalf("scan: status %d, stderr %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		"28-000000000191  25.0625 °C",
+		"28-0000000bad00  faulty: ",
+		"28-000000000550  faulty: ",
+		"I²C: no buses at",
+		"  - id: w1_28_000000000191\n    type: ds18b20\n    address: 28-000000000191\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("scan output lacks %q:\n%s", want, out.String())
+		}
+	}
+	_, block, ok := strings.Cut(out.String(), "rename the ids as you like):\n")
+	if !ok {
+		t.Fatal("no config block")
+	}
+	if _, err := Parse("scan.yaml", []byte(block), func(string) (string, bool) { return "", false }); err != nil {
+		t.Errorf("the pasted block does not check: %v\n%s", err, block)
+	}
+}
+
+func TestScanNothingAttached(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"scan", "-sysfs", t.TempDir() + "/none", "-dev", t.TempDir()}, &out, &errOut); code != ExitOK {
+		t.Fatalf("status %d", code)
+	}
+	if !strings.Contains(out.String(), "no kernel 1-Wire bus") || !strings.Contains(out.String(), "Nothing attached was found") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}

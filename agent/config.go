@@ -1,0 +1,647 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kelvin-gw/kelvin/buffer"
+	"github.com/kelvin-gw/kelvin/filter"
+	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/publish/kafka"
+	"github.com/kelvin-gw/kelvin/publish/mqtt"
+	"github.com/kelvin-gw/kelvin/sensors/hw"
+)
+
+// Config is the whole of kelvin.yaml. Each section is the config type of
+// the package it configures; see configs/kelvin.yaml for every key.
+type Config struct {
+	Agent   AgentConfig    `yaml:"agent"`
+	Sensors []SensorConfig `yaml:"sensors"`
+	OneWire OneWireConfig  `yaml:"onewire"`
+	Buffer  buffer.Config  `yaml:"buffer"`
+	MQTT    *mqtt.Config   `yaml:"mqtt"`  // nil: no MQTT output
+	Kafka   *kafka.Config  `yaml:"kafka"` // nil: no Kafka output
+	HTTP    httpui.Config  `yaml:"http"`
+	Log     LogConfig      `yaml:"log"`
+
+	// File is the path the config was read from ("(built-in demo)" for the demo).
+	File string `yaml:"-"`
+	// lines maps key paths to their line in File, for messages found later.
+	lines map[string]int
+}
+
+// AgentConfig identifies this gateway and says where it keeps its state.
+type AgentConfig struct {
+	ID      string `yaml:"id"`       // default: the hostname
+	DataDir string `yaml:"data_dir"` // default /var/lib/kelvin as root, ./data otherwise
+}
+
+// OneWireConfig says where the kernel's 1-Wire devices are.
+type OneWireConfig struct {
+	Sysfs string `yaml:"sysfs"` // default /sys/bus/w1/devices
+}
+
+// LogConfig sets the log level and format.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // auto (default: text on a terminal, JSON otherwise), text, json
+}
+
+// SensorConfig is one entry of the sensors list. Keys that only some types
+// use are checked against the type.
+type SensorConfig struct {
+	ID         string        `yaml:"id"`
+	Type       string        `yaml:"type"`
+	Interval   time.Duration `yaml:"interval"`
+	Filters    Filters       `yaml:"filters"`
+	StaleAfter time.Duration `yaml:"stale_after"` // same raw value this long = fault; 0 = off
+
+	// Hardware address: a kernel 1-Wire name (28-0316a2b8ff01) or an I²C
+	// address (0x76).
+	Address string `yaml:"address"`
+	// Bus is the I²C bus: 1 or /dev/i2c-1. For a ds18b20 it means the
+	// sensor is behind a DS2482 bridge on that bus.
+	Bus string `yaml:"bus"`
+	// Bridge is the DS2482's I²C address (default 0x18).
+	Bridge string `yaml:"bridge"`
+
+	// Chip options.
+	Resolution    float64 `yaml:"resolution"`    // ds18b20 on a bridge: 9..12 bits; mcp9808: °C step
+	Oversampling  int     `yaml:"oversampling"`  // bme280/bmp280/bmp180: 1, 2, 4, 8, 16
+	IIRFilter     int     `yaml:"iir_filter"`    // bme280/bmp280: 0, 2, 4, 8, 16
+	Repeatability string  `yaml:"repeatability"` // sht3x/sht4x: high, medium, low
+
+	// sim only.
+	Seed     int64    `yaml:"seed"`
+	Base     *float64 `yaml:"base"`
+	Noise    *float64 `yaml:"noise"`
+	Quantity string   `yaml:"quantity"`
+}
+
+// Filters are a sensor's filter chains: one list for every quantity, or a
+// list per quantity.
+type Filters struct {
+	All        []filter.Spec
+	ByQuantity map[string][]filter.Spec
+	lines      map[string]int // quantity → line, for ByQuantity
+}
+
+// For returns the chain specs for one quantity.
+func (f Filters) For(quantity string) []filter.Spec {
+	if f.ByQuantity != nil {
+		return f.ByQuantity[quantity]
+	}
+	return f.All
+}
+
+func (f *Filters) decodeYAML(d *decoder, n *yaml.Node, path string) {
+	switch {
+	case isNull(n):
+	case n.Kind == yaml.SequenceNode:
+		f.All = decodeFilterList(d, n, path)
+	case n.Kind == yaml.MappingNode:
+		f.ByQuantity = map[string][]filter.Spec{}
+		f.lines = map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			d.lines[p] = k.Line
+			if _, dup := f.ByQuantity[k.Value]; dup {
+				d.errorAt(k, p, "duplicate key")
+				continue
+			}
+			f.lines[k.Value] = k.Line
+			if v.Kind != yaml.SequenceNode && !isNull(v) {
+				d.errorAt(v, p, "want a list of filters, got %s", describe(v))
+				f.ByQuantity[k.Value] = nil
+				continue
+			}
+			f.ByQuantity[k.Value] = decodeFilterList(d, v, p)
+		}
+	default:
+		d.errorAt(n, path, "want a list of filters (or a mapping of quantity to list), got %s", describe(n))
+	}
+}
+
+func decodeFilterList(d *decoder, n *yaml.Node, path string) []filter.Spec {
+	var specs []filter.Spec
+	sawDelta := false
+	for i, item := range n.Content {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.lines[p] = item.Line
+		if item.Kind != yaml.MappingNode || len(item.Content) != 2 {
+			d.errorAt(item, p, "want one filter like `median: 5`, got %s", describe(item))
+			continue
+		}
+		k, v := item.Content[0], item.Content[1]
+		kp := join(p, k.Value)
+		spec, ok := decodeFilter(d, k.Value, v, kp)
+		if !ok {
+			continue
+		}
+		if err := spec.Validate(); err != nil {
+			d.errorAt(v, kp, "%v", err)
+			continue
+		}
+		switch spec.Kind {
+		case "delta":
+			sawDelta = true
+		case "heartbeat":
+			if !sawDelta {
+				d.errorAt(k, kp, "heartbeat needs a delta filter before it (it re-sends what delta held back)")
+				continue
+			}
+		}
+		specs = append(specs, spec)
+	}
+	return specs
+}
+
+// decodeFilter decodes the argument of one filter.
+func decodeFilter(d *decoder, kind string, v *yaml.Node, path string) (filter.Spec, bool) {
+	s := filter.Spec{Kind: kind}
+	problemsBefore := len(d.problems)
+	switch kind {
+	case "median", "moving_average":
+		s.N, s.Window = decodeWindow(d, v, path)
+	case "outlier":
+		s.MADs = 3
+		if v.Kind == yaml.MappingNode {
+			var o struct {
+				Window yaml.Node `yaml:"window"`
+				MADs   *float64  `yaml:"mads"`
+			}
+			d.decodeStruct(v, reflectValue(&o), path)
+			if o.Window.Kind == 0 {
+				d.errorAt(v, path, "window is required, e.g. {window: 7, mads: 3}")
+			} else {
+				s.N, s.Window = decodeWindow(d, &o.Window, join(path, "window"))
+			}
+			if o.MADs != nil {
+				s.MADs = *o.MADs
+			}
+		} else {
+			s.N, s.Window = decodeWindow(d, v, path)
+		}
+	case "ema":
+		s.Alpha, _ = d.number(v, path)
+	case "offset":
+		s.Offset, _ = d.number(v, path)
+	case "max_rate":
+		s.Rate, _ = d.number(v, path)
+	case "delta":
+		s.Delta, _ = d.number(v, path)
+	case "round":
+		d.decode(v, reflectValue(&s.Digits), path)
+	case "heartbeat":
+		d.decode(v, reflectValue(&s.Every), path)
+	case "clamp":
+		pair := d.numberList(v, path, 2, "[min, max]")
+		if pair != nil {
+			s.Min, s.Max = pair[0], pair[1]
+		}
+	case "calibrate_linear":
+		if v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
+			d.errorAt(v, path, "want two [raw, true] points like [[0.0, 0.3], [100.0, 99.1]], got %s", describe(v))
+			break
+		}
+		for i := range 2 {
+			pt := d.numberList(v.Content[i], fmt.Sprintf("%s[%d]", path, i), 2, "[raw, true]")
+			if pt != nil {
+				s.Points[i] = [2]float64{pt[0], pt[1]}
+			}
+		}
+	default:
+		d.errorAt(v, path, "unknown filter %q (known: %s)", kind, strings.Join(filter.Kinds, ", "))
+	}
+	return s, len(d.problems) == problemsBefore
+}
+
+// decodeWindow reads a window given as a sample count or a duration.
+func decodeWindow(d *decoder, v *yaml.Node, path string) (int, time.Duration) {
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!int" {
+		var n int
+		d.decode(v, reflectValue(&n), path)
+		return n, 0
+	}
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!str" {
+		dur, err := parseDuration(v.Value)
+		if err != nil {
+			d.errorAt(v, path, "want a sample count like 5 or a duration like 30s, got %q", v.Value)
+			return 0, 0
+		}
+		return 0, dur
+	}
+	d.errorAt(v, path, "want a sample count like 5 or a duration like 30s, got %s", describe(v))
+	return 0, 0
+}
+
+func (d *decoder) numberList(v *yaml.Node, path string, n int, want string) []float64 {
+	if v.Kind != yaml.SequenceNode || len(v.Content) != n {
+		d.errorAt(v, path, "want %s, got %s", want, describe(v))
+		return nil
+	}
+	out := make([]float64, n)
+	for i, c := range v.Content {
+		f, ok := d.number(c, fmt.Sprintf("%s[%d]", path, i))
+		if !ok {
+			return nil
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// demoConfig is what `kelvin run` uses without -config: two simulated
+// sensors and the page, no broker.
+const demoConfig = `# Kelvin's built-in demo: two simulated sensors, the page on :8080, no broker.
+sensors:
+  - id: air
+    type: sim
+    interval: 1s
+    filters:
+      - outlier: { window: 7, mads: 3 }
+      - ema: 0.3
+      - round: 2
+  - id: tank
+    type: sim
+    interval: 2s
+    base: 12.5
+    noise: 0.3
+    filters:
+      - median: 5
+      - round: 2
+http:
+  listen: ":8080"
+`
+
+// DemoFile is the name the demo config goes by in messages.
+const DemoFile = "(built-in demo)"
+
+// LoadFile reads and validates the config at path. Problems come back as a
+// *ConfigError listing every one of them.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &ConfigError{File: path, Problems: []Problem{{Msg: fileErr(err)}}}
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// LoadDemo returns the built-in demo config. Its state goes to a directory
+// under the system's temporary directory, never to /var/lib.
+func LoadDemo() (*Config, error) {
+	cfg, err := Parse(DemoFile, []byte(demoConfig), os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.has("agent.data_dir") {
+		cfg.Agent.DataDir = filepath.Join(os.TempDir(), "kelvin-demo")
+	}
+	return cfg, nil
+}
+
+func fileErr(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse decodes, defaults and validates a config. file names it in
+// messages; getenv resolves ${NAME} references.
+func Parse(file string, data []byte, getenv func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		p := Problem{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			fmt.Sscan(m[1], &p.Line)
+			p.Msg = m[2]
+		}
+		return nil, &ConfigError{File: file, Problems: []Problem{p}}
+	}
+	d := newDecoder()
+	d.getenv = getenv
+	cfg := &Config{File: file}
+	if len(root.Content) > 0 {
+		d.decode(&root, reflectValue(cfg), "")
+	}
+	cfg.lines = d.lines
+	cfg.setDefaults()
+	v := &validator{d: d, cfg: cfg}
+	v.validate()
+	if len(d.problems) > 0 {
+		sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
+		return nil, &ConfigError{File: file, Problems: d.problems}
+	}
+	return cfg, nil
+}
+
+// setDefaults fills everything the file left out, in one place.
+func (c *Config) setDefaults() {
+	if c.Agent.ID == "" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			c.Agent.ID = strings.ToLower(strings.SplitN(h, ".", 2)[0])
+		} else {
+			c.Agent.ID = "kelvin"
+		}
+	}
+	if c.Agent.DataDir == "" {
+		if os.Geteuid() == 0 {
+			c.Agent.DataDir = "/var/lib/kelvin"
+		} else {
+			c.Agent.DataDir = "data"
+		}
+	}
+	if c.OneWire.Sysfs == "" {
+		c.OneWire.Sysfs = "/sys/bus/w1/devices"
+	}
+	if !c.has("http.listen") {
+		c.HTTP.Listen = ":8080"
+	}
+	c.HTTP.SetDefaults()
+	c.Buffer.SetDefaults()
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "auto"
+	}
+	if c.MQTT != nil {
+		if c.MQTT.Topic == "" {
+			c.MQTT.Topic = "kelvin/{agent}/{sensor}"
+		}
+		if !c.has("mqtt.qos") {
+			c.MQTT.QoS = 1
+		}
+		if c.MQTT.ClientID == "" {
+			c.MQTT.ClientID = "kelvin-" + c.Agent.ID
+		}
+	}
+	if c.Kafka != nil {
+		c.Kafka.SetDefaults()
+	}
+	for i := range c.Sensors {
+		s := &c.Sensors[i]
+		if t, ok := sensorTypes[s.Type]; ok && s.Interval == 0 {
+			s.Interval = t.defaultInterval
+		}
+	}
+}
+
+// has reports whether the file set the key path.
+func (c *Config) has(path string) bool { _, ok := c.lines[path]; return ok }
+
+// Line returns the line of a key path in the config file, or 0.
+func (c *Config) Line(path string) int {
+	for p := path; p != ""; p = parentPath(p) {
+		if l, ok := c.lines[p]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+// Quantities returns what sensor s publishes, in a fixed order.
+func (s *SensorConfig) Quantities() []string {
+	t, ok := sensorTypes[s.Type]
+	if !ok {
+		return nil
+	}
+	return t.quantities(s)
+}
+
+var (
+	sensorID = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	agentID  = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+)
+
+type validator struct {
+	d   *decoder
+	cfg *Config
+}
+
+func (v *validator) errorf(path, format string, args ...any) { v.d.errorf(path, format, args...) }
+
+func (v *validator) validate() {
+	c := v.cfg
+	if !agentID.MatchString(c.Agent.ID) {
+		v.errorf("agent.id", "%q: use letters, digits, '.', '_' and '-' only", c.Agent.ID)
+	}
+	if len(c.Sensors) == 0 {
+		v.errorf("sensors", "at least one sensor is needed (see configs/kelvin.yaml, or `kelvin scan` to list what is attached)")
+	}
+	ids := map[string]int{}
+	for i := range c.Sensors {
+		v.validateSensor(i, ids)
+	}
+	v.validateSharedBuses()
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.errorf("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "text", "json":
+	default:
+		v.errorf("log.format", "want auto, text or json, got %q", c.Log.Format)
+	}
+	if c.HTTP.Listen != "" && !strings.Contains(c.HTTP.Listen, ":") {
+		v.errorf("http.listen", "want host:port or :port like \":8080\", got %q", c.HTTP.Listen)
+	}
+	if c.HTTP.History < 0 {
+		v.errorf("http.history", "must not be negative")
+	}
+	for _, err := range c.Buffer.Validate() {
+		v.prefixed("buffer", err)
+	}
+	if c.MQTT != nil {
+		v.validateMQTT()
+	}
+	if c.Kafka != nil {
+		for _, err := range c.Kafka.Validate() {
+			v.prefixed("kafka", err)
+		}
+		if c.Kafka.SASL.PasswordFile != "" {
+			v.checkFile("kafka.sasl.password_file", c.Kafka.SASL.PasswordFile)
+		}
+		if t := c.Kafka.TLS; t != nil {
+			v.checkFile("kafka.tls.ca", t.CA)
+			v.checkFile("kafka.tls.cert", t.Cert)
+			v.checkFile("kafka.tls.key", t.Key)
+		}
+	}
+}
+
+// prefixed records an error "key: message" from a package's Validate at
+// section.key.
+func (v *validator) prefixed(section string, err error) {
+	key, msg, ok := strings.Cut(err.Error(), ": ")
+	if !ok || strings.ContainsAny(key, " ") {
+		v.errorf(section, "%v", err)
+		return
+	}
+	v.errorf(join(section, key), "%s", msg)
+}
+
+func (v *validator) validateSensor(i int, ids map[string]int) {
+	s := &v.cfg.Sensors[i]
+	p := fmt.Sprintf("sensors[%d]", i)
+	switch {
+	case s.ID == "":
+		v.errorf(p, "id is required")
+	case !sensorID.MatchString(s.ID):
+		v.errorf(p+".id", "%q: use lowercase letters, digits, '_' and '-' only", s.ID)
+	default:
+		if j, dup := ids[s.ID]; dup {
+			v.errorf(p+".id", "%q is already used by sensors[%d] (line %d)", s.ID, j, v.cfg.Line(fmt.Sprintf("sensors[%d].id", j)))
+		} else {
+			ids[s.ID] = i
+		}
+	}
+	t, ok := sensorTypes[s.Type]
+	if !ok {
+		if s.Type == "" {
+			v.errorf(p, "type is required (one of %s)", strings.Join(sensorTypeNames(), ", "))
+		} else {
+			v.errorf(p+".type", "unknown sensor type %q (one of %s)", s.Type, strings.Join(sensorTypeNames(), ", "))
+		}
+		return
+	}
+	for _, key := range typeKeys {
+		if v.cfg.has(p+"."+key) && !slices.Contains(t.keys, key) {
+			v.errorf(p+"."+key, "not used by type %s", s.Type)
+		}
+	}
+	if s.Interval < 0 {
+		v.errorf(p+".interval", "must be positive")
+	} else if mi := t.minInterval(s); s.Interval < mi {
+		v.errorf(p+".interval", "%v is shorter than a %s can measure (at least %v)", s.Interval, s.Type, mi)
+	}
+	if s.StaleAfter < 0 {
+		v.errorf(p+".stale_after", "must not be negative")
+	} else if s.StaleAfter > 0 && s.StaleAfter < 2*s.Interval {
+		v.errorf(p+".stale_after", "%v must be at least two intervals (%v)", s.StaleAfter, 2*s.Interval)
+	}
+	qs := t.quantities(s)
+	for q := range s.Filters.ByQuantity {
+		if !slices.Contains(qs, q) {
+			v.errorf(p+".filters."+q, "type %s has no quantity %q (it has %s)", s.Type, q, strings.Join(qs, ", "))
+		}
+	}
+	if t.validate != nil {
+		t.validate(v, p, s)
+	}
+}
+
+// validateSharedBuses catches two sensors at one hardware address, and
+// sensors behind one DS2482 bridge that do not share its conversion.
+func (v *validator) validateSharedBuses() {
+	at := map[string]int{}     // "i2c-1 0x76" or "w1 28-…" → sensor index
+	bridge := map[string]int{} // "i2c-1 0x18" → first ds18b20 behind it
+	for i := range v.cfg.Sensors {
+		s := &v.cfg.Sensors[i]
+		p := fmt.Sprintf("sensors[%d]", i)
+		var key string
+		switch {
+		case s.Type == "sim":
+			continue
+		case s.Type == "ds18b20":
+			key = "w1 " + s.Address
+			if s.Bus != "" {
+				n, _ := hw.ParseBus(s.Bus)
+				bk := fmt.Sprintf("i2c-%d 0x%02x", n, bridgeAddr(s))
+				if j, ok := bridge[bk]; ok {
+					o := &v.cfg.Sensors[j]
+					if o.Interval != s.Interval || o.Resolution != s.Resolution {
+						v.errorf(p+".interval", "sensors behind the DS2482 at %s share one conversion: use the interval and resolution of sensors[%d] (%v, %g bits)", bk, j, o.Interval, o.Resolution)
+					}
+				} else {
+					bridge[bk] = i
+					at[bk] = i
+				}
+			}
+		default:
+			if _, ok := hw.Chips[s.Type]; !ok || s.Bus == "" {
+				continue
+			}
+			n, err := hw.ParseBus(s.Bus)
+			if err != nil {
+				continue
+			}
+			a := hw.Chips[s.Type].Addresses[0]
+			if s.Address != "" {
+				if a, err = hw.ParseAddress(s.Address); err != nil {
+					continue
+				}
+			}
+			key = fmt.Sprintf("i2c-%d 0x%02x", n, a)
+		}
+		if j, ok := at[key]; ok && j != i {
+			v.errorf(p, "%s is also used by sensors[%d] (%s)", key, j, v.cfg.Sensors[j].ID)
+			continue
+		}
+		at[key] = i
+	}
+}
+
+func (v *validator) validateMQTT() {
+	m := v.cfg.MQTT
+	switch {
+	case m.URL == "":
+		v.errorf("mqtt", "url is required, e.g. tcp://broker.lan:1883")
+	default:
+		scheme, rest, ok := strings.Cut(m.URL, "://")
+		switch {
+		case !ok:
+			v.errorf("mqtt.url", "%q: want scheme://host:port, e.g. tcp://broker.lan:1883", m.URL)
+		case !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme):
+			v.errorf("mqtt.url", "unknown scheme %q (tcp, mqtt, ssl, tls, mqtts, ws, wss)", scheme)
+		case rest == "":
+			v.errorf("mqtt.url", "%q has no host", m.URL)
+		}
+	}
+	if m.QoS < 0 || m.QoS > 2 {
+		v.errorf("mqtt.qos", "want 0, 1 or 2, got %d", m.QoS)
+	}
+	if strings.ContainsAny(m.Topic, "+#") {
+		v.errorf("mqtt.topic", "%q: a topic to publish to cannot contain + or #", m.Topic)
+	}
+	if m.Topic != "" && !strings.Contains(m.Topic, "{sensor}") {
+		v.errorf("mqtt.topic", "%q must contain {sensor}, or every sensor would share one topic", m.Topic)
+	}
+	for key, file := range map[string]string{"password_file": m.PasswordFile, "tls.ca": m.TLS.CA, "tls.cert": m.TLS.Cert, "tls.key": m.TLS.Key} {
+		v.checkFile("mqtt."+key, file)
+	}
+	if (m.TLS.Cert == "") != (m.TLS.Key == "") {
+		v.errorf("mqtt.tls", "cert and key go together: set both or neither")
+	}
+	if m.PasswordFile != "" && m.Username == "" {
+		v.errorf("mqtt.password_file", "needs mqtt.username")
+	}
+}
+
+// checkFile records a problem when a file the config names cannot be read.
+func (v *validator) checkFile(path, file string) {
+	if file == "" {
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		v.errorf(path, "%s: %s", file, fileErr(err))
+		return
+	}
+	f.Close()
+}

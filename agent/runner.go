@@ -1,0 +1,253 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/filter"
+	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/reading"
+	"github.com/kelvin-gw/kelvin/sensors"
+)
+
+// Sensor states shown on the page and in the API.
+const (
+	stateStarting = "starting"
+	stateOK       = "ok"
+	stateFaulty   = "faulty"
+)
+
+// Backoff after a failed read: the first retry after minBackoff, doubling up
+// to the larger of the sensor's interval and maxBackoff.
+const (
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+)
+
+// runner reads one sensor on its own interval, runs every quantity through
+// its filter chain and hands the results to emit. A failing sensor retries
+// with backoff and shows as faulty; it never disturbs another runner.
+type runner struct {
+	cfg    *SensorConfig
+	open   func() (sensors.Sensor, error)
+	emit   func([]reading.Reading)
+	now    func() time.Time
+	log    *slog.Logger
+	chains map[string]*filter.Chain
+	stale  map[string]*staleTrack
+
+	sensor sensors.Sensor
+	out    []reading.Reading // reused between reads
+
+	mu       sync.Mutex
+	st       httpui.SensorStatus
+	lastLoop time.Time // when the read loop last made progress
+}
+
+type staleTrack struct {
+	raw   float64
+	since time.Time
+}
+
+func newRunner(cfg *SensorConfig, open func() (sensors.Sensor, error), emit func([]reading.Reading), now func() time.Time, log *slog.Logger) (*runner, error) {
+	r := &runner{
+		cfg: cfg, open: open, emit: emit, now: now,
+		log:    log.With("sensor", cfg.ID),
+		chains: map[string]*filter.Chain{},
+		stale:  map[string]*staleTrack{},
+	}
+	qs := cfg.Quantities()
+	for _, q := range qs {
+		c, err := filter.NewChain(cfg.Filters.For(q))
+		if err != nil {
+			return nil, fmt.Errorf("sensor %s: %w", cfg.ID, err)
+		}
+		r.chains[q] = c
+	}
+	r.st = httpui.SensorStatus{
+		ID: cfg.ID, Type: cfg.Type, Quantities: qs, State: stateStarting,
+		IntervalSeconds: cfg.Interval.Seconds(),
+	}
+	return r, nil
+}
+
+// alive reports whether the read loop made progress recently: a read that
+// hangs past its own timeout means something below us is stuck.
+func (r *runner) alive(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	limit := 2*max(r.cfg.Interval, maxBackoff) + r.readTimeout()
+	return r.lastLoop.IsZero() || now.Sub(r.lastLoop) < limit
+}
+
+// readTimeout bounds one read: one interval, at least 2 s.
+func (r *runner) readTimeout() time.Duration { return max(r.cfg.Interval, 2*time.Second) }
+
+// status returns a snapshot for the page.
+func (r *runner) status() httpui.SensorStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st
+}
+
+// run reads until ctx is done. Reads are scheduled on a fixed grid of the
+// interval; a read that overruns skips the ticks it missed rather than
+// bunching reads together.
+func (r *runner) run(ctx context.Context) {
+	interval := r.cfg.Interval
+	failures := 0
+	next := r.now()
+	for {
+		if wait := next.Sub(r.now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		start := r.now()
+		r.mu.Lock()
+		r.lastLoop = start
+		r.mu.Unlock()
+		err := r.readOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failures++
+			next = start.Add(min(minBackoff<<min(failures-1, 16), max(interval, maxBackoff)))
+			continue
+		}
+		failures = 0
+		next = next.Add(interval)
+		if now := r.now(); next.Before(now) {
+			// Overran: skip missed ticks, stay on the grid.
+			missed := now.Sub(next)/interval + 1
+			next = next.Add(missed * interval)
+		}
+	}
+}
+
+// readOnce performs one read with a timeout of one interval (at least 2 s)
+// and records the outcome.
+func (r *runner) readOnce(ctx context.Context) error {
+	if r.sensor == nil {
+		s, err := r.open()
+		if err != nil {
+			r.fail(err)
+			return err
+		}
+		r.sensor = s
+	}
+	rctx, cancel := context.WithTimeout(ctx, r.readTimeout())
+	rs, err := r.sensor.Read(rctx)
+	cancel()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("read timed out after %v: %w", r.readTimeout(), err)
+		}
+		r.fail(err)
+		return err
+	}
+	out := r.out[:0]
+	var fault error
+	for _, rd := range rs {
+		if math.IsNaN(rd.Raw) || math.IsInf(rd.Raw, 0) {
+			fault = fmt.Errorf("%s: non-finite value: %w", rd.Quantity, sensors.ErrBadData)
+			continue
+		}
+		if err := r.checkStale(rd); err != nil {
+			fault = err
+			continue
+		}
+		chain := r.chains[rd.Quantity]
+		if chain == nil {
+			r.log.Debug("reading of an unexpected quantity dropped", "quantity", rd.Quantity)
+			continue
+		}
+		s, err := chain.Apply(filter.Sample{Time: rd.Time, Value: rd.Raw})
+		switch {
+		case err == nil:
+		case errors.Is(err, filter.ErrOutOfRange):
+			fault = fmt.Errorf("%s %g outside the clamp range: %w", rd.Quantity, rd.Raw, sensors.ErrOutOfRange)
+			continue
+		default: // dropped or unchanged: not a fault, just not published
+			r.log.Debug("sample held back by a filter", "quantity", rd.Quantity, "raw", rd.Raw, "why", err)
+			continue
+		}
+		rd.Sensor = r.cfg.ID
+		rd.Value = s.Value
+		if rd.Unit == "" {
+			rd.Unit = reading.UnitOf(rd.Quantity)
+		}
+		out = append(out, rd)
+	}
+	r.out = out
+	if len(out) > 0 {
+		r.emit(out)
+	}
+	if fault != nil {
+		r.fail(fault)
+		return nil // the read itself worked; keep the regular schedule
+	}
+	r.ok(len(rs))
+	return nil
+}
+
+// checkStale reports a fault when a quantity's raw value has not changed for
+// stale_after (some kernels silently return the previous sample).
+func (r *runner) checkStale(rd reading.Reading) error {
+	if r.cfg.StaleAfter <= 0 {
+		return nil
+	}
+	t := r.stale[rd.Quantity]
+	if t == nil || t.raw != rd.Raw {
+		r.stale[rd.Quantity] = &staleTrack{raw: rd.Raw, since: rd.Time}
+		return nil
+	}
+	if d := rd.Time.Sub(t.since); d >= r.cfg.StaleAfter {
+		return fmt.Errorf("%s stuck at %g for %v: %w", rd.Quantity, rd.Raw, d.Round(time.Second), sensors.ErrStale)
+	}
+	return nil
+}
+
+func (r *runner) ok(n int) {
+	r.mu.Lock()
+	was := r.st.State
+	r.st.State = stateOK
+	r.st.Reason, r.st.Error = "", ""
+	r.st.Reads++
+	r.st.LastReading = r.now()
+	r.mu.Unlock()
+	if was == stateFaulty {
+		r.log.Info("sensor recovered")
+	}
+}
+
+func (r *runner) fail(err error) {
+	reason := sensors.Reason(err)
+	r.mu.Lock()
+	was, wasReason := r.st.State, r.st.Reason
+	r.st.State = stateFaulty
+	r.st.Reason = reason
+	r.st.Error = err.Error()
+	r.st.Errors++
+	r.mu.Unlock()
+	if was != stateFaulty || wasReason != reason {
+		r.log.Warn("sensor faulty", "reason", reason, "err", err)
+	} else {
+		r.log.Debug("sensor still faulty", "reason", reason, "err", err)
+	}
+}

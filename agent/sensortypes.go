@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/reading"
+	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/hw"
+)
+
+// sensorType is what the agent knows about one `type:` of sensor: which
+// keys it takes, its intervals, its quantities, how to check and open it.
+type sensorType struct {
+	keys            []string // type-specific keys it accepts (from typeKeys)
+	defaultInterval time.Duration
+	minInterval     func(s *SensorConfig) time.Duration
+	quantities      func(s *SensorConfig) []string
+	validate        func(v *validator, path string, s *SensorConfig)
+	open            func(e *env, s *SensorConfig) (sensors.Sensor, error)
+	// groupKey, when set and non-empty for a sensor, names the bus whose
+	// sensors of the same interval are read together by openGroup.
+	groupKey  func(s *SensorConfig) string
+	openGroup func(e *env, members []*SensorConfig) (sensors.Sensor, error)
+}
+
+// env is what opening a sensor may use.
+type env struct {
+	cfg   *Config
+	now   func() time.Time
+	buses *hw.Buses
+}
+
+// typeKeys are the sensor keys that only some types accept.
+var typeKeys = []string{"address", "bus", "bridge", "resolution", "oversampling", "iir_filter", "repeatability", "seed", "base", "noise", "quantity"}
+
+// sensorTypes is the registry of sensor types, built explicitly here.
+var sensorTypes = buildSensorTypes()
+
+func fixed(d time.Duration) func(*SensorConfig) time.Duration {
+	return func(*SensorConfig) time.Duration { return d }
+}
+
+func buildSensorTypes() map[string]sensorType {
+	types := map[string]sensorType{
+		"sim": {
+			keys:            []string{"seed", "base", "noise", "quantity"},
+			defaultInterval: time.Second,
+			minInterval:     fixed(10 * time.Millisecond),
+			quantities: func(s *SensorConfig) []string {
+				if s.Quantity == "" {
+					return []string{reading.Temperature}
+				}
+				return []string{s.Quantity}
+			},
+			validate: func(v *validator, p string, s *SensorConfig) {
+				switch s.Quantity {
+				case "", reading.Temperature, reading.Humidity, reading.Pressure:
+				default:
+					v.errorf(p+".quantity", "want temperature, humidity or pressure, got %q", s.Quantity)
+				}
+				if s.Noise != nil && *s.Noise < 0 {
+					v.errorf(p+".noise", "must not be negative")
+				}
+			},
+			open: func(e *env, s *SensorConfig) (sensors.Sensor, error) {
+				c := sensors.SimConfig{Seed: s.Seed, Quantity: s.Quantity}
+				if s.Base != nil {
+					c.Base = *s.Base
+				}
+				if s.Noise != nil {
+					c.Noise = *s.Noise
+				}
+				return sensors.NewSim(s.ID, c, e.now), nil
+			},
+		},
+		"ds18b20": {
+			keys:            []string{"address", "bus", "bridge", "resolution"},
+			defaultInterval: 10 * time.Second,
+			minInterval: func(s *SensorConfig) time.Duration {
+				if s.Bus != "" && s.Resolution >= 9 && s.Resolution <= 12 {
+					return 750 * time.Millisecond >> (12 - int(s.Resolution))
+				}
+				return 750 * time.Millisecond
+			},
+			quantities: func(*SensorConfig) []string { return []string{reading.Temperature} },
+			validate:   validateDS18B20,
+			groupKey: func(s *SensorConfig) string {
+				if s.Bus == "" {
+					return "" // the kernel's driver: one file per device
+				}
+				n, _ := hw.ParseBus(s.Bus)
+				a := bridgeAddr(s)
+				return fmt.Sprintf("ds2482 i2c-%d 0x%02x %v bits %v", n, a, s.Interval, s.Resolution)
+			},
+			openGroup: func(e *env, members []*SensorConfig) (sensors.Sensor, error) {
+				n, _ := hw.ParseBus(members[0].Bus)
+				devices := make([]string, len(members))
+				for i, m := range members {
+					devices[i] = m.Address
+				}
+				return e.buses.OpenBridge(n, bridgeAddr(members[0]), devices, int(members[0].Resolution), e.now)
+			},
+			open: func(e *env, s *SensorConfig) (sensors.Sensor, error) {
+				w, err := sensors.NewW1(e.cfg.OneWire.Sysfs, s.Address, e.now)
+				if err != nil {
+					return nil, err
+				}
+				return w, nil
+			},
+		},
+	}
+	for name, chip := range hw.Chips {
+		types[name] = sensorType{
+			keys:            append([]string{"address", "bus"}, chip.Options...),
+			defaultInterval: 10 * time.Second,
+			minInterval:     fixed(chip.MinInterval),
+			quantities:      func(*SensorConfig) []string { return chip.Quantities },
+			validate: func(v *validator, p string, s *SensorConfig) {
+				if s.Address != "" {
+					if a, err := hw.ParseAddress(s.Address); err != nil {
+						v.errorf(p+".address", "%v", err)
+					} else if !slices.Contains(chip.Addresses, a) {
+						v.errorf(p+".address", "a %s answers at %s, not 0x%02x", name, addrList(chip.Addresses), a)
+					}
+				}
+				validateBus(v, p, s)
+				validateChipOptions(v, p, name, s)
+			},
+			open: func(e *env, s *SensorConfig) (sensors.Sensor, error) {
+				n, _ := hw.ParseBus(s.Bus)
+				a := chip.Addresses[0]
+				if s.Address != "" {
+					a, _ = hw.ParseAddress(s.Address)
+				}
+				return e.buses.OpenChip(name, n, a, hw.Options{
+					Resolution: s.Resolution, Oversampling: s.Oversampling,
+					IIRFilter: s.IIRFilter, Repeatability: s.Repeatability,
+				}, e.now)
+			},
+		}
+	}
+	return types
+}
+
+// bridgeAddr is a bridged ds18b20's DS2482 address (default 0x18).
+func bridgeAddr(s *SensorConfig) uint16 {
+	if s.Bridge == "" {
+		return 0x18
+	}
+	a, _ := hw.ParseAddress(s.Bridge)
+	return a
+}
+
+func addrList(as []uint16) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = fmt.Sprintf("0x%02x", a)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
+}
+
+func validateBus(v *validator, p string, s *SensorConfig) {
+	if s.Bus == "" {
+		s.Bus = "1" // the Pi's header bus; i2creg's "lowest bus" guess is often wrong
+		return
+	}
+	if _, err := hw.ParseBus(s.Bus); err != nil {
+		v.errorf(p+".bus", "%v", err)
+	}
+}
+
+func validateDS18B20(v *validator, p string, s *SensorConfig) {
+	if s.Address == "" {
+		v.errorf(p, "address is required for type ds18b20, e.g. address: 28-0316a2b8ff01 (`kelvin scan` lists them)")
+	} else if err := sensors.ValidW1Address(s.Address); err != nil {
+		v.errorf(p+".address", "%s", strings.TrimPrefix(err.Error(), "w1: "))
+	}
+	if s.Bus == "" {
+		if v.cfg.has(p + ".bridge") {
+			v.errorf(p+".bridge", "needs bus: the I²C bus the DS2482 bridge is on")
+		}
+		if v.cfg.has(p + ".resolution") {
+			v.errorf(p+".resolution", "only with a DS2482 bridge (bus:); with the kernel driver, write the resolution to /sys/bus/w1/devices/%s/resolution", s.Address)
+		}
+		return
+	}
+	if _, err := hw.ParseBus(s.Bus); err != nil {
+		v.errorf(p+".bus", "%v", err)
+	}
+	if s.Bridge != "" {
+		if a, err := hw.ParseAddress(s.Bridge); err != nil {
+			v.errorf(p+".bridge", "%v", err)
+		} else if !slices.Contains(hw.BridgeAddresses, a) {
+			v.errorf(p+".bridge", "a DS2482 answers at 0x18..0x1f, not 0x%02x", a)
+		}
+	}
+	if v.cfg.has(p+".resolution") && (s.Resolution != float64(int(s.Resolution)) || s.Resolution < 9 || s.Resolution > 12) {
+		v.errorf(p+".resolution", "want 9, 10, 11 or 12 bits, got %g", s.Resolution)
+	}
+}
+
+func validateChipOptions(v *validator, p, typ string, s *SensorConfig) {
+	if v.cfg.has(p+".oversampling") && !slices.Contains([]int{1, 2, 4, 8, 16}, s.Oversampling) {
+		v.errorf(p+".oversampling", "want 1, 2, 4, 8 or 16, got %d", s.Oversampling)
+	}
+	if typ == "bmp180" && s.Oversampling > 8 {
+		v.errorf(p+".oversampling", "a bmp180 oversamples at most 8 times")
+	}
+	if v.cfg.has(p+".iir_filter") && !slices.Contains([]int{0, 2, 4, 8, 16}, s.IIRFilter) {
+		v.errorf(p+".iir_filter", "want 0, 2, 4, 8 or 16, got %d", s.IIRFilter)
+	}
+	if v.cfg.has(p+".repeatability") && !slices.Contains([]string{"high", "medium", "low"}, s.Repeatability) {
+		v.errorf(p+".repeatability", "want high, medium or low, got %q", s.Repeatability)
+	}
+	if v.cfg.has(p+".resolution") && !slices.Contains([]float64{0.5, 0.25, 0.125, 0.0625}, s.Resolution) {
+		v.errorf(p+".resolution", "want a step of 0.5, 0.25, 0.125 or 0.0625 °C, got %g", s.Resolution)
+	}
+}
+
+func sensorTypeNames() []string {
+	names := make([]string, 0, len(sensorTypes))
+	for n := range sensorTypes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,44 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/buffer"
+	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// bufferStore is the durable buffer under data_dir/buffer: every output
+// reads it through its own persisted cursor.
+type bufferStore struct {
+	log *buffer.Log
+}
+
+func openStore(cfg *Config, outputs []string, now func() time.Time, log *slog.Logger) (*bufferStore, error) {
+	dir := filepath.Join(cfg.Agent.DataDir, "buffer")
+	l, err := buffer.Open(dir, cfg.Buffer, now, log)
+	if err != nil {
+		return nil, fmt.Errorf("agent: open the buffer in %s: %w", dir, err)
+	}
+	return &bufferStore{log: l}, nil
+}
+
+func (b *bufferStore) Append(rs []reading.Reading) error { return b.log.Append(rs) }
+
+func (b *bufferStore) Source(output string) (publish.Source, error) { return b.log.Cursor(output) }
+
+func (b *bufferStore) Backlog(output string) int {
+	for _, c := range b.log.Stats().Cursors {
+		if c.Name == output {
+			return int(c.Backlog)
+		}
+	}
+	return 0
+}
+
+func (b *bufferStore) Stats() buffer.Stats { return b.log.Stats() }
+func (b *bufferStore) Flush() error        { return b.log.Sync() }
+func (b *bufferStore) Close() error        { return b.log.Close() }

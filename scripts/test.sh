@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Sets up and runs every Kelvin test: installs the programs the tests talk
+# to (a real mosquitto broker, kcat, chromium, qemu for the ARM builds, dpkg)
+# when missing and run as root, then checks formatting, vets, and runs the
+# whole suite with the race detector. In CI (CI=true) a program that is still missing fails the run;
+# locally the tests that need it skip with a message naming the package.
+#
+# Usage: scripts/test.sh [go test flags...]   e.g. scripts/test.sh -run Config ./agent/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# program:debian-package
+needs=(mosquitto:mosquitto mosquitto_sub:mosquitto-clients kcat:kcat chromium:chromium
+       qemu-arm-static:qemu-user-static qemu-aarch64-static:qemu-user-static dpkg-deb:dpkg)
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+
+missing=()
+for n in "${needs[@]}"; do
+  have "${n%%:*}" || missing+=("${n#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "test.sh: missing Debian packages: ${missing[*]} (run as root to install them, or: sudo apt-get install ${missing[*]})" >&2
+    if [ "${CI:-}" = true ]; then exit 1; fi
+  fi
+fi
+
+if ! command -v go >/dev/null; then
+  echo "test.sh: Go is not installed (https://go.dev/dl/)" >&2
+  exit 1
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+  echo "gofmt wants to rewrite:" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== build (CGO_ENABLED=0, and for a Pi Zero: linux/arm GOARM=6)"
+CGO_ENABLED=0 go build -o /dev/null .
+CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 go build -o /dev/null .
+
+echo "== go test -race"
+args=("$@")
+if [ ${#args[@]} -eq 0 ]; then args=(./...); fi
+go test -race -count=1 -timeout 15m "${args[@]}"
