@@ -470,6 +470,9 @@ func (v *validator) validate() {
 	if c.MQTT != nil {
 		v.validateMQTT()
 	}
+	if c.Kafka != nil && !kafka.Available {
+		v.errorf("kafka", "this kelvin was built without Kafka (-tags nokafka); remove the section or use a build with Kafka")
+	}
 	if c.Kafka != nil {
 		for _, err := range c.Kafka.Validate() {
 			v.prefixed("kafka", err)

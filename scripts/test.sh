@@ -44,12 +44,14 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 
-echo "== go vet"
+echo "== go vet (and with -tags nokafka, the MQTT-only build)"
 go vet ./...
+go vet -tags nokafka ./...
 
 echo "== build (CGO_ENABLED=0, and for a Pi Zero: linux/arm GOARM=6)"
 CGO_ENABLED=0 go build -o /dev/null .
 CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 go build -o /dev/null .
+CGO_ENABLED=0 go build -tags nokafka -o /dev/null .
 
 echo "== go test -race"
 args=("$@")

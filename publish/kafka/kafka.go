@@ -1,3 +1,5 @@
+//go:build !nokafka
+
 package kafka
 
 import (
@@ -71,6 +73,9 @@ var (
 )
 
 // options are the knobs tests turn; New uses the defaults.
+// Available is false in a binary built with -tags nokafka.
+const Available = true
+
 type options struct {
 	deliveryTimeout time.Duration    // default defaultDeliveryTimeout
 	now             func() time.Time // default time.Now
