@@ -144,7 +144,8 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	}
 	a.buses = hw.NewBuses()
 	e := &env{cfg: cfg, now: now, buses: a.buses}
-	// Sensors on one bus with one interval share a bulk read.
+	// Sensors on one bus share a bulk read: behind a DS2482, those with one
+	// interval; on the kernel's driver, all of them (see groupKey).
 	members := map[string][]*SensorConfig{}
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
@@ -156,8 +157,15 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	}
 	groups := map[string]*group{}
 	for k, ms := range members {
+		if len(ms) < 2 && ms[0].Bus == "" {
+			continue // one kernel 1-Wire device: nothing to share, it reads on its own
+		}
 		t := sensorTypes[ms[0].Type]
-		groups[k] = &group{open: func() (sensors.Sensor, error) { return t.openGroup(e, ms) }, interval: ms[0].Interval, now: now}
+		interval := ms[0].Interval
+		for _, m := range ms[1:] {
+			interval = min(interval, m.Interval)
+		}
+		groups[k] = &group{open: func() (sensors.Sensor, error) { return t.openGroup(e, ms) }, interval: interval, now: now}
 	}
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]

@@ -75,3 +75,63 @@ func TestGroupSharesOneReadPerRound(t *testing.T) {
 		t.Errorf("next round: err %v, %d bus reads", err, b.reads.Load())
 	}
 }
+
+// TestKernelSensorsShareOneBulkReader: every kernel DS18B20 goes through
+// one W1Bulk whatever its interval (a bulk conversion converts the whole
+// bus, so no device may be read on its own meanwhile), paced by the
+// shortest interval; a lone kernel sensor reads on its own.
+func TestKernelSensorsShareOneBulkReader(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sensors string
+		grouped int
+	}{
+		{"three", `
+  - { id: a, type: ds18b20, address: 28-000000000191, interval: 1s }
+  - { id: b, type: ds18b20, address: 28-0000000bad00, interval: 1s }
+  - { id: c, type: ds18b20, address: 28-000000000550, interval: 5s }
+  - { id: s, type: sim, interval: 1s }`, 3},
+		{"alone", `
+  - { id: a, type: ds18b20, address: 28-000000000191, interval: 1s }
+  - { id: s, type: sim, interval: 1s }`, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("test.yaml", []byte(fmt.Sprintf("agent: { id: g, data_dir: %s }\nonewire: { sysfs: testdata/w1 }\nhttp: { listen: \"\" }\nsensors:%s\n", t.TempDir(), tc.sensors)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := New(cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.store.Close()
+			var groups []*group
+			for _, r := range a.runners {
+				s, err := r.open()
+				if err != nil {
+					t.Fatalf("%s: open: %v", r.cfg.ID, err)
+				}
+				if m, ok := s.(*member); ok {
+					groups = append(groups, m.g)
+				}
+			}
+			if len(groups) != tc.grouped {
+				t.Fatalf("%d sensors in a group, want %d", len(groups), tc.grouped)
+			}
+			for _, g := range groups {
+				if g != groups[0] {
+					t.Fatal("kernel sensors in different groups")
+				}
+				if g.interval != time.Second {
+					t.Errorf("group interval %v, want the shortest, 1s", g.interval)
+				}
+			}
+			if len(groups) > 0 {
+				rs, _ := groups[0].read(context.Background())
+				if len(rs) != 1 || rs[0].Sensor != "28-000000000191" || rs[0].Raw != 25.0625 {
+					t.Errorf("bulk read = %+v, want 28-000000000191 at 25.0625 °C (the datasheet's example)", rs)
+				}
+			}
+		})
+	}
+}

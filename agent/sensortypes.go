@@ -90,18 +90,25 @@ func buildSensorTypes() map[string]sensorType {
 			validate:   validateDS18B20,
 			groupKey: func(s *SensorConfig) string {
 				if s.Bus == "" {
-					return "" // the kernel's driver: one file per device
+					// The kernel's driver: one bulk reader for every
+					// device, whatever its interval, since a bulk
+					// conversion converts the whole bus and a device
+					// read on its own meanwhile returns nothing.
+					return "w1 kernel"
 				}
 				n, _ := hw.ParseBus(s.Bus)
 				a := bridgeAddr(s)
 				return fmt.Sprintf("ds2482 i2c-%d 0x%02x %v bits %v", n, a, s.Interval, s.Resolution)
 			},
 			openGroup: func(e *env, members []*SensorConfig) (sensors.Sensor, error) {
-				n, _ := hw.ParseBus(members[0].Bus)
 				devices := make([]string, len(members))
 				for i, m := range members {
 					devices[i] = m.Address
 				}
+				if members[0].Bus == "" {
+					return sensors.NewW1Bulk(e.cfg.OneWire.Sysfs, devices, e.now)
+				}
+				n, _ := hw.ParseBus(members[0].Bus)
 				return e.buses.OpenBridge(n, bridgeAddr(members[0]), devices, int(members[0].Resolution), e.now)
 			},
 			open: func(e *env, s *SensorConfig) (sensors.Sensor, error) {
