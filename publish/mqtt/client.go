@@ -93,6 +93,7 @@ type Client struct {
 
 	sent  atomic.Uint64
 	bytes atomic.Uint64
+	sock  atomic.Pointer[socket] // of the current TCP connection, for quickAck
 }
 
 var _ publish.Output = (*Client)(nil)
@@ -174,9 +175,9 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 			return nil, err
 		}
 		o.SetTLSConfig(tc)
-		if u.Scheme != "wss" {
-			o.SetCustomOpenConnectionFn(dialTLS(o.Dialer))
-		}
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		o.SetCustomOpenConnectionFn(c.openConn(o.Dialer, isTLS(u.Scheme)))
 	}
 	c.pc = paho.NewClient(o)
 	return c, nil
@@ -487,6 +488,11 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 	}
 	timer.Reset(publishTimeout)
 	for i := max(0, len(tokens)-window); i < len(tokens); i++ {
+		select {
+		case <-tokens[i].Done():
+		default:
+			c.quickAck() // see quickack.go
+		}
 		if err := await(tokens[i], len(tokens)-i); err != nil {
 			return err
 		}

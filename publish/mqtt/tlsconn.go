@@ -5,28 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"sync/atomic"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // alertProbeTimeout bounds the read of a broker's TLS alert after a failed
 // write.
 const alertProbeTimeout = time.Second
-
-// dialTLS opens the connection of the ssl, tls and mqtts schemes, as paho
-// does, but wrapped in an alertConn.
-func dialTLS(dialer *net.Dialer) paho.OpenConnectionFunc {
-	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
-		c, err := tls.DialWithDialer(dialer, "tcp", uri.Host, o.TLSConfig)
-		if err != nil {
-			return nil, err
-		}
-		return &alertConn{Conn: c}, nil
-	}
-}
 
 // alertConn makes a broker's refusal of the client certificate readable.
 //

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package mqtt
+
+func setQuickAck(uintptr) {}
