@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -63,6 +64,7 @@ type Agent struct {
 	store   *bufferStore
 	outputs []publish.Output
 	ui      *httpui.Server
+	archive *httpui.Archive // nil without a page
 	buses   *hw.Buses
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
@@ -141,6 +143,13 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	a.store = st
 	if cfg.HTTP.Listen != "" {
 		a.ui = httpui.New(cfg.HTTP, a.Status, now, log.With("component", "httpui"))
+		arch, err := httpui.OpenArchive(filepath.Join(cfg.Agent.DataDir, "history"), cfg.HTTP.Archive, log.With("component", "history"))
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		a.archive = arch
+		a.ui.SetArchive(arch)
 	}
 	a.buses = hw.NewBuses()
 	e := &env{cfg: cfg, now: now, buses: a.buses}
@@ -179,6 +188,9 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		r, err := newRunner(s, open, a.accept, now, log)
 		if err != nil {
 			a.store.Close()
+			if a.archive != nil {
+				a.archive.Close()
+			}
 			return nil, err
 		}
 		a.runners = append(a.runners, r)
@@ -318,6 +330,11 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	if err := a.store.Close(); err != nil {
 		log.Error("store close failed", "err", err)
+	}
+	if a.archive != nil {
+		if err := a.archive.Close(); err != nil {
+			log.Warn("closing the history archive", "err", err)
+		}
 	}
 	stopUI()
 	if uiErr != nil {

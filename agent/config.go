@@ -461,8 +461,10 @@ func (v *validator) validate() {
 	if c.HTTP.Listen != "" && !strings.Contains(c.HTTP.Listen, ":") {
 		v.errorf("http.listen", "want host:port or :port like \":8080\", got %q", c.HTTP.Listen)
 	}
-	if c.HTTP.History < 0 {
-		v.errorf("http.history", "must not be negative")
+	if err := c.HTTP.Validate(); err != nil {
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			v.prefixed("http", errors.New(strings.TrimPrefix(e.Error(), "httpui: ")))
+		}
 	}
 	for _, err := range c.Buffer.Validate() {
 		v.prefixed("buffer", err)

@@ -12,6 +12,8 @@ const (
 	DefaultHistory    = time.Hour // Config.History
 	DefaultHistoryMax = 3600      // Config.HistoryMax, readings per series
 	DefaultMaxClients = 64        // Config.MaxClients
+	DefaultArchive    = 7 * 24 * time.Hour
+	minArchive        = time.Hour
 )
 
 // Config configures the live page. It is decoded from the agent's YAML
@@ -36,6 +38,10 @@ type Config struct {
 	// scheme) allowed to open /ws from another site. Default: none, only
 	// the page's own origin.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// Archive is how long the long history (1-minute min/mean/max per
+	// series, on disk, for the 24 h and 7 d charts and /api/history) is
+	// kept; default 7 days, at least 1h.
+	Archive time.Duration `yaml:"archive"`
 }
 
 // SetDefaults fills zero fields with their defaults (DefaultHistory,
@@ -50,6 +56,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
+	}
+	if c.Archive == 0 {
+		c.Archive = DefaultArchive
 	}
 }
 
@@ -66,6 +75,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClients < 0 {
 		errs = append(errs, fmt.Errorf("httpui: max_clients: must not be negative, got %d", c.MaxClients))
+	}
+	if c.Archive < minArchive {
+		errs = append(errs, fmt.Errorf("httpui: archive: want at least %v, got %v", minArchive, c.Archive))
 	}
 	for i, p := range c.AllowedOrigins {
 		if p == "" {

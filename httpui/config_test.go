@@ -8,7 +8,7 @@ import (
 func TestConfigDefaults(t *testing.T) {
 	var c Config
 	c.SetDefaults()
-	if c.Listen != "" || c.History != time.Hour || c.HistoryMax != 3600 || c.MaxClients != 64 || c.AllowedOrigins != nil {
+	if c.Listen != "" || c.History != time.Hour || c.HistoryMax != 3600 || c.MaxClients != 64 || c.Archive != 7*24*time.Hour || c.AllowedOrigins != nil {
 		t.Errorf("defaults: %+v", c)
 	}
 	c = Config{Listen: ":9000", History: time.Minute, HistoryMax: 10, MaxClients: 2}
@@ -23,10 +23,11 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	c := Config{History: -time.Second, HistoryMax: -1, MaxClients: -2, AllowedOrigins: []string{"ok.example.com", "", "[bad"}}
+	c := Config{History: -time.Second, HistoryMax: -1, MaxClients: -2, Archive: 59 * time.Minute, AllowedOrigins: []string{"ok.example.com", "", "[bad"}}
 	want := "httpui: history: must not be negative, got -1s\n" +
 		"httpui: history_max: must not be negative, got -1\n" +
 		"httpui: max_clients: must not be negative, got -2\n" +
+		"httpui: archive: want at least 1h0m0s, got 59m0s\n" +
 		"httpui: allowed_origins[1]: empty pattern\n" +
 		`httpui: allowed_origins[2]: bad pattern "[bad": syntax error in pattern`
 	if err := c.Validate(); err == nil || err.Error() != want {

@@ -78,6 +78,7 @@ type Server struct {
 
 	assets  map[string]*asset
 	history *history
+	archive *Archive // nil: no long history
 	handler http.Handler
 
 	// Websocket hub.
@@ -136,6 +137,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /api/readings", s.serveReadings)
 	mux.HandleFunc("GET /api/status", s.serveStatus)
+	mux.HandleFunc("GET /api/history", s.serveHistory)
 	s.handler = mux
 	return s
 }
@@ -151,6 +153,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // use.
 func (s *Server) Publish(r reading.Reading) {
 	s.history.add(r, s.now())
+	if s.archive != nil {
+		s.archive.Add(r)
+	}
 	s.broadcast(r.AppendJSON(make([]byte, 0, 192)))
 }
 
