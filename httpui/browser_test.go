@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -158,6 +159,8 @@ type pageState struct {
 type cardState struct {
 	Class, Value, Unit, Status, Age string
 	Points                          int // drawn in the chart
+	Buckets                         int // of them, archive buckets
+	Range, Trend                    string
 }
 
 const pageStateJS = `(() => {
@@ -169,6 +172,8 @@ const pageStateJS = `(() => {
     cards[q('.sensor') + '/' + q('.quantity')] = {
       Class: c.className, Value: q('.value'), Unit: q('.unit'), Status: q('.status'), Age: q('.age'),
       Points: +(c.querySelector('canvas').dataset.points || -1),
+      Buckets: +(c.querySelector('canvas').dataset.buckets || 0),
+      Range: q('.range'), Trend: q('.trend'),
     };
   }
   return { Agent: $('agent').textContent, Version: $('version').textContent, Uptime: $('uptime').textContent,
@@ -255,6 +260,7 @@ func TestPageInChromium(t *testing.T) {
 		if key[0] == 'a' {
 			want.Age = got.Age // seconds, depends on the machine's speed
 		}
+		want.Range, want.Trend = got.Range, got.Trend // TestPageLongHistoryInChromium checks them
 		if got != want {
 			t.Errorf("card %s: %+v, want %+v", key, got, want)
 		}
@@ -306,4 +312,121 @@ func serveOn(t *testing.T, s *Server, l net.Listener) (stop func()) {
 	})
 	t.Cleanup(stop)
 	return stop
+}
+
+// click clicks the element sel in the page.
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	var ok bool
+	b.eval(`(() => { const e = document.querySelector(`+strconv.Quote(sel)+`); if (!e) return false; e.click(); return true; })()`, &ok)
+	if !ok {
+		b.t.Fatalf("no element %s to click", sel)
+	}
+}
+
+// TestPageLongHistoryInChromium: the 24 h and 7 d windows draw the
+// archive's minute buckets (min–max band and mean), with min/mean/max and
+// a trend on the card; °F is a click away and stays chosen; the CSV has
+// the shown window; and after the agent restarts (the archive reopened
+// from disk) a reloaded page draws the same history. A screenshot is
+// saved in the test's temp dir.
+func TestPageLongHistoryInChromium(t *testing.T) {
+	b := startBrowser(t)
+	now := time.Now()
+	status := func() Status {
+		return Status{Agent: "gh", Started: now.Add(-3 * 24 * time.Hour),
+			Sensors: []SensorStatus{{ID: "air", Type: "sim", Quantities: []string{"temperature"}, State: "ok", IntervalSeconds: 1}}}
+	}
+	dir := t.TempDir()
+	arch, err := OpenArchive(dir, 7*24*time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three days of a reading every 5 minutes, rising 1 °C per day; then
+	// the last minute at 1 Hz, at 25 °C.
+	start := now.Add(-72 * time.Hour).Truncate(time.Minute)
+	for at := start; at.Before(now.Add(-2 * time.Minute)); at = at.Add(5 * time.Minute) {
+		arch.Add(reading.Reading{Sensor: "air", Quantity: reading.Temperature, Unit: "°C",
+			Value: 20 + at.Sub(start).Hours()/24, Time: at})
+	}
+	s := New(Config{}, status, nil, nil)
+	s.SetArchive(arch)
+	for i := range 60 {
+		s.Publish(reading.Reading{Agent: "gh", Sensor: "air", Quantity: reading.Temperature, Unit: "°C",
+			Value: 25, Raw: 25.1, Time: now.Add(time.Duration(i-60) * time.Second), Seq: uint64(i + 1)})
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	stop := serveOn(t, s, l)
+	b.call("Page.navigate", map[string]any{"url": "http://" + addr + "/"})
+	b.waitPage("the live readings", func(p pageState) bool { return p.Link == "live" && p.Cards["air/temperature"].Points == 60 })
+
+	b.click(`#windows [data-ms="86400000"]`)
+	p := b.waitPage("a day of buckets", func(p pageState) bool { return p.Cards["air/temperature"].Buckets >= 280 })
+	c := p.Cards["air/temperature"]
+	// 24 h of 5-minute readings: 288 one-minute buckets (±1 at the edges);
+	// the live readings are in the last bucket (the archive's open minute).
+	if c.Buckets > 290 || c.Points != c.Buckets {
+		t.Errorf("24 h: %d buckets and %d points, want about 288, all of them buckets", c.Buckets, c.Points)
+	}
+	if !strings.HasPrefix(c.Range, "min 22.") || !strings.Contains(c.Range, "max 25.00") || c.Trend == "" {
+		t.Errorf("24 h stats: range %q trend %q", c.Range, c.Trend)
+	}
+
+	b.click(`#windows [data-ms="604800000"]`)
+	p = b.waitPage("a week of buckets", func(p pageState) bool {
+		c := p.Cards["air/temperature"]
+		return c.Buckets > 0 && c.Buckets < 500 && strings.HasPrefix(c.Range, "min 20.00")
+	})
+	week := p.Cards["air/temperature"].Buckets // 72 h in 10-minute steps: about 432
+
+	b.click("#units")
+	p = b.waitPage("°F", func(p pageState) bool { c := p.Cards["air/temperature"]; return c.Unit == "°F" && c.Value == "77.00" })
+	var csv string
+	b.eval(`window.kelvin.csv('air/temperature')`, &csv)
+	lines := strings.Split(strings.TrimSpace(csv), "\n")
+	if lines[0] != "time,min,mean,max,readings,unit" || len(lines) != 1+week || !strings.HasSuffix(lines[1], ",°F") {
+		t.Errorf("CSV: %d lines, want %d; starts %q", len(lines), 1+week, lines[:min(3, len(lines))])
+	}
+	if first := strings.Split(lines[1], ","); first[1] != "68" {
+		t.Errorf("CSV first bucket %q, want min 68 °F (20 °C)", lines[1])
+	}
+
+	// The agent restarts; its archive is read back from disk.
+	stop()
+	if err := arch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	arch2, err := OpenArchive(dir, 7*24*time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arch2.Close()
+	s2 := New(Config{}, status, nil, nil)
+	s2.SetArchive(arch2)
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, s2, l2)
+	b.call("Page.reload", map[string]any{"ignoreCache": true})
+	p = b.waitPage("the week again after a restart and a reload", func(p pageState) bool {
+		c := p.Cards["air/temperature"]
+		return p.Link == "live" && c.Unit == "°F" && c.Buckets >= week-1
+	})
+
+	var shot struct{ Data []byte }
+	json.Unmarshal(b.call("Page.captureScreenshot", map[string]any{"format": "png"}), &shot)
+	dirShot := t.TempDir()
+	if d := os.Getenv("KELVIN_SCREENSHOT_DIR"); d != "" {
+		dirShot = d
+	}
+	png := filepath.Join(dirShot, "page-7d.png")
+	if err := os.WriteFile(png, shot.Data, 0o644); err != nil || len(shot.Data) < 1000 {
+		t.Errorf("screenshot: %d bytes, %v", len(shot.Data), err)
+	}
+	t.Logf("screenshot: %s", png)
 }

@@ -5,8 +5,18 @@
   const $ = (id) => document.getElementById(id);
   const UNITS = { temperature: '°C', humidity: '%RH', pressure: 'Pa' };
   const DECIMALS = { '°C': 2, '%RH': 1, Pa: 0 };
-  const MIN_SPAN = { '°C': 1, '%RH': 2, Pa: 100 }; // smallest y range drawn
+  const MIN_SPAN = { '°C': 1, '°F': 1.8, '%RH': 2, Pa: 100 }; // smallest y range drawn
   const STATUS_EVERY = 2000; // ms
+  const ARCHIVE_EVERY = 60e3; // ms: refresh of the long history
+  const store = (() => {
+    try {
+      return window.localStorage;
+    } catch (e) {
+      return null;
+    }
+  })();
+  const saved = (k, d) => (store && store.getItem('kelvin.' + k)) || d;
+  const save = (k, v) => store && store.setItem('kelvin.' + k, v);
 
   const st = {
     series: new Map(), // "sensor/quantity" -> series
@@ -15,13 +25,22 @@
     offset: 0, // server clock minus ours, ms
     historyMs: 3600e3,
     historyMax: 3600,
+    windowMs: +saved('window', 3600e3), // the shown window
+    fahrenheit: saved('unit', 'C') === 'F',
+    archiveAt: 0, // when the long history was last fetched
     link: 'connecting…', // or 'live', 'offline'
   };
+  // A window longer than the in-memory history is drawn from the archive.
+  const long = () => st.windowMs > st.historyMs;
   const now = () => Date.now() + st.offset;
 
   // ---- formatting ----
   const pad = (n) => (n < 10 ? '0' : '') + n;
+  // Temperatures are shown in °C or °F, as chosen in the page.
+  const shownUnit = (unit) => (unit === '°C' && st.fahrenheit ? '°F' : unit);
+  const shown = (v, unit) => (unit === '°C' && st.fahrenheit && typeof v === 'number' ? v * 1.8 + 32 : v);
   function fmtValue(v, unit) {
+    v = shown(v, unit);
     if (typeof v !== 'number' || !isFinite(v)) return '–';
     const d = DECIMALS[unit];
     return v.toFixed(d === undefined ? 2 : d);
@@ -49,14 +68,16 @@
     }
     const el = $('card').content.firstElementChild.cloneNode(true);
     s = {
-      key, sensor, quantity, unit: unit || UNITS[quantity] || '', pts: [], el, dirty: true,
+      key, sensor, quantity, unit: unit || UNITS[quantity] || '', pts: [], arch: [], el, dirty: true,
       value: el.querySelector('.value'), age: el.querySelector('.age'),
       status: el.querySelector('.status'), foot: el.querySelector('.foot'),
-      canvas: el.querySelector('canvas'),
+      canvas: el.querySelector('canvas'), unitEl: el.querySelector('.unit'),
+      trend: el.querySelector('.trend'), range: el.querySelector('.range'), csv: el.querySelector('.csv'),
     };
     el.querySelector('.sensor').textContent = sensor;
     el.querySelector('.quantity').textContent = quantity;
-    el.querySelector('.unit').textContent = s.unit;
+    s.unitEl.textContent = shownUnit(s.unit);
+    s.csv.addEventListener('click', () => downloadCSV(s));
     st.series.set(key, s);
     // Keep the cards sorted by key.
     const cards = $('cards');
@@ -106,6 +127,8 @@
   function renderText(s) {
     const p = s.pts[s.pts.length - 1];
     s.value.textContent = p ? fmtValue(p.v, s.unit) : '–';
+    s.unitEl.textContent = shownUnit(s.unit);
+    renderStats(s);
     const c = cardState(s);
     s.el.className = 'card ' + c.cls;
     s.status.className = 'status pill ' + c.pill;
@@ -121,6 +144,92 @@
     }
     s.foot.textContent = foot.join(' · ');
     s.status.title = (sen && sen.error) || '';
+  }
+
+  // ---- the shown window ----
+  // view returns the points of s in the shown window: the in-memory
+  // readings ({t, v, r}) for a short window; for a long one the archive's
+  // buckets ({t, v: mean, lo, hi, n}, t the bucket's middle) followed by
+  // the readings newer than the last bucket.
+  function view(s) {
+    const t1 = now();
+    const t0 = t1 - st.windowMs;
+    if (!long()) return s.pts.slice(firstAt(s.pts, t0));
+    const out = [];
+    let end = t0;
+    for (const b of s.arch) {
+      if (b.t >= t0) out.push(b);
+      end = Math.max(end, b.end);
+    }
+    for (let i = firstAt(s.pts, end); i < s.pts.length; i++) out.push(s.pts[i]);
+    return out;
+  }
+
+  // stats returns min, mean and max over pts (buckets weighted by count).
+  function stats(pts) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    let sum = 0;
+    let n = 0;
+    for (const p of pts) {
+      if (typeof p.v !== 'number' || !isFinite(p.v)) continue;
+      const w = p.n || 1;
+      lo = Math.min(lo, p.lo !== undefined ? p.lo : p.v);
+      hi = Math.max(hi, p.hi !== undefined ? p.hi : p.v);
+      sum += p.v * w;
+      n += w;
+    }
+    return n ? { lo, hi, mean: sum / n } : null;
+  }
+
+  // trend compares the newest smoothed value with the one about ten
+  // minutes (or the window) before it.
+  function trend(s, pts) {
+    if (pts.length < 2) return { arrow: '', delta: 0 };
+    const last = pts[pts.length - 1];
+    const then = pts[Math.max(0, firstAt(pts, last.t - Math.min(600e3, st.windowMs)))];
+    const delta = last.v - then.v;
+    const thr = (MIN_SPAN[s.unit] || 1) / 10;
+    return { arrow: delta > thr ? '↑' : delta < -thr ? '↓' : '→', delta };
+  }
+
+  function renderStats(s) {
+    const pts = view(s);
+    const m = stats(pts);
+    const tr = trend(s, pts);
+    s.trend.textContent = tr.arrow;
+    const d = shown(tr.delta, s.unit) - shown(0, s.unit); // a difference: no °F offset
+    s.trend.title = tr.arrow ? (d >= 0 ? '+' : '') + d.toFixed(DECIMALS[s.unit] === undefined ? 2 : DECIMALS[s.unit]) +
+      ' ' + shownUnit(s.unit) + ' over ' + fmtDuration(Math.min(600e3, st.windowMs)) : '';
+    s.range.textContent = m
+      ? 'min ' + fmtValue(m.lo, s.unit) + ' · mean ' + fmtValue(m.mean, s.unit) + ' · max ' + fmtValue(m.hi, s.unit)
+      : '';
+  }
+
+  // csv returns the shown window of s as CSV, in the shown unit.
+  function csv(s) {
+    const u = shownUnit(s.unit);
+    const num = (v) => (typeof v === 'number' && isFinite(v) ? String(+shown(v, s.unit).toFixed(6)) : '');
+    const rows = [];
+    if (long()) {
+      rows.push('time,min,mean,max,readings,unit');
+      for (const p of view(s)) {
+        const t = new Date(p.start !== undefined ? p.start : p.t).toISOString();
+        if (p.lo !== undefined) rows.push([t, num(p.lo), num(p.v), num(p.hi), p.n, u].join(','));
+        else rows.push([t, num(p.v), num(p.v), num(p.v), 1, u].join(','));
+      }
+    } else {
+      rows.push('time,value,raw,seq,unit');
+      for (const p of view(s)) rows.push([new Date(p.t).toISOString(), num(p.v), num(p.r), p.seq, u].join(','));
+    }
+    return rows.join('\n') + '\n';
+  }
+  function downloadCSV(s) {
+    const url = URL.createObjectURL(new Blob([csv(s)], { type: 'text/csv' }));
+    const label = { 300000: '5min', 3600000: '1h', 86400000: '24h', 604800000: '7d' }[st.windowMs] || 'window';
+    s.csv.href = url;
+    s.csv.download = s.sensor + '-' + s.quantity + '-' + label + '.csv';
+    setTimeout(() => URL.revokeObjectURL(url), 60e3);
   }
 
   // ---- chart ----
@@ -147,15 +256,17 @@
     for (let v = min; v <= max + step / 2; v += step) ticks.push(v);
     return { min, max, ticks, dec };
   }
-  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
-    .map((s) => s * 1000);
+  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+    86400, 172800].map((s) => s * 1000);
   function timeTicks(t0, t1, n) {
     const step = TIME_STEPS.find((s) => (t1 - t0) / s <= n) || 86400e3;
     const tz = new Date(t0).getTimezoneOffset() * 60e3; // align to local time
     const ticks = [];
     for (let t = Math.ceil((t0 - tz) / step) * step + tz; t <= t1; t += step) ticks.push(t);
+    const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
     const fmt = (t) => {
       const d = new Date(t);
+      if (step >= 86400e3) return DAYS[d.getDay()] + ' ' + d.getDate();
       return pad(d.getHours()) + ':' + pad(d.getMinutes()) + (step < 60e3 ? ':' + pad(d.getSeconds()) : '');
     };
     return { ticks, fmt };
@@ -190,22 +301,24 @@
     g.font = '11px system-ui, sans-serif';
 
     const t1 = now();
-    const pts = s.pts;
-    const i0 = firstAt(pts, t1 - st.historyMs);
-    let t0 = i0 < pts.length ? pts[i0].t : t1;
-    t0 = Math.min(t0, t1 - 60e3);
+    const pts = view(s).map((p) => ({
+      t: p.t, v: shown(p.v, s.unit), r: long() ? undefined : shown(p.r, s.unit),
+      lo: shown(p.lo, s.unit), hi: shown(p.hi, s.unit),
+    }));
+    const i0 = 0;
+    const t0 = long() ? t1 - st.windowMs : Math.min(pts.length ? pts[0].t : t1, t1 - 60e3);
     let lo = Infinity;
     let hi = -Infinity;
-    for (let i = i0; i < pts.length; i++) {
-      const p = pts[i];
-      for (const v of [p.v, p.r]) {
+    for (const p of pts) {
+      for (const v of [p.v, p.r, p.lo, p.hi]) {
         if (typeof v === 'number' && isFinite(v)) {
           if (v < lo) lo = v;
           if (v > hi) hi = v;
         }
       }
     }
-    s.canvas.dataset.points = pts.length - i0; // for tests
+    s.canvas.dataset.points = pts.length; // for tests
+    s.canvas.dataset.buckets = pts.filter((p) => p.lo !== undefined).length;
     if (lo > hi) {
       g.fillStyle = colors.muted;
       g.textAlign = 'center';
@@ -213,7 +326,7 @@
       g.fillText('no data yet', w / 2, h / 2);
       return;
     }
-    const span = MIN_SPAN[s.unit] || 1e-9;
+    const span = MIN_SPAN[shownUnit(s.unit)] || 1e-9;
     if (hi - lo < span) {
       const mid = (hi + lo) / 2;
       lo = mid - span / 2;
@@ -262,6 +375,16 @@
     g.beginPath();
     g.rect(padL, padT, pw, ph);
     g.clip();
+    // The archive's min–max: a faint band.
+    g.fillStyle = colors.line;
+    g.globalAlpha = 0.18;
+    for (let i = 0; i < pts.length; i++) {
+      const p = pts[i];
+      if (p.lo === undefined) continue;
+      const half = (s.archStep || 60e3) / 2;
+      const x0 = x(p.t - half);
+      g.fillRect(x0, y(p.hi), Math.max(1, x(p.t + half) - x0), Math.max(1, y(p.lo) - y(p.hi)));
+    }
     // Raw values: faint points.
     g.fillStyle = colors.raw;
     g.globalAlpha = 0.45;
@@ -270,9 +393,11 @@
       if (typeof r === 'number' && isFinite(r)) g.fillRect(x(pts[i].t) - 1.25, y(r) - 1.25, 2.5, 2.5);
     }
     g.globalAlpha = 1;
-    // Smoothed values: a line, broken where readings are missing.
+    // Smoothed values (the archive's means): a line, broken where readings
+    // are missing.
     const sen = st.sensors.get(s.sensor);
-    const gap = sen && sen.interval_seconds ? 3 * sen.interval_seconds * 1000 : Infinity;
+    let gap = sen && sen.interval_seconds ? 3 * sen.interval_seconds * 1000 : Infinity;
+    if (long()) gap = Math.max(gap === Infinity ? 0 : gap, 3 * (s.archStep || 60e3));
     g.strokeStyle = colors.line;
     g.lineWidth = 1.75;
     g.lineJoin = 'round';
@@ -382,6 +507,7 @@
   setInterval(() => {
     renderHeader();
     if (document.hidden) return;
+    refreshArchive(false);
     for (const s of st.series.values()) s.dirty = true;
     schedule();
   }, 1000);
@@ -432,6 +558,61 @@
     }
   }
 
+  // fetchArchive loads the long history of the shown window.
+  async function fetchArchive() {
+    const from = Math.floor((now() - st.windowMs) / 1000);
+    const res = await fetch('api/history?from=' + from, { cache: 'no-store' });
+    if (!res.ok) throw new Error('history ' + res.status);
+    const h = await res.json();
+    const step = h.step_seconds * 1000;
+    const fresh = new Set();
+    for (const x of h.series || []) {
+      const s = series(x.sensor, x.quantity, x.unit);
+      fresh.add(s);
+      s.archStep = step;
+      s.arch = x.t.map((t, i) => ({
+        start: t * 1000, t: t * 1000 + step / 2, end: t * 1000 + step,
+        v: x.mean[i], lo: x.min[i], hi: x.max[i], n: x.n[i],
+      }));
+      s.dirty = true;
+    }
+    for (const s of st.series.values()) if (!fresh.has(s)) s.arch = [];
+    st.archiveAt = Date.now();
+    schedule();
+  }
+  function refreshArchive(force) {
+    if (!long() || (!force && Date.now() - st.archiveAt < ARCHIVE_EVERY)) return;
+    st.archiveAt = Date.now();
+    fetchArchive().catch(() => {
+      st.archiveAt = 0; // try again at the next tick
+    });
+  }
+
+  function renderControls() {
+    for (const b of document.querySelectorAll('#windows button')) {
+      b.setAttribute('aria-pressed', String(+b.dataset.ms === st.windowMs));
+    }
+    $('units').textContent = st.fahrenheit ? '°F' : '°C';
+  }
+  $('windows').addEventListener('click', (ev) => {
+    const ms = +(ev.target.dataset && ev.target.dataset.ms);
+    if (!ms) return;
+    st.windowMs = ms;
+    save('window', ms);
+    renderControls();
+    for (const s of st.series.values()) s.dirty = true;
+    schedule();
+    refreshArchive(true);
+  });
+  $('units').addEventListener('click', () => {
+    st.fahrenheit = !st.fahrenheit;
+    save('unit', st.fahrenheit ? 'F' : 'C');
+    renderControls();
+    for (const s of st.series.values()) s.dirty = true;
+    schedule();
+  });
+  window.kelvin = { csv: (key) => csv(st.series.get(key)) }; // for tests and the console
+
   let attempt = 0;
   function connect() {
     const url = new URL('ws', location.href);
@@ -450,6 +631,7 @@
       queue = null;
       q.forEach(addReading);
       setOnline(true);
+      refreshArchive(true);
       fetchStatus().catch(() => {});
     };
     ws.onmessage = (ev) => {
@@ -477,6 +659,8 @@
     renderHeader();
   }
 
+  if (![300e3, 3600e3, 86400e3, 604800e3].includes(st.windowMs)) st.windowMs = 3600e3;
+  renderControls();
   readColors();
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', readColors);
   renderHeader();
