@@ -83,6 +83,7 @@ type Log struct {
 	lock      *os.File
 
 	stop chan struct{}
+	kick chan struct{} // one pending wake-up of run: something was appended
 	wg   sync.WaitGroup
 
 	// syncMu serialises group commits; taken before mu.
@@ -157,6 +158,7 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 		dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),
 		now: now, log: log, o: o, lock: lock,
 		stop:        make(chan struct{}),
+		kick:        make(chan struct{}, 1),
 		notify:      make(chan struct{}),
 		seqs:        map[string]uint64{},
 		cursors:     map[string]*Cursor{},
@@ -583,6 +585,10 @@ func (l *Log) Append(rs []reading.Reading) error {
 	if l.always {
 		return l.syncTo(end)
 	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -874,16 +880,30 @@ func (l *Log) retainLocked(allowSync bool) {
 	l.st.DroppedAge += uint64(aged.readings)
 }
 
-// run is the background group commit.
+// run is the background group commit: at most one commit per syncEvery,
+// and as soon as allowed. An Append after a quiet spell of at least
+// syncEvery is committed at once (a sensor read every few seconds is
+// published within one fsync, not up to a second later); appends that come
+// faster are committed together syncEvery after the previous commit. Either
+// way there are never more commits than one per syncEvery.
 func (l *Log) run() {
 	defer l.wg.Done()
-	t := time.NewTicker(l.syncEvery)
+	t := time.NewTimer(l.syncEvery)
 	defer t.Stop()
+	var last time.Time // of the last commit; zero: the first Append commits at once
 	for {
 		select {
 		case <-l.stop:
 			return
+		case <-l.kick:
+			if time.Since(last) < l.syncEvery {
+				continue // the timer commits it at last+syncEvery
+			}
 		case <-t.C:
+		}
+		last = time.Now()
+		t.Reset(l.syncEvery)
+		{
 			l.syncMu.Lock()
 			err := l.commit(false)
 			l.syncMu.Unlock()

@@ -591,3 +591,43 @@ func TestSegmentFilesAreNamedByOffset(t *testing.T) {
 		next = base + st.Size()
 	}
 }
+
+// TestGroupCommitLeadingEdge: after a quiet spell an Append is committed
+// (and visible to cursors) at once, not a sync interval later; appends
+// that follow within the interval wait for the next commit, so there is
+// never more than one commit per interval.
+func TestGroupCommitLeadingEdge(t *testing.T) {
+	l, err := Open(t.TempDir(), Config{Sync: "1h"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := l.Cursor("out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append([]reading.Reading{benchReading(1)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rs, err := c.Next(ctx, 10)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("first reading after a quiet spell: %d readings, %v; want it committed at once (sync is 1h)", len(rs), err)
+	}
+	c.Ack(1)
+	fsyncs := l.Stats().Fsyncs
+
+	// Within the interval: no commit until it ends (an hour here).
+	if err := l.Append([]reading.Reading{benchReading(2)}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	if rs, err := c.Next(short, 10); err == nil {
+		t.Fatalf("second reading visible at once (%d readings): a second commit within the interval", len(rs))
+	}
+	if got := l.Stats().Fsyncs; got != fsyncs {
+		t.Errorf("fsyncs went from %d to %d within one interval", fsyncs, got)
+	}
+}
