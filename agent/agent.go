@@ -142,6 +142,10 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	}
 	a.store = st
 	if cfg.HTTP.Listen != "" {
+		if err := cfg.HTTP.LoadSecrets(); err != nil {
+			st.Close()
+			return nil, err
+		}
 		a.ui = httpui.New(cfg.HTTP, a.Status, now, log.With("component", "httpui"))
 		arch, err := httpui.OpenArchive(filepath.Join(cfg.Agent.DataDir, "history"), cfg.HTTP.Archive, log.With("component", "history"))
 		if err != nil {

@@ -461,6 +461,14 @@ func (v *validator) validate() {
 	if c.HTTP.Listen != "" && !strings.Contains(c.HTTP.Listen, ":") {
 		v.errorf("http.listen", "want host:port or :port like \":8080\", got %q", c.HTTP.Listen)
 	}
+	if a := c.HTTP.Auth; a != nil {
+		v.checkFile("http.auth.password_file", a.PasswordFile)
+	}
+	v.checkFile("http.token_file", c.HTTP.TokenFile)
+	if t := c.HTTP.TLS; t != nil {
+		v.checkFile("http.tls.cert", t.Cert)
+		v.checkFile("http.tls.key", t.Key)
+	}
 	if err := c.HTTP.Validate(); err != nil {
 		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 			v.prefixed("http", errors.New(strings.TrimPrefix(e.Error(), "httpui: ")))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -42,6 +43,17 @@ type Config struct {
 	// series, on disk, for the 24 h and 7 d charts and /api/history) is
 	// kept; default 7 days, at least 1h.
 	Archive time.Duration `yaml:"archive"`
+	// Auth, when set, asks for HTTP basic authentication (user and the
+	// password in PasswordFile) on the page and its API. Off by default.
+	Auth *AuthConfig `yaml:"auth"`
+	// TokenFile, when set, holds an access token accepted as
+	// "Authorization: Bearer TOKEN", as ?token=TOKEN (bookmark the page
+	// with it; a cookie then carries it) or instead of Auth's password.
+	TokenFile string `yaml:"token_file"`
+	// TLS, when set, serves HTTPS with this certificate and key.
+	TLS *TLSConfig `yaml:"tls"`
+
+	secrets *secrets // read by LoadSecrets
 }
 
 // SetDefaults fills zero fields with their defaults (DefaultHistory,
@@ -78,6 +90,19 @@ func (c *Config) Validate() error {
 	}
 	if c.Archive < minArchive {
 		errs = append(errs, fmt.Errorf("httpui: archive: want at least %v, got %v", minArchive, c.Archive))
+	}
+	if c.Auth != nil {
+		if c.Auth.User == "" {
+			errs = append(errs, errors.New("httpui: auth.user: required with auth"))
+		} else if strings.Contains(c.Auth.User, ":") {
+			errs = append(errs, errors.New("httpui: auth.user: must not contain a colon"))
+		}
+		if c.Auth.PasswordFile == "" {
+			errs = append(errs, errors.New("httpui: auth.password_file: required with auth (passwords are never inline)"))
+		}
+	}
+	if c.TLS != nil && (c.TLS.Cert == "" || c.TLS.Key == "") {
+		errs = append(errs, errors.New("httpui: tls: needs both cert and key"))
 	}
 	for i, p := range c.AllowedOrigins {
 		if p == "" {

@@ -3,6 +3,7 @@ package httpui
 import (
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,7 +139,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	mux.HandleFunc("GET /api/readings", s.serveReadings)
 	mux.HandleFunc("GET /api/status", s.serveStatus)
 	mux.HandleFunc("GET /api/history", s.serveHistory)
-	s.handler = mux
+	s.handler = cfg.authorize(mux)
 	return s
 }
 
@@ -202,7 +203,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		// No WriteTimeout: websocket connections live long; every websocket
 		// write has its own timeout instead.
 	}
-	s.log.Info("serving the live page", "addr", l.Addr().String())
+	scheme := "http"
+	if sec := s.cfg.secrets; sec != nil && sec.cert != nil {
+		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{*sec.cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	s.log.Info("serving the live page", "addr", l.Addr().String(), "scheme", scheme)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
