@@ -1,8 +1,14 @@
 package httpui
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,4 +69,106 @@ func BenchmarkPublishFanout(b *testing.B) {
 			b.ReportMetric(float64(i*n)/time.Since(start).Seconds(), "msgs/s")
 		})
 	}
+}
+
+// BenchmarkFanoutLatency paces readings at 20 per second (20 sensors at
+// 1 Hz) to n websocket clients on loopback and reports the latency from
+// Publish to each client's receipt (p50, p99, max), and the CPU time and
+// heap per client. Clients run in this process, so CPU and heap count both
+// ends of each connection. Run it with -benchtime=200x (10 s).
+func BenchmarkFanoutLatency(b *testing.B) {
+	for _, n := range []int{100, 500} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			runtime.GC()
+			var m0 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			s := New(Config{MaxClients: n}, nil, nil, nil)
+			addr := serve(b, s, nil)
+			sent := make([]atomic.Int64, b.N+1) // unix ns of each seq's Publish
+			lat := make([][]time.Duration, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { c.CloseNow() })
+				lat[i] = make([]time.Duration, 0, b.N)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for len(lat[i]) < b.N {
+						_, msg, err := c.Read(context.Background())
+						if err != nil {
+							return
+						}
+						at := time.Now()
+						seq := seqOf(msg)
+						if seq > 0 && seq < len(sent) {
+							lat[i] = append(lat[i], at.Sub(time.Unix(0, sent[seq].Load())))
+						}
+					}
+				}()
+			}
+			waitFor(b, "every client registered", func() bool { return s.Clients() == n })
+			runtime.GC()
+			var m1 runtime.MemStats
+			runtime.ReadMemStats(&m1)
+			cpu0 := cpuTime()
+			r := reading.Reading{Agent: "greenhouse-1", Sensor: "28-0316a2b8ff01", Quantity: reading.Temperature,
+				Value: 21.4375, Raw: 21.5, Unit: "°C", Time: t0}
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			b.ResetTimer()
+			for i := 1; i <= b.N; i++ {
+				<-tick.C
+				r.Seq = uint64(i)
+				sent[i].Store(time.Now().UnixNano())
+				s.Publish(r)
+			}
+			wg.Wait()
+			b.StopTimer()
+			cpu := cpuTime() - cpu0
+			var all []time.Duration
+			for i := range lat {
+				if len(lat[i]) != b.N {
+					b.Fatalf("client %d got %d of %d readings", i, len(lat[i]), b.N)
+				}
+				all = append(all, lat[i]...)
+			}
+			slices.Sort(all)
+			q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) / 1e3 }
+			b.ReportMetric(q(0.50), "p50-µs")
+			b.ReportMetric(q(0.99), "p99-µs")
+			b.ReportMetric(float64(all[len(all)-1])/1e3, "max-µs")
+			b.ReportMetric(float64(cpu)/float64(n)/float64(b.N)*20/1e3, "cpu-µs/client/s")
+			b.ReportMetric(float64(m1.HeapInuse-m0.HeapInuse)/float64(n)/1024, "heap-KiB/client")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// seqOf finds the seq of a reading's JSON without decoding it.
+func seqOf(msg []byte) int {
+	i := bytes.LastIndex(msg, []byte(`"seq":`))
+	if i < 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range msg[i+6:] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// cpuTime is this process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
