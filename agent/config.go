@@ -18,6 +18,7 @@ import (
 	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
 	"github.com/kelvin-gw/kelvin/publish/mqtt"
+	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors/hw"
 )
 
@@ -635,8 +636,13 @@ func (v *validator) validateMQTT() {
 	if m.Topic != "" && !strings.Contains(m.Topic, "{sensor}") {
 		v.errorf("mqtt.topic", "%q must contain {sensor}, or every sensor would share one topic", m.Topic)
 	}
-	for key, file := range map[string]string{"password_file": m.PasswordFile, "tls.ca": m.TLS.CA, "tls.cert": m.TLS.Cert, "tls.key": m.TLS.Key} {
-		v.checkFile("mqtt."+key, file)
+	if m.Format != "" {
+		if _, err := reading.ParseFormat(m.Format); err != nil {
+			v.errorf("mqtt.format", "%v", err)
+		}
+	}
+	for _, f := range [][2]string{{"password_file", m.PasswordFile}, {"tls.ca", m.TLS.CA}, {"tls.cert", m.TLS.Cert}, {"tls.key", m.TLS.Key}} {
+		v.checkFile("mqtt."+f[0], f[1])
 	}
 	if (m.TLS.Cert == "") != (m.TLS.Key == "") {
 		v.errorf("mqtt.tls", "cert and key go together: set both or neither")

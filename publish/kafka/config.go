@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/reading"
 )
 
 // Defaults applied by SetDefaults.
@@ -89,6 +91,9 @@ type Config struct {
 	TLS *TLSConfig `yaml:"tls"`
 	// SASL enables authentication.
 	SASL SASLConfig `yaml:"sasl"`
+	// Format is the record value: json (the default), influx (InfluxDB
+	// line protocol), value (the bare number) or senml (RFC 8428).
+	Format string `yaml:"format"`
 }
 
 // SetDefaults fills in the defaults of every unset field. It is the one
@@ -127,6 +132,11 @@ func (c Config) Validate() []error {
 		bad("topic", "%v", err)
 	}
 
+	if c.Format != "" {
+		if _, err := reading.ParseFormat(c.Format); err != nil {
+			bad("format", "%v", err)
+		}
+	}
 	if !oneOf(c.Compression, compressions) {
 		bad("compression", "want one of %s, got %q", strings.Join(compressions, ", "), c.Compression)
 	}

@@ -94,6 +94,7 @@ type Output struct {
 
 	agent  string
 	topic  topicTemplate
+	format reading.Format
 	series map[seriesKey]*series // used by Publish only
 
 	sent  atomic.Uint64
@@ -147,8 +148,13 @@ func newOutput(cfg Config, agentID string, log *slog.Logger, opt options) (*Outp
 		deliveryTimeout: opt.deliveryTimeout,
 		agent:           agentID,
 		topic:           topic,
+		format:          reading.FormatJSON,
 		series:          make(map[seriesKey]*series),
 		state:           stateConnecting,
+	}
+
+	if cfg.Format != "" {
+		o.format, _ = reading.ParseFormat(cfg.Format) // Validate checked it
 	}
 
 	o.opts = []kgo.Opt{
@@ -362,7 +368,7 @@ func (o *Output) Publish(ctx context.Context, batch []reading.Reading) error {
 		}
 		s := o.seriesOf(agent, r.Sensor, r.Quantity)
 		start := len(buf)
-		buf = r.AppendJSON(buf)
+		buf = o.format.Append(buf, r)
 		recs[i] = kgo.Record{
 			Topic:     s.topic,
 			Key:       s.key,

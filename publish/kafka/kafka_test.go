@@ -188,3 +188,41 @@ func TestEmptyBatch(t *testing.T) {
 		t.Errorf("state after an empty Publish: %q", st.State)
 	}
 }
+
+// TestFormats: kafka.format picks the record value; each is exactly what
+// reading.Format produces (its golden tests pin the bytes); keys and
+// headers do not change.
+func TestFormats(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, kfake.SeedTopics(1, testTopic))
+	brokers := c.ListenAddrs()
+	r := readings("air", reading.Temperature, 1, 1)[0]
+	for i, format := range []string{"json", "influx", "value", "senml"} {
+		cfg := testConfig(brokers)
+		cfg.Format = format
+		must(t, errors.Join(cfg.Validate()...))
+		o := newTestOutput(t, cfg)
+		rr := r
+		rr.Seq = uint64(i + 1)
+		if err := o.Publish(context.Background(), []reading.Reading{rr}); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+	}
+	recs := consume(t, brokers, testTopic, 4)
+	for i, format := range []string{"json", "influx", "value", "senml"} {
+		f, _ := reading.ParseFormat(format)
+		rr := r
+		rr.Seq = uint64(i + 1)
+		if want := f.Append(nil, &rr); string(recs[i].Value) != string(want) {
+			t.Errorf("%s: value %s, want %s", format, recs[i].Value, want)
+		}
+		if string(recs[i].Key) != r.Agent+"/air" {
+			t.Errorf("%s: key %s", format, recs[i].Key)
+		}
+	}
+	cfg := testConfig(brokers)
+	cfg.Format = "xml"
+	if errs := cfg.Validate(); len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "format: ") {
+		t.Errorf("format xml: %v, want one error on format", errs)
+	}
+}

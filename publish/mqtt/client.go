@@ -64,6 +64,7 @@ type Client struct {
 	url         string // without password
 	qos         byte
 	retain      bool
+	format      reading.Format
 	statusTopic string
 	topic       topicTemplate
 	multi       func(sensor string) bool
@@ -120,6 +121,10 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultClientID
 	}
+	format := reading.FormatJSON
+	if cfg.Format != "" {
+		format, _ = reading.ParseFormat(cfg.Format) // Validate checked it
+	}
 	topic, err := parseTopic(cfg.Topic, agent)
 	if err != nil { // already checked by Validate
 		return nil, fmt.Errorf("mqtt: topic %q: %w", cfg.Topic, err)
@@ -136,6 +141,7 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		statusTopic: "kelvin/" + agent + "/status",
 		topic:       topic,
 		multi:       cfg.MultiQuantity,
+		format:      format,
 		topics:      map[topicKey]string{},
 		state:       stateDisconnected,
 		changed:     make(chan struct{}),
@@ -471,7 +477,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 		}
 		r := &batch[i]
 		start := len(buf)
-		buf = r.AppendJSON(buf)
+		buf = c.format.Append(buf, r)
 		payload := buf[start:len(buf):len(buf)]
 		size += uint64(len(payload))
 		tok := c.pc.Publish(c.topicOf(r), c.qos, c.retain, payload)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/reading"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -273,5 +274,48 @@ func TestWebSocket(t *testing.T) {
 	got := sub.wait(t, "the reading", func(ms []msg) bool { return len(ms) == 1 })
 	if seqOf(t, got[0].Payload) != 1 {
 		t.Fatalf("got %v", got)
+	}
+}
+
+// TestFormats: mqtt.format picks the payload; each is exactly what
+// reading.Format produces (whose golden tests pin the bytes), as a real
+// subscriber receives it. The golden of each is repeated here for one
+// reading so that a change in the wiring shows.
+func TestFormats(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	r := reading.Reading{Agent: "gh", Sensor: "air", Quantity: reading.Temperature, Unit: "°C",
+		Value: 21.43, Raw: 21.5, Time: time.Date(2026, 11, 23, 7, 0, 0, 123e6, time.UTC), Seq: 42}
+	for format, want := range map[string]string{
+		"json":   `{"agent":"gh","sensor":"air","quantity":"temperature","value":21.43,"raw":21.5,"unit":"°C","ts":"2026-11-23T07:00:00.123Z","seq":42}`,
+		"influx": `temperature,agent=gh,sensor=air,unit=°C value=21.43,raw=21.5,seq=42i 1795417200123000000`,
+		"value":  `21.43`,
+		"senml":  "",
+	} {
+		t.Run(format, func(t *testing.T) {
+			f, err := reading.ParseFormat(format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want == "" {
+				want = string(f.Append(nil, &r))
+			}
+			if got := string(f.Append(nil, &r)); got != want {
+				t.Fatalf("reading.Format %s = %s, want %s", format, got, want)
+			}
+			sub := subscribe(t, m.URL, "kelvin/gh/air", 1)
+			cfg := DefaultConfig()
+			cfg.URL, cfg.Format = m.URL, format
+			c := start(t, cfg, "gh")
+			c.waitConnected(t)
+			c.publish(t, []reading.Reading{r})
+			got := sub.wait(t, "the reading", func(ms []msg) bool { return len(ms) > 0 })
+			if got[0].Payload != want {
+				t.Errorf("payload %s, want %s", got[0].Payload, want)
+			}
+			c.stop(t)
+		})
+	}
+	if err := (Config{URL: m.URL, Format: "xml"}).Validate(); err == nil || !strings.Contains(err.Error(), "format") {
+		t.Errorf("format xml: %v, want an error naming format", err)
 	}
 }

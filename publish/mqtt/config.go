@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/kelvin-gw/kelvin/reading"
 )
 
 // TLSConfig holds the TLS settings of a Config. They apply only to the
@@ -42,6 +44,9 @@ type Config struct {
 	QoS int `yaml:"qos"`
 	// Retain sets the retain flag on the readings.
 	Retain bool `yaml:"retain"`
+	// Format is the payload of each reading: json (the default), influx
+	// (InfluxDB line protocol), value (the bare number) or senml (RFC 8428).
+	Format string `yaml:"format"`
 	// ClientID is the MQTT client id, where {agent} is replaced; empty means
 	// DefaultClientID.
 	ClientID string `yaml:"client_id"`
@@ -83,6 +88,11 @@ func (c Config) Validate() error {
 	u, err := parseURL(c.URL)
 	if err != nil {
 		add("url: %w", err)
+	}
+	if c.Format != "" {
+		if _, err := reading.ParseFormat(c.Format); err != nil {
+			add("format: %w", err)
+		}
 	}
 	if c.QoS < 0 || c.QoS > 2 {
 		add("qos %d: must be 0, 1 or 2", c.QoS)
