@@ -139,7 +139,13 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	mux.HandleFunc("GET /api/readings", s.serveReadings)
 	mux.HandleFunc("GET /api/status", s.serveStatus)
 	mux.HandleFunc("GET /api/history", s.serveHistory)
-	s.handler = cfg.authorize(mux)
+	mux.HandleFunc("GET /readyz", s.serveReadyz)
+	// /healthz says only that the process serves: probes get it without
+	// credentials.
+	outer := http.NewServeMux()
+	outer.HandleFunc("GET /healthz", s.serveHealthz)
+	outer.Handle("/", cfg.authorize(mux))
+	s.handler = outer
 	return s
 }
 
