@@ -1,7 +1,6 @@
 package httpui
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -226,7 +226,12 @@ func (a *Archive) compactLocked(s *archSeries) error {
 		return err
 	}
 	if len(bs) > 0 {
-		newest := slices.MaxFunc(bs, func(x, y Bucket) int { return x.Start.Compare(y.Start) }).Start
+		newest := bs[0].Start
+		for _, b := range bs[1:] {
+			if b.Start.After(newest) {
+				newest = b.Start
+			}
+		}
 		cutoff := newest.Add(-a.keep)
 		bs = slices.DeleteFunc(bs, func(b Bucket) bool { return b.Start.Before(cutoff) })
 	}
@@ -295,9 +300,7 @@ func (a *Archive) Query(sensor string, from, to time.Time, step time.Duration) (
 		}
 	}
 	a.mu.Unlock()
-	slices.SortFunc(jobs, func(x, y job) int {
-		return cmp.Or(cmp.Compare(x.s.key.sensor, y.s.key.sensor), cmp.Compare(x.s.key.quantity, y.s.key.quantity))
-	})
+	sort.Slice(jobs, func(i, j int) bool { return keyLess(jobs[i].s.key, jobs[j].s.key) }) // see history.snapshot
 	out := make([]ArchiveSeries, 0, len(jobs))
 	for _, j := range jobs {
 		bs, err := readBuckets(j.s.path)
@@ -324,7 +327,7 @@ func (a *Archive) Query(sensor string, from, to time.Time, step time.Duration) (
 		for _, m := range byStep {
 			merged = append(merged, *m)
 		}
-		slices.SortFunc(merged, func(x, y Bucket) int { return x.Start.Compare(y.Start) })
+		sort.Slice(merged, func(i, j int) bool { return merged[i].Start.Before(merged[j].Start) })
 		out = append(out, ArchiveSeries{Sensor: j.s.key.sensor, Quantity: j.s.key.quantity, Unit: j.s.unit, Buckets: merged})
 	}
 	return out, nil

@@ -2,7 +2,7 @@ package httpui
 
 import (
 	"cmp"
-	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -96,9 +96,9 @@ func (h *history) snapshot(sensor string, now time.Time) []reading.Reading {
 			total += r.n
 		}
 	}
-	slices.SortFunc(keys, func(a, b seriesKey) int {
-		return cmp.Or(cmp.Compare(a.sensor, b.sensor), cmp.Compare(a.quantity, b.quantity))
-	})
+	// sort.Slice rather than slices.SortFunc: a generic sort of a struct
+	// type costs about 35 KB of binary, and the binary has a size budget.
+	sort.Slice(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
 	out := make([]reading.Reading, 0, total)
 	for _, k := range keys {
 		r := h.series[k]
@@ -111,6 +111,11 @@ func (h *history) snapshot(sensor string, now time.Time) []reading.Reading {
 	h.mu.Unlock()
 	// Each series is in arrival order and the series are in key order, so
 	// a stable sort by time merges them deterministically.
-	slices.SortStableFunc(out, func(a, b reading.Reading) int { return a.Time.Compare(b.Time) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
+}
+
+// keyLess orders series by sensor, then quantity.
+func keyLess(a, b seriesKey) bool {
+	return cmp.Or(cmp.Compare(a.sensor, b.sensor), cmp.Compare(a.quantity, b.quantity)) < 0
 }
