@@ -41,13 +41,21 @@ func (o ForwardOptions) withDefaults() ForwardOptions {
 	return o
 }
 
+// Waiter is implemented by outputs that can say when they are connected:
+// WaitConnected returns a channel closed when the output is connected, or
+// its connection state changed (then Status tells which).
+type Waiter interface {
+	WaitConnected() <-chan struct{}
+}
+
 // Forward moves readings from src to out until ctx is done, then returns
 // nil: src.Next(ctx, Batch), out.Publish(ctx, batch), src.Ack(len(batch)).
 //
 // A failed Publish is retried with what src.Next returns again (the same
 // batch, or for a lossy queue what is left of it) after a backoff that starts
 // at MinBackoff and doubles, with jitter, up to MaxBackoff; a success resets
-// it. A failure streak is logged once at warn when it starts and once at info
+// it. An output that implements Waiter and is not connected is retried as
+// soon as it connects, without waiting for the rest of the backoff. A failure streak is logged once at warn when it starts and once at info
 // when the output recovers; each retry in between is logged at debug. Forward
 // returns an error only when src fails (Next with ctx not done, or Ack). log
 // may be nil. One Forward per Source.
@@ -92,9 +100,18 @@ func Forward(ctx context.Context, src Source, out Output, opts ForwardOptions, l
 					"retry_in_seconds", delay.Seconds())
 			}
 			backoff = min(2*backoff, opts.MaxBackoff)
+			// An output that is connecting says when it is up: retry
+			// then, not a backoff later (the first readings after a start
+			// would otherwise wait up to MinBackoff).
+			var up <-chan struct{}
+			if w, ok := out.(Waiter); ok && !out.Status().Connected {
+				up = w.WaitConnected()
+			}
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
+			case <-up:
+				t.Stop()
 			case <-ctx.Done():
 				t.Stop()
 				return nil

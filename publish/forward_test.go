@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,5 +282,56 @@ func TestForwardLossyQueue(t *testing.T) {
 	}
 	if q.Dropped() != n-capacity {
 		t.Fatalf("Dropped = %d, want %d", q.Dropped(), n-capacity)
+	}
+}
+
+// connectingOutput is not connected until up is closed; it implements
+// Waiter.
+type connectingOutput struct {
+	up        chan struct{}
+	delivered atomic.Int64
+}
+
+func (o *connectingOutput) Name() string { return "connecting" }
+
+func (o *connectingOutput) connected() bool {
+	select {
+	case <-o.up:
+		return true
+	default:
+		return false
+	}
+}
+
+func (o *connectingOutput) Status() Status {
+	return Status{Name: "connecting", Connected: o.connected()}
+}
+
+func (o *connectingOutput) WaitConnected() <-chan struct{} { return o.up }
+
+func (o *connectingOutput) Publish(ctx context.Context, batch []reading.Reading) error {
+	if !o.connected() {
+		return errors.New("not connected")
+	}
+	o.delivered.Add(int64(len(batch)))
+	return nil
+}
+
+// TestForwardRetriesWhenConnected: a Publish that failed because the output
+// was still connecting is retried when the connection comes up, not after
+// the backoff (an hour here).
+func TestForwardRetriesWhenConnected(t *testing.T) {
+	q := NewQueue(10)
+	q.Push(reading.Reading{Sensor: "a", Seq: 1})
+	out := &connectingOutput{up: make(chan struct{})}
+	startForward(t, q, out, ForwardOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
+	time.Sleep(50 * time.Millisecond) // let the first attempt fail
+	close(out.up)
+	deadline := time.Now().Add(10 * time.Second)
+	for out.delivered.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("not delivered within 10s of the connection (the backoff is an hour)")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

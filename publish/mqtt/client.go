@@ -319,6 +319,22 @@ func (c *Client) shutdown() {
 	c.log.Info("mqtt stopped")
 }
 
+// WaitConnected returns a channel that is closed once the client is
+// connected: at once when it is, else at the next change of the connection
+// (which may be a failed attempt: check Status again). publish.Forward
+// uses it to retry at the moment a connection comes up rather than after
+// a blind backoff.
+func (c *Client) WaitConnected() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.connected {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return c.changed
+}
+
 // bumpLocked increments the connection epoch; c.mu is held.
 func (c *Client) bumpLocked() {
 	c.epoch++
