@@ -5,12 +5,13 @@
 # Prints Markdown tables of medians with min–max; docs/BENCHMARKS.md quotes
 # them. Numbers, never pass/fail: nothing here is a test.
 #
-# Usage: scripts/bench.sh [all|go|agent|size]
+# Usage: scripts/bench.sh [all|go|agent|start|size]
 #   go     go test -bench of every package, COUNT runs each (a benchmark with
 #          a baseline runs both as sub-benchmarks, so they interleave)
 #   agent  kelvin run with 1 (idle), 8 and 64 simulated sensors at 1 Hz
 #          publishing at QoS 1: VmRSS, RssAnon and CPU share over WINDOW
 #          seconds; and start → first message at the broker
+#   start  only start → first message
 #   size   stripped binaries for every target, with and without Kafka
 #
 # Environment: COUNT (default 5), WINDOW (seconds, default 30),
@@ -40,6 +41,7 @@ bench_go() {
 	run ./filter Chain 1s
 	run ./reading 'AppendJSON|Format' 1s
 	run ./buffer 'Append$' 1s
+	run ./buffer FsyncsPaced 1x
 	run ./buffer 'Drain$' 2x
 	run ./buffer BacklogMemory 1x
 	run ./publish/mqtt 'Drain$' 3x
@@ -97,6 +99,11 @@ bench_agent() {
 		done
 	}
 
+	[ "${1:-}" = start ] || agent_rss
+	agent_start
+}
+
+agent_rss() {
 	echo "== agent: memory and CPU (WINDOW=${WINDOW}s, COUNT=$COUNT; kelvin amd64 stripped, mosquitto on loopback)"
 	machine
 	echo
@@ -137,6 +144,9 @@ bench_agent() {
 			"$perm"
 	done
 
+}
+
+agent_start() {
 	echo
 	echo "== agent: start → first message at the broker (one sim sensor at 10ms; COUNT=$COUNT)"
 	config 1 10ms >"$dir/kelvin.yaml"
@@ -182,6 +192,7 @@ bench_size() {
 case $mode in
 go) bench_go ;;
 agent) bench_agent ;;
+start) bench_agent start ;;
 size) bench_size ;;
 all)
 	bench_size
@@ -191,7 +202,7 @@ all)
 	bench_go
 	;;
 *)
-	echo "usage: scripts/bench.sh [all|go|agent|size]" >&2
+	echo "usage: scripts/bench.sh [all|go|agent|start|size]" >&2
 	exit 2
 	;;
 esac
