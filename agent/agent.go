@@ -245,6 +245,9 @@ func (a *Agent) Status() httpui.Status {
 			if c.Name == o.Name() {
 				st.Outputs[i].Backlog = int(c.Backlog)
 				st.Outputs[i].Dropped = c.Dropped
+				if c.Backlog > 0 {
+					st.Outputs[i].OldestUnsent = c.OldestUnsent
+				}
 			}
 		}
 	}

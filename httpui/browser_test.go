@@ -215,7 +215,7 @@ func TestPageInChromium(t *testing.T) {
 			},
 			Outputs: []publish.Status{
 				{Name: "mqtt", State: "connected", Connected: true},
-				{Name: "kafka", State: "disconnected", Backlog: 17, LastError: "kafka: dial: connection refused"},
+				{Name: "kafka", State: "disconnected", Backlog: 17, OldestUnsent: now.Add(-5*time.Minute - 10*time.Second), LastError: "kafka: dial: connection refused"},
 			},
 		}
 	}
@@ -247,7 +247,7 @@ func TestPageInChromium(t *testing.T) {
 	if p.Agent != "greenhouse-1" || p.Version != "v9.8.7" || p.Uptime != "2 h 1 min" || p.Offline {
 		t.Errorf("header: %+v", p)
 	}
-	if want := "mqttconnectedkafkadisconnected · backlog 17kafka: dial: connection refused"; p.Outputs != want {
+	if want := "mqttconnectedkafkadisconnected · backlog 17, oldest 5 min agokafka: dial: connection refused"; p.Outputs != want {
 		t.Errorf("outputs: %q, want %q", p.Outputs, want)
 	}
 	for key, want := range map[string]cardState{
@@ -429,4 +429,15 @@ func TestPageLongHistoryInChromium(t *testing.T) {
 		t.Errorf("screenshot: %d bytes, %v", len(shot.Data), err)
 	}
 	t.Logf("screenshot: %s", png)
+
+	// On a 360-px phone: nothing wider than the screen, the chart drawn.
+	b.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 360, "height": 740, "deviceScaleFactor": 2, "mobile": true})
+	b.waitPage("the week on a phone", func(p pageState) bool { return p.Cards["air/temperature"].Buckets >= week-1 })
+	var widths struct{ Scroll, Client int }
+	b.eval(`({Scroll: document.documentElement.scrollWidth, Client: document.documentElement.clientWidth})`, &widths)
+	if widths.Scroll > 360 || widths.Client > 360 {
+		t.Errorf("on a 360-px screen the page is %d px wide (viewport %d): it scrolls sideways", widths.Scroll, widths.Client)
+	}
+	json.Unmarshal(b.call("Page.captureScreenshot", map[string]any{"format": "png"}), &shot)
+	os.WriteFile(filepath.Join(dirShot, "page-phone.png"), shot.Data, 0o644)
 }

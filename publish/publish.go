@@ -43,14 +43,17 @@ type Source interface {
 // Status is a snapshot of an output's health, shown on the page, in the API
 // and in metrics.
 type Status struct {
-	Name      string    `json:"name"`
-	URL       string    `json:"url,omitempty"`
-	State     string    `json:"state"` // "connecting", "connected", "disconnected" or "failed"
-	Connected bool      `json:"connected"`
-	Sent      uint64    `json:"sent"`    // readings acknowledged by the remote side
-	Bytes     uint64    `json:"bytes"`   // payload bytes acknowledged
-	Dropped   uint64    `json:"dropped"` // readings lost on the way (queue overflow)
-	Backlog   int       `json:"backlog"` // readings waiting to be sent
-	LastError string    `json:"last_error,omitempty"`
-	ErrorTime time.Time `json:"last_error_time,omitzero"`
+	Name      string `json:"name"`
+	URL       string `json:"url,omitempty"`
+	State     string `json:"state"` // "connecting", "connected", "disconnected" or "failed"
+	Connected bool   `json:"connected"`
+	Sent      uint64 `json:"sent"`    // readings acknowledged by the remote side
+	Bytes     uint64 `json:"bytes"`   // payload bytes acknowledged
+	Dropped   uint64 `json:"dropped"` // readings lost on the way (queue overflow)
+	Backlog   int    `json:"backlog"` // readings waiting to be sent
+	// OldestUnsent is the time of the oldest reading waiting, when known
+	// (the agent fills it from the buffer).
+	OldestUnsent time.Time `json:"oldest_unsent,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+	ErrorTime    time.Time `json:"last_error_time,omitzero"`
 }

@@ -48,6 +48,7 @@ bench_go() {
 	run ./publish/kafka PublishZstd 2s
 	run ./httpui PublishFanout 2s
 	run ./httpui FanoutLatency 200x
+	run ./httpui ServePage 1s
 	run ./sensors W1BulkVsSequential 3x
 	run ./agent ReadingPath 2s
 	machine

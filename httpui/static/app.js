@@ -467,7 +467,8 @@
       const state = document.createElement('span');
       state.className = 'pill ' + (o.connected ? 'ok' : o.state === 'connecting' ? 'warn' : 'bad');
       state.textContent = (o.state || (o.connected ? 'connected' : 'disconnected')) +
-        (o.backlog ? ' · backlog ' + o.backlog : '');
+        (o.backlog ? ' · backlog ' + o.backlog : '') +
+        (o.backlog && o.oldest_unsent ? ', oldest ' + fmtAge(now() - Date.parse(o.oldest_unsent)) : '');
       li.append(name, state);
       if (!o.connected && o.last_error) {
         const err = document.createElement('span');
