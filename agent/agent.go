@@ -238,6 +238,7 @@ func (a *Agent) Status() httpui.Status {
 		Bytes: bs.Bytes, MaxBytes: int64(a.cfg.Buffer.MaxBytes),
 		Dropped: bs.DroppedFull + bs.DroppedAge, Refused: bs.Refused, Corrupt: bs.CorruptSkipped + bs.TornTruncated,
 		FsyncsPerHour: float64(bs.Fsyncs) / hours, BytesWrittenPerHr: float64(bs.BytesWritten) / hours,
+		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten,
 	}
 	for i, o := range a.outputs {
 		st.Outputs[i] = o.Status()

@@ -155,6 +155,20 @@ http: { listen: "127.0.0.1:%d" }
 			t.Errorf("sensor %s: state %s/%s, want %s", s.ID, s.State, s.Reason, w)
 		}
 	}
+	// And in the metrics, by reason.
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`kelvin_sensor_up{sensor="tank",type="ds18b20"} 1`, `kelvin_sensor_up{sensor="crc",type="ds18b20"} 0`,
+		`kelvin_sensor_errors_total{sensor="crc",reason="crc"} `, `kelvin_sensor_errors_total{sensor="por",reason="power_on_reset"} `,
+		`kelvin_sensor_value{sensor="tank",quantity="temperature",unit="°C"} 25.0625`, `kelvin_output_connected{output="mqtt"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	for _, topic := range []string{"kelvin/gh1/crc", "kelvin/gh1/por"} {
 		if got := sub.get(topic); len(got) > 0 {
 			t.Errorf("%s published %q", topic, got)
@@ -174,5 +188,4 @@ http: { listen: "127.0.0.1:%d" }
 		got := sub.get("kelvin/gh1/status")
 		return len(got) > 0 && got[len(got)-1] == "offline"
 	})
-	_ = strings.TrimSpace
 }

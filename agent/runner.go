@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"sync"
 	"time"
@@ -92,7 +93,9 @@ func (r *runner) readTimeout() time.Duration { return max(r.cfg.Interval, 2*time
 func (r *runner) status() httpui.SensorStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.st
+	st := r.st
+	st.ErrorsByReason = maps.Clone(r.st.ErrorsByReason)
+	return st
 }
 
 // run reads until ctx is done. Reads are scheduled on a fixed grid of the
@@ -244,6 +247,10 @@ func (r *runner) fail(err error) {
 	r.st.Reason = reason
 	r.st.Error = err.Error()
 	r.st.Errors++
+	if r.st.ErrorsByReason == nil {
+		r.st.ErrorsByReason = map[string]uint64{}
+	}
+	r.st.ErrorsByReason[reason]++ // bounded: the reasons are a fixed set
 	r.mu.Unlock()
 	if was != stateFaulty || wasReason != reason {
 		r.log.Warn("sensor faulty", "reason", reason, "err", err)

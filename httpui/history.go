@@ -119,3 +119,26 @@ func (h *history) snapshot(sensor string, now time.Time) []reading.Reading {
 func keyLess(a, b seriesKey) bool {
 	return cmp.Or(cmp.Compare(a.sensor, b.sensor), cmp.Compare(a.quantity, b.quantity)) < 0
 }
+
+// latest returns the newest reading of every series.
+func (h *history) latest() map[seriesKey]reading.Reading {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[seriesKey]reading.Reading, len(h.series))
+	for k, r := range h.series {
+		if r.n > 0 {
+			out[k] = *r.at(r.n - 1)
+		}
+	}
+	return out
+}
+
+// sortedKeys returns the keys of m by sensor, then quantity.
+func sortedKeys[V any](m map[seriesKey]V) []seriesKey {
+	keys := make([]seriesKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
+	return keys
+}

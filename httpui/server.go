@@ -41,6 +41,8 @@ type SensorStatus struct {
 	LastReading     time.Time `json:"last_reading,omitzero"`
 	Reads           uint64    `json:"reads"`  // successful reads
 	Errors          uint64    `json:"errors"` // failed reads
+	// ErrorsByReason counts the failed reads by sensors.Reason.
+	ErrorsByReason map[string]uint64 `json:"errors_by_reason,omitempty"`
 }
 
 // Status is the agent's state served at /api/status. The agent fills
@@ -66,6 +68,8 @@ type BufferStatus struct {
 	Corrupt           uint64  `json:"corrupt"`   // corrupt records skipped or torn tails cut
 	FsyncsPerHour     float64 `json:"fsyncs_per_hour"`
 	BytesWrittenPerHr float64 `json:"bytes_written_per_hour"`
+	Fsyncs            uint64  `json:"fsyncs"`        // since the start
+	BytesWritten      uint64  `json:"bytes_written"` // since the start
 }
 
 // Server is the live page: the history ring, the websocket hub and the
@@ -140,6 +144,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	mux.HandleFunc("GET /api/status", s.serveStatus)
 	mux.HandleFunc("GET /api/history", s.serveHistory)
 	mux.HandleFunc("GET /readyz", s.serveReadyz)
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	// /healthz says only that the process serves: probes get it without
 	// credentials.
 	outer := http.NewServeMux()

@@ -171,7 +171,10 @@ agent_start() {
 }
 
 bench_size() {
-	echo "== size: stripped static binaries (-trimpath -ldflags '-s -w')"
+	# The flags of scripts/build.sh (see there).
+	local noinline=(-gcflags='github.com/twmb/...=-l' -gcflags='github.com/klauspost/...=-l'
+		-gcflags='gopkg.in/yaml.v3=-l' -gcflags='periph.io/...=-l' -gcflags='github.com/gorilla/...=-l')
+	echo "== size: stripped static binaries, as scripts/build.sh makes them (-trimpath -ldflags '-s -w', some dependencies without inlining)"
 	machine
 	echo
 	echo "| target | bytes | MiB | without Kafka (-tags nokafka) | MiB |"
@@ -180,8 +183,8 @@ bench_size() {
 	dir=$(mktemp -d /tmp/kelvin-bench-size.XXXXXX)
 	for t in armv6:arm:6 armv7:arm:7 arm64:arm64: amd64:amd64:; do
 		IFS=: read -r name arch arm <<<"$t"
-		CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm go build -trimpath -ldflags "-s -w" -o "$dir/k" .
-		CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm go build -tags nokafka -trimpath -ldflags "-s -w" -o "$dir/n" .
+		CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm go build -trimpath "${noinline[@]}" -ldflags "-s -w" -o "$dir/k" .
+		CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm go build -tags nokafka -trimpath "${noinline[@]}" -ldflags "-s -w" -o "$dir/n" .
 		local a b
 		a=$(stat -c %s "$dir/k")
 		b=$(stat -c %s "$dir/n")

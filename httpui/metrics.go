@@ -1,0 +1,201 @@
+package httpui
+
+import (
+	"bytes"
+	"math"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serveMetrics answers GET /metrics in the Prometheus text exposition
+// format (version 0.0.4). It is written by hand: the format is a few lines
+// of text, and a client library would cost the binary more than the rest
+// of this package (docs/BENCHMARKS.md).
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	st := s.status()
+	now := st.Now
+	if now.IsZero() {
+		now = s.now()
+	}
+	m := &metricsWriter{}
+
+	m.family("kelvin_build_info", "gauge", "Version of the agent; the value is 1.")
+	m.sample("kelvin_build_info", 1, "version", st.Version, "agent", st.Agent, "goversion", runtime.Version())
+	if !st.Started.IsZero() {
+		m.family("kelvin_start_time_seconds", "gauge", "When the agent started, unix seconds.")
+		m.sample("kelvin_start_time_seconds", unix(st.Started))
+	}
+
+	latest := s.history.latest()
+	m.family("kelvin_sensor_value", "gauge", "The last smoothed value of each sensor quantity, in its unit.")
+	for _, k := range sortedKeys(latest) {
+		r := latest[k]
+		m.sample("kelvin_sensor_value", r.Value, "sensor", k.sensor, "quantity", k.quantity, "unit", r.Unit)
+	}
+	m.family("kelvin_sensor_up", "gauge", "1 when the sensor's last read succeeded, 0 when it is faulty or has not read yet.")
+	for _, x := range st.Sensors {
+		m.sample("kelvin_sensor_up", b2f(x.State == "ok"), "sensor", x.ID, "type", x.Type)
+	}
+	m.family("kelvin_sensor_reads_total", "counter", "Successful reads.")
+	for _, x := range st.Sensors {
+		m.sample("kelvin_sensor_reads_total", float64(x.Reads), "sensor", x.ID)
+	}
+	m.family("kelvin_sensor_errors_total", "counter", "Failed reads, by reason (crc, no_device, power_on_reset, ...).")
+	for _, x := range st.Sensors {
+		reasons := make([]string, 0, len(x.ErrorsByReason))
+		for reason := range x.ErrorsByReason {
+			reasons = append(reasons, reason)
+		}
+		slices.Sort(reasons)
+		for _, reason := range reasons {
+			m.sample("kelvin_sensor_errors_total", float64(x.ErrorsByReason[reason]), "sensor", x.ID, "reason", reason)
+		}
+	}
+	m.family("kelvin_sensor_last_success_timestamp_seconds", "gauge", "When the sensor last read successfully, unix seconds.")
+	for _, x := range st.Sensors {
+		if !x.LastReading.IsZero() {
+			m.sample("kelvin_sensor_last_success_timestamp_seconds", unix(x.LastReading), "sensor", x.ID)
+		}
+	}
+	m.family("kelvin_sensor_interval_seconds", "gauge", "The sensor's read interval.")
+	for _, x := range st.Sensors {
+		m.sample("kelvin_sensor_interval_seconds", x.IntervalSeconds, "sensor", x.ID)
+	}
+
+	m.family("kelvin_output_connected", "gauge", "1 when the output is connected to its broker or cluster.")
+	for _, o := range st.Outputs {
+		m.sample("kelvin_output_connected", b2f(o.Connected), "output", o.Name)
+	}
+	m.family("kelvin_output_sent_total", "counter", "Readings the broker acknowledged.")
+	for _, o := range st.Outputs {
+		m.sample("kelvin_output_sent_total", float64(o.Sent), "output", o.Name)
+	}
+	m.family("kelvin_output_sent_bytes_total", "counter", "Payload bytes the broker acknowledged.")
+	for _, o := range st.Outputs {
+		m.sample("kelvin_output_sent_bytes_total", float64(o.Bytes), "output", o.Name)
+	}
+	m.family("kelvin_output_backlog_readings", "gauge", "Readings in the buffer not yet acknowledged by this output.")
+	for _, o := range st.Outputs {
+		m.sample("kelvin_output_backlog_readings", float64(o.Backlog), "output", o.Name)
+	}
+	m.family("kelvin_output_oldest_unsent_age_seconds", "gauge", "Age of the oldest reading this output has not sent; 0 when none waits.")
+	for _, o := range st.Outputs {
+		age := 0.0
+		if o.Backlog > 0 && !o.OldestUnsent.IsZero() {
+			age = max(0, now.Sub(o.OldestUnsent).Seconds())
+		}
+		m.sample("kelvin_output_oldest_unsent_age_seconds", age, "output", o.Name)
+	}
+	m.family("kelvin_output_dropped_total", "counter", "Readings deleted from the buffer before this output sent them (buffer full or too old).")
+	for _, o := range st.Outputs {
+		m.sample("kelvin_output_dropped_total", float64(o.Dropped), "output", o.Name)
+	}
+
+	if b := st.Buffer; b != nil {
+		for _, g := range []struct {
+			name, typ, help string
+			v               float64
+		}{
+			{"kelvin_buffer_bytes", "gauge", "Bytes of the durable buffer on disk.", float64(b.Bytes)},
+			{"kelvin_buffer_max_bytes", "gauge", "The buffer's disk budget (buffer.max_bytes).", float64(b.MaxBytes)},
+			{"kelvin_buffer_dropped_total", "counter", "Readings dropped from the buffer: full or older than max_age.", float64(b.Dropped)},
+			{"kelvin_buffer_refused_total", "counter", "Readings the buffer refused (full: block_newest, or a write error).", float64(b.Refused)},
+			{"kelvin_buffer_corrupt_total", "counter", "Corrupt records skipped and torn tails cut.", float64(b.Corrupt)},
+			{"kelvin_buffer_fsyncs_total", "counter", "fsync calls of the buffer.", float64(b.Fsyncs)},
+			{"kelvin_buffer_written_bytes_total", "counter", "Bytes written to the buffer's files.", float64(b.BytesWritten)},
+		} {
+			m.family(g.name, g.typ, g.help)
+			m.sample(g.name, g.v)
+		}
+	}
+
+	m.family("kelvin_websocket_clients", "gauge", "Live page connections.")
+	m.sample("kelvin_websocket_clients", float64(s.Clients()))
+
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m.family("go_goroutines", "gauge", "Number of goroutines that currently exist.")
+	m.sample("go_goroutines", float64(runtime.NumGoroutine()))
+	m.family("go_memstats_heap_inuse_bytes", "gauge", "Bytes in in-use heap spans.")
+	m.sample("go_memstats_heap_inuse_bytes", float64(ms.HeapInuse))
+	m.family("go_memstats_sys_bytes", "gauge", "Bytes obtained from the system.")
+	m.sample("go_memstats_sys_bytes", float64(ms.Sys))
+	m.family("go_gc_cycles_total", "counter", "Completed GC cycles.")
+	m.sample("go_gc_cycles_total", float64(ms.NumGC))
+	if rss, ok := residentBytes(); ok {
+		m.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
+		m.sample("process_resident_memory_bytes", rss)
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.Write(m.b.Bytes())
+}
+
+// metricsWriter appends families and samples in the text format.
+type metricsWriter struct{ b bytes.Buffer }
+
+func (m *metricsWriter) family(name, typ, help string) {
+	m.b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n")
+}
+
+// sample writes one sample; labels are name, value pairs.
+func (m *metricsWriter) sample(name string, v float64, labels ...string) {
+	m.b.WriteString(name)
+	if len(labels) > 0 {
+		m.b.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				m.b.WriteByte(',')
+			}
+			m.b.WriteString(labels[i] + `="` + labelEscaper.Replace(labels[i+1]) + `"`)
+		}
+		m.b.WriteByte('}')
+	}
+	m.b.WriteByte(' ')
+	switch {
+	case math.IsNaN(v):
+		m.b.WriteString("NaN")
+	case math.IsInf(v, 1):
+		m.b.WriteString("+Inf")
+	case math.IsInf(v, -1):
+		m.b.WriteString("-Inf")
+	default:
+		m.b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	m.b.WriteByte('\n')
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// residentBytes reads this process's resident set size from /proc.
+func residentBytes() (float64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseFloat(f[1], 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * float64(os.Getpagesize()), true
+}
