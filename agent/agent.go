@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -119,6 +120,13 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		}
 		mc := *cfg.MQTT
 		mc.MultiQuantity = func(sensor string) bool { return multi[sensor] }
+		for i := range cfg.Sensors {
+			s := &cfg.Sensors[i]
+			for _, q := range s.Quantities() {
+				mc.HASensors = append(mc.HASensors, mqtt.HASensor{Sensor: s.ID, Quantity: q, IntervalSeconds: s.Interval.Seconds()})
+			}
+		}
+		mc.HADevice = mqtt.HADevice{Version: Version(), PageURL: pageURL(cfg.HTTP)}
 		m, err := mqtt.New(mc, cfg.Agent.ID, log.With("output", "mqtt"))
 		if err != nil {
 			return nil, err
@@ -380,4 +388,29 @@ func (a *Agent) drain(d time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// pageURL is the address of the page for other devices on the LAN, as
+// Home Assistant links to it: the listen host when it names one, else this
+// machine's name; empty without a page.
+func pageURL(h httpui.Config) string {
+	if h.Listen == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(h.Listen)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		name, err := os.Hostname()
+		if err != nil {
+			return ""
+		}
+		host = name
+	}
+	scheme := "http"
+	if h.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
 }

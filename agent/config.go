@@ -641,6 +641,12 @@ func (v *validator) validateMQTT() {
 			v.errorf("mqtt.format", "%v", err)
 		}
 	}
+	if m.HomeAssistant && m.Format != "" && m.Format != "json" && m.Format != "value" {
+		v.errorf("mqtt.homeassistant", "needs mqtt.format json or value: Home Assistant cannot read %s", m.Format)
+	}
+	if p := m.HomeAssistantPrefix; p != "" && (strings.ContainsAny(p, "+#") || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
+		v.errorf("mqtt.homeassistant_prefix", "%q: want a topic prefix without + or # and without a leading or trailing /", p)
+	}
 	for _, f := range [][2]string{{"password_file", m.PasswordFile}, {"tls.ca", m.TLS.CA}, {"tls.cert", m.TLS.Cert}, {"tls.key", m.TLS.Key}} {
 		v.checkFile("mqtt."+f[0], f[1])
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -133,5 +135,23 @@ func TestKernelSensorsShareOneBulkReader(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPageURL(t *testing.T) {
+	host, _ := os.Hostname()
+	for listen, want := range map[string]string{
+		":8080":          "http://" + host + ":8080/",
+		"0.0.0.0:80":     "http://" + host + ":80/",
+		"192.0.2.7:8080": "http://192.0.2.7:8080/",
+		"[::]:8080":      "http://" + host + ":8080/",
+		"":               "",
+	} {
+		if got := pageURL(httpui.Config{Listen: listen}); got != want {
+			t.Errorf("pageURL(%q) = %q, want %q", listen, got, want)
+		}
+	}
+	if got := pageURL(httpui.Config{Listen: "pi.lan:8443", TLS: &httpui.TLSConfig{}}); got != "https://pi.lan:8443/" {
+		t.Errorf("with TLS: %q", got)
 	}
 }

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,6 +96,12 @@ type Client struct {
 	sent  atomic.Uint64
 	bytes atomic.Uint64
 	sock  atomic.Pointer[socket] // of the current TCP connection, for quickAck
+
+	agent     string // sanitised, as in topics
+	haOn      bool
+	haPrefix  string
+	haSensors []HASensor
+	haDevice  HADevice
 }
 
 var _ publish.Output = (*Client)(nil)
@@ -142,6 +149,11 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		topic:       topic,
 		multi:       cfg.MultiQuantity,
 		format:      format,
+		agent:       agent,
+		haOn:        cfg.HomeAssistant,
+		haPrefix:    cmp.Or(cfg.HomeAssistantPrefix, DefaultHomeAssistantPrefix),
+		haSensors:   cfg.HASensors,
+		haDevice:    cfg.HADevice,
 		topics:      map[topicKey]string{},
 		state:       stateDisconnected,
 		changed:     make(chan struct{}),
@@ -375,6 +387,9 @@ func (c *Client) onConnect(pc paho.Client) {
 	c.onlineMu.Unlock()
 	if tok != nil && tok.WaitTimeout(publishTimeout) && tok.Error() != nil {
 		c.log.Debug("mqtt publish online status failed", "err", tok.Error())
+	}
+	if c.haOn && !stopping {
+		c.haOnConnect(pc)
 	}
 }
 

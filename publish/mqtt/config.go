@@ -47,6 +47,16 @@ type Config struct {
 	// Format is the payload of each reading: json (the default), influx
 	// (InfluxDB line protocol), value (the bare number) or senml (RFC 8428).
 	Format string `yaml:"format"`
+	// HomeAssistant publishes retained MQTT discovery configs, one per
+	// sensor quantity (HASensors), under HomeAssistantPrefix (default
+	// "homeassistant"), so that Home Assistant creates the sensors itself.
+	// It needs Format json or value.
+	HomeAssistant       bool   `yaml:"homeassistant"`
+	HomeAssistantPrefix string `yaml:"homeassistant_prefix"`
+	// HASensors and HADevice are what discovery announces; the agent sets
+	// them from its config.
+	HASensors []HASensor `yaml:"-"`
+	HADevice  HADevice   `yaml:"-"`
 	// ClientID is the MQTT client id, where {agent} is replaced; empty means
 	// DefaultClientID.
 	ClientID string `yaml:"client_id"`
@@ -93,6 +103,12 @@ func (c Config) Validate() error {
 		if _, err := reading.ParseFormat(c.Format); err != nil {
 			add("format: %w", err)
 		}
+	}
+	if c.HomeAssistant && c.Format != "" && c.Format != "json" && c.Format != "value" {
+		add("homeassistant: needs format json or value (Home Assistant cannot read %s), got format %q", c.Format, c.Format)
+	}
+	if p := c.HomeAssistantPrefix; p != "" && (strings.ContainsAny(p, "+#") || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
+		add("homeassistant_prefix %q: a topic prefix without + # or a leading or trailing /", p)
 	}
 	if c.QoS < 0 || c.QoS > 2 {
 		add("qos %d: must be 0, 1 or 2", c.QoS)
