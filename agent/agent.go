@@ -53,6 +53,7 @@ type Options struct {
 	LogOut  io.Writer        // default os.Stderr
 	Log     *slog.Logger     // overrides LogOut and the config's log settings
 	OnReady func(*Agent)     // called once everything is started
+	Clock   *Clock           // default: SystemClock, or TrustedClock with agent.clock: trust
 }
 
 // Agent is a running Kelvin.
@@ -66,6 +67,7 @@ type Agent struct {
 	outputs []publish.Output
 	ui      *httpui.Server
 	archive *httpui.Archive // nil without a page
+	clock   *Clock
 	buses   *hw.Buses
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
@@ -109,7 +111,13 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		}
 		log = newLogger(out, cfg.Log)
 	}
-	a := &Agent{cfg: cfg, log: log, now: now, started: now()}
+	a := &Agent{cfg: cfg, log: log, now: now, started: now(), clock: opts.Clock}
+	if a.clock == nil {
+		a.clock = SystemClock()
+		if cfg.Agent.Clock == "trust" {
+			a.clock = TrustedClock()
+		}
+	}
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("agent: data_dir: %w", err)
 	}
@@ -216,6 +224,7 @@ func (a *Agent) accept(rs []reading.Reading) {
 	for i := range rs {
 		rs[i].Agent = a.cfg.Agent.ID
 	}
+	a.clock.mark(rs)
 	if err := a.store.Append(rs); err != nil {
 		a.log.Warn("readings not stored", "count", len(rs), "err", err)
 		return
@@ -236,6 +245,8 @@ func (a *Agent) Status() httpui.Status {
 		Now:     a.now(),
 		Sensors: make([]httpui.SensorStatus, len(a.runners)),
 		Outputs: make([]publish.Status, len(a.outputs)),
+
+		ClockSynced: a.clock.Synced(),
 	}
 	for i, r := range a.runners {
 		st.Sensors[i] = r.status()
@@ -283,6 +294,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 			stopOutputs()
 			return err
 		}
+		src = correctingSource{src, a.clock}
 		outputs.Go(func() error {
 			return publish.Forward(outCtx, src, o, publish.ForwardOptions{}, log.With("output", o.Name()))
 		})

@@ -44,6 +44,11 @@ type Config struct {
 type AgentConfig struct {
 	ID      string `yaml:"id"`       // default: the hostname
 	DataDir string `yaml:"data_dir"` // default /var/lib/kelvin as root, ./data otherwise
+	// Clock is "auto" (the default: readings taken before the kernel's
+	// clock is synchronised are marked and their time corrected later) or
+	// "trust" (never mark: a clock that is right without NTP telling the
+	// kernel, like some VMs').
+	Clock string `yaml:"clock"`
 }
 
 // OneWireConfig says where the kernel's 1-Wire devices are.
@@ -359,6 +364,9 @@ func (c *Config) setDefaults() {
 			c.Agent.ID = "kelvin"
 		}
 	}
+	if c.Agent.Clock == "" {
+		c.Agent.Clock = "auto"
+	}
 	if c.Agent.DataDir == "" {
 		if os.Geteuid() == 0 {
 			c.Agent.DataDir = "/var/lib/kelvin"
@@ -453,6 +461,9 @@ func (v *validator) validate() {
 	case "debug", "info", "warn", "error":
 	default:
 		v.errorf("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Agent.Clock != "auto" && c.Agent.Clock != "trust" {
+		v.errorf("agent.clock", "want auto or trust, got %q", c.Agent.Clock)
 	}
 	switch c.Log.Format {
 	case "auto", "text", "json":

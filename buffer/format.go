@@ -40,6 +40,7 @@ const (
 const (
 	flagRawSame  = 1 << 0 // Raw is bit-identical to Value and not stored
 	flagLongTime = 1 << 1 // Time is stored as seconds + nanoseconds, not unix nanoseconds
+	flagClock    = 1 << 2 // Clock, Mono and Boot follow the time
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -77,6 +78,9 @@ func appendReading(b []byte, r *reading.Reading) []byte {
 	if y := r.Time.Year(); y < 1700 || y > 2200 {
 		flags |= flagLongTime // outside UnixNano's range (or the zero time)
 	}
+	if r.Clock != "" {
+		flags |= flagClock
+	}
 	b = append(b, kindReading, flags)
 	b = binary.AppendUvarint(b, r.Seq)
 	b = appendString(b, r.Agent)
@@ -92,6 +96,11 @@ func appendReading(b []byte, r *reading.Reading) []byte {
 	} else {
 		b = binary.AppendVarint(b, r.Time.Unix())
 		b = binary.AppendUvarint(b, uint64(r.Time.Nanosecond()))
+	}
+	if flags&flagClock != 0 {
+		b = appendString(b, r.Clock)
+		b = binary.AppendVarint(b, r.Mono)
+		b = binary.LittleEndian.AppendUint32(b, r.Boot)
 	}
 	return finishRecord(b, start)
 }
@@ -206,6 +215,16 @@ func (p *payloadReader) u64() uint64 {
 	return v
 }
 
+func (p *payloadReader) u32() uint32 {
+	if len(p.b) < 4 {
+		p.err = true
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(p.b)
+	p.b = p.b[4:]
+	return v
+}
+
 func (p *payloadReader) bytes() []byte {
 	n := p.uvarint()
 	if p.err || n > uint64(len(p.b)) {
@@ -252,7 +271,13 @@ func (d *decoder) decodeReading(payload []byte, r *reading.Reading) error {
 		}
 		r.Time = time.Unix(sec, int64(nsec)).UTC()
 	}
-	if flags&^(flagRawSame|flagLongTime) != 0 {
+	r.Clock, r.Mono, r.Boot = "", 0, 0
+	if flags&flagClock != 0 {
+		r.Clock = d.intern(p.bytes())
+		r.Mono = p.varint()
+		r.Boot = p.u32()
+	}
+	if flags&^(flagRawSame|flagLongTime|flagClock) != 0 {
 		p.err = true
 	}
 	return p.done()
@@ -298,6 +323,11 @@ func decodeReadingKey(payload []byte) (readingKey, error) {
 		default:
 			k.time = math.MaxInt64
 		}
+	}
+	if flags&flagClock != 0 {
+		p.bytes()
+		p.varint()
+		p.u32()
 	}
 	return k, p.done()
 }

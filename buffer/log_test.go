@@ -631,3 +631,38 @@ func TestGroupCommitLeadingEdge(t *testing.T) {
 		t.Errorf("fsyncs went from %d to %d within one interval", fsyncs, got)
 	}
 }
+
+// TestClockFieldsRoundTrip: Clock, Mono and Boot of an unsynchronised
+// reading survive the log (they are what corrects its time later); a
+// synchronised reading stores none of them.
+func TestClockFieldsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, Config{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []reading.Reading{benchReading(1), benchReading(2)}
+	in[0].Clock, in[0].Mono, in[0].Boot = reading.ClockUnsynced, 987654321012, 0xdeadbeef
+	if err := l.Append(in); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l, err = Open(dir, Config{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, _ := l.Cursor("out")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rs, err := c.Next(ctx, 10)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("Next: %d readings, %v", len(rs), err)
+	}
+	if rs[0].Clock != reading.ClockUnsynced || rs[0].Mono != 987654321012 || rs[0].Boot != 0xdeadbeef {
+		t.Errorf("unsynced reading came back as %+v", rs[0])
+	}
+	if rs[1].Clock != "" || rs[1].Mono != 0 || rs[1].Boot != 0 {
+		t.Errorf("synced reading came back as %+v", rs[1])
+	}
+}

@@ -114,6 +114,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	m.family("kelvin_clock_synced", "gauge", "1 when the wall clock is synchronised; readings taken while it is 0 are marked clock=unsynced.")
+	m.sample("kelvin_clock_synced", b2f(st.ClockSynced))
 	m.family("kelvin_websocket_clients", "gauge", "Live page connections.")
 	m.sample("kelvin_websocket_clients", float64(s.Clients()))
 

@@ -55,7 +55,10 @@ type Status struct {
 	Sensors []SensorStatus   `json:"sensors"`
 	Outputs []publish.Status `json:"outputs"`
 	Buffer  *BufferStatus    `json:"buffer,omitempty"`
-	Clients int              `json:"websocket_clients"` // filled by the server itself
+	// ClockSynced is false while the wall clock is not synchronised
+	// (readings are then marked "clock":"unsynced").
+	ClockSynced bool `json:"clock_synced"`
+	Clients     int  `json:"websocket_clients"` // filled by the server itself
 }
 
 // BufferStatus is the durable buffer's use of the disk, shown in the page's

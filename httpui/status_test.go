@@ -12,7 +12,7 @@ import (
 func TestStatusJSON(t *testing.T) {
 	c := &clock{t0.Add(90 * time.Second)}
 	st := Status{
-		Agent: "greenhouse-1", Version: "v1.2.3", Started: t0,
+		Agent: "greenhouse-1", Version: "v1.2.3", Started: t0, ClockSynced: true,
 		Sensors: []SensorStatus{
 			{ID: "air", Type: "bme280", Quantities: []string{"temperature", "humidity"}, State: "ok",
 				IntervalSeconds: 10, LastReading: t0.Add(80 * time.Second), Reads: 9, Errors: 1},
@@ -30,7 +30,7 @@ func TestStatusJSON(t *testing.T) {
 		`"sensors":[{"id":"air","type":"bme280","quantities":["temperature","humidity"],"state":"ok","interval_seconds":10,"last_reading":"2026-11-23T07:01:20Z","reads":9,"errors":1},` +
 		`{"id":"soil","type":"ds18b20","quantities":[],"state":"faulty","reason":"crc","error":"ds18b20: read 28-0316a2b8ff01: crc mismatch","interval_seconds":2.5,"reads":0,"errors":7}],` +
 		`"outputs":[{"name":"mqtt","url":"tcp://127.0.0.1:1883","state":"connected","connected":true,"sent":9,"bytes":1500,"dropped":0,"backlog":0}],` +
-		`"websocket_clients":0}`
+		`"clock_synced":true,"websocket_clients":0}`
 	if got := strings.TrimSpace(rec.Body.String()); got != want {
 		t.Errorf("GET /api/status =\n%s\nwant\n%s", got, want)
 	}
@@ -41,7 +41,7 @@ func TestStatusJSON(t *testing.T) {
 
 func TestStatusEmpty(t *testing.T) {
 	s := New(Config{}, nil, (&clock{t0}).now, nil)
-	want := `{"agent":"","version":"","started":"0001-01-01T00:00:00Z","now":"2026-11-23T07:00:00Z","sensors":[],"outputs":[],"websocket_clients":0}`
+	want := `{"agent":"","version":"","started":"0001-01-01T00:00:00Z","now":"2026-11-23T07:00:00Z","sensors":[],"outputs":[],"clock_synced":false,"websocket_clients":0}`
 	if got := strings.TrimSpace(get(t, s, "/api/status").Body.String()); got != want {
 		t.Errorf("GET /api/status =\n%s\nwant\n%s", got, want)
 	}

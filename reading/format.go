@@ -144,6 +144,9 @@ func appendInflux(b []byte, r *Reading) []byte {
 	b = appendInfluxTag(b, ",agent=", r.Agent)
 	b = appendInfluxTag(b, ",sensor=", r.Sensor)
 	b = appendInfluxTag(b, ",unit=", r.Unit)
+	if r.Clock != "" {
+		b = appendInfluxTag(b, ",clock=", r.Clock)
+	}
 	sep := byte(' ')
 	if finite(r.Value) {
 		b = append(b, sep)

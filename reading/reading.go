@@ -45,14 +45,34 @@ type Reading struct {
 	Unit     string    `json:"unit"`
 	Time     time.Time `json:"ts"`
 	Seq      uint64    `json:"seq"`
+	// Clock is empty when the gateway's clock was synchronised when the
+	// reading was taken; ClockUnsynced when it was not (Time may be
+	// wrong: a Pi without a real-time clock before NTP), and
+	// ClockCorrected when Time was corrected from the monotonic clock
+	// after the clock synchronised.
+	Clock string `json:"clock,omitempty"`
+	// Mono and Boot place an unsynchronised reading on this machine's
+	// monotonic clock (CLOCK_BOOTTIME, nanoseconds) and boot (a hash of
+	// the kernel's boot id), so that Time can be corrected once the clock
+	// is right. They are stored with the reading, never published.
+	Mono int64  `json:"-"`
+	Boot uint32 `json:"-"`
 }
+
+// Values of Reading.Clock.
+const (
+	ClockUnsynced  = "unsynced"
+	ClockCorrected = "corrected"
+)
 
 // AppendJSON appends r as the JSON object of Kelvin's wire format to b,
 // without allocating beyond b's growth:
 //
 //	{"agent":"greenhouse-1","sensor":"air","quantity":"temperature","value":21.43,"raw":21.5,"unit":"°C","ts":"2026-11-23T07:00:00.123Z","seq":42}
 //
-// Timestamps are UTC with millisecond precision. Non-finite values (which
+// A reading taken while the clock was not synchronised has
+// "clock":"unsynced" (or "corrected") after seq. Timestamps are UTC with
+// millisecond precision. Non-finite values (which
 // the pipeline never produces) are written as null.
 func (r *Reading) AppendJSON(b []byte) []byte {
 	b = append(b, `{"agent":`...)
@@ -71,6 +91,10 @@ func (r *Reading) AppendJSON(b []byte) []byte {
 	b = r.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, `","seq":`...)
 	b = strconv.AppendUint(b, r.Seq, 10)
+	if r.Clock != "" {
+		b = append(b, `,"clock":`...)
+		b = appendString(b, r.Clock)
+	}
 	return append(b, '}')
 }
 

@@ -68,3 +68,16 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = r.AppendJSON(buf[:0])
 	}
 }
+
+// TestClockField: a reading taken on an unsynchronised clock says so in
+// JSON and line protocol; Mono and Boot are never published.
+func TestClockField(t *testing.T) {
+	r := Reading{Agent: "gh", Sensor: "air", Quantity: Temperature, Value: 21.43, Raw: 21.5, Unit: "°C",
+		Time: time.Date(2026, 11, 23, 7, 0, 0, 123e6, time.UTC), Seq: 42, Clock: ClockUnsynced, Mono: 123456789, Boot: 7}
+	if got, want := string(r.AppendJSON(nil)), `{"agent":"gh","sensor":"air","quantity":"temperature","value":21.43,"raw":21.5,"unit":"°C","ts":"2026-11-23T07:00:00.123Z","seq":42,"clock":"unsynced"}`; got != want {
+		t.Errorf("JSON\n got %s\nwant %s", got, want)
+	}
+	if got, want := string(FormatInflux.Append(nil, &r)), `temperature,agent=gh,sensor=air,unit=°C,clock=unsynced value=21.43,raw=21.5,seq=42i 1795417200123000000`; got != want {
+		t.Errorf("influx\n got %s\nwant %s", got, want)
+	}
+}

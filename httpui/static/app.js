@@ -451,6 +451,7 @@
       document.title = (sts.agent || 'Kelvin') + ' · Kelvin';
       $('version').textContent = sts.version || '';
       $('uptime').textContent = sts.started ? fmtDuration(now() - Date.parse(sts.started)) : '–';
+      $('clock').hidden = sts.clock_synced !== false;
     }
     const link = $('link');
     link.textContent = st.link;

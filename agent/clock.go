@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"context"
+	"hash/crc32"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// Clock tells whether the wall clock can be trusted, and places readings
+// on the monotonic clock so that their time can be corrected once it can.
+// A Raspberry Pi has no real-time clock: it boots with the time it shut
+// down at (or 1970) until NTP synchronises it.
+type Clock struct {
+	// Synced reports whether the wall clock is synchronised.
+	Synced func() bool
+	// Boottime is CLOCK_BOOTTIME in nanoseconds: monotonic, counted from
+	// the boot, the same in every process of that boot.
+	Boottime func() int64
+	// BootID identifies the boot (a hash of the kernel's boot id):
+	// Boottime values compare only within one boot.
+	BootID uint32
+	// Now is the wall clock.
+	Now func() time.Time
+}
+
+// clockFloor is a time the wall clock cannot be before when it is right:
+// this code did not exist earlier.
+var clockFloor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// SystemClock is the machine's clock: synchronised when the kernel says so
+// (adjtimex: systemd-timesyncd, chrony and ntpd clear STA_UNSYNC once they
+// have set the time) and the time is not before clockFloor. Where the
+// kernel cannot tell (not Linux), it trusts the clock.
+func SystemClock() *Clock {
+	c := &Clock{Now: time.Now, Boottime: boottime}
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		c.BootID = crc32.ChecksumIEEE([]byte(strings.TrimSpace(string(b))))
+	}
+	c.Synced = func() bool { return kernelSynced() && !c.Now().Before(clockFloor) }
+	return c
+}
+
+// TrustedClock never marks readings: for machines whose clock is right
+// without NTP telling the kernel (agent.clock: trust).
+func TrustedClock() *Clock {
+	return &Clock{Synced: func() bool { return true }, Boottime: func() int64 { return 0 }, Now: time.Now}
+}
+
+// mark stamps readings taken while the clock is not synchronised.
+func (c *Clock) mark(rs []reading.Reading) {
+	if c.Synced() {
+		return
+	}
+	mono := c.Boottime()
+	for i := range rs {
+		rs[i].Clock, rs[i].Mono, rs[i].Boot = reading.ClockUnsynced, mono, c.BootID
+	}
+}
+
+// correct gives readings taken on an unsynchronised clock their true time,
+// once the clock is synchronised, from how long ago on the monotonic clock
+// they were taken. Readings of an earlier boot cannot be placed and stay
+// marked unsynced.
+func (c *Clock) correct(rs []reading.Reading) {
+	synced := false
+	checked := false
+	var now time.Time
+	var mono int64
+	for i := range rs {
+		r := &rs[i]
+		if r.Clock != reading.ClockUnsynced || r.Boot != c.BootID || r.Mono == 0 {
+			continue
+		}
+		if !checked {
+			checked, synced = true, c.Synced()
+			now, mono = c.Now(), c.Boottime()
+		}
+		if !synced {
+			return
+		}
+		r.Time = now.Add(-time.Duration(mono - r.Mono)).UTC()
+		r.Clock = reading.ClockCorrected
+	}
+}
+
+// correctingSource corrects the time of each batch it hands out.
+type correctingSource struct {
+	publish.Source
+	clock *Clock
+}
+
+func (s correctingSource) Next(ctx context.Context, n int) ([]reading.Reading, error) {
+	rs, err := s.Source.Next(ctx, n)
+	s.clock.correct(rs)
+	return rs, err
+}
