@@ -73,11 +73,18 @@
 //	length  uint32 little-endian: payload bytes, 1 to 1 MiB
 //	crc     uint32 little-endian: CRC-32C (Castagnoli) of length's 4 bytes and the payload
 //	payload kind byte, then by kind:
-//	  1 reading:    flags byte (1: raw equals value, omitted; 2: long time form),
+//	  1 reading:    flags byte (1: raw equals value, omitted; 2: long time form;
+//	                4: clock fields follow),
 //	                seq uvarint, agent, sensor, quantity, unit (each uvarint length + bytes),
 //	                value float64 bits (8 bytes LE), [raw float64 bits],
 //	                time: varint unix nanoseconds, or (long form, outside 1700..2200
-//	                or the zero time) varint unix seconds + uvarint nanoseconds
+//	                or the zero time) varint unix seconds + uvarint nanoseconds,
+//	                [clock fields: clock (length + bytes), varint CLOCK_BOOTTIME
+//	                nanoseconds, uint32 LE boot id hash]
+//
+// Flag 4 is newer than the first release of the format: a Kelvin older than
+// it treats such records as corrupt (skipped and counted), so downgrading
+// while readings taken on an unsynchronised clock are buffered loses them.
 //	  2 checkpoint: uvarint count, then per sensor: name, uvarint last seq;
 //	                uvarint count, then per cursor: name, uvarint position
 //	  3 cursor:     name, uvarint position (a global offset)
