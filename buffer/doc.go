@@ -81,13 +81,13 @@
 //	                or the zero time) varint unix seconds + uvarint nanoseconds,
 //	                [clock fields: clock (length + bytes), varint CLOCK_BOOTTIME
 //	                nanoseconds, uint32 LE boot id hash]
+//	  2 checkpoint: uvarint count, then per sensor: name, uvarint last seq;
+//	                uvarint count, then per cursor: name, uvarint position
+//	  3 cursor:     name, uvarint position (a global offset)
 //
 // Flag 4 is newer than the first release of the format: a Kelvin older than
 // it treats such records as corrupt (skipped and counted), so downgrading
 // while readings taken on an unsynchronised clock are buffered loses them.
-//	  2 checkpoint: uvarint count, then per sensor: name, uvarint last seq;
-//	                uvarint count, then per cursor: name, uvarint position
-//	  3 cursor:     name, uvarint position (a global offset)
 //
 // Every segment begins with a checkpoint of the whole seq table and every
 // cursor position, and each group commit appends one cursor record per
