@@ -592,6 +592,46 @@ func (l *Log) Append(rs []reading.Reading) error {
 	return nil
 }
 
+// AppendDurable is Append, then waits until rs is durable: at the next
+// group commit (at once after a quiet spell, at most Config.Sync later
+// otherwise), so a caller that must not answer before its data is on disk
+// (an HTTP ingest's 202) costs no fsync of its own. It returns ctx.Err()
+// if ctx is done first; rs is stored all the same.
+func (l *Log) AppendDurable(ctx context.Context, rs []reading.Reading) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	end, err := l.appendLocked(rs)
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if l.always {
+		return l.syncTo(end)
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	for {
+		l.mu.Lock()
+		durable, wait, closed := l.durable, l.notify, l.closed
+		l.mu.Unlock()
+		switch {
+		case durable >= end:
+			return nil
+		case closed:
+			return ErrClosed
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 	if l.closed {
 		return 0, ErrClosed
