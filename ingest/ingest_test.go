@@ -1,0 +1,121 @@
+package ingest
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseJSON(t *testing.T) {
+	ts := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name, in string
+		want     []Item
+		err      string
+	}{
+		{"one", `{"sensor":"shed","value":4.5,"ts":"2026-11-26T07:00:00Z","unit":"°C","quantity":"temperature"}`,
+			[]Item{{Sensor: "shed", Value: 4.5, Time: ts, Unit: "°C", Quantity: "temperature"}}, ""},
+		{"batch, no ts", `[{"sensor":"a","value":1},{"sensor":"b","value":-2e1}]`,
+			[]Item{{Sensor: "a", Value: 1}, {Sensor: "b", Value: -20}}, ""},
+		{"unix ts", `{"sensor":"a","value":1,"ts":1795417200.5}`,
+			[]Item{{Sensor: "a", Value: 1, Time: time.Unix(1795417200, 5e8)}}, ""},
+		{"kelvin's own format", `{"agent":"x","sensor":"a","quantity":"temperature","value":21.43,"raw":21.5,"unit":"°C","ts":"2026-11-26T07:00:00Z","seq":42}`,
+			[]Item{{Sensor: "a", Quantity: "temperature", Value: 21.43, Unit: "°C", Time: ts}}, ""},
+		{"bad JSON", `{"sensor":"a","value":1`, nil, "bad JSON"},
+		{"NaN", `{"sensor":"a","value":NaN}`, nil, "bad JSON"},
+		{"string value", `{"sensor":"a","value":"4.5"}`, nil, "value: want a number"},
+		{"no value", `{"sensor":"a"}`, nil, "value: required"},
+		{"null value", `{"sensor":"a","value":null}`, nil, "value: required"},
+		{"no sensor", `{"value":1}`, nil, "sensor: required"},
+		{"huge", `{"sensor":"a","value":1e999}`, nil, "value: want a number"},
+		{"unknown field", `{"sensor":"a","value":1,"temp":3}`, nil, `unknown field "temp"`},
+		{"bad ts", `{"sensor":"a","value":1,"ts":"yesterday"}`, nil, "ts: want RFC 3339"},
+		{"one bad in a batch", `[{"sensor":"a","value":1},{"sensor":"b","value":true}]`, nil, "reading 1: "},
+		{"empty", ``, nil, "empty body"},
+		{"empty array", `[]`, nil, "empty array"},
+		{"two values", `{"sensor":"a","value":1} {"sensor":"b","value":2}`, nil, "more than one JSON value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseJSON([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want ErrBadInput containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+			for i := range got {
+				if got[i].Sensor != tc.want[i].Sensor || got[i].Value != tc.want[i].Value || !got[i].Time.Equal(tc.want[i].Time) ||
+					got[i].Unit != tc.want[i].Unit || got[i].Quantity != tc.want[i].Quantity {
+					t.Errorf("item %d = %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestParseLine(t *testing.T) {
+	got, err := ParseLine([]byte("# from a script\ntemperature,sensor=shed,unit=°C,site=x value=4.5,raw=4.6 1795417200000000000\n\nhumidity,sensor=my\\ shed value=55i\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Item{
+		{Sensor: "shed", Quantity: "temperature", Unit: "°C", Value: 4.5, Time: time.Unix(0, 1795417200000000000)},
+		{Sensor: "my shed", Quantity: "humidity", Value: 55},
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i].Sensor != want[i].Sensor || got[i].Quantity != want[i].Quantity || got[i].Unit != want[i].Unit ||
+			got[i].Value != want[i].Value || !got[i].Time.Equal(want[i].Time) {
+			t.Errorf("line item %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for in, msg := range map[string]string{
+		"temperature value=1":                       "the sensor tag is required",
+		"temperature,sensor=a raw=1":                "the value field is required",
+		"temperature,sensor=a value=abc":            "want a number",
+		"temperature,sensor=a value=NaN":            "not a finite number",
+		"temperature,sensor=a value=1 yesterday":    "timestamp",
+		"temperature,sensor=a":                      "want: measurement",
+		"":                                          "no readings",
+		"temperature,sensor=a value=1\nbroken line": "line 2: ",
+	} {
+		if _, err := ParseLine([]byte(in)); err == nil || !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), msg) {
+			t.Errorf("ParseLine(%q) = %v, want an error containing %q", in, err, msg)
+		}
+	}
+}
+
+// FuzzParse: no input makes the parsers panic, and whatever they accept
+// has a sensor and a finite value.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"sensor":"shed","value":4.5,"ts":"2026-11-26T07:00:00Z"}`))
+	f.Add([]byte(`[{"sensor":"a","value":1},{"sensor":"b","value":2,"ts":1795417200}]`))
+	f.Add([]byte("temperature,sensor=shed,unit=°C value=4.5 1795417200000000000\n"))
+	f.Add([]byte(`temperature,sensor=a\,b value=1i`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, parse := range []func([]byte) ([]Item, error){ParseJSON, ParseLine} {
+			items, err := parse(b)
+			if err != nil {
+				if !errors.Is(err, ErrBadInput) {
+					t.Fatalf("error %v is not ErrBadInput", err)
+				}
+				continue
+			}
+			for _, it := range items {
+				if it.Sensor == "" || math.IsNaN(it.Value) || math.IsInf(it.Value, 0) {
+					t.Fatalf("accepted %+v", it)
+				}
+			}
+		}
+	})
+}
