@@ -82,7 +82,7 @@ bench_agent() {
 	sub=$(find_prog mosquitto_sub mosquitto-clients)
 	dir=$(mktemp -d /tmp/kelvin-bench-agent.XXXXXX)
 	bin=$dir/kelvin
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin" .
+	CGO_ENABLED=0 go build -tags nethttpomithttp2 -trimpath -ldflags "-s -w" -o "$bin" .
 	port=$(free_port)
 	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n' "$port" >"$dir/mosquitto.conf"
 	"$mosq" -c "$dir/mosquitto.conf" &
@@ -171,10 +171,7 @@ agent_start() {
 }
 
 bench_size() {
-	# The flags of scripts/build.sh (see there).
-	local noinline=(-gcflags='github.com/twmb/...=-l' -gcflags='github.com/klauspost/...=-l'
-		-gcflags='gopkg.in/yaml.v3=-l' -gcflags='periph.io/...=-l' -gcflags='github.com/gorilla/...=-l')
-	echo "== size: stripped static binaries, as scripts/build.sh makes them (-trimpath -ldflags '-s -w', some dependencies without inlining)"
+	echo "== size: stripped static binaries, as scripts/build.sh makes them (-trimpath -ldflags '-s -w' -tags nethttpomithttp2)"
 	machine
 	echo
 	echo "| target | bytes | MiB | without Kafka (-tags nokafka) | MiB |"
@@ -183,8 +180,8 @@ bench_size() {
 	dir=$(mktemp -d /tmp/kelvin-bench-size.XXXXXX)
 	for t in armv6:arm:6 armv7:arm:7 arm64:arm64: amd64:amd64:; do
 		IFS=: read -r name arch arm <<<"$t"
-		CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm go build -trimpath "${noinline[@]}" -ldflags "-s -w" -o "$dir/k" .
-		CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm go build -tags nokafka -trimpath "${noinline[@]}" -ldflags "-s -w" -o "$dir/n" .
+		CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm go build -tags nethttpomithttp2 -trimpath -ldflags "-s -w" -o "$dir/k" .
+		CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm go build -tags nethttpomithttp2,nokafka -trimpath -ldflags "-s -w" -o "$dir/n" .
 		local a b
 		a=$(stat -c %s "$dir/k")
 		b=$(stat -c %s "$dir/n")
