@@ -63,6 +63,7 @@ type Agent struct {
 	now     func() time.Time
 	started time.Time
 	runners []*runner
+	byID    map[string]*runner
 	store   *bufferStore
 	outputs []publish.Output
 	ui      *httpui.Server
@@ -170,6 +171,12 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		}
 		a.archive = arch
 		a.ui.SetArchive(arch)
+		for i := range cfg.Sensors {
+			if sensorTypes[cfg.Sensors[i].Type].pushed {
+				a.ui.SetIngest(a.Ingest)
+				break
+			}
+		}
 	}
 	a.buses = hw.NewBuses()
 	e := &env{cfg: cfg, now: now, buses: a.buses}
@@ -214,6 +221,10 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			return nil, err
 		}
 		a.runners = append(a.runners, r)
+		if a.byID == nil {
+			a.byID = map[string]*runner{}
+		}
+		a.byID[s.ID] = r
 	}
 	return a, nil
 }
@@ -311,6 +322,9 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	defer stopReading()
 	var readers sync.WaitGroup
 	for _, r := range a.runners {
+		if sensorTypes[r.cfg.Type].pushed {
+			continue // devices push its readings: POST /api/ingest
+		}
 		readers.Add(1)
 		go func() {
 			defer readers.Done()

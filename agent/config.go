@@ -477,6 +477,14 @@ func (v *validator) validate() {
 		v.checkFile("http.auth.password_file", a.PasswordFile)
 	}
 	v.checkFile("http.token_file", c.HTTP.TokenFile)
+	v.checkFile("http.ingest_token_file", c.HTTP.IngestTokenFile)
+	if c.HTTP.Listen == "" {
+		for i := range c.Sensors {
+			if sensorTypes[c.Sensors[i].Type].pushed {
+				v.errorf(fmt.Sprintf("sensors[%d].type", i), "http sensors take readings on the page's POST /api/ingest: set http.listen")
+			}
+		}
+	}
 	if t := c.HTTP.TLS; t != nil {
 		v.checkFile("http.tls.cert", t.Cert)
 		v.checkFile("http.tls.key", t.Key)

@@ -57,7 +57,7 @@ func TestBadConfigs(t *testing.T) {
 			`9: sensors[1].id: "Air!": use lowercase letters, digits, '_' and '-' only`,
 			`11: sensors[1].interval: want a duration with a unit like 5s, got 5`,
 			`12: sensors[2].id: "air" is already used by sensors[0] (line 5)`,
-			`13: sensors[2].type: unknown sensor type "thermocouple" (one of aht20, bme280, bmp180, bmp280, ds18b20, lm75, mcp9808, sht3x, sht4x, sim, tmp102)`,
+			`13: sensors[2].type: unknown sensor type "thermocouple" (one of aht20, bme280, bmp180, bmp280, ds18b20, http, lm75, mcp9808, sht3x, sht4x, sim, tmp102)`,
 			`15: mqtt.url: unknown scheme "ftp" (tcp, mqtt, ssl, tls, mqtts, ws, wss)`,
 			`16: mqtt.qos: want 0, 1 or 2, got 3`,
 			`17: mqtt.topic: "kelvin/all" must contain {sensor}, or every sensor would share one topic`,
@@ -205,5 +205,38 @@ sensors:
 	_, err = Parse("x.yaml", []byte("sensors: [{id: a, type: sim, filters: {humidity: [{ema: 0.5}]}}]\n"), os.LookupEnv)
 	if err == nil || !strings.Contains(err.Error(), `sensors[0].filters.humidity: type sim has no quantity "humidity" (it has temperature)`) {
 		t.Errorf("unknown quantity: %v", err)
+	}
+}
+
+// TestExampleSensorBlocks: the commented-out sensor examples of
+// configs/kelvin.yaml are valid once uncommented, as the file says.
+func TestExampleSensorBlocks(t *testing.T) {
+	b, err := os.ReadFile("../configs/kelvin.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start := strings.Index(s, "  # - id: ")
+	end := strings.Index(s, "# The kernel's 1-Wire devices")
+	if start < 0 || end < start {
+		t.Fatal("configs/kelvin.yaml has no commented sensor examples before the onewire section")
+	}
+	var lines []string
+	for _, l := range strings.Split(s[start:end], "\n") {
+		switch {
+		case strings.TrimSpace(l) == "#":
+			lines = append(lines, "")
+		case strings.HasPrefix(l, "  # "):
+			lines = append(lines, "  "+l[4:])
+		default:
+			lines = append(lines, l)
+		}
+	}
+	cfg, err := Parse("kelvin.yaml (examples uncommented)", []byte(s[:start]+strings.Join(lines, "\n")+s[end:]), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Sensors) != 7 {
+		t.Errorf("%d sensors, want the 2 active ones and 5 examples", len(cfg.Sensors))
 	}
 }

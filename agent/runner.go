@@ -47,6 +47,7 @@ type runner struct {
 
 	mu       sync.Mutex
 	st       httpui.SensorStatus
+	push     pushState // for a pushed sensor (type http)
 	lastLoop time.Time // when the read loop last made progress
 }
 
@@ -164,7 +165,25 @@ func (r *runner) readOnce(ctx context.Context) error {
 		r.fail(err)
 		return err
 	}
-	out := r.out[:0]
+	out, fault := r.process(rs, r.out[:0])
+	r.out = out
+	if len(out) > 0 {
+		r.emit(out)
+	}
+	if fault != nil {
+		r.fail(fault)
+		return nil // the read itself worked; keep the regular schedule
+	}
+	r.ok(len(rs))
+	return nil
+}
+
+// process checks raw readings, runs them through the quantity's filter
+// chain and appends what is to be published to out. fault is the last
+// problem found (a non-finite or stuck value, one out of the clamp range).
+// Not safe for concurrent use: the read loop calls it, or (for pushed
+// readings) ingest under pushMu.
+func (r *runner) process(rs, out []reading.Reading) ([]reading.Reading, error) {
 	var fault error
 	for _, rd := range rs {
 		if math.IsNaN(rd.Raw) || math.IsInf(rd.Raw, 0) {
@@ -197,16 +216,7 @@ func (r *runner) readOnce(ctx context.Context) error {
 		}
 		out = append(out, rd)
 	}
-	r.out = out
-	if len(out) > 0 {
-		r.emit(out)
-	}
-	if fault != nil {
-		r.fail(fault)
-		return nil // the read itself worked; keep the regular schedule
-	}
-	r.ok(len(rs))
-	return nil
+	return out, fault
 }
 
 // checkStale reports a fault when a quantity's raw value has not changed for

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -25,6 +26,9 @@ type sensorType struct {
 	// sensors of the same interval are read together by openGroup.
 	groupKey  func(s *SensorConfig) string
 	openGroup func(e *env, members []*SensorConfig) (sensors.Sensor, error)
+	// pushed sensors are not read: devices push their readings
+	// (POST /api/ingest); interval is how often they are expected.
+	pushed bool
 }
 
 // env is what opening a sensor may use.
@@ -76,6 +80,28 @@ func buildSensorTypes() map[string]sensorType {
 				}
 				return sensors.NewSim(s.ID, c, e.now), nil
 			},
+		},
+		"http": {
+			keys:            []string{"quantity"},
+			defaultInterval: time.Minute,
+			minInterval:     fixed(time.Second),
+			quantities: func(s *SensorConfig) []string {
+				if s.Quantity == "" {
+					return []string{reading.Temperature}
+				}
+				return []string{s.Quantity}
+			},
+			validate: func(v *validator, p string, s *SensorConfig) {
+				switch s.Quantity {
+				case "", reading.Temperature, reading.Humidity, reading.Pressure:
+				default:
+					v.errorf(p+".quantity", "want temperature, humidity or pressure, got %q", s.Quantity)
+				}
+			},
+			open: func(*env, *SensorConfig) (sensors.Sensor, error) {
+				return nil, errors.New("a pushed sensor is not read")
+			},
+			pushed: true,
 		},
 		"ds18b20": {
 			keys:            []string{"address", "bus", "bridge", "resolution"},

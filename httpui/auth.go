@@ -31,6 +31,7 @@ const tokenCookie = "kelvin_token"
 type secrets struct {
 	password []byte // sha256 of it, for constant-time comparison
 	token    []byte // likewise
+	ingest   []byte // the ingest token's sha256
 	cert     *tls.Certificate
 }
 
@@ -54,6 +55,14 @@ func (c *Config) LoadSecrets() error {
 		}
 		sum := sha256.Sum256([]byte(tok))
 		s.token = sum[:]
+	}
+	if c.IngestTokenFile != "" {
+		tok, err := readSecret(c.IngestTokenFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("httpui: ingest_token_file: %w", err))
+		}
+		sum := sha256.Sum256([]byte(tok))
+		s.ingest = sum[:]
 	}
 	if c.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
@@ -129,5 +138,27 @@ func (c *Config) authorize(h http.Handler) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Kelvin", charset="UTF-8"`)
 		}
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	})
+}
+
+// authorizeIngest guards POST /api/ingest: the ingest token as a bearer
+// token, or whatever the page accepts. With neither configured it is open.
+func (c *Config) authorizeIngest(h http.Handler) http.Handler {
+	page := c.authorize(h)
+	s := c.secrets
+	if s == nil || s.ingest == nil {
+		return page
+	}
+	open := s.password == nil && s.token == nil
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && equalHashed(s.ingest, t) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if open {
+			http.Error(w, "unauthorized: send the ingest token as Authorization: Bearer TOKEN", http.StatusUnauthorized)
+			return
+		}
+		page.ServeHTTP(w, r)
 	})
 }

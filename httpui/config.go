@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/buffer"
 )
 
 // Defaults applied by Config.SetDefaults.
@@ -52,6 +54,12 @@ type Config struct {
 	TokenFile string `yaml:"token_file"`
 	// TLS, when set, serves HTTPS with this certificate and key.
 	TLS *TLSConfig `yaml:"tls"`
+	// IngestMaxBytes bounds the body of POST /api/ingest; default 1 MiB.
+	IngestMaxBytes buffer.Size `yaml:"ingest_max_bytes"`
+	// IngestTokenFile, when set, holds a token devices send as
+	// "Authorization: Bearer TOKEN" to push readings (POST /api/ingest
+	// only). With neither it nor the page's auth, ingest is open.
+	IngestTokenFile string `yaml:"ingest_token_file"`
 
 	secrets *secrets // read by LoadSecrets
 }
@@ -71,6 +79,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Archive == 0 {
 		c.Archive = DefaultArchive
+	}
+	if c.IngestMaxBytes == 0 {
+		c.IngestMaxBytes = DefaultIngestMaxBytes
 	}
 }
 
@@ -100,6 +111,9 @@ func (c *Config) Validate() error {
 		if c.Auth.PasswordFile == "" {
 			errs = append(errs, errors.New("httpui: auth.password_file: required with auth (passwords are never inline)"))
 		}
+	}
+	if c.IngestMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("httpui: ingest_max_bytes: must not be negative, got %s", c.IngestMaxBytes))
 	}
 	if c.TLS != nil && (c.TLS.Cert == "" || c.TLS.Key == "") {
 		errs = append(errs, errors.New("httpui: tls: needs both cert and key"))

@@ -2,6 +2,7 @@ package httpui
 
 import (
 	"bytes"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -116,6 +117,15 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 
 	m.family("kelvin_clock_synced", "gauge", "1 when the wall clock is synchronised; readings taken while it is 0 are marked clock=unsynced.")
 	m.sample("kelvin_clock_synced", b2f(st.ClockSynced))
+	s.ingestStats.mu.Lock()
+	accepted, rejected := s.ingestStats.accepted, maps.Clone(s.ingestStats.rejected)
+	s.ingestStats.mu.Unlock()
+	m.family("kelvin_ingest_accepted_total", "counter", "Readings pushed to POST /api/ingest and stored.")
+	m.sample("kelvin_ingest_accepted_total", float64(accepted))
+	m.family("kelvin_ingest_rejected_total", "counter", "Requests to POST /api/ingest refused, by reason.")
+	for _, reason := range slices.Sorted(maps.Keys(rejected)) {
+		m.sample("kelvin_ingest_rejected_total", float64(rejected[reason]), "reason", reason)
+	}
 	m.family("kelvin_websocket_clients", "gauge", "Live page connections.")
 	m.sample("kelvin_websocket_clients", float64(s.Clients()))
 

@@ -84,10 +84,12 @@ type Server struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	assets  map[string]*asset
-	history *history
-	archive *Archive // nil: no long history
-	handler http.Handler
+	assets      map[string]*asset
+	history     *history
+	archive     *Archive   // nil: no long history
+	ingest      IngestFunc // nil: POST /api/ingest answers 404
+	ingestStats ingestStats
+	handler     http.Handler
 
 	// Websocket hub.
 	writeTimeout    time.Duration // per message and per close; tests shorten it
@@ -152,6 +154,9 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	// credentials.
 	outer := http.NewServeMux()
 	outer.HandleFunc("GET /healthz", s.serveHealthz)
+	// Devices may push with their own token (http.ingest_token_file)
+	// or with the page's credentials.
+	outer.Handle("POST /api/ingest", cfg.authorizeIngest(http.HandlerFunc(s.serveIngest)))
 	outer.Handle("/", cfg.authorize(mux))
 	s.handler = outer
 	return s

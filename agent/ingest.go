@@ -1,0 +1,182 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/buffer"
+	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/ingest"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// Limits of pushed readings.
+const (
+	ingestMaxFuture = 5 * time.Minute // a timestamp further ahead is refused
+	ingestRate      = 10              // readings per second per sensor, on average
+	ingestBurst     = 200             // readings per sensor at once (a device's backlog)
+)
+
+// unitAliases are the units a device may write for each quantity.
+var unitAliases = map[string][]string{
+	reading.Temperature: {"°C", "C", "degC", "celsius", "Celsius"},
+	reading.Humidity:    {"%RH", "%", "percent"},
+	reading.Pressure:    {"Pa", "pascal"},
+}
+
+// pushState is a pushed sensor's rate limit and the lock of its filters.
+type pushState struct {
+	mu     sync.Mutex // held while its readings go through the filters
+	tokens float64
+	at     time.Time
+}
+
+// take spends n tokens of the sensor's bucket, or none when there are not
+// enough; mu is held.
+func (p *pushState) take(n int, now time.Time) bool {
+	if p.at.IsZero() {
+		p.tokens = ingestBurst
+	} else {
+		p.tokens = min(ingestBurst, p.tokens+now.Sub(p.at).Seconds()*ingestRate)
+	}
+	p.at = now
+	if p.tokens < float64(n) {
+		return false
+	}
+	p.tokens -= float64(n)
+	return true
+}
+
+func ingestErr(status int, format string, args ...any) error {
+	return &httpui.IngestError{Status: status, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Ingest takes readings pushed by devices for sensors of type http: the
+// whole batch or none of it. It checks each against the config (the sensor
+// is declared with type http, quantity and unit match, the time is neither
+// in the future nor older than buffer.max_age, the sensor's rate limit),
+// runs the readings through their sensors' filters, and returns once what
+// passed them is durable in the buffer. Errors are *httpui.IngestError.
+func (a *Agent) Ingest(ctx context.Context, items []ingest.Item) (int, error) {
+	now := a.now()
+	type job struct {
+		r  *runner
+		rs []reading.Reading
+	}
+	jobs := map[string]*job{}
+	var order []string
+	for i, it := range items {
+		where := ""
+		if len(items) > 1 {
+			where = fmt.Sprintf("reading %d: ", i)
+		}
+		r := a.byID[it.Sensor]
+		switch {
+		case r == nil:
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q is not in the config (declare it with type: http)", where, it.Sensor)
+		case !sensorTypes[r.cfg.Type].pushed:
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q is of type %s, which Kelvin reads itself; only type http sensors take pushed readings", where, it.Sensor, r.cfg.Type)
+		}
+		q := r.cfg.Quantities()[0]
+		if it.Quantity != "" && it.Quantity != q {
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q measures %s, not %s", where, it.Sensor, q, it.Quantity)
+		}
+		if it.Unit != "" && !contains(unitAliases[q], it.Unit) {
+			return 0, ingestErr(http.StatusBadRequest, "%sunit %q: sensor %q measures %s in %s", where, it.Unit, it.Sensor, q, reading.UnitOf(q))
+		}
+		t := it.Time
+		switch {
+		case t.IsZero():
+			t = now
+		case t.After(now.Add(ingestMaxFuture)):
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%sts %s is %v in the future", where, t.UTC().Format(time.RFC3339), t.Sub(now).Round(time.Second))
+		case t.Before(now.Add(-time.Duration(a.cfg.Buffer.MaxAge))):
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%sts %s is older than buffer.max_age (%v)", where, t.UTC().Format(time.RFC3339), a.cfg.Buffer.MaxAge)
+		}
+		j := jobs[it.Sensor]
+		if j == nil {
+			j = &job{r: r}
+			jobs[it.Sensor] = j
+			order = append(order, it.Sensor)
+		}
+		j.rs = append(j.rs, reading.Reading{Quantity: q, Raw: it.Value, Unit: reading.UnitOf(q), Time: t.UTC()})
+	}
+	// Rate limits, all or nothing, then the filters, sensor by sensor in a
+	// fixed order (so two batches never wait on each other's locks).
+	for _, id := range order {
+		jobs[id].r.push.mu.Lock()
+	}
+	defer func() {
+		for _, id := range order {
+			jobs[id].r.push.mu.Unlock()
+		}
+	}()
+	for _, id := range order {
+		j := jobs[id]
+		if !j.r.push.canTake(len(j.rs), now) {
+			return 0, ingestErr(http.StatusTooManyRequests, "sensor %q: more than %d readings per second (bursts of %d)", id, ingestRate, ingestBurst)
+		}
+	}
+	var out []reading.Reading
+	for _, id := range order {
+		j := jobs[id]
+		j.r.push.take(len(j.rs), now)
+		o, fault := j.r.process(j.rs, nil)
+		out = append(out, o...)
+		if fault != nil {
+			j.r.fail(fault)
+		} else {
+			j.r.ok(len(j.rs))
+		}
+	}
+	if err := a.acceptDurable(ctx, out); err != nil {
+		if errors.Is(err, buffer.ErrFull) {
+			return 0, ingestErr(http.StatusServiceUnavailable, "the buffer is full: %v", err)
+		}
+		return 0, ingestErr(http.StatusServiceUnavailable, "not stored: %v", err)
+	}
+	return len(out), nil
+}
+
+// canTake reports whether n tokens are there, without spending them.
+func (p *pushState) canTake(n int, now time.Time) bool {
+	tokens, at := p.tokens, p.at
+	ok := p.take(n, now)
+	p.tokens, p.at = tokens, at
+	return ok
+}
+
+// acceptDurable is accept for pushed readings: it returns once they are
+// durable, or the error that kept them out.
+func (a *Agent) acceptDurable(ctx context.Context, rs []reading.Reading) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	for i := range rs {
+		rs[i].Agent = a.cfg.Agent.ID
+	}
+	a.clock.mark(rs)
+	if err := a.store.log.AppendDurable(ctx, rs); err != nil {
+		a.log.Warn("pushed readings not stored", "count", len(rs), "err", err)
+		return err
+	}
+	if a.ui != nil {
+		for _, r := range rs {
+			a.ui.Publish(r)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,222 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/buffer"
+	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+func post(t *testing.T, url, contentType, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// TestIngest: readings pushed over HTTP for type http sensors go through
+// their filters to the broker like wired ones; a batch is all or nothing;
+// malformed or refused input gets the right 4xx with a reason and stores
+// nothing.
+func TestIngest(t *testing.T) {
+	broker := testenv.StartMosquitto(t)
+	sub := subscribe(t, broker.URL, "kelvin/#")
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("dev-token\n"), 0o600)
+	port := testenv.FreePort(t)
+	cfg, err := Parse("test.yaml", []byte(fmt.Sprintf(`
+agent: { id: gi, data_dir: %s, clock: trust }
+sensors:
+  - { id: shed, type: http, interval: 10s, filters: [ {offset: 1} ] }
+  - { id: hum, type: http, quantity: humidity }
+  - { id: air, type: sim, interval: 1h }
+mqtt: { url: %q, qos: 1 }
+http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
+`, filepath.Join(dir, "data"), broker.URL, port, tokenFile)), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	url := fmt.Sprintf("http://127.0.0.1:%d/api/ingest", port)
+	waitFor(t, 10*time.Second, "the page", func() bool {
+		resp, err := http.Post(url, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusUnauthorized
+	})
+
+	code, body := post(t, url, "application/json", "dev-token", `{"sensor":"shed","value":4.5,"unit":"°C"}`)
+	if code != http.StatusAccepted || body != `{"accepted":1,"published":1}` {
+		t.Fatalf("one reading: %d %s", code, body)
+	}
+	code, body = post(t, url, "text/plain; charset=utf-8", "dev-token",
+		"temperature,sensor=shed value=5.5\nhumidity,sensor=hum,unit=%RH value=61.5\n")
+	if code != http.StatusAccepted || body != `{"accepted":2,"published":2}` {
+		t.Fatalf("line protocol batch: %d %s", code, body)
+	}
+	waitFor(t, 10*time.Second, "the pushed readings at the broker", func() bool {
+		return len(sub.get("kelvin/gi/shed")) == 2 && len(sub.get("kelvin/gi/hum")) == 1
+	})
+	var r reading.Reading
+	json.Unmarshal([]byte(sub.get("kelvin/gi/shed")[0]), &r)
+	if r.Raw != 4.5 || r.Value != 5.5 || r.Seq != 1 || r.Unit != "°C" || r.Agent != "gi" {
+		t.Errorf("published %s, want raw 4.5 with the +1 offset filter applied, seq 1", sub.get("kelvin/gi/shed")[0])
+	}
+
+	appended := a.store.log.Stats().Appended
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	big := `[` + strings.Repeat(`{"sensor":"shed","value":1},`, 400) + `{"sensor":"shed","value":1}]`
+	burst := `[` + strings.Repeat(`{"sensor":"hum","value":1},`, 200) + `{"sensor":"hum","value":1}]`
+	for _, tc := range []struct {
+		name, ct, token, body string
+		code                  int
+		msg                   string
+	}{
+		{"no token", "", "", `{"sensor":"shed","value":1}`, 401, "unauthorized"},
+		{"wrong token", "", "nope", `{"sensor":"shed","value":1}`, 401, "unauthorized"},
+		{"bad JSON", "", "dev-token", `{"sensor":"shed","value":`, 400, "bad JSON"},
+		{"NaN", "", "dev-token", `{"sensor":"shed","value":NaN}`, 400, "bad JSON"},
+		{"a string", "", "dev-token", `{"sensor":"shed","value":"4.5"}`, 400, "value: want a number"},
+		{"wrong unit", "", "dev-token", `{"sensor":"shed","value":40,"unit":"°F"}`, 400, `unit "°F"`},
+		{"wrong quantity", "", "dev-token", `{"sensor":"shed","value":4,"quantity":"humidity"}`, 422, "measures temperature, not humidity"},
+		{"undeclared sensor", "", "dev-token", `{"sensor":"garage","value":4}`, 422, `sensor "garage" is not in the config`},
+		{"a sensor Kelvin reads", "", "dev-token", `{"sensor":"air","value":4}`, 422, "type sim"},
+		{"from the future", "", "dev-token", `{"sensor":"shed","value":4,"ts":"` + future + `"}`, 422, "in the future"},
+		{"all or nothing", "", "dev-token", `[{"sensor":"shed","value":4},{"sensor":"garage","value":4}]`, 422, "reading 1: "},
+		{"content type", "application/xml", "dev-token", `<r/>`, 415, "Content-Type"},
+		{"too large", "", "dev-token", big, 413, "ingest_max_bytes"},
+		{"rate", "", "dev-token", burst, 429, "readings per second"},
+	} {
+		if len(tc.body) > 8192 && tc.code != 413 {
+			t.Fatalf("%s: body of %d bytes is over the limit", tc.name, len(tc.body))
+		}
+		code, body := post(t, url, tc.ct, tc.token, tc.body)
+		var e struct{ Error string }
+		if json.Unmarshal([]byte(body), &e) == nil && e.Error != "" {
+			body = e.Error
+		}
+		if code != tc.code || !strings.Contains(body, tc.msg) {
+			t.Errorf("%s: %d %s, want %d with %q", tc.name, code, body, tc.code, tc.msg)
+		}
+	}
+	if got := a.store.log.Stats().Appended; got != appended {
+		t.Errorf("refused requests stored %d readings", got-appended)
+	}
+	metrics, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	for _, want := range []string{"kelvin_ingest_accepted_total 3", `kelvin_ingest_rejected_total{reason="refused"} 5`, `kelvin_ingest_rejected_total{reason="malformed"} 4`} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestIngestAcceptedSurvivesKill9: a 202 means on disk. The agent runs as
+// a process; right after each 202 it is killed with SIGKILL; every reading
+// that got a 202 is in the buffer after all.
+func TestIngestAcceptedSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	gobin := testenv.Require(t, "go", "golang-go")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kelvin")
+	if out, err := exec.Command(gobin, "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data := filepath.Join(dir, "data")
+	const rounds = 5
+	for i := 1; i <= rounds; i++ {
+		port := testenv.FreePort(t)
+		conf := filepath.Join(dir, "kelvin.yaml")
+		os.WriteFile(conf, []byte(fmt.Sprintf(`
+agent: { id: k9, data_dir: %s, clock: trust }
+sensors: [ { id: shed, type: http } ]
+http: { listen: "127.0.0.1:%d" }
+log: { level: warn }
+`, data, port)), 0o644)
+		cmd := exec.Command(bin, "run", "-config", conf)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d/api/ingest", port)
+		var code int
+		var body string
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			req, _ := http.NewRequest("POST", url, strings.NewReader(fmt.Sprintf(`{"sensor":"shed","value":%d}`, i)))
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				code, body = resp.StatusCode, string(b)
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("agent did not answer: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		if code != http.StatusAccepted {
+			t.Fatalf("round %d: %d %s", i, code, body)
+		}
+	}
+	l, err := buffer.Open(filepath.Join(data, "buffer"), buffer.Config{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, _ := l.Cursor("check")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rs, err := c.Next(ctx, 100)
+	if err != nil || len(rs) != rounds {
+		t.Fatalf("after %d kill -9s the buffer holds %d readings (%v), want every one that got a 202", rounds, len(rs), err)
+	}
+	for i, r := range rs {
+		if r.Value != float64(i+1) || r.Seq != uint64(i+1) {
+			t.Errorf("reading %d = value %v seq %d", i, r.Value, r.Seq)
+		}
+	}
+}
