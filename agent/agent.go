@@ -8,12 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kelvin-gw/kelvin/ingest"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +71,7 @@ type Agent struct {
 	ui      *httpui.Server
 	archive *httpui.Archive // nil without a page
 	clock   *Clock
+	mqttIn  *ingest.Subscriber // nil without type: mqtt sensors
 	buses   *hw.Buses
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
@@ -172,7 +175,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		a.archive = arch
 		a.ui.SetArchive(arch)
 		for i := range cfg.Sensors {
-			if sensorTypes[cfg.Sensors[i].Type].pushed {
+			if cfg.Sensors[i].Type == "http" {
 				a.ui.SetIngest(a.Ingest)
 				break
 			}
@@ -226,7 +229,57 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		}
 		a.byID[s.ID] = r
 	}
+	if err := a.newMQTTIn(); err != nil {
+		a.store.Close()
+		if a.archive != nil {
+			a.archive.Close()
+		}
+		return nil, err
+	}
 	return a, nil
+}
+
+// newMQTTIn prepares the subscriber of the type: mqtt sensors.
+func (a *Agent) newMQTTIn() error {
+	cfg := a.cfg
+	var subs []ingest.Subscription
+	for i := range cfg.Sensors {
+		s := &cfg.Sensors[i]
+		if s.Type == "mqtt" {
+			subs = append(subs, ingest.Subscription{Sensor: s.ID, Topic: s.Topic, ValuePath: s.ValuePath})
+		}
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	sc := ingest.SubscriberConfig{ClientID: "kelvin-" + cfg.Agent.ID + "-in"}
+	var pwFile string
+	if in := cfg.MQTTIn; in != nil && in.URL != "" {
+		sc.URL, sc.Username, pwFile = in.URL, in.Username, in.PasswordFile
+	} else {
+		sc.URL, sc.Username, pwFile = cfg.MQTT.URL, cfg.MQTT.Username, cfg.MQTT.PasswordFile
+	}
+	if in := cfg.MQTTIn; in != nil && in.ClientID != "" {
+		sc.ClientID = strings.ReplaceAll(in.ClientID, "{agent}", cfg.Agent.ID)
+	}
+	if pwFile != "" {
+		b, err := os.ReadFile(pwFile)
+		if err != nil {
+			return fmt.Errorf("mqtt_in: password_file: %w", err)
+		}
+		sc.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	deliver := func(ctx context.Context, items []ingest.Item) error {
+		_, err := a.ingest(ctx, items, "mqtt")
+		return err
+	}
+	fail := func(sensor string, err error) {
+		if r := a.byID[sensor]; r != nil {
+			r.fail(err)
+		}
+	}
+	a.mqttIn = ingest.NewSubscriber(sc, subs, deliver, fail, a.log.With("input", "mqtt"))
+	return nil
 }
 
 // accept takes the filtered readings of one read into the store and onto the
@@ -309,6 +362,9 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 		outputs.Go(func() error {
 			return publish.Forward(outCtx, src, o, publish.ForwardOptions{}, log.With("output", o.Name()))
 		})
+	}
+	if a.mqttIn != nil {
+		outputs.Go(func() error { return a.mqttIn.Run(outCtx) })
 	}
 	var uiErr chan error // nil (never ready) without a page
 	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))

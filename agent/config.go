@@ -29,8 +29,9 @@ type Config struct {
 	Sensors []SensorConfig `yaml:"sensors"`
 	OneWire OneWireConfig  `yaml:"onewire"`
 	Buffer  buffer.Config  `yaml:"buffer"`
-	MQTT    *mqtt.Config   `yaml:"mqtt"`  // nil: no MQTT output
-	Kafka   *kafka.Config  `yaml:"kafka"` // nil: no Kafka output
+	MQTT    *mqtt.Config   `yaml:"mqtt"`    // nil: no MQTT output
+	Kafka   *kafka.Config  `yaml:"kafka"`   // nil: no Kafka output
+	MQTTIn  *MQTTInConfig  `yaml:"mqtt_in"` // the broker type: mqtt sensors read from
 	HTTP    httpui.Config  `yaml:"http"`
 	Log     LogConfig      `yaml:"log"`
 
@@ -54,6 +55,15 @@ type AgentConfig struct {
 // OneWireConfig says where the kernel's 1-Wire devices are.
 type OneWireConfig struct {
 	Sysfs string `yaml:"sysfs"` // default /sys/bus/w1/devices
+}
+
+// MQTTInConfig is the broker that type: mqtt sensors subscribe to; by
+// default the mqtt output's broker and credentials.
+type MQTTInConfig struct {
+	URL          string `yaml:"url"`
+	ClientID     string `yaml:"client_id"` // default kelvin-{agent}-in
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // LogConfig sets the log level and format.
@@ -85,6 +95,11 @@ type SensorConfig struct {
 	Oversampling  int     `yaml:"oversampling"`  // bme280/bmp280/bmp180: 1, 2, 4, 8, 16
 	IIRFilter     int     `yaml:"iir_filter"`    // bme280/bmp280: 0, 2, 4, 8, 16
 	Repeatability string  `yaml:"repeatability"` // sht3x/sht4x: high, medium, low
+
+	// mqtt only: the topic a device publishes to, and where the value is
+	// in its payload ($.AM2301.Temperature; empty: the bare number).
+	Topic     string `yaml:"topic"`
+	ValuePath string `yaml:"value_path"`
 
 	// sim only.
 	Seed     int64    `yaml:"seed"`
@@ -478,9 +493,17 @@ func (v *validator) validate() {
 	}
 	v.checkFile("http.token_file", c.HTTP.TokenFile)
 	v.checkFile("http.ingest_token_file", c.HTTP.IngestTokenFile)
+	if in := c.MQTTIn; in != nil {
+		v.checkFile("mqtt_in.password_file", in.PasswordFile)
+		if in.URL != "" {
+			if scheme, rest, ok := strings.Cut(in.URL, "://"); !ok || rest == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme) {
+				v.errorf("mqtt_in.url", "%q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss", in.URL)
+			}
+		}
+	}
 	if c.HTTP.Listen == "" {
 		for i := range c.Sensors {
-			if sensorTypes[c.Sensors[i].Type].pushed {
+			if c.Sensors[i].Type == "http" {
 				v.errorf(fmt.Sprintf("sensors[%d].type", i), "http sensors take readings on the page's POST /api/ingest: set http.listen")
 			}
 		}
@@ -688,4 +711,30 @@ func (v *validator) checkFile(path, file string) {
 		return
 	}
 	f.Close()
+}
+
+// ownTopicPrefixes are the topic prefixes Kelvin publishes under: its
+// readings' (the mqtt.topic template up to its first placeholder after
+// {agent}), its status topic's, and its Home Assistant discovery's.
+func (c *Config) ownTopicPrefixes() []string {
+	out := []string{"kelvin/" + c.Agent.ID + "/"}
+	if c.MQTT == nil {
+		return out
+	}
+	tmpl := c.MQTT.Topic
+	if tmpl == "" {
+		tmpl = mqtt.DefaultTopic
+	}
+	tmpl = strings.ReplaceAll(tmpl, "{agent}", c.Agent.ID)
+	if i := strings.Index(tmpl, "{"); i > 0 {
+		out = append(out, tmpl[:i])
+	}
+	if c.MQTT.HomeAssistant {
+		prefix := c.MQTT.HomeAssistantPrefix
+		if prefix == "" {
+			prefix = mqtt.DefaultHomeAssistantPrefix
+		}
+		out = append(out, prefix+"/sensor/kelvin_"+c.Agent.ID+"/")
+	}
+	return out
 }

@@ -62,6 +62,12 @@ func ingestErr(status int, format string, args ...any) error {
 // runs the readings through their sensors' filters, and returns once what
 // passed them is durable in the buffer. Errors are *httpui.IngestError.
 func (a *Agent) Ingest(ctx context.Context, items []ingest.Item) (int, error) {
+	return a.ingest(ctx, items, "http")
+}
+
+// ingest is Ingest for sensors of type typ (http: POST /api/ingest; mqtt:
+// the MQTT input).
+func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string) (int, error) {
 	now := a.now()
 	type job struct {
 		r  *runner
@@ -78,8 +84,8 @@ func (a *Agent) Ingest(ctx context.Context, items []ingest.Item) (int, error) {
 		switch {
 		case r == nil:
 			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q is not in the config (declare it with type: http)", where, it.Sensor)
-		case !sensorTypes[r.cfg.Type].pushed:
-			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q is of type %s, which Kelvin reads itself; only type http sensors take pushed readings", where, it.Sensor, r.cfg.Type)
+		case r.cfg.Type != typ:
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q is of type %s, not %s: only type %s sensors take these readings", where, it.Sensor, r.cfg.Type, typ, typ)
 		}
 		q := r.cfg.Quantities()[0]
 		if it.Quantity != "" && it.Quantity != q {

@@ -114,7 +114,7 @@ http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
 		{"wrong unit", "", "dev-token", `{"sensor":"shed","value":40,"unit":"°F"}`, 400, `unit "°F"`},
 		{"wrong quantity", "", "dev-token", `{"sensor":"shed","value":4,"quantity":"humidity"}`, 422, "measures temperature, not humidity"},
 		{"undeclared sensor", "", "dev-token", `{"sensor":"garage","value":4}`, 422, `sensor "garage" is not in the config`},
-		{"a sensor Kelvin reads", "", "dev-token", `{"sensor":"air","value":4}`, 422, "type sim"},
+		{"a sensor Kelvin reads", "", "dev-token", `{"sensor":"air","value":4}`, 422, "is of type sim, not http"},
 		{"from the future", "", "dev-token", `{"sensor":"shed","value":4,"ts":"` + future + `"}`, 422, "in the future"},
 		{"all or nothing", "", "dev-token", `[{"sensor":"shed","value":4},{"sensor":"garage","value":4}]`, 422, "reading 1: "},
 		{"content type", "application/xml", "dev-token", `<r/>`, 415, "Content-Type"},

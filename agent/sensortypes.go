@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"github.com/kelvin-gw/kelvin/ingest"
 	"slices"
 	"sort"
 	"strings"
@@ -39,7 +40,7 @@ type env struct {
 }
 
 // typeKeys are the sensor keys that only some types accept.
-var typeKeys = []string{"address", "bus", "bridge", "resolution", "oversampling", "iir_filter", "repeatability", "seed", "base", "noise", "quantity"}
+var typeKeys = []string{"address", "bus", "bridge", "resolution", "oversampling", "iir_filter", "repeatability", "seed", "base", "noise", "quantity", "topic", "value_path"}
 
 // sensorTypes is the registry of sensor types, built explicitly here.
 var sensorTypes = buildSensorTypes()
@@ -98,6 +99,22 @@ func buildSensorTypes() map[string]sensorType {
 					v.errorf(p+".quantity", "want temperature, humidity or pressure, got %q", s.Quantity)
 				}
 			},
+			open: func(*env, *SensorConfig) (sensors.Sensor, error) {
+				return nil, errors.New("a pushed sensor is not read")
+			},
+			pushed: true,
+		},
+		"mqtt": {
+			keys:            []string{"quantity", "topic", "value_path"},
+			defaultInterval: time.Minute,
+			minInterval:     fixed(time.Second),
+			quantities: func(s *SensorConfig) []string {
+				if s.Quantity == "" {
+					return []string{reading.Temperature}
+				}
+				return []string{s.Quantity}
+			},
+			validate: validateMQTTSensor,
 			open: func(*env, *SensorConfig) (sensors.Sensor, error) {
 				return nil, errors.New("a pushed sensor is not read")
 			},
@@ -264,4 +281,34 @@ func sensorTypeNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// validateMQTTSensor checks a type: mqtt sensor: a quantity, an exact
+// topic that is not one Kelvin publishes to itself (no loops), a value
+// path, and a broker to take it from.
+func validateMQTTSensor(v *validator, p string, s *SensorConfig) {
+	switch s.Quantity {
+	case "", reading.Temperature, reading.Humidity, reading.Pressure:
+	default:
+		v.errorf(p+".quantity", "want temperature, humidity or pressure, got %q", s.Quantity)
+	}
+	switch {
+	case s.Topic == "":
+		v.errorf(p+".topic", "required for type mqtt: the topic the device publishes to")
+	case strings.ContainsAny(s.Topic, "+#"):
+		v.errorf(p+".topic", "%q: one exact topic per sensor, no + or # wildcards", s.Topic)
+	default:
+		for _, own := range v.cfg.ownTopicPrefixes() {
+			if strings.HasPrefix(s.Topic, own) {
+				v.errorf(p+".topic", "%q is under %s, where Kelvin publishes itself: taking it in would loop", s.Topic, own)
+				break
+			}
+		}
+	}
+	if err := ingest.CheckPath(s.ValuePath); err != nil {
+		v.errorf(p+".value_path", "%v", err)
+	}
+	if (v.cfg.MQTTIn == nil || v.cfg.MQTTIn.URL == "") && v.cfg.MQTT == nil {
+		v.errorf(p+".type", "type mqtt needs a broker: set mqtt_in.url, or an mqtt output whose broker it then uses")
+	}
 }

@@ -119,3 +119,64 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestValueAt reads values out of payloads in the documented shapes of
+// Tasmota (tele/<device>/SENSOR), Zigbee2MQTT and ESPHome (bare state).
+func TestValueAt(t *testing.T) {
+	tasmota := `{"Time":"2026-11-26T08:00:00","AM2301":{"Temperature":21.3,"Humidity":45.2,"DewPoint":8.9},"TempUnit":"C"}`
+	z2m := `{"battery":97,"humidity":61.5,"linkquality":120,"temperature":14.2,"voltage":2995}`
+	for _, tc := range []struct {
+		payload, path string
+		want          float64
+		err           string
+	}{
+		{tasmota, "$.AM2301.Temperature", 21.3, ""},
+		{tasmota, "$.AM2301.Humidity", 45.2, ""},
+		{z2m, "$.temperature", 14.2, ""},
+		{"14.26", "", 14.26, ""},
+		{" 14.26\n", "", 14.26, ""},
+		{`{"t":"21.5"}`, "$.t", 21.5, ""},
+		{"21", "$", 21, ""},
+		{tasmota, "$.DS18B20.Temperature", 0, `no field "DS18B20"`},
+		{tasmota, "$.TempUnit", 0, `want a number, got "C"`},
+		{tasmota, "$.AM2301", 0, "want a number"},
+		{"nan", "", 0, "not a finite number"},
+		{"ON", "", 0, "is not a number"},
+		{"{", "$.t", 0, "not JSON"},
+		{`{"t":[1]}`, "$.t", 0, "want a number"},
+	} {
+		got, err := ValueAt([]byte(tc.payload), tc.path)
+		if tc.err != "" {
+			if err == nil || !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ValueAt(%.30q, %q) = %v, %v; want an error with %q", tc.payload, tc.path, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ValueAt(%.30q, %q) = %v, %v; want %v", tc.payload, tc.path, got, err, tc.want)
+		}
+	}
+	for path, ok := range map[string]bool{"": true, "$": true, "$.a": true, "$.a.b": true, "a.b": false, "$.": false, "$.a..b": false} {
+		if err := CheckPath(path); (err == nil) != ok {
+			t.Errorf("CheckPath(%q) = %v", path, err)
+		}
+	}
+}
+
+// FuzzValueAt: no payload makes it panic; what it returns is finite.
+func FuzzValueAt(f *testing.F) {
+	f.Add([]byte(`{"AM2301":{"Temperature":21.3}}`), "$.AM2301.Temperature")
+	f.Add([]byte("14.26"), "")
+	f.Fuzz(func(t *testing.T, payload []byte, path string) {
+		if CheckPath(path) != nil {
+			return
+		}
+		v, err := ValueAt(payload, path)
+		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			t.Fatalf("ValueAt returned %v", v)
+		}
+		if err != nil && !errors.Is(err, ErrBadInput) {
+			t.Fatalf("error %v is not ErrBadInput", err)
+		}
+	})
+}

@@ -1,0 +1,179 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Subscription is one sensor fed by an MQTT topic.
+type Subscription struct {
+	Sensor string
+	Topic  string // an exact topic, no wildcards
+	// ValuePath picks the value out of a JSON payload: "$.AM2301.Temperature"
+	// (Tasmota), "$.temperature" (Zigbee2MQTT); empty means the payload is
+	// the bare number (ESPHome's state topics).
+	ValuePath string
+}
+
+// CheckPath reports whether path is a value path ValueAt understands.
+func CheckPath(path string) error {
+	if path == "" || path == "$" {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(path, "$.")
+	if !ok {
+		return fmt.Errorf("want $.field or $.field.subfield, got %q", path)
+	}
+	for _, k := range strings.Split(rest, ".") {
+		if k == "" {
+			return fmt.Errorf("empty field name in %q", path)
+		}
+	}
+	return nil
+}
+
+// ValueAt returns the number at path in payload (see Subscription).
+// Numbers in JSON strings ("21.5") are accepted, as some firmwares send
+// them; anything else is an ErrBadInput.
+func ValueAt(payload []byte, path string) (float64, error) {
+	payload = bytes.TrimSpace(payload)
+	if path == "" {
+		v, err := strconv.ParseFloat(string(payload), 64)
+		if err != nil {
+			return 0, bad("payload %.40q is not a number", payload)
+		}
+		return v, checkItem(Item{Sensor: "-", Value: v})
+	}
+	var doc any
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.UseNumber()
+	if err := d.Decode(&doc); err != nil {
+		return 0, bad("payload is not JSON: %v", err)
+	}
+	if rest, ok := strings.CutPrefix(path, "$."); ok {
+		for _, k := range strings.Split(rest, ".") {
+			m, ok := doc.(map[string]any)
+			if !ok {
+				return 0, bad("%s: no field %q in the payload", path, k)
+			}
+			if doc, ok = m[k]; !ok {
+				return 0, bad("%s: no field %q in the payload", path, k)
+			}
+		}
+	}
+	var s string
+	switch v := doc.(type) {
+	case json.Number:
+		s = v.String()
+	case string:
+		s = strings.TrimSpace(v)
+	default:
+		return 0, bad("%s: want a number, got %T", path, doc)
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, bad("%s: want a number, got %q", path, s)
+	}
+	return v, checkItem(Item{Sensor: "-", Value: v})
+}
+
+// SubscriberConfig is the broker readings are taken from.
+type SubscriberConfig struct {
+	URL          string
+	ClientID     string
+	Username     string
+	Password     string
+	ConnectRetry time.Duration // between connection attempts; default 5s
+}
+
+// Subscriber takes readings from MQTT topics and hands them to deliver, one
+// message at a time; a message deliver refuses, or whose value cannot be
+// read, is dropped with a log line and reported to fail.
+type Subscriber struct {
+	cfg     SubscriberConfig
+	subs    map[string]Subscription // by topic
+	deliver func(ctx context.Context, items []Item) error
+	fail    func(sensor string, err error)
+	log     *slog.Logger
+
+	mu  sync.Mutex
+	ctx context.Context
+}
+
+// NewSubscriber prepares a subscriber; Run connects it.
+func NewSubscriber(cfg SubscriberConfig, subs []Subscription, deliver func(context.Context, []Item) error,
+	fail func(sensor string, err error), log *slog.Logger) *Subscriber {
+	if cfg.ConnectRetry == 0 {
+		cfg.ConnectRetry = 5 * time.Second
+	}
+	s := &Subscriber{cfg: cfg, subs: map[string]Subscription{}, deliver: deliver, fail: fail, log: log}
+	for _, sub := range subs {
+		s.subs[sub.Topic] = sub
+	}
+	return s
+}
+
+// Run connects, subscribes (again after every reconnection) and takes
+// messages until ctx is done.
+func (s *Subscriber) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	filters := map[string]byte{}
+	for t := range s.subs {
+		filters[t] = 1
+	}
+	o := paho.NewClientOptions().AddBroker(s.cfg.URL).SetClientID(s.cfg.ClientID).
+		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(s.cfg.ConnectRetry).SetMaxReconnectInterval(30 * time.Second).
+		SetOrderMatters(true).
+		SetOnConnectHandler(func(c paho.Client) {
+			tok := c.SubscribeMultiple(filters, s.onMessage)
+			if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
+				s.log.Warn("mqtt input: subscribe failed", "err", tok.Error())
+				return
+			}
+			s.log.Info("mqtt input subscribed", "url", s.cfg.URL, "topics", len(filters))
+		}).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			s.log.Warn("mqtt input: connection lost, reconnecting", "err", err)
+		})
+	if s.cfg.Username != "" {
+		o.SetUsername(s.cfg.Username).SetPassword(s.cfg.Password)
+	}
+	c := paho.NewClient(o)
+	c.Connect() // retries by itself (SetConnectRetry)
+	<-ctx.Done()
+	c.Disconnect(250)
+	return nil
+}
+
+func (s *Subscriber) onMessage(_ paho.Client, m paho.Message) {
+	sub, ok := s.subs[m.Topic()]
+	// A retained message is a device's last value, sent again on every
+	// (re)subscription: not a new reading.
+	if !ok || m.Retained() {
+		return
+	}
+	s.mu.Lock()
+	ctx := s.ctx
+	s.mu.Unlock()
+	v, err := ValueAt(m.Payload(), sub.ValuePath)
+	if err != nil {
+		s.fail(sub.Sensor, fmt.Errorf("topic %s: %w", m.Topic(), err))
+		return
+	}
+	if err := s.deliver(ctx, []Item{{Sensor: sub.Sensor, Value: v}}); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("mqtt input: reading not taken", "sensor", sub.Sensor, "topic", m.Topic(), "err", err)
+	}
+}
