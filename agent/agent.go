@@ -270,7 +270,7 @@ func (a *Agent) newMQTTIn() error {
 		sc.Password = strings.TrimRight(string(b), "\r\n")
 	}
 	deliver := func(ctx context.Context, items []ingest.Item) error {
-		_, err := a.ingest(ctx, items, "mqtt")
+		_, err := a.ingest(ctx, items, "mqtt", false)
 		return err
 	}
 	fail := func(sensor string, err error) {

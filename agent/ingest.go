@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,12 +63,15 @@ func ingestErr(status int, format string, args ...any) error {
 // runs the readings through their sensors' filters, and returns once what
 // passed them is durable in the buffer. Errors are *httpui.IngestError.
 func (a *Agent) Ingest(ctx context.Context, items []ingest.Item) (int, error) {
-	return a.ingest(ctx, items, "http")
+	return a.ingest(ctx, items, "http", true)
 }
 
 // ingest is Ingest for sensors of type typ (http: POST /api/ingest; mqtt:
-// the MQTT input).
-func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string) (int, error) {
+// the MQTT input). With durable it returns only once the readings are on
+// disk (a 202 promises that); without, once they are in the buffer, like a
+// wired sensor's: the MQTT input takes one message at a time, and waiting
+// for each group commit would hold it to one message per buffer.sync.
+func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, durable bool) (int, error) {
 	now := a.now()
 	type job struct {
 		r  *runner
@@ -111,16 +115,24 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string) (in
 		}
 		j.rs = append(j.rs, reading.Reading{Quantity: q, Raw: it.Value, Unit: reading.UnitOf(q), Time: t.UTC()})
 	}
-	// Rate limits, all or nothing, then the filters, sensor by sensor in a
-	// fixed order (so two batches never wait on each other's locks).
+	// Rate limits, all or nothing, then the filters and the append, with
+	// the sensors locked in one order (sorted: no two batches deadlock) so
+	// that each sensor's readings enter the buffer in the order they went
+	// through its filters. The wait for the disk comes after the unlock.
+	slices.Sort(order)
 	for _, id := range order {
 		jobs[id].r.push.mu.Lock()
 	}
-	defer func() {
-		for _, id := range order {
-			jobs[id].r.push.mu.Unlock()
+	locked := true
+	unlock := func() {
+		if locked {
+			for _, id := range order {
+				jobs[id].r.push.mu.Unlock()
+			}
+			locked = false
 		}
-	}()
+	}
+	defer unlock()
 	for _, id := range order {
 		j := jobs[id]
 		if !j.r.push.canTake(len(j.rs), now) {
@@ -139,11 +151,17 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string) (in
 			j.r.ok(len(j.rs))
 		}
 	}
-	if err := a.acceptDurable(ctx, out); err != nil {
+	if err := a.acceptPushed(out); err != nil {
 		if errors.Is(err, buffer.ErrFull) {
 			return 0, ingestErr(http.StatusServiceUnavailable, "the buffer is full: %v", err)
 		}
 		return 0, ingestErr(http.StatusServiceUnavailable, "not stored: %v", err)
+	}
+	unlock()
+	if durable {
+		if err := a.store.log.WaitDurable(ctx); err != nil {
+			return 0, ingestErr(http.StatusServiceUnavailable, "not yet on disk: %v", err)
+		}
 	}
 	return len(out), nil
 }
@@ -156,9 +174,9 @@ func (p *pushState) canTake(n int, now time.Time) bool {
 	return ok
 }
 
-// acceptDurable is accept for pushed readings: it returns once they are
-// durable, or the error that kept them out.
-func (a *Agent) acceptDurable(ctx context.Context, rs []reading.Reading) error {
+// acceptPushed is accept for pushed readings: it returns the error that
+// kept them out of the buffer.
+func (a *Agent) acceptPushed(rs []reading.Reading) error {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -166,7 +184,7 @@ func (a *Agent) acceptDurable(ctx context.Context, rs []reading.Reading) error {
 		rs[i].Agent = a.cfg.Agent.ID
 	}
 	a.clock.mark(rs)
-	if err := a.store.log.AppendDurable(ctx, rs); err != nil {
+	if err := a.store.Append(rs); err != nil {
 		a.log.Warn("pushed readings not stored", "count", len(rs), "err", err)
 		return err
 	}

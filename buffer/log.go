@@ -632,6 +632,38 @@ func (l *Log) AppendDurable(ctx context.Context, rs []reading.Reading) error {
 	}
 }
 
+// WaitDurable waits until everything appended before the call is durable
+// (see AppendDurable), or ctx is done.
+func (l *Log) WaitDurable(ctx context.Context) error {
+	l.mu.Lock()
+	end := l.end()
+	always := l.always
+	l.mu.Unlock()
+	if always {
+		return l.syncTo(end)
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	for {
+		l.mu.Lock()
+		durable, wait, closed := l.durable, l.notify, l.closed
+		l.mu.Unlock()
+		switch {
+		case durable >= end:
+			return nil
+		case closed:
+			return ErrClosed
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 	if l.closed {
 		return 0, ErrClosed

@@ -51,6 +51,8 @@ bench_go() {
 	run ./httpui ServePage 1s
 	run ./sensors W1BulkVsSequential 3x
 	run ./agent ReadingPath 2s
+	run ./agent 'IngestHTTP' 3x
+	run ./agent 'IngestMQTT' 2000x
 	machine
 	go run ./scripts/benchsum <"$OUT/go.txt"
 }
