@@ -42,9 +42,10 @@
 //     block_newest, Append refuses new readings with ErrFull instead
 //     (Stats.Refused) and nothing is dropped.
 //   - A segment whose newest reading is older than max_age (default 7
-//     days, by Reading.Time) is deleted (Stats.DroppedAge). On a board
-//     without a real-time clock, readings stamped before the clock was set
-//     are old by that measure.
+//     days, by Reading.Time) is deleted (Stats.DroppedAge). Readings
+//     marked Clock "unsynced" (taken before a board without a real-time
+//     clock had its time set) have no known age and are never dropped for
+//     it; max_bytes still bounds them.
 //   - A full disk (ENOSPC) is treated like a full budget: segments are
 //     preallocated, so it shows up when a new segment is created, before a
 //     batch is written; the batch is refused with ErrFull (after dropping

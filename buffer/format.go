@@ -328,6 +328,7 @@ func decodeReadingKey(payload []byte) (readingKey, error) {
 		p.bytes()
 		p.varint()
 		p.u32()
+		k.time = math.MaxInt64 // taken on a wrong clock: never too old (see Log.Append)
 	}
 	return k, p.done()
 }

@@ -743,7 +743,14 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 	l.wbufReadings += int64(len(rs))
 	l.total += int64(len(enc))
 	for i := range rs {
-		a.noteReading(timeNS(rs[i].Time, nowNS))
+		t := timeNS(rs[i].Time, nowNS)
+		if rs[i].Clock == reading.ClockUnsynced {
+			// Taken on a wrong clock: its age is unknown until the clock
+			// is set, and the jump then would make it look years old.
+			// max_age never drops it; max_bytes still bounds it.
+			t = math.MaxInt64
+		}
+		a.noteReading(t)
 	}
 	// Seqs are handed out only now that the batch is accepted.
 	for i := range rs {

@@ -693,3 +693,38 @@ func TestAppendDurable(t *testing.T) {
 		t.Errorf("second AppendDurable within the interval: %v, want it to wait for the next commit", err)
 	}
 }
+
+// TestUnsyncedReadingsAreNotTooOld: a reading taken before the clock was
+// set carries a wrong, often years-old time; max_age must not drop it
+// (the agent corrects its time when it sends it), while a properly old
+// reading is dropped.
+func TestUnsyncedReadingsAreNotTooOld(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for _, unsynced := range []bool{true, false} {
+		l, err := Open(t.TempDir(), Config{MaxAge: 24 * time.Hour}, func() time.Time { return now }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := benchReading(1)
+		r.Time = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+		if unsynced {
+			r.Clock, r.Mono, r.Boot = reading.ClockUnsynced, 5e9, 1
+		}
+		if err := l.Append([]reading.Reading{r}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := l.Cursor("out")
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		rs, _ := c.Next(ctx, 10)
+		cancel()
+		if st := l.Stats(); unsynced && (len(rs) != 1 || st.DroppedAge != 0) {
+			t.Errorf("unsynced reading: %d readings, %d dropped for age; want it kept", len(rs), st.DroppedAge)
+		} else if !unsynced && st.DroppedAge != 1 {
+			t.Errorf("a reading from 2000 with a synced clock: %d dropped for age, want 1", st.DroppedAge)
+		}
+		l.Close()
+	}
+}
