@@ -55,18 +55,9 @@ func buildSensorTypes() map[string]sensorType {
 			keys:            []string{"seed", "base", "noise", "quantity"},
 			defaultInterval: time.Second,
 			minInterval:     fixed(10 * time.Millisecond),
-			quantities: func(s *SensorConfig) []string {
-				if s.Quantity == "" {
-					return []string{reading.Temperature}
-				}
-				return []string{s.Quantity}
-			},
+			quantities:      oneQuantity,
 			validate: func(v *validator, p string, s *SensorConfig) {
-				switch s.Quantity {
-				case "", reading.Temperature, reading.Humidity, reading.Pressure:
-				default:
-					v.errorf(p+".quantity", "want temperature, humidity or pressure, got %q", s.Quantity)
-				}
+				validateQuantity(v, p, s)
 				if s.Noise != nil && *s.Noise < 0 {
 					v.errorf(p+".noise", "must not be negative")
 				}
@@ -86,19 +77,8 @@ func buildSensorTypes() map[string]sensorType {
 			keys:            []string{"quantity"},
 			defaultInterval: time.Minute,
 			minInterval:     fixed(time.Second),
-			quantities: func(s *SensorConfig) []string {
-				if s.Quantity == "" {
-					return []string{reading.Temperature}
-				}
-				return []string{s.Quantity}
-			},
-			validate: func(v *validator, p string, s *SensorConfig) {
-				switch s.Quantity {
-				case "", reading.Temperature, reading.Humidity, reading.Pressure:
-				default:
-					v.errorf(p+".quantity", "want temperature, humidity or pressure, got %q", s.Quantity)
-				}
-			},
+			quantities:      oneQuantity,
+			validate:        validateQuantity,
 			open: func(*env, *SensorConfig) (sensors.Sensor, error) {
 				return nil, errors.New("a pushed sensor is not read")
 			},
@@ -108,13 +88,8 @@ func buildSensorTypes() map[string]sensorType {
 			keys:            []string{"quantity", "topic", "value_path"},
 			defaultInterval: time.Minute,
 			minInterval:     fixed(time.Second),
-			quantities: func(s *SensorConfig) []string {
-				if s.Quantity == "" {
-					return []string{reading.Temperature}
-				}
-				return []string{s.Quantity}
-			},
-			validate: validateMQTTSensor,
+			quantities:      oneQuantity,
+			validate:        validateMQTTSensor,
 			open: func(*env, *SensorConfig) (sensors.Sensor, error) {
 				return nil, errors.New("a pushed sensor is not read")
 			},
@@ -287,11 +262,7 @@ func sensorTypeNames() []string {
 // topic that is not one Kelvin publishes to itself (no loops), a value
 // path, and a broker to take it from.
 func validateMQTTSensor(v *validator, p string, s *SensorConfig) {
-	switch s.Quantity {
-	case "", reading.Temperature, reading.Humidity, reading.Pressure:
-	default:
-		v.errorf(p+".quantity", "want temperature, humidity or pressure, got %q", s.Quantity)
-	}
+	validateQuantity(v, p, s)
 	switch {
 	case s.Topic == "":
 		v.errorf(p+".topic", "required for type mqtt: the topic the device publishes to")
@@ -310,5 +281,23 @@ func validateMQTTSensor(v *validator, p string, s *SensorConfig) {
 	}
 	if (v.cfg.MQTTIn == nil || v.cfg.MQTTIn.URL == "") && v.cfg.MQTT == nil {
 		v.errorf(p+".type", "type mqtt needs a broker: set mqtt_in.url, or an mqtt output whose broker it then uses")
+	}
+}
+
+// oneQuantity is the quantity of a sensor that measures the one its
+// quantity key names (temperature by default).
+func oneQuantity(s *SensorConfig) []string {
+	if s.Quantity == "" {
+		return []string{reading.Temperature}
+	}
+	return []string{s.Quantity}
+}
+
+// validateQuantity checks the quantity key.
+func validateQuantity(v *validator, p string, s *SensorConfig) {
+	switch s.Quantity {
+	case "", reading.Temperature, reading.Humidity, reading.Pressure:
+	default:
+		v.errorf(p+".quantity", "want temperature, humidity or pressure, got %q", s.Quantity)
 	}
 }

@@ -598,38 +598,10 @@ func (l *Log) Append(rs []reading.Reading) error {
 // (an HTTP ingest's 202) costs no fsync of its own. It returns ctx.Err()
 // if ctx is done first; rs is stored all the same.
 func (l *Log) AppendDurable(ctx context.Context, rs []reading.Reading) error {
-	if len(rs) == 0 {
-		return nil
-	}
-	l.mu.Lock()
-	end, err := l.appendLocked(rs)
-	l.mu.Unlock()
-	if err != nil {
+	if err := l.Append(rs); err != nil || len(rs) == 0 {
 		return err
 	}
-	if l.always {
-		return l.syncTo(end)
-	}
-	select {
-	case l.kick <- struct{}{}:
-	default:
-	}
-	for {
-		l.mu.Lock()
-		durable, wait, closed := l.durable, l.notify, l.closed
-		l.mu.Unlock()
-		switch {
-		case durable >= end:
-			return nil
-		case closed:
-			return ErrClosed
-		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return l.WaitDurable(ctx)
 }
 
 // WaitDurable waits until everything appended before the call is durable
