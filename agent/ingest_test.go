@@ -83,13 +83,18 @@ http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
 	if code != http.StatusAccepted || body != `{"accepted":1,"published":1}` {
 		t.Fatalf("one reading: %d %s", code, body)
 	}
+	// curl -d without -H sends a form content type: the body tells.
+	code, body = post(t, url, "application/x-www-form-urlencoded", "dev-token", `{"sensor":"hum","value":60}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("curl -d's content type: %d %s", code, body)
+	}
 	code, body = post(t, url, "text/plain; charset=utf-8", "dev-token",
 		"temperature,sensor=shed value=5.5\nhumidity,sensor=hum,unit=%RH value=61.5\n")
 	if code != http.StatusAccepted || body != `{"accepted":2,"published":2}` {
 		t.Fatalf("line protocol batch: %d %s", code, body)
 	}
 	waitFor(t, 10*time.Second, "the pushed readings at the broker", func() bool {
-		return len(sub.get("kelvin/gi/shed")) == 2 && len(sub.get("kelvin/gi/hum")) == 1
+		return len(sub.get("kelvin/gi/shed")) == 2 && len(sub.get("kelvin/gi/hum")) == 2
 	})
 	var r reading.Reading
 	json.Unmarshal([]byte(sub.get("kelvin/gi/shed")[0]), &r)
@@ -142,7 +147,7 @@ http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
 	}
 	mb, _ := io.ReadAll(metrics.Body)
 	metrics.Body.Close()
-	for _, want := range []string{"kelvin_ingest_accepted_total 3", `kelvin_ingest_rejected_total{reason="refused"} 5`, `kelvin_ingest_rejected_total{reason="malformed"} 4`} {
+	for _, want := range []string{"kelvin_ingest_accepted_total 4", `kelvin_ingest_rejected_total{reason="refused"} 5`, `kelvin_ingest_rejected_total{reason="malformed"} 4`} {
 		if !strings.Contains(string(mb), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

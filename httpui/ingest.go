@@ -1,6 +1,7 @@
 package httpui
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,15 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request) {
 	case "", "application/json":
 	case "text/plain":
 		parse = ingest.ParseLine
+	case "application/x-www-form-urlencoded":
+		// What curl -d sends without -H: tell the formats apart by the
+		// first byte, as nobody posts a form here.
+		parse = func(b []byte) ([]ingest.Item, error) {
+			if t := bytes.TrimSpace(b); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+				return ingest.ParseJSON(b)
+			}
+			return ingest.ParseLine(b)
+		}
 	default:
 		s.ingestStats.reject("content_type")
 		ingestReply(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: want application/json, or text/plain for InfluxDB line protocol", ct))
