@@ -104,8 +104,18 @@ func Forward(ctx context.Context, src Source, out Output, opts ForwardOptions, l
 			// then, not a backoff later (the first readings after a start
 			// would otherwise wait up to MinBackoff).
 			var up <-chan struct{}
-			if w, ok := out.(Waiter); ok && !out.Status().Connected {
-				up = w.WaitConnected()
+			if w, ok := out.(Waiter); ok {
+				switch {
+				case !out.Status().Connected:
+					up = w.WaitConnected()
+				case failures == 1:
+					// Failed while connected: most often a batch caught
+					// by the connection coming up under it. Retry once
+					// at once; a real fault fails again and backs off.
+					closed := make(chan struct{})
+					close(closed)
+					up = closed
+				}
 			}
 			t := time.NewTimer(delay)
 			select {
