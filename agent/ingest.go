@@ -36,20 +36,18 @@ type pushState struct {
 	at     time.Time
 }
 
-// take spends n tokens of the sensor's bucket, or none when there are not
-// enough; mu is held.
-func (p *pushState) take(n int, now time.Time) bool {
+// available is what the sensor's bucket holds at now: ingestBurst when
+// never used, refilled at ingestRate since the last spend; mu is held.
+func (p *pushState) available(now time.Time) float64 {
 	if p.at.IsZero() {
-		p.tokens = ingestBurst
-	} else {
-		p.tokens = min(ingestBurst, p.tokens+now.Sub(p.at).Seconds()*ingestRate)
+		return ingestBurst
 	}
-	p.at = now
-	if p.tokens < float64(n) {
-		return false
-	}
-	p.tokens -= float64(n)
-	return true
+	return min(ingestBurst, p.tokens+now.Sub(p.at).Seconds()*ingestRate)
+}
+
+// spend takes n tokens, which available said are there; mu is held.
+func (p *pushState) spend(n int, now time.Time) {
+	p.tokens, p.at = p.available(now)-float64(n), now
 }
 
 func ingestErr(status int, format string, args ...any) error {
@@ -135,14 +133,14 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, dur
 	defer unlock()
 	for _, id := range order {
 		j := jobs[id]
-		if !j.r.push.canTake(len(j.rs), now) {
+		if j.r.push.available(now) < float64(len(j.rs)) {
 			return 0, ingestErr(http.StatusTooManyRequests, "sensor %q: more than %d readings per second (bursts of %d)", id, ingestRate, ingestBurst)
 		}
 	}
 	var out []reading.Reading
 	for _, id := range order {
 		j := jobs[id]
-		j.r.push.take(len(j.rs), now)
+		j.r.push.spend(len(j.rs), now)
 		o, fault := j.r.process(j.rs, nil)
 		out = append(out, o...)
 		if fault != nil {
@@ -164,14 +162,6 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, dur
 		}
 	}
 	return len(out), nil
-}
-
-// canTake reports whether n tokens are there, without spending them.
-func (p *pushState) canTake(n int, now time.Time) bool {
-	tokens, at := p.tokens, p.at
-	ok := p.take(n, now)
-	p.tokens, p.at = tokens, at
-	return ok
 }
 
 // acceptPushed is accept for pushed readings: it returns the error that

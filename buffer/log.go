@@ -592,20 +592,11 @@ func (l *Log) Append(rs []reading.Reading) error {
 	return nil
 }
 
-// AppendDurable is Append, then waits until rs is durable: at the next
-// group commit (at once after a quiet spell, at most Config.Sync later
-// otherwise), so a caller that must not answer before its data is on disk
-// (an HTTP ingest's 202) costs no fsync of its own. It returns ctx.Err()
-// if ctx is done first; rs is stored all the same.
-func (l *Log) AppendDurable(ctx context.Context, rs []reading.Reading) error {
-	if err := l.Append(rs); err != nil || len(rs) == 0 {
-		return err
-	}
-	return l.WaitDurable(ctx)
-}
-
-// WaitDurable waits until everything appended before the call is durable
-// (see AppendDurable), or ctx is done.
+// WaitDurable waits until everything appended before the call is durable,
+// or ctx is done: at the next group commit (at once after a quiet spell, at
+// most Config.Sync later otherwise), so a caller that must not answer
+// before its data is on disk (an HTTP ingest's 202) costs no fsync of its
+// own.
 func (l *Log) WaitDurable(ctx context.Context) error {
 	l.mu.Lock()
 	end := l.end()

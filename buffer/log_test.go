@@ -667,10 +667,11 @@ func TestClockFieldsRoundTrip(t *testing.T) {
 	}
 }
 
-// TestAppendDurable: it returns once the readings are durable, which the
-// leading-edge commit makes at once after a quiet spell; within the sync
-// interval it waits for the next commit (here an hour: ctx ends first).
-func TestAppendDurable(t *testing.T) {
+// TestWaitDurable: after Append it returns once the readings are durable,
+// which the leading-edge commit makes at once after a quiet spell; within
+// the sync interval it waits for the next commit (here an hour: ctx ends
+// first).
+func TestWaitDurable(t *testing.T) {
 	l, err := Open(t.TempDir(), Config{Sync: "1h"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -678,19 +679,25 @@ func TestAppendDurable(t *testing.T) {
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := l.AppendDurable(ctx, []reading.Reading{benchReading(1)}); err != nil {
-		t.Fatalf("first AppendDurable: %v", err)
+	appendDurable := func(ctx context.Context, rs []reading.Reading) error {
+		if err := l.Append(rs); err != nil {
+			return err
+		}
+		return l.WaitDurable(ctx)
+	}
+	if err := appendDurable(ctx, []reading.Reading{benchReading(1)}); err != nil {
+		t.Fatalf("first Append + WaitDurable: %v", err)
 	}
 	c, _ := l.Cursor("out")
 	short, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
 	if rs, err := c.Next(short, 10); err != nil || len(rs) != 1 {
-		t.Fatalf("after AppendDurable the reading is not durable: %d, %v", len(rs), err)
+		t.Fatalf("after WaitDurable the reading is not durable: %d, %v", len(rs), err)
 	}
 	soon, cancel3 := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel3()
-	if err := l.AppendDurable(soon, []reading.Reading{benchReading(2)}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("second AppendDurable within the interval: %v, want it to wait for the next commit", err)
+	if err := appendDurable(soon, []reading.Reading{benchReading(2)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second Append + WaitDurable within the interval: %v, want it to wait for the next commit", err)
 	}
 }
 
