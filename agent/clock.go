@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/publish"
@@ -41,7 +42,20 @@ func SystemClock() *Clock {
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		c.BootID = crc32.ChecksumIEEE([]byte(strings.TrimSpace(string(b))))
 	}
-	c.Synced = func() bool { return kernelSynced() && !c.Now().Before(clockFloor) }
+	// Every reading asks: look at the kernel at most once a second, not
+	// with a syscall per reading.
+	var mu sync.Mutex
+	var checked time.Time
+	var synced bool
+	c.Synced = func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		if checked.IsZero() || now.Sub(checked) >= time.Second || now.Before(checked) {
+			checked, synced = now, kernelSynced() && !now.Before(clockFloor)
+		}
+		return synced
+	}
 	return c
 }
 
