@@ -189,3 +189,22 @@ http: { listen: "127.0.0.1:%d" }
 		return len(got) > 0 && got[len(got)-1] == "offline"
 	})
 }
+
+// startAgent parses yaml, runs the agent with a silent log until the test
+// ends, and returns it.
+func startAgent(t testing.TB, yaml string) *Agent {
+	t.Helper()
+	cfg, err := Parse("test.yaml", []byte(yaml), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a
+}

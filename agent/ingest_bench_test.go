@@ -1,12 +1,9 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -29,19 +26,8 @@ func ingestAgent(b *testing.B, typ string, n int, extra string) (*Agent, int) {
 		}
 	}
 	port := testenv.FreePort(b)
-	cfg, err := Parse("bench.yaml", []byte(fmt.Sprintf("agent: { id: bi, data_dir: %s, clock: trust }\nhttp: { listen: \"127.0.0.1:%d\" }\n%s\nsensors:\n%s",
-		b.TempDir(), port, extra, sb.String())), os.LookupEnv)
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, nil) }()
-	b.Cleanup(func() { cancel(); <-done })
+	a := startAgent(b, fmt.Sprintf("agent: { id: bi, data_dir: %s, clock: trust }\nhttp: { listen: \"127.0.0.1:%d\" }\n%s\nsensors:\n%s",
+		b.TempDir(), port, extra, sb.String()))
 	return a, port
 }
 

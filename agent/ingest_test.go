@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -49,7 +48,7 @@ func TestIngest(t *testing.T) {
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte("dev-token\n"), 0o600)
 	port := testenv.FreePort(t)
-	cfg, err := Parse("test.yaml", []byte(fmt.Sprintf(`
+	a := startAgent(t, fmt.Sprintf(`
 agent: { id: gi, data_dir: %s, clock: trust }
 sensors:
   - { id: shed, type: http, interval: 10s, filters: [ {offset: 1} ] }
@@ -57,18 +56,7 @@ sensors:
   - { id: air, type: sim, interval: 1h }
 mqtt: { url: %q, qos: 1 }
 http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
-`, filepath.Join(dir, "data"), broker.URL, port, tokenFile)), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
+`, filepath.Join(dir, "data"), broker.URL, port, tokenFile))
 	url := fmt.Sprintf("http://127.0.0.1:%d/api/ingest", port)
 	waitFor(t, 10*time.Second, "the page", func() bool {
 		resp, err := http.Post(url, "application/json", strings.NewReader("{}"))

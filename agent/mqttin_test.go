@@ -1,12 +1,8 @@
 package agent
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +37,7 @@ func TestMQTTInput(t *testing.T) {
 	pub("greenhouse/sensor/soil_temperature/state", "99.9", true)
 
 	sub := subscribe(t, broker.URL, "kelvin/gm/#")
-	cfg, err := Parse("test.yaml", []byte(fmt.Sprintf(`
+	a := startAgent(t, fmt.Sprintf(`
 agent: { id: gm, data_dir: %s, clock: trust }
 sensors:
   - { id: plug, type: mqtt, topic: tele/plug1/SENSOR, value_path: $.AM2301.Temperature, interval: 5m }
@@ -49,18 +45,7 @@ sensors:
   - { id: balcony, type: mqtt, topic: zigbee2mqtt/balcony, value_path: $.humidity, quantity: humidity }
 mqtt: { url: %q, qos: 1 }
 http: { listen: "" }
-`, t.TempDir(), broker.URL)), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
+`, t.TempDir(), broker.URL))
 
 	// Tasmota, AM2301 on a plug (its SENSOR telemetry).
 	waitFor(t, 10*time.Second, "the Tasmota reading", func() bool {
