@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/publish"
 )
 
 // serveMetrics answers GET /metrics in the Prometheus text exposition
@@ -48,12 +50,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	m.family("kelvin_sensor_errors_total", "counter", "Failed reads, by reason (crc, no_device, power_on_reset, ...).")
 	for _, x := range st.Sensors {
-		reasons := make([]string, 0, len(x.ErrorsByReason))
-		for reason := range x.ErrorsByReason {
-			reasons = append(reasons, reason)
-		}
-		slices.Sort(reasons)
-		for _, reason := range reasons {
+		for _, reason := range slices.Sorted(maps.Keys(x.ErrorsByReason)) {
 			m.sample("kelvin_sensor_errors_total", float64(x.ErrorsByReason[reason]), "sensor", x.ID, "reason", reason)
 		}
 	}
@@ -68,33 +65,32 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		m.sample("kelvin_sensor_interval_seconds", x.IntervalSeconds, "sensor", x.ID)
 	}
 
-	m.family("kelvin_output_connected", "gauge", "1 when the output is connected to its broker or cluster.")
-	for _, o := range st.Outputs {
-		m.sample("kelvin_output_connected", b2f(o.Connected), "output", o.Name)
-	}
-	m.family("kelvin_output_sent_total", "counter", "Readings the broker acknowledged.")
-	for _, o := range st.Outputs {
-		m.sample("kelvin_output_sent_total", float64(o.Sent), "output", o.Name)
-	}
-	m.family("kelvin_output_sent_bytes_total", "counter", "Payload bytes the broker acknowledged.")
-	for _, o := range st.Outputs {
-		m.sample("kelvin_output_sent_bytes_total", float64(o.Bytes), "output", o.Name)
-	}
-	m.family("kelvin_output_backlog_readings", "gauge", "Readings in the buffer not yet acknowledged by this output.")
-	for _, o := range st.Outputs {
-		m.sample("kelvin_output_backlog_readings", float64(o.Backlog), "output", o.Name)
-	}
-	m.family("kelvin_output_oldest_unsent_age_seconds", "gauge", "Age of the oldest reading this output has not sent; 0 when none waits.")
-	for _, o := range st.Outputs {
-		age := 0.0
-		if o.Backlog > 0 && !o.OldestUnsent.IsZero() {
-			age = max(0, now.Sub(o.OldestUnsent).Seconds())
+	for _, f := range []struct {
+		name, typ, help string
+		v               func(publish.Status) float64
+	}{
+		{"kelvin_output_connected", "gauge", "1 when the output is connected to its broker or cluster.",
+			func(o publish.Status) float64 { return b2f(o.Connected) }},
+		{"kelvin_output_sent_total", "counter", "Readings the broker acknowledged.",
+			func(o publish.Status) float64 { return float64(o.Sent) }},
+		{"kelvin_output_sent_bytes_total", "counter", "Payload bytes the broker acknowledged.",
+			func(o publish.Status) float64 { return float64(o.Bytes) }},
+		{"kelvin_output_backlog_readings", "gauge", "Readings in the buffer not yet acknowledged by this output.",
+			func(o publish.Status) float64 { return float64(o.Backlog) }},
+		{"kelvin_output_oldest_unsent_age_seconds", "gauge", "Age of the oldest reading this output has not sent; 0 when none waits.",
+			func(o publish.Status) float64 {
+				if o.Backlog == 0 || o.OldestUnsent.IsZero() {
+					return 0
+				}
+				return max(0, now.Sub(o.OldestUnsent).Seconds())
+			}},
+		{"kelvin_output_dropped_total", "counter", "Readings deleted from the buffer before this output sent them (buffer full or too old).",
+			func(o publish.Status) float64 { return float64(o.Dropped) }},
+	} {
+		m.family(f.name, f.typ, f.help)
+		for _, o := range st.Outputs {
+			m.sample(f.name, f.v(o), "output", o.Name)
 		}
-		m.sample("kelvin_output_oldest_unsent_age_seconds", age, "output", o.Name)
-	}
-	m.family("kelvin_output_dropped_total", "counter", "Readings deleted from the buffer before this output sent them (buffer full or too old).")
-	for _, o := range st.Outputs {
-		m.sample("kelvin_output_dropped_total", float64(o.Dropped), "output", o.Name)
 	}
 
 	if b := st.Buffer; b != nil {
