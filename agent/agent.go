@@ -115,7 +115,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		}
 		log = newLogger(out, cfg.Log)
 	}
-	a := &Agent{cfg: cfg, log: log, now: now, started: now(), clock: opts.Clock}
+	a := &Agent{cfg: cfg, log: log, now: now, started: now(), clock: opts.Clock, byID: map[string]*runner{}}
 	if a.clock == nil {
 		a.clock = SystemClock()
 		if cfg.Agent.Clock == "trust" {
@@ -224,9 +224,6 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			return nil, err
 		}
 		a.runners = append(a.runners, r)
-		if a.byID == nil {
-			a.byID = map[string]*runner{}
-		}
 		a.byID[s.ID] = r
 	}
 	if err := a.newMQTTIn(); err != nil {
