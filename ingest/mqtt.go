@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -129,6 +130,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
+	var failing atomic.Int32
 	filters := map[string]byte{}
 	for t := range s.subs {
 		filters[t] = 1
@@ -147,6 +149,20 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.log.Warn("mqtt input: connection lost, reconnecting", "err", err)
+		}).
+		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
+			// Say why the input is silent: the first failed attempt of a
+			// streak at warn, the retries at debug.
+			switch n := n.(type) {
+			case paho.ConnectionNotificationFailed:
+				if failing.Add(1) == 1 {
+					s.log.Warn("mqtt input: cannot connect, retrying", "url", s.cfg.URL, "err", n.Reason)
+				} else {
+					s.log.Debug("mqtt input: connect retry failed", "url", s.cfg.URL, "err", n.Reason)
+				}
+			case paho.ConnectionNotificationConnected:
+				failing.Store(0)
+			}
 		})
 	if s.cfg.Username != "" {
 		o.SetUsername(s.cfg.Username).SetPassword(s.cfg.Password)

@@ -1,0 +1,56 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestSubscriberSaysWhyItIsSilent: a broker that cannot be reached is
+// logged (once at warn), and Run still ends with its context.
+func TestSubscriberSaysWhyItIsSilent(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	var logs syncBuf
+	s := NewSubscriber(SubscriberConfig{URL: "tcp://" + addr, ClientID: "t", ConnectRetry: 50 * time.Millisecond},
+		[]Subscription{{Sensor: "a", Topic: "a"}}, func(context.Context, []Item) error { return nil },
+		func(string, error) {}, slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "mqtt input: cannot connect") {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("nothing logged about the unreachable broker:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // several retries
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d warnings for one outage, want 1:\n%s", n, logs.String())
+	}
+}
