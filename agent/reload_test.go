@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,24 +15,6 @@ import (
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestReload is SIGHUP's contract: a bad new config is refused with a log
 // line and the agent keeps running the old one; a good one is applied
@@ -63,7 +44,7 @@ sensors:
 		t.Fatal(err)
 	}
 
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	var mu sync.Mutex
 	var agents []*Agent
 	ready := make(chan struct{}, 4)

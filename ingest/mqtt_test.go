@@ -1,23 +1,15 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestSubscriberSaysWhyItIsSilent: a broker that cannot be reached is
 // logged (once at warn), and Run still ends with its context.
@@ -28,7 +20,7 @@ func TestSubscriberSaysWhyItIsSilent(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	var logs syncBuf
+	var logs testenv.SyncBuffer
 	s := NewSubscriber(SubscriberConfig{URL: "tcp://" + addr, ClientID: "t", ConnectRetry: 50 * time.Millisecond},
 		[]Subscription{{Sensor: "a", Topic: "a"}}, func(context.Context, []Item) error { return nil },
 		func(string, error) {}, slog.New(slog.NewTextHandler(&logs, nil)))

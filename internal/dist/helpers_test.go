@@ -1,7 +1,6 @@
 package dist
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,24 +64,6 @@ func buildKelvin(t testing.TB, tg target, version, dir string) string {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's writes and a test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // agentConfig writes a config with one simulated sensor read every 200 ms,
 // the page on 127.0.0.1:port and the data directory in dir, and returns its
 // path.
@@ -115,7 +95,7 @@ log:
 // 10 s.
 func runAgent(t *testing.T, argv []string, port int, wait time.Duration) {
 	t.Helper()
-	var log syncBuffer
+	var log testenv.SyncBuffer
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
