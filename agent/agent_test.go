@@ -53,18 +53,6 @@ func (s *subscriber) get(topic string) []string {
 	return append([]string(nil), s.msgs[topic]...)
 }
 
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestFakeDS18B20ReachesBrokerAndPage is the end-to-end path of a wired
 // sensor: a fake kernel 1-Wire tree with the datasheet's +25.0625 °C
 // scratchpad, read by the agent, published to a real mosquitto and pushed
@@ -96,7 +84,7 @@ http: { listen: "127.0.0.1:%d" }
 	}()
 	<-ready
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(t, 10*time.Second, "the page to listen", func() bool {
+	testenv.WaitForWithin(t, 10*time.Second, "the page to listen", func() bool {
 		resp, err := http.Get(base + "/api/status")
 		if err == nil {
 			resp.Body.Close()
@@ -125,7 +113,7 @@ http: { listen: "127.0.0.1:%d" }
 	}
 
 	// The broker gets it too, with seq counting from 1.
-	waitFor(t, 10*time.Second, "two readings of tank on kelvin/gh1/tank", func() bool { return len(sub.get("kelvin/gh1/tank")) >= 2 })
+	testenv.WaitForWithin(t, 10*time.Second, "two readings of tank on kelvin/gh1/tank", func() bool { return len(sub.get("kelvin/gh1/tank")) >= 2 })
 	for i, p := range sub.get("kelvin/gh1/tank")[:2] {
 		var r reading.Reading
 		if err := json.Unmarshal([]byte(p), &r); err != nil {
@@ -184,7 +172,7 @@ http: { listen: "127.0.0.1:%d" }
 	case <-time.After(10 * time.Second):
 		t.Fatal("agent did not stop within 10s")
 	}
-	waitFor(t, 5*time.Second, "offline status after shutdown", func() bool {
+	testenv.WaitForWithin(t, 5*time.Second, "offline status after shutdown", func() bool {
 		got := sub.get("kelvin/gh1/status")
 		return len(got) > 0 && got[len(got)-1] == "offline"
 	})

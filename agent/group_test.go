@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -53,7 +54,7 @@ func TestGroupSharesOneReadPerRound(t *testing.T) {
 			results[i] <- result{rs, err}
 		}()
 	}
-	waitFor(t, 5*time.Second, "the bulk read to start", func() bool { return b.reads.Load() == 1 })
+	testenv.WaitForWithin(t, 5*time.Second, "the bulk read to start", func() bool { return b.reads.Load() == 1 })
 	close(b.gate)
 	r0, r1, r2 := <-results[0], <-results[1], <-results[2]
 	if r0.err != nil || len(r0.rs) != 1 || r0.rs[0].Raw != 21.5 || r0.rs[0].Sensor != "" {

@@ -42,7 +42,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 			const sensors = 1000
 			_, port := ingestAgent(b, "http", sensors, "")
 			url := fmt.Sprintf("http://127.0.0.1:%d/api/ingest", port)
-			pollB(b, func() bool {
+			testenv.WaitFor(b, "the readings", func() bool {
 				resp, err := http.Post(url, "application/json", strings.NewReader(`{"sensor":"s0","value":1}`))
 				if err == nil {
 					resp.Body.Close()
@@ -103,7 +103,7 @@ func BenchmarkIngestMQTT(b *testing.B) {
 	defer dev.Disconnect(50)
 	// Wait until the input is subscribed: a first message gets through.
 	base := a.store.log.Stats().Appended
-	pollB(b, func() bool {
+	testenv.WaitFor(b, "the readings", func() bool {
 		dev.Publish("dev/s0", 1, false, "1").Wait()
 		time.Sleep(20 * time.Millisecond)
 		return a.store.log.Stats().Appended > base
@@ -126,16 +126,4 @@ func BenchmarkIngestMQTT(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "readings/s")
 	b.ReportMetric(0, "ns/op")
-}
-
-// pollB polls cond until it holds, failing the benchmark after 10 s.
-func pollB(b *testing.B, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("timed out")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

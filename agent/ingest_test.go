@@ -58,7 +58,7 @@ mqtt: { url: %q, qos: 1 }
 http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
 `, filepath.Join(dir, "data"), broker.URL, port, tokenFile))
 	url := fmt.Sprintf("http://127.0.0.1:%d/api/ingest", port)
-	waitFor(t, 10*time.Second, "the page", func() bool {
+	testenv.WaitForWithin(t, 10*time.Second, "the page", func() bool {
 		resp, err := http.Post(url, "application/json", strings.NewReader("{}"))
 		if err != nil {
 			return false
@@ -81,7 +81,7 @@ http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
 	if code != http.StatusAccepted || body != `{"accepted":2,"published":2}` {
 		t.Fatalf("line protocol batch: %d %s", code, body)
 	}
-	waitFor(t, 10*time.Second, "the pushed readings at the broker", func() bool {
+	testenv.WaitForWithin(t, 10*time.Second, "the pushed readings at the broker", func() bool {
 		return len(sub.get("kelvin/gi/shed")) == 2 && len(sub.get("kelvin/gi/hum")) == 2
 	})
 	var r reading.Reading

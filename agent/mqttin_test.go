@@ -48,14 +48,14 @@ http: { listen: "" }
 `, t.TempDir(), broker.URL))
 
 	// Tasmota, AM2301 on a plug (its SENSOR telemetry).
-	waitFor(t, 10*time.Second, "the Tasmota reading", func() bool {
+	testenv.WaitForWithin(t, 10*time.Second, "the Tasmota reading", func() bool {
 		pub("tele/plug1/SENSOR", `{"Time":"2026-11-26T08:00:00","AM2301":{"Temperature":21.3,"Humidity":45.2,"DewPoint":8.9},"TempUnit":"C"}`, false)
 		time.Sleep(50 * time.Millisecond)
 		return len(sub.get("kelvin/gm/plug")) > 0
 	})
 	pub("greenhouse/sensor/soil_temperature/state", "14.26", false)
 	pub("zigbee2mqtt/balcony", `{"battery":97,"humidity":61.5,"linkquality":120,"temperature":14.2,"voltage":2995}`, false)
-	waitFor(t, 10*time.Second, "the ESPHome and Zigbee2MQTT readings", func() bool {
+	testenv.WaitForWithin(t, 10*time.Second, "the ESPHome and Zigbee2MQTT readings", func() bool {
 		return len(sub.get("kelvin/gm/soil")) > 0 && len(sub.get("kelvin/gm/balcony")) > 0
 	})
 	check := func(topic string, value float64, unit string) {
@@ -78,7 +78,7 @@ http: { listen: "" }
 	// A payload without the value: faulty, and nothing published.
 	n := len(sub.get("kelvin/gm/plug"))
 	pub("tele/plug1/SENSOR", `{"Time":"2026-11-26T08:05:00","DS18B20":{"Temperature":3}}`, false)
-	waitFor(t, 10*time.Second, "the plug to be faulty", func() bool {
+	testenv.WaitForWithin(t, 10*time.Second, "the plug to be faulty", func() bool {
 		for _, s := range a.Status().Sensors {
 			if s.ID == "plug" {
 				return s.State == "faulty" && strings.Contains(s.Error, `no field "AM2301"`)

@@ -102,7 +102,7 @@ http: { listen: "" }
 	go func() { done <- Run(ctx, cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}) }()
 
 	count := func(s string) int { sink.mu.Lock(); defer sink.mu.Unlock(); return len(sink.seqs[s]) }
-	waitFor(t, 15*time.Second, "first readings", func() bool { return count("air") >= 5 && count("soil") >= 5 })
+	testenv.WaitForWithin(t, 15*time.Second, "first readings", func() bool { return count("air") >= 5 && count("soil") >= 5 })
 	broker.Terminate() // persists the subscriber's session
 	time.Sleep(3 * time.Second)
 	broker.Start()
@@ -116,7 +116,7 @@ http: { listen: "" }
 		return m
 	}
 	// 3 s of outage at 50 ms and 70 ms intervals: wait for well past it.
-	waitFor(t, 40*time.Second, "delivery to resume after the outage", func() bool { return maxSeq("air") > 100 && maxSeq("soil") > 70 })
+	testenv.WaitForWithin(t, 40*time.Second, "delivery to resume after the outage", func() bool { return maxSeq("air") > 100 && maxSeq("soil") > 70 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -71,25 +71,25 @@ sensors:
 		}
 	}
 	waitReady()
-	waitFor(t, 10*time.Second, "readings of a", func() bool { return len(sub.get("kelvin/rl/a")) >= 5 })
+	testenv.WaitForWithin(t, 10*time.Second, "readings of a", func() bool { return len(sub.get("kelvin/rl/a")) >= 5 })
 
 	// A bad config: refused, logged, the old agent keeps publishing.
 	write("  - { id: a, type: sim, interval: 50ms, colour: blue }\n")
 	reload <- struct{}{}
-	waitFor(t, 5*time.Second, "the refusal in the log", func() bool { return strings.Contains(logs.String(), "reload refused") })
+	testenv.WaitForWithin(t, 5*time.Second, "the refusal in the log", func() bool { return strings.Contains(logs.String(), "reload refused") })
 	if !strings.Contains(logs.String(), "colour") {
 		t.Errorf("the refusal does not name the bad key:\n%s", logs.String())
 	}
 	n := len(sub.get("kelvin/rl/a"))
-	waitFor(t, 5*time.Second, "a to keep publishing", func() bool { return len(sub.get("kelvin/rl/a")) > n+3 })
+	testenv.WaitForWithin(t, 5*time.Second, "a to keep publishing", func() bool { return len(sub.get("kelvin/rl/a")) > n+3 })
 
 	// A good config: a new sensor, and a changed filter on the old one.
 	write("  - { id: a, type: sim, interval: 50ms, base: 20, noise: 0, filters: [ {offset: 100} ] }\n" +
 		"  - { id: b, type: sim, interval: 50ms, base: 5, noise: 0 }\n")
 	reload <- struct{}{}
 	waitReady()
-	waitFor(t, 10*time.Second, "readings of b", func() bool { return len(sub.get("kelvin/rl/b")) >= 3 })
-	waitFor(t, 10*time.Second, "a with the new offset", func() bool {
+	testenv.WaitForWithin(t, 10*time.Second, "readings of b", func() bool { return len(sub.get("kelvin/rl/b")) >= 3 })
+	testenv.WaitForWithin(t, 10*time.Second, "a with the new offset", func() bool {
 		got := sub.get("kelvin/rl/a")
 		var r reading.Reading
 		json.Unmarshal([]byte(got[len(got)-1]), &r)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -113,7 +114,7 @@ func BenchmarkFanoutLatency(b *testing.B) {
 					}
 				}()
 			}
-			waitFor(b, "every client registered", func() bool { return s.Clients() == n })
+			testenv.WaitFor(b, "every client registered", func() bool { return s.Clients() == n })
 			runtime.GC()
 			var m1 runtime.MemStats
 			runtime.ReadMemStats(&m1)

@@ -46,7 +46,7 @@ func startBrowser(t *testing.T) *browser {
 	// Chromium writes its port and browser endpoint to DevToolsActivePort
 	// once it listens.
 	var port, browserPath string
-	waitFor(t, "chromium's DevTools port", func() bool {
+	testenv.WaitFor(t, "chromium's DevTools port", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort"))
 		port, browserPath, _ = strings.Cut(string(b), "\n")
 		return err == nil && port != "" && strings.HasPrefix(browserPath, "/devtools/browser/")
@@ -68,7 +68,7 @@ func startBrowser(t *testing.T) *browser {
 		}
 	})
 	var targets []struct{ Type, WebSocketDebuggerURL string }
-	waitFor(t, "chromium's page", func() bool {
+	testenv.WaitFor(t, "chromium's page", func() bool {
 		resp, err := http.Get("http://127.0.0.1:" + port + "/json/list")
 		if err != nil {
 			return false

@@ -58,19 +58,6 @@ func serve(t testing.TB, s *Server, wrap func(net.Listener) net.Listener) string
 	return addr
 }
 
-// waitFor polls cond every few milliseconds until it holds, failing the
-// test after 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // smallBuffers shrinks the kernel send buffer of every accepted
 // connection, so that a client that stops reading stalls the server's
 // writes quickly.

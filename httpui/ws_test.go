@@ -115,7 +115,7 @@ func TestWebsocketInOrder(t *testing.T) {
 		}
 	}
 	c.Close(websocket.StatusNormalClosure, "bye")
-	waitFor(t, "the client to be gone", func() bool { return s.Clients() == 0 && s.handlers() == 0 })
+	testenv.WaitFor(t, "the client to be gone", func() bool { return s.Clients() == 0 && s.handlers() == 0 })
 }
 
 // TestWebsocketStalledClient connects a client that never reads: its queue
@@ -184,7 +184,7 @@ func TestWebsocketStalledClient(t *testing.T) {
 	if _, err := io.Copy(io.Discard, br); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("stalled connection: %v, want it closed by the server", err)
 	}
-	waitFor(t, "the stalled handler to end", func() bool { return s.handlers() == 1 })
+	testenv.WaitFor(t, "the stalled handler to end", func() bool { return s.handlers() == 1 })
 	t.Logf("torn down after %v", time.Since(start))
 }
 
@@ -211,7 +211,7 @@ func TestWebsocketTooSlow(t *testing.T) {
 			break
 		}
 	}
-	waitFor(t, "the handler to end", func() bool { return s.handlers() == 0 })
+	testenv.WaitFor(t, "the handler to end", func() bool { return s.handlers() == 0 })
 }
 
 // TestHubDropsFullQueue checks the hub alone: a full queue drops the client
@@ -251,7 +251,7 @@ func TestWebsocketMaxClients(t *testing.T) {
 		t.Fatalf("third client: HTTP %d, want 503", code)
 	}
 	a.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, "a slot to free up", func() bool { return s.handlers() == 1 })
+	testenv.WaitFor(t, "a slot to free up", func() bool { return s.handlers() == 1 })
 	dial(t, addr, nil)
 }
 
@@ -277,7 +277,7 @@ func TestWebsocketOrigin(t *testing.T) {
 			t.Errorf("Origin %q: HTTP %d, want %d", tc.origin, got, tc.want)
 		}
 	}
-	waitFor(t, "the handlers to end", func() bool { return s.handlers() == 0 })
+	testenv.WaitFor(t, "the handlers to end", func() bool { return s.handlers() == 0 })
 }
 
 // TestWebsocketClientMessages: what a client sends is read and discarded;
@@ -319,7 +319,7 @@ func TestWebsocketClientMessages(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("connection still open after a 2000-byte message")
 	}
-	waitFor(t, "the handler to end", func() bool { return s.handlers() == 0 && s.Clients() == 0 })
+	testenv.WaitFor(t, "the handler to end", func() bool { return s.handlers() == 0 && s.Clients() == 0 })
 }
 
 func TestShutdownGoingAway(t *testing.T) {
@@ -378,7 +378,7 @@ func TestShutdownStalled(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Serve did not return")
 	}
-	waitFor(t, "the handler to end", func() bool { return s.handlers() == 0 })
+	testenv.WaitFor(t, "the handler to end", func() bool { return s.handlers() == 0 })
 }
 
 func TestRunListenError(t *testing.T) {
@@ -413,7 +413,7 @@ func TestRun(t *testing.T) {
 	var runErr error
 	wg.Go(func() { runErr = s.Run(ctx) })
 	url := fmt.Sprintf("http://127.0.0.1:%d/api/status", port)
-	waitFor(t, "the server to listen", func() bool {
+	testenv.WaitFor(t, "the server to listen", func() bool {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -86,18 +87,6 @@ func (r *recorder) count(l slog.Level) int {
 	return r.levels[l]
 }
 
-// poll calls cond until it is true, failing the test after 10 s.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 type forwardRun struct {
 	cancel context.CancelFunc
 	done   chan error
@@ -140,7 +129,7 @@ func TestForwardRetriesSameBatchWithBackoff(t *testing.T) {
 	opts := ForwardOptions{Batch: 10, MinBackoff: 8 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
 	fw := startForward(t, q, out, opts, slog.New(rec))
 
-	poll(t, "all readings delivered", func() bool { _, _, d := out.snapshot(); return len(d) == n })
+	testenv.WaitFor(t, "all readings delivered", func() bool { _, _, d := out.snapshot(); return len(d) == n })
 	if err := fw.stop(t); err != nil {
 		t.Fatalf("Forward = %v, want nil", err)
 	}
@@ -184,14 +173,14 @@ func TestForwardBackoffResetsAfterSuccess(t *testing.T) {
 	rec := &recorder{}
 	startForward(t, q, out, opts, slog.New(rec))
 	q.Push(rd(1))
-	poll(t, "first reading", func() bool { _, _, d := out.snapshot(); return len(d) == 1 })
+	testenv.WaitFor(t, "first reading", func() bool { _, _, d := out.snapshot(); return len(d) == 1 })
 	out.mu.Lock()
 	out.fails = 3
 	out.mu.Unlock()
 	q.Push(rd(2))
-	poll(t, "second reading", func() bool { _, _, d := out.snapshot(); return len(d) == 2 })
+	testenv.WaitFor(t, "second reading", func() bool { _, _, d := out.snapshot(); return len(d) == 2 })
 	// Two failure streaks: two warnings and two recoveries.
-	poll(t, "two recoveries logged", func() bool { return rec.count(slog.LevelInfo) == 2 })
+	testenv.WaitFor(t, "two recoveries logged", func() bool { return rec.count(slog.LevelInfo) == 2 })
 	if w := rec.count(slog.LevelWarn); w != 2 {
 		t.Errorf("%d warnings, want 2: %q", w, rec.msgs)
 	}
@@ -209,7 +198,7 @@ func TestForwardCancel(t *testing.T) {
 		q.Push(rd(1))
 		out := &fakeOutput{fails: 1 << 30}
 		fw := startForward(t, q, out, ForwardOptions{MinBackoff: time.Hour}, nil)
-		poll(t, "first attempt", func() bool { a, _, _ := out.snapshot(); return len(a) == 1 })
+		testenv.WaitFor(t, "first attempt", func() bool { a, _, _ := out.snapshot(); return len(a) == 1 })
 		if err := fw.stop(t); err != nil {
 			t.Fatalf("Forward = %v, want nil", err)
 		}
@@ -222,7 +211,7 @@ func TestForwardCancel(t *testing.T) {
 		q.Push(rd(1))
 		out := &fakeOutput{block: true}
 		fw := startForward(t, q, out, ForwardOptions{}, nil)
-		poll(t, "publish started", func() bool { a, _, _ := out.snapshot(); return len(a) == 1 })
+		testenv.WaitFor(t, "publish started", func() bool { a, _, _ := out.snapshot(); return len(a) == 1 })
 		if err := fw.stop(t); err != nil {
 			t.Fatalf("Forward = %v, want nil", err)
 		}
@@ -264,7 +253,7 @@ func TestForwardLossyQueue(t *testing.T) {
 	out.mu.Lock()
 	out.fails = 0
 	out.mu.Unlock()
-	poll(t, "queue drained", func() bool { return q.Len() == 0 })
+	testenv.WaitFor(t, "queue drained", func() bool { return q.Len() == 0 })
 	if err := fw.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -698,17 +699,6 @@ func TestW1BulkMissingDevice(t *testing.T) {
 	}
 }
 
-// waitFor polls cond every millisecond for at most 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // readAsync runs b.Read(ctx) in a goroutine.
 func readAsync(b *W1Bulk, ctx context.Context) chan error {
 	errc := make(chan error, 1)
@@ -738,7 +728,7 @@ func TestW1BulkCancelWhilePending(t *testing.T) {
 	b := newTestW1Bulk(t, k, "28-000000000003", "28-000000000004")
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := readAsync(b, ctx)
-	waitFor(t, "a poll of therm_bulk_read", func() bool {
+	testenv.WaitFor(t, "a poll of therm_bulk_read", func() bool {
 		_, n := k.stateOf("w1_bus_master1")
 		return n >= 2
 	})
@@ -791,7 +781,7 @@ func TestW1BulkCancelBlockedTrigger(t *testing.T) {
 
 	close(k.gate)
 	var readings []reading.Reading
-	waitFor(t, "a Read that is not busy", func() bool {
+	testenv.WaitFor(t, "a Read that is not busy", func() bool {
 		readings, err = b.Read(context.Background())
 		return !errors.Is(err, ErrBusy)
 	})

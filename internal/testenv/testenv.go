@@ -174,3 +174,24 @@ func (m *Mosquitto) Log() string {
 	b, _ := os.ReadFile(filepath.Join(m.Dir, "mosquitto.log"))
 	return string(b)
 }
+
+// WaitFor polls cond every few milliseconds until it holds, failing the
+// test after 15 s with "timed out waiting for what". Use it to wait for an
+// event, never a sleep: on a slow runner a sleep passes without testing
+// what it claims.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	WaitForWithin(t, 15*time.Second, what, cond)
+}
+
+// WaitForWithin is WaitFor with a deadline of d.
+func WaitForWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -65,12 +65,12 @@ func TestOutage(t *testing.T) {
 
 	// Phase 1: all delivered.
 	push(0)
-	waitFor(t, "phase 1 delivered", func() bool { return q.Len() == 0 })
+	testenv.WaitFor(t, "phase 1 delivered", func() bool { return q.Len() == 0 })
 
 	// Phase 2: the cluster dies while Forward is sending.
 	push(1)
 	c.Close()
-	waitFor(t, "a failed publish", func() bool { return out.failures.Load() > 0 })
+	testenv.WaitFor(t, "a failed publish", func() bool { return out.failures.Load() > 0 })
 	st := o.Status()
 	t.Logf("during the outage: %+v", st)
 	if st.State != stateDisconnected || st.Connected || st.LastError == "" || st.ErrorTime.IsZero() {
@@ -83,7 +83,7 @@ func TestOutage(t *testing.T) {
 	c, err = kfake.NewCluster(clusterOpts...)
 	must(t, err)
 	defer c.Close()
-	waitFor(t, "every reading delivered after the restart", func() bool { return q.Len() == 0 })
+	testenv.WaitFor(t, "every reading delivered after the restart", func() bool { return q.Len() == 0 })
 	if st := o.Status(); st.State != stateConnected || !st.Connected {
 		t.Errorf("after recovery: %+v", st)
 	}

@@ -31,7 +31,7 @@ func BenchmarkPublishQoS1(b *testing.B) {
 		}
 	}
 	want := base + int64(b.N)*int64(len(batch))
-	poll(b, "every message delivered", func() bool { return sub.count.Load() >= want })
+	testenv.WaitFor(b, "every message delivered", func() bool { return sub.count.Load() >= want })
 	elapsed := time.Since(begin)
 	b.StopTimer()
 	b.ReportMetric(float64(want-base)/elapsed.Seconds(), "msgs/s")

@@ -131,7 +131,7 @@ func TestWillOnConnectionLoss(t *testing.T) {
 	if r := retained(t, m.URL, status); r != (msg{status, "offline", true}) {
 		t.Fatalf("retained status = %v, want offline", r)
 	}
-	poll(t, "status disconnected", func() bool { return !c.Status().Connected })
+	testenv.WaitFor(t, "status disconnected", func() bool { return !c.Status().Connected })
 	st := c.Status()
 	// The loss, or a failed reconnection attempt since.
 	if st.State == "connected" || !strings.Contains(st.LastError, "connect") || st.ErrorTime.IsZero() {
@@ -193,7 +193,7 @@ func TestRunRetriesAndCancels(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.URL = fmt.Sprintf("tcp://127.0.0.1:%d", testenv.FreePort(t))
 	c := start(t, cfg, "a5")
-	poll(t, "a connection error in Status", func() bool { return c.Status().LastError != "" })
+	testenv.WaitFor(t, "a connection error in Status", func() bool { return c.Status().LastError != "" })
 	st := c.Status()
 	if st.Connected || !strings.Contains(st.LastError, "connect") {
 		t.Errorf("Status = %+v, want a connect error", st)
@@ -242,7 +242,7 @@ func TestPassword(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.URL, cfg.Username, cfg.PasswordFile = m.URL, "kelvin", bad
 		c := start(t, cfg, "a7")
-		poll(t, "an error in Status", func() bool { return c.Status().LastError != "" })
+		testenv.WaitFor(t, "an error in Status", func() bool { return c.Status().LastError != "" })
 		st := c.Status()
 		if st.Connected || st.State == "connected" || !strings.Contains(strings.ToLower(st.LastError), "not authorized") {
 			t.Errorf("Status = %+v, want not authorized", st)

@@ -68,7 +68,7 @@ func BenchmarkDrain(b *testing.B) {
 			b.StartTimer()
 			t0 := time.Now()
 			go func() { done <- publish.Forward(ctx, cur, c.Client, publish.ForwardOptions{}, nil) }()
-			poll(b, "the backlog at the subscriber", func() bool { return sub.count.Load() >= base+drainBacklog })
+			testenv.WaitFor(b, "the backlog at the subscriber", func() bool { return sub.count.Load() >= base+drainBacklog })
 			elapsed += time.Since(t0)
 			b.StopTimer()
 			cancel()
@@ -103,7 +103,7 @@ func BenchmarkDrain(b *testing.B) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				b.Fatalf("mosquitto_pub: %v\n%s", err, out)
 			}
-			poll(b, "the lines at the subscriber", func() bool { return sub.count.Load() >= base+drainBacklog })
+			testenv.WaitFor(b, "the lines at the subscriber", func() bool { return sub.count.Load() >= base+drainBacklog })
 			elapsed += time.Since(t0)
 			b.StopTimer()
 			in.Close()

@@ -14,6 +14,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -31,18 +32,6 @@ type tWriter struct{ t testing.TB }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p[:len(p)-1]))
 	return len(p), nil
-}
-
-// poll calls cond until it is true, failing the test after 15 s.
-func poll(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // msg is a message a subscriber received.
@@ -104,7 +93,7 @@ func (s *subscriber) snapshot() []msg {
 func (s *subscriber) wait(t testing.TB, what string, cond func([]msg) bool) []msg {
 	t.Helper()
 	var got []msg
-	poll(t, what, func() bool { got = s.snapshot(); return cond(got) })
+	testenv.WaitFor(t, what, func() bool { got = s.snapshot(); return cond(got) })
 	return got
 }
 
@@ -157,7 +146,7 @@ func (s *started) stop(t testing.TB) {
 
 func (s *started) waitConnected(t testing.TB) {
 	t.Helper()
-	poll(t, "client connected", func() bool { return s.Status().Connected })
+	testenv.WaitFor(t, "client connected", func() bool { return s.Status().Connected })
 }
 
 // publish publishes batch with a 15 s bound.

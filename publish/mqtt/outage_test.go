@@ -59,7 +59,7 @@ func TestForwardBrokerDownThenUp(t *testing.T) {
 
 	p.Pause() // the client cannot reconnect before the new subscriber is there
 	m.Stop()
-	poll(t, "client disconnected", func() bool { return !c.Status().Connected })
+	testenv.WaitFor(t, "client disconnected", func() bool { return !c.Status().Connected })
 	for i, r := range testReadings("o1", n) {
 		r.Sensor, r.Quantity = "air", "temperature"
 		if q.Push(r) {
@@ -74,7 +74,7 @@ func TestForwardBrokerDownThenUp(t *testing.T) {
 		return len(ms) > 0 && seqOf(t, ms[len(ms)-1].Payload) == n
 	})
 	dups := checkNoGap(t, seqsOf(t, got, ""), 1, n)
-	poll(t, "queue empty", func() bool { return q.Len() == 0 })
+	testenv.WaitFor(t, "queue empty", func() bool { return q.Len() == 0 })
 	t.Logf("%d readings, %d duplicates", n, dups)
 }
 
@@ -90,7 +90,7 @@ func TestForwardConnectionCutMidStream(t *testing.T) {
 	}
 	forward(t, q, c, fastRetry)
 	for k := int64(1); k <= cuts; k++ {
-		poll(t, "progress before a cut", func() bool { return sub.count.Load() >= k*n/(cuts+1) })
+		testenv.WaitFor(t, "progress before a cut", func() bool { return sub.count.Load() >= k*n/(cuts+1) })
 		p.Kill()
 		t.Logf("cut %d after %d messages, %d readings queued", k, sub.count.Load(), q.Len())
 	}
@@ -119,7 +119,7 @@ func TestForwardBrokerDiesMidStream(t *testing.T) {
 	}
 	forward(t, q, c, fastRetry)
 
-	poll(t, "a third of the stream", func() bool { return sub1.count.Load() >= n/3 })
+	testenv.WaitFor(t, "a third of the stream", func() bool { return sub1.count.Load() >= n/3 })
 	p.Pause()
 	m.Stop()
 	if q.Len() == 0 {

@@ -130,7 +130,7 @@ func TestTLS(t *testing.T) {
 		cfg.URL = fmt.Sprintf("mqtts://127.0.0.1:%d", tlsPort)
 		cfg.TLS = TLSConfig{CA: p.CA}
 		c := start(t, cfg, "t2")
-		poll(t, "an error in Status", func() bool { return c.Status().LastError != "" })
+		testenv.WaitFor(t, "an error in Status", func() bool { return c.Status().LastError != "" })
 		st := c.Status()
 		t.Logf("LastError: %s", st.LastError)
 		if st.Connected || !strings.Contains(st.LastError, "certificate required") {
@@ -142,7 +142,7 @@ func TestTLS(t *testing.T) {
 		cfg.URL = fmt.Sprintf("tls://127.0.0.1:%d", tlsPort)
 		cfg.TLS = TLSConfig{Cert: p.ClientCert, Key: p.ClientKey} // system roots
 		c := start(t, cfg, "t3")
-		poll(t, "an error in Status", func() bool { return c.Status().LastError != "" })
+		testenv.WaitFor(t, "an error in Status", func() bool { return c.Status().LastError != "" })
 		st := c.Status()
 		t.Logf("LastError: %s", st.LastError)
 		if st.Connected || !strings.Contains(st.LastError, "certificate signed by unknown authority") {
