@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kelvin-gw/kelvin/ingest"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/ingest"
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 
 	"golang.org/x/sync/errgroup"
 
@@ -51,7 +53,7 @@ func Version() string {
 // Options are the parts of a run that are not configuration: clock, log
 // destination, and (for tests) a ready callback.
 type Options struct {
-	Now     func() time.Time // default time.Now
+	Now     func() time.Time // default wallclock.Now
 	LogOut  io.Writer        // default os.Stderr
 	Log     *slog.Logger     // overrides LogOut and the config's log settings
 	OnReady func(*Agent)     // called once everything is started
@@ -105,7 +107,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 func New(cfg *Config, opts Options) (*Agent, error) {
 	now := opts.Now
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	log := opts.Log
 	if log == nil {

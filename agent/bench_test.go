@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -26,7 +27,7 @@ func (c *countingSensor) Read(context.Context) ([]reading.Reading, error) {
 	if step >= 100 {
 		step = 200 - step
 	}
-	return []reading.Reading{{Quantity: reading.Temperature, Raw: 20 + float64(step)/16, Time: time.Now()}}, nil
+	return []reading.Reading{{Quantity: reading.Temperature, Raw: 20 + float64(step)/16, Time: wallclock.Now()}}, nil
 }
 
 // BenchmarkReadingPath measures the whole path of a reading: sensor read →

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -38,7 +39,7 @@ var clockFloor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 // have set the time) and the time is not before clockFloor. Where the
 // kernel cannot tell (not Linux), it trusts the clock.
 func SystemClock() *Clock {
-	c := &Clock{Now: time.Now, Boottime: boottime}
+	c := &Clock{Now: wallclock.Now, Boottime: boottime}
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		c.BootID = crc32.ChecksumIEEE([]byte(strings.TrimSpace(string(b))))
 	}
@@ -62,7 +63,7 @@ func SystemClock() *Clock {
 // TrustedClock never marks readings: for machines whose clock is right
 // without NTP telling the kernel (agent.clock: trust).
 func TrustedClock() *Clock {
-	return &Clock{Synced: func() bool { return true }, Boottime: func() int64 { return 0 }, Now: time.Now}
+	return &Clock{Synced: func() bool { return true }, Boottime: func() int64 { return 0 }, Now: wallclock.Now}
 }
 
 // mark stamps readings taken while the clock is not synchronised.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kelvin-gw/kelvin/buffer"
 	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -91,7 +92,7 @@ http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
 	}
 
 	appended := a.store.log.Stats().Appended
-	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	future := wallclock.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	big := `[` + strings.Repeat(`{"sensor":"shed","value":1},`, 400) + `{"sensor":"shed","value":1}]`
 	burst := `[` + strings.Repeat(`{"sensor":"hum","value":1},`, 200) + `{"sensor":"hum","value":1}]`
 	for _, tc := range []struct {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/sensors/hw"
 )
 
@@ -42,7 +43,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	var yaml []string
 	found := 0
 
-	w1, err := hw.ScanW1(ctx, *sysfs, time.Now)
+	w1, err := hw.ScanW1(ctx, *sysfs, wallclock.Now)
 	switch {
 	case err != nil && os.IsNotExist(unwrapAll(err)) || err != nil && strings.Contains(err.Error(), "no device"):
 		fmt.Fprintf(stdout, "1-Wire: no kernel 1-Wire bus at %s (enable it: dtoverlay=w1-gpio,gpiopin=4 in config.txt)\n", *sysfs)

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -204,7 +205,7 @@ func (b *browser) waitPage(what string, cond func(p pageState) bool) pageState {
 // fetched again.
 func TestPageInChromium(t *testing.T) {
 	b := startBrowser(t)
-	now := time.Now()
+	now := wallclock.Now()
 	status := func() Status {
 		return Status{
 			Agent: "greenhouse-1", Version: "v9.8.7", Started: now.Add(-2*time.Hour - time.Minute),
@@ -270,7 +271,7 @@ func TestPageInChromium(t *testing.T) {
 	}
 
 	// Live: a reading pushed over the websocket shows at once.
-	s.Publish(temp(121, 23.456, time.Now()))
+	s.Publish(temp(121, 23.456, wallclock.Now()))
 	b.waitPage("the pushed reading", func(p pageState) bool {
 		c := p.Cards["air/temperature"]
 		return c.Value == "23.46" && c.Points == 121
@@ -282,8 +283,8 @@ func TestPageInChromium(t *testing.T) {
 	stop()
 	b.waitPage("the offline banner", func(p pageState) bool { return p.Offline && p.Link == "offline" })
 	s2 := New(Config{}, status, nil, nil)
-	s2.Publish(temp(121, 23.456, time.Now().Add(-time.Second)))
-	s2.Publish(temp(122, 24.5, time.Now()))
+	s2.Publish(temp(121, 23.456, wallclock.Now().Add(-time.Second)))
+	s2.Publish(temp(122, 24.5, wallclock.Now()))
 	l2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +333,7 @@ func (b *browser) click(sel string) {
 // saved in the test's temp dir.
 func TestPageLongHistoryInChromium(t *testing.T) {
 	b := startBrowser(t)
-	now := time.Now()
+	now := wallclock.Now()
 	status := func() Status {
 		return Status{Agent: "gh", Started: now.Add(-3 * 24 * time.Hour),
 			Sensors: []SensorStatus{{ID: "air", Type: "sim", Quantities: []string{"temperature"}, State: "ok", IntervalSeconds: 1}}}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -106,7 +107,7 @@ type Server struct {
 // New returns a server configured by cfg (to which it applies SetDefaults;
 // an empty Listen only matters to Run). status is called for every
 // /api/status request and must be cheap and safe for concurrent use; nil
-// serves an empty Status. now is the clock (nil: time.Now) and log the
+// serves an empty Status. now is the clock (nil: wallclock.Now) and log the
 // logger (nil: discard).
 func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logger) *Server {
 	cfg.SetDefaults()
@@ -114,7 +115,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 		status = func() Status { return Status{} }
 	}
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -6,8 +6,8 @@
 # them. Numbers, never pass/fail: nothing here is a test.
 #
 # Usage: scripts/bench.sh [all|go|agent|start|size]
-#   go     go test -bench of every package, COUNT runs each (a benchmark with
-#          a baseline runs both as sub-benchmarks, so they interleave)
+#   go     go test -bench of every package, COUNT runs each, one at a time,
+#          so that a benchmark and its baseline (sub-benchmarks) interleave
 #   agent  kelvin run with 1 (idle), 8 and 64 simulated sensors at 1 Hz
 #          publishing at QoS 1: VmRSS, RssAnon and CPU share over WINDOW
 #          seconds; and start → first message at the broker
@@ -36,7 +36,12 @@ bench_go() {
 	: >"$OUT/go.txt"
 	run() { # package, pattern, benchtime
 		echo "-- $1 $2" >&2
-		go test -run '^$' -bench "$2" -benchtime "$3" -count "$COUNT" "$1" | tee -a "$OUT/go.txt" >/dev/null
+		# -count N would run all N repeats of one sub-benchmark before the
+		# next; COUNT runs of -count 1 interleave a benchmark with its
+		# baseline (A B A B), as comparisons here need.
+		for _ in $(seq "$COUNT"); do
+			go test -run '^$' -bench "$2" -benchtime "$3" -count 1 "$1" | tee -a "$OUT/go.txt" >/dev/null
+		done
 	}
 	run ./filter Chain 1s
 	run ./reading 'AppendJSON|Format' 1s

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -121,13 +122,13 @@ var _ Sensor = (*Sim)(nil)
 // Humidity and pressure use the same shape scaled to their units. Values
 // are rounded to a chip's resolution (1/16 °C, 1/1024 %RH, 1/256 Pa).
 //
-// Seed 0 uses a hash of id. now is the clock (inject time.Now in production;
-// nil means time.Now); the walk advances by the time between reads. The
+// Seed 0 uses a hash of id. now is the clock (inject wallclock.Now in production;
+// nil means wallclock.Now); the walk advances by the time between reads. The
 // values depend only on the seed and on the sequence of times now returns.
 // An invalid cfg (see SimConfig.Validate) makes every Read fail.
 func NewSim(id string, cfg SimConfig, now func() time.Time) *Sim {
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	if cfg.Quantity == "" {
 		cfg.Quantity = reading.Temperature

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -319,7 +320,7 @@ var _ Sensor = (*W1)(nil)
 
 // NewW1 returns a sensor reading <sysfs>/<address>/w1_slave. sysfs defaults
 // (when "") to DefaultW1SysfsDir; now is the clock stamped on readings (nil
-// means time.Now). It fails only for an invalid address (ValidW1Address) and
+// means wallclock.Now). It fails only for an invalid address (ValidW1Address) and
 // does not touch the filesystem: a device that is not on the bus yet fails
 // at Read with ErrNoDevice.
 func NewW1(sysfs, address string, now func() time.Time) (*W1, error) {
@@ -331,7 +332,7 @@ func NewW1(sysfs, address string, now func() time.Time) (*W1, error) {
 		sysfs = DefaultW1SysfsDir
 	}
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	return &W1{
 		address:  address,

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -175,7 +176,7 @@ var _ Sensor = (*W1Bulk)(nil)
 // NewW1Bulk returns a sensor reading the devices at addresses (kernel names
 // like 28-0316a2b8ff01, in the order Read returns them) under sysfs
 // (DefaultW1SysfsDir when ""); now is the clock stamped on readings (nil
-// means time.Now). It fails for an empty list, an invalid address
+// means wallclock.Now). It fails for an empty list, an invalid address
 // (ValidW1Address) or one listed twice, returning every problem at once,
 // and does not touch the filesystem: buses are found at each Read.
 func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk, error) {
@@ -186,7 +187,7 @@ func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk,
 		sysfs = DefaultW1SysfsDir
 	}
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	b := &W1Bulk{
 		sysfs:     sysfs,

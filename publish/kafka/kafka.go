@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -78,7 +79,7 @@ const Available = true
 
 type options struct {
 	deliveryTimeout time.Duration    // default defaultDeliveryTimeout
-	now             func() time.Time // default time.Now
+	now             func() time.Time // default wallclock.Now
 	extra           []kgo.Opt        // appended to the client options
 }
 
@@ -135,7 +136,7 @@ func newOutput(cfg Config, agentID string, log *slog.Logger, opt options) (*Outp
 		opt.deliveryTimeout = defaultDeliveryTimeout
 	}
 	if opt.now == nil {
-		opt.now = time.Now
+		opt.now = wallclock.Now
 	}
 	topic, err := newTopicTemplate(cfg.Topic)
 	if err != nil {

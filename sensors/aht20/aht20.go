@@ -8,6 +8,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -58,7 +59,7 @@ var _ sensors.Sensor = (*Dev)(nil)
 // NewI2C returns a Dev for the sensor at addr (which must be 0x38) on b. It
 // does not touch the bus: the first Read checks the calibration bit and
 // initialises the sensor when needed, and a missing sensor shows up there.
-// opts may be nil. now stamps readings; nil means time.Now.
+// opts may be nil. now stamps readings; nil means wallclock.Now.
 func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, error) {
 	if b == nil {
 		return nil, errors.New("aht20: nil bus")
@@ -67,7 +68,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 		return nil, fmt.Errorf("aht20: address 0x%02x is not the AHT20's 0x38", addr)
 	}
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	return &Dev{bus: b, addr: addr, now: now, sleep: sleepCtx, prefix: fmt.Sprintf("aht20: i2c 0x%02x", addr)}, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -87,7 +88,7 @@ var _ sensors.Sensor = (*Dev)(nil)
 // NewI2C finds the chip at addr (0x76 or 0x77; the BMP180 is always 0x77)
 // on b by its id register 0xD0, reads its calibration and puts a BMx280 in
 // sleep mode. opts may be nil for the defaults. now stamps the readings
-// (time.Now when nil).
+// (wallclock.Now when nil).
 //
 // Errors start with "bmxx80: i2c 0x76: "; a failed transaction or an id
 // other than 0x60 (BME280), 0x58 (BMP280) or 0x55 (BMP180) wraps
@@ -97,7 +98,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 		return nil, fmt.Errorf("bmxx80: i2c 0x%02x: address must be 0x76 or 0x77", addr)
 	}
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	d := &Dev{
 		bus:    b,

@@ -11,6 +11,7 @@ import (
 	"periph.io/x/conn/v3/onewire"
 	"periph.io/x/devices/v3/ds248x"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -79,7 +80,7 @@ var _ sensors.Sensor = (*Bus)(nil)
 // pull-up on, and sets up the 1-Wire devices named in kernel style
 // ("28-0316a2b8ff01"; families 10 DS18S20, 22 DS1822, 28 DS18B20,
 // 42 DS28EA00). opts may be nil for the defaults; now stamps the readings
-// (time.Now when nil).
+// (wallclock.Now when nil).
 //
 // Each device's scratchpad is read; when its resolution differs from
 // opts.Resolution, the configuration register is written (TH and TL
@@ -133,7 +134,7 @@ func newBus(prefix string, open func() (onewire.Bus, error), devices []string, o
 		return nil, fmt.Errorf("%s: resolution %d bits: want 9..12", prefix, res)
 	}
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	b := &Bus{
 		prefix: prefix,

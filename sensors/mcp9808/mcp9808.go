@@ -8,6 +8,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -71,7 +72,7 @@ func resolution(step float64) (code byte, conv time.Duration, ok bool) {
 // register (0x01) and, only when the chip is shut down, clears the shutdown
 // bit and keeps every other bit; the first Read then waits one conversion
 // time. A missing chip fails with an error wrapping sensors.ErrNoDevice.
-// now stamps readings; nil means time.Now.
+// now stamps readings; nil means wallclock.Now.
 func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, error) {
 	if b == nil {
 		return nil, errors.New("mcp9808: nil bus")
@@ -87,7 +88,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 		return nil, fmt.Errorf("mcp9808: resolution %v °C not one of 0.5, 0.25, 0.125, 0.0625", opts.Resolution)
 	}
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	d := &Dev{
 		bus: b, addr: addr, now: now, sleep: sleepCtx,

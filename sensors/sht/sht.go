@@ -8,6 +8,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -134,7 +135,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 	}
 	d.resetCmd, d.resetWait = reset(d.model)
 	if d.now == nil {
-		d.now = time.Now
+		d.now = wallclock.Now
 	}
 	return d, nil
 }

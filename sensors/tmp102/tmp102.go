@@ -8,6 +8,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -60,7 +61,7 @@ var _ sensors.Sensor = (*Dev)(nil)
 // and writes it back only to clear the shutdown bit or, on a TMP102, to set
 // EM as opts.Extended says (see the package doc); after such a write the
 // first Read waits one conversion time. A missing chip fails with an error
-// wrapping sensors.ErrNoDevice. now stamps readings; nil means time.Now.
+// wrapping sensors.ErrNoDevice. now stamps readings; nil means wallclock.Now.
 func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, error) {
 	if b == nil {
 		return nil, errors.New("tmp102: nil bus")
@@ -69,7 +70,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 		opts = &Opts{}
 	}
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	d := &Dev{bus: b, addr: addr, now: now, sleep: sleepCtx, prefix: fmt.Sprintf("tmp102: i2c 0x%02x", addr)}
 	switch opts.Model {
