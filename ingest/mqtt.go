@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,15 +44,19 @@ func CheckPath(path string) error {
 
 // ValueAt returns the number at path in payload (see Subscription).
 // Numbers in JSON strings ("21.5") are accepted, as some firmwares send
-// them; anything else is an ErrBadInput.
+// them; anything else (hex floats, "inf", an object with a key twice) is
+// an ErrBadInput.
 func ValueAt(payload []byte, path string) (float64, error) {
 	payload = bytes.TrimSpace(payload)
 	if path == "" {
-		v, err := strconv.ParseFloat(string(payload), 64)
+		v, err := parseDecimal(string(payload))
 		if err != nil {
 			return 0, bad("payload %.40q is not a number", payload)
 		}
 		return v, checkItem(Item{Sensor: "-", Value: v})
+	}
+	if err := noDuplicateKeys(payload); err != nil {
+		return 0, err
 	}
 	var doc any
 	d := json.NewDecoder(bytes.NewReader(payload))
@@ -81,7 +84,7 @@ func ValueAt(payload []byte, path string) (float64, error) {
 	default:
 		return 0, bad("%s: want a number, got %T", path, doc)
 	}
-	v, err := strconv.ParseFloat(s, 64)
+	v, err := parseDecimal(s)
 	if err != nil {
 		return 0, bad("%s: want a number, got %q", path, s)
 	}
