@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
 	"github.com/kelvin-gw/kelvin/publish/mqtt"
@@ -51,7 +53,7 @@ func Version() string {
 // Options are the parts of a run that are not configuration: clock, log
 // destination, and (for tests) a ready callback.
 type Options struct {
-	Now     func() time.Time // default time.Now
+	Now     func() time.Time // default wallclock.Now
 	LogOut  io.Writer        // default os.Stderr
 	Log     *slog.Logger     // overrides LogOut and the config's log settings
 	OnReady func(*Agent)     // called once everything is started
@@ -105,7 +107,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 func New(cfg *Config, opts Options) (*Agent, error) {
 	now := opts.Now
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	log := opts.Log
 	if log == nil {
@@ -259,6 +261,9 @@ func (a *Agent) newMQTTIn() error {
 	if in := cfg.MQTTIn; in != nil && in.ClientID != "" {
 		sc.ClientID = strings.ReplaceAll(in.ClientID, "{agent}", cfg.Agent.ID)
 	}
+	if in := cfg.MQTTIn; in != nil {
+		sc.MaxPayload = int(in.MaxPayloadBytes)
+	}
 	if pwFile != "" {
 		b, err := os.ReadFile(pwFile)
 		if err != nil {
@@ -266,14 +271,22 @@ func (a *Agent) newMQTTIn() error {
 		}
 		sc.Password = strings.TrimRight(string(b), "\r\n")
 	}
-	deliver := func(ctx context.Context, items []ingest.Item) error {
-		_, err := a.ingest(ctx, items, "mqtt", false)
-		return err
-	}
 	fail := func(sensor string, err error) {
 		if r := a.byID[sensor]; r != nil {
 			r.fail(err)
 		}
+	}
+	deliver := func(ctx context.Context, items []ingest.Item) error {
+		_, err := a.ingest(ctx, items, "mqtt", false)
+		// A reading refused for what it is (implausible, too old or
+		// too new) is the sensor's bad data; others (the buffer) are
+		// the input's to log.
+		var ie *httpui.IngestError
+		if errors.As(err, &ie) && (ie.Status == http.StatusBadRequest || ie.Status == http.StatusUnprocessableEntity) {
+			fail(items[0].Sensor, fmt.Errorf("%s: %w", ie.Msg, sensors.ErrBadData))
+			return nil
+		}
+		return err
 	}
 	a.mqttIn = ingest.NewSubscriber(sc, subs, deliver, fail, a.log.With("input", "mqtt"))
 	return nil
