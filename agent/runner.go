@@ -216,7 +216,7 @@ func (r *runner) readOnce(ctx context.Context) error {
 // process checks raw readings, runs them through the quantity's filter
 // chain and appends what is to be published to out. fault is the last
 // problem found (an implausible or stuck value, one out of the clamp range,
-// a filter result that overflowed), or else, when a quantity's samples have
+// a filter result that overflowed or is implausible), or else, when a quantity's samples have
 // all been dropped by a filter for a while, errHeldBack.
 // Not safe for concurrent use: the read loop calls it, or (for pushed
 // readings) ingest under pushMu.
@@ -255,6 +255,10 @@ func (r *runner) process(rs, out []reading.Reading) ([]reading.Reading, error) {
 			continue
 		}
 		delete(r.held, rd.Quantity)
+		if err := reading.CheckPlausible(rd.Quantity, s.Value); err != nil {
+			fault = fmt.Errorf("raw %g after the filters: %w: %w", rd.Raw, err, sensors.ErrOutOfRange)
+			continue
+		}
 		rd.Sensor = r.cfg.ID
 		rd.Value = s.Value
 		if rd.Unit == "" {

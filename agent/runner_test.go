@@ -102,4 +102,9 @@ func TestSensorRefusesImplausibleValues(t *testing.T) {
 	if st.state != stateFaulty || strings.Contains(st.err, "clamp") || !strings.Contains(st.err, "result is not a finite number") {
 		t.Errorf("an overflowing calibration: %+v, want faulty with the filter's reason, not the clamp range", st)
 	}
+	_, step, out = testRunner(t, []filter.Spec{{Kind: "calibrate_linear", Points: [2][2]float64{{0, 0}, {1, 1e10}}}}, 21)
+	st = step()
+	if st.state != stateFaulty || st.reason != "out_of_range" || !strings.Contains(st.err, "raw 21 after the filters: temperature 2.1e+11 °C is outside the plausible") || len(*out) != 0 {
+		t.Errorf("a calibration to an implausible value: %+v, %d published; want faulty, out_of_range", st, len(*out))
+	}
 }
