@@ -68,11 +68,11 @@ func (c *limitConn) next() error {
 	if err != nil {
 		return err
 	}
-	n, err := readRemaining(c.br)
+	c.out = append(c.out[:0], h)
+	n, err := c.readRemaining()
 	if err != nil {
 		return err
 	}
-	c.out = appendRemaining(append(c.out[:0], h), n)
 	c.body = n
 	if h>>4 != 3 || n <= c.max { // not a PUBLISH, or small enough
 		return nil
@@ -88,13 +88,14 @@ func (c *limitConn) next() error {
 	if vhLen > n {
 		return fmt.Errorf("mqtt input: malformed PUBLISH: a header of %d bytes in a packet of %d", vhLen, n)
 	}
+	hdr := c.out // the fixed header as it came
 	vh = append(vh, make([]byte, vhLen-2)...)
 	if _, err := io.ReadFull(c.br, vh[2:]); err != nil {
 		return err
 	}
 	size := n - vhLen
 	if size <= c.max {
-		c.out = append(c.out, vh...)
+		c.out = append(hdr, vh...)
 		c.body = size
 		return nil
 	}
@@ -108,15 +109,16 @@ func (c *limitConn) next() error {
 	return nil
 }
 
-// readRemaining reads an MQTT remaining length: 1 to 4 bytes, 7 bits each,
-// least significant first.
-func readRemaining(r io.ByteReader) (int, error) {
+// readRemaining reads an MQTT remaining length (1 to 4 bytes, 7 bits each,
+// least significant first) and appends its bytes, as they came, to out.
+func (c *limitConn) readRemaining() (int, error) {
 	n := 0
 	for i := 0; i < 4; i++ {
-		b, err := r.ReadByte()
+		b, err := c.br.ReadByte()
 		if err != nil {
 			return 0, err
 		}
+		c.out = append(c.out, b)
 		n |= int(b&0x7f) << (7 * i)
 		if b&0x80 == 0 {
 			return n, nil
