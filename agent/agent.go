@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -261,6 +262,9 @@ func (a *Agent) newMQTTIn() error {
 	if in := cfg.MQTTIn; in != nil && in.ClientID != "" {
 		sc.ClientID = strings.ReplaceAll(in.ClientID, "{agent}", cfg.Agent.ID)
 	}
+	if in := cfg.MQTTIn; in != nil {
+		sc.MaxPayload = int(in.MaxPayloadBytes)
+	}
 	if pwFile != "" {
 		b, err := os.ReadFile(pwFile)
 		if err != nil {
@@ -268,14 +272,22 @@ func (a *Agent) newMQTTIn() error {
 		}
 		sc.Password = strings.TrimRight(string(b), "\r\n")
 	}
-	deliver := func(ctx context.Context, items []ingest.Item) error {
-		_, err := a.ingest(ctx, items, "mqtt", false)
-		return err
-	}
 	fail := func(sensor string, err error) {
 		if r := a.byID[sensor]; r != nil {
 			r.fail(err)
 		}
+	}
+	deliver := func(ctx context.Context, items []ingest.Item) error {
+		_, err := a.ingest(ctx, items, "mqtt", false)
+		// A reading refused for what it is (implausible, too old or
+		// too new) is the sensor's bad data; others (the buffer) are
+		// the input's to log.
+		var ie *httpui.IngestError
+		if errors.As(err, &ie) && (ie.Status == http.StatusBadRequest || ie.Status == http.StatusUnprocessableEntity) {
+			fail(items[0].Sensor, fmt.Errorf("%s: %w", ie.Msg, sensors.ErrBadData))
+			return nil
+		}
+		return err
 	}
 	a.mqttIn = ingest.NewSubscriber(sc, subs, deliver, fail, a.log.With("input", "mqtt"))
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/kelvin-gw/kelvin/buffer"
 	"github.com/kelvin-gw/kelvin/filter"
 	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/ingest"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
 	"github.com/kelvin-gw/kelvin/publish/mqtt"
 	"github.com/kelvin-gw/kelvin/reading"
@@ -57,6 +58,9 @@ type OneWireConfig struct {
 	Sysfs string `yaml:"sysfs"` // default /sys/bus/w1/devices
 }
 
+// maxMQTTPacket is the largest remaining length MQTT can encode, in bytes.
+const maxMQTTPacket = 1<<28 - 1
+
 // MQTTInConfig is the broker that type: mqtt sensors subscribe to; by
 // default the mqtt output's broker and credentials.
 type MQTTInConfig struct {
@@ -64,6 +68,10 @@ type MQTTInConfig struct {
 	ClientID     string `yaml:"client_id"` // default kelvin-{agent}-in
 	Username     string `yaml:"username"`
 	PasswordFile string `yaml:"password_file"`
+	// MaxPayloadBytes bounds one message's payload; a larger one is
+	// discarded unread and counted as the sensor's too_large error.
+	// Default ingest.DefaultMaxPayload (64 KiB), also without mqtt_in.
+	MaxPayloadBytes buffer.Size `yaml:"max_payload_bytes"`
 }
 
 // LogConfig sets the log level and format.
@@ -495,6 +503,9 @@ func (v *validator) validate() {
 	v.checkFile("http.ingest_token_file", c.HTTP.IngestTokenFile)
 	if in := c.MQTTIn; in != nil {
 		v.checkFile("mqtt_in.password_file", in.PasswordFile)
+		if in.MaxPayloadBytes < 0 || in.MaxPayloadBytes > maxMQTTPacket {
+			v.errorf("mqtt_in.max_payload_bytes", "%s: want 1B to %s (the largest MQTT packet); leave it out for %s", in.MaxPayloadBytes, buffer.Size(maxMQTTPacket), buffer.Size(ingest.DefaultMaxPayload))
+		}
 		if in.URL != "" {
 			if scheme, rest, ok := strings.Cut(in.URL, "://"); !ok || rest == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme) {
 				v.errorf("mqtt_in.url", "%q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss", in.URL)

@@ -17,9 +17,10 @@ import (
 
 // Limits of pushed readings.
 const (
-	ingestMaxFuture = 5 * time.Minute // a timestamp further ahead is refused
-	ingestRate      = 10              // readings per second per sensor, on average
-	ingestBurst     = 200             // readings per sensor at once (a device's backlog)
+	ingestMaxFuture  = 5 * time.Minute  // a timestamp further ahead is refused
+	ingestCommitWait = 30 * time.Second // longest wait for the commit of a batch whose client went away
+	ingestRate       = 10               // readings per second per sensor, on average
+	ingestBurst      = 200              // readings per sensor at once (a device's backlog)
 )
 
 // unitAliases are the units a device may write for each quantity.
@@ -56,7 +57,8 @@ func ingestErr(status int, format string, args ...any) error {
 
 // Ingest takes readings pushed by devices for sensors of type http: the
 // whole batch or none of it. It checks each against the config (the sensor
-// is declared with type http, quantity and unit match, the time is neither
+// is declared with type http, quantity and unit match, the value is
+// plausible for the quantity (reading.CheckPlausible), the time is neither
 // in the future nor older than buffer.max_age, the sensor's rate limit),
 // runs the readings through their sensors' filters, and returns once what
 // passed them is durable in the buffer. Errors are *httpui.IngestError.
@@ -96,9 +98,12 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, dur
 		if it.Unit != "" && !contains(unitAliases[q], it.Unit) {
 			return 0, ingestErr(http.StatusBadRequest, "%sunit %q: sensor %q measures %s in %s", where, it.Unit, it.Sensor, q, reading.UnitOf(q))
 		}
+		if err := reading.CheckPlausible(q, it.Value); err != nil {
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q: %v", where, it.Sensor, err)
+		}
 		t := it.Time
 		switch {
-		case t.IsZero():
+		case t.IsZero(): // not given: the parsers refuse a given zero time
 			t = now
 		case t.After(now.Add(ingestMaxFuture)):
 			return 0, ingestErr(http.StatusUnprocessableEntity, "%sts %s is %v in the future", where, t.UTC().Format(time.RFC3339), t.Sub(now).Round(time.Second))
@@ -157,7 +162,13 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, dur
 	}
 	unlock()
 	if durable {
-		if err := a.store.log.WaitDurable(ctx); err != nil {
+		// The readings are in the buffer and on the page now, whether or
+		// not the client waits for the answer: wait for their commit
+		// (bounded) even when it gives up, so that the outcome counted is
+		// what happened to them.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ingestCommitWait)
+		defer cancel()
+		if err := a.store.log.WaitDurable(wctx); err != nil {
 			return 0, ingestErr(http.StatusServiceUnavailable, "not yet on disk: %v", err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kelvin-gw/kelvin/buffer"
+	"github.com/kelvin-gw/kelvin/ingest"
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
@@ -110,6 +111,10 @@ http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
 		{"undeclared sensor", "", "dev-token", `{"sensor":"garage","value":4}`, 422, `sensor "garage" is not in the config`},
 		{"a sensor Kelvin reads", "", "dev-token", `{"sensor":"air","value":4}`, 422, "is of type sim, not http"},
 		{"from the future", "", "dev-token", `{"sensor":"shed","value":4,"ts":"` + future + `"}`, 422, "in the future"},
+		{"zero time", "", "dev-token", `{"sensor":"shed","value":4,"ts":"0001-01-01T00:00:00Z"}`, 400, "not after 1970"},
+		{"zero time, line protocol", "text/plain", "dev-token", "temperature,sensor=shed value=4 0", 400, "not after 1970"},
+		{"implausible", "", "dev-token", `{"sensor":"shed","value":1.7e308}`, 422, `sensor "shed": temperature 1.7e+308 °C is outside the plausible -273.15..5000 °C`},
+		{"implausible humidity", "", "dev-token", `{"sensor":"hum","value":-1.7e308}`, 422, "outside the plausible -10..110 %RH"},
 		{"all or nothing", "", "dev-token", `[{"sensor":"shed","value":4},{"sensor":"garage","value":4}]`, 422, "reading 1: "},
 		{"content type", "application/xml", "dev-token", `<r/>`, 415, "Content-Type"},
 		{"too large", "", "dev-token", big, 413, "ingest_max_bytes"},
@@ -136,7 +141,7 @@ http: { listen: "127.0.0.1:%d", ingest_token_file: %s, ingest_max_bytes: 8KiB }
 	}
 	mb, _ := io.ReadAll(metrics.Body)
 	metrics.Body.Close()
-	for _, want := range []string{"kelvin_ingest_accepted_total 4", `kelvin_ingest_rejected_total{reason="refused"} 5`, `kelvin_ingest_rejected_total{reason="malformed"} 4`} {
+	for _, want := range []string{"kelvin_ingest_accepted_total 4", `kelvin_ingest_rejected_total{reason="refused"} 7`, `kelvin_ingest_rejected_total{reason="malformed"} 6`} {
 		if !strings.Contains(string(mb), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
@@ -212,5 +217,69 @@ log: { level: warn }
 		if r.Value != float64(i+1) || r.Seq != uint64(i+1) {
 			t.Errorf("reading %d = value %v seq %d", i, r.Value, r.Seq)
 		}
+	}
+}
+
+// TestIngestRecoversFromOneBadReading: with max_rate, neither an
+// implausible value (refused at the door) nor a reading stamped minutes
+// ahead holds back the sensor's later readings for good: max_rate takes a
+// change that lasts three readings as the new level.
+func TestIngestRecoversFromOneBadReading(t *testing.T) {
+	a := startAgent(t, fmt.Sprintf(`
+agent: { id: gr, data_dir: %s, clock: trust }
+sensors: [ { id: shed, type: http, filters: [ {max_rate: 2} ] } ]
+http: { listen: "127.0.0.1:%d" }
+`, t.TempDir(), testenv.FreePort(t)))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	push := func(v float64, ts time.Time) int {
+		t.Helper()
+		n, err := a.Ingest(ctx, []ingest.Item{{Sensor: "shed", Value: v, Time: ts}})
+		if err != nil {
+			t.Fatalf("push %g: %v", v, err)
+		}
+		return n
+	}
+	if n := push(20, time.Time{}); n != 1 {
+		t.Fatalf("first reading: %d published", n)
+	}
+	if _, err := a.Ingest(ctx, []ingest.Item{{Sensor: "shed", Value: 1e300}}); err == nil || !strings.Contains(err.Error(), "outside the plausible") {
+		t.Fatalf("1e300: %v, want refused as implausible", err)
+	}
+	if n := push(20, wallclock.Now().Add(4*time.Minute)); n != 1 {
+		t.Fatalf("a reading 4 min ahead: %d published", n)
+	}
+	var published []int
+	base := wallclock.Now().Add(-time.Minute) // one reading a second, up to now
+	for i, v := range []float64{20.5, 21, 21.5, 22} {
+		published = append(published, push(v, base.Add(time.Duration(i)*time.Second)))
+	}
+	if fmt.Sprint(published) != "[0 0 1 1]" {
+		t.Errorf("after the reading from the future, published %v, want [0 0 1 1]", published)
+	}
+	for _, s := range a.Status().Sensors {
+		if s.State != stateOK {
+			t.Errorf("sensor %s: %s %s", s.ID, s.State, s.Error)
+		}
+	}
+}
+
+// TestIngestCountsWhatHappened: a client that gives up before the commit
+// does not make its stored, published readings "not stored": the agent
+// still waits for the commit and reports them taken.
+func TestIngestCountsWhatHappened(t *testing.T) {
+	a := startAgent(t, fmt.Sprintf(`
+agent: { id: gc, data_dir: %s, clock: trust }
+sensors: [ { id: shed, type: http } ]
+http: { listen: "127.0.0.1:%d" }
+`, t.TempDir(), testenv.FreePort(t)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client has gone
+	n, err := a.Ingest(ctx, []ingest.Item{{Sensor: "shed", Value: 4.5}})
+	if err != nil || n != 1 {
+		t.Fatalf("Ingest after the client left = %d, %v; want 1 published, no error", n, err)
+	}
+	if st := a.store.log.Stats(); st.Appended != 1 {
+		t.Errorf("%d readings appended, want 1", st.Appended)
 	}
 }

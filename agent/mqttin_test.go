@@ -81,13 +81,28 @@ http: { listen: "" }
 	testenv.WaitForWithin(t, 10*time.Second, "the plug to be faulty", func() bool {
 		for _, s := range a.Status().Sensors {
 			if s.ID == "plug" {
-				return s.State == "faulty" && strings.Contains(s.Error, `no field "AM2301"`)
+				return s.State == "faulty" && s.Reason == "bad_data" && strings.Contains(s.Error, `no field "AM2301"`)
 			}
 		}
 		return false
 	})
 	if got := len(sub.get("kelvin/gm/plug")); got != n {
 		t.Errorf("a payload without the value published %d readings", got-n)
+	}
+
+	// A value no thermometer reads: refused, with the reason.
+	n = len(sub.get("kelvin/gm/soil"))
+	pub("greenhouse/sensor/soil_temperature/state", "1e308", false)
+	testenv.WaitForWithin(t, 10*time.Second, "the soil sensor to be faulty", func() bool {
+		for _, s := range a.Status().Sensors {
+			if s.ID == "soil" {
+				return s.State == "faulty" && s.Reason == "bad_data" && strings.Contains(s.Error, "temperature 1e+308 °C is outside the plausible")
+			}
+		}
+		return false
+	})
+	if got := len(sub.get("kelvin/gm/soil")); got != n {
+		t.Errorf("an implausible value published %d readings", got-n)
 	}
 }
 
@@ -104,6 +119,7 @@ func TestMQTTInputConfig(t *testing.T) {
 		{"sensors: [ { id: x, type: mqtt, topic: a/b } ]", "type mqtt needs a broker"},
 		{"mqtt: { url: tcp://b:1883 }\nsensors: [ { id: x, type: mqtt } ]", "sensors[0].topic: required"},
 		{"mqtt_in: { url: \"localhost\" }\nsensors: [ { id: x, type: mqtt, topic: a/b } ]", "mqtt_in.url"},
+		{"mqtt_in: { url: tcp://b:1883, max_payload_bytes: 1GiB }\nsensors: [ { id: x, type: mqtt, topic: a/b } ]", "mqtt_in.max_payload_bytes: 1GiB: want 1B to"},
 	} {
 		_, err := Parse("test.yaml", []byte("agent: { id: gm, data_dir: "+dir+" }\n"+tc.yaml+"\n"), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -113,4 +129,32 @@ func TestMQTTInputConfig(t *testing.T) {
 	if _, err := Parse("test.yaml", []byte("agent: { id: gm, data_dir: "+dir+" }\nmqtt_in: { url: tcp://local:1883 }\nsensors: [ { id: x, type: mqtt, topic: tele/plug/SENSOR, value_path: $.AM2301.Temperature } ]\n"), nil); err != nil {
 		t.Errorf("a valid mqtt_in config: %v", err)
 	}
+}
+
+// TestMQTTInputPayloadLimit: mqtt_in.max_payload_bytes reaches the input;
+// a larger payload makes its sensor faulty with reason too_large.
+func TestMQTTInputPayloadLimit(t *testing.T) {
+	broker := testenv.StartMosquitto(t)
+	dev := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("test-devices"))
+	if tok := dev.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer dev.Disconnect(50)
+	a := startAgent(t, fmt.Sprintf(`
+agent: { id: gl, data_dir: %s, clock: trust }
+sensors: [ { id: soil, type: mqtt, topic: soil/state } ]
+mqtt_in: { url: %q, max_payload_bytes: 1KiB }
+http: { listen: "" }
+`, t.TempDir(), broker.URL))
+	big := strings.Repeat("1", 4096)
+	testenv.WaitForWithin(t, 10*time.Second, "the soil sensor to be faulty, too_large", func() bool {
+		// Published until the input has subscribed.
+		dev.Publish("soil/state", 1, false, big).WaitTimeout(10 * time.Second)
+		for _, s := range a.Status().Sensors {
+			if s.ID == "soil" {
+				return s.State == "faulty" && s.Reason == "too_large" && strings.Contains(s.Error, "a payload of 4096 bytes, over the limit of 1024")
+			}
+		}
+		return false
+	})
 }

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"sync"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/filter"
 	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/ingest"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -22,6 +22,32 @@ const (
 	stateOK       = "ok"
 	stateFaulty   = "faulty"
 )
+
+// A sensor quantity whose every sample a filter drops (max_rate, outlier)
+// for at least heldAfterSamples samples and heldAfterIntervals of its
+// intervals is faulty with reason held_back, until a sample passes.
+const (
+	heldAfterSamples   = 3
+	heldAfterIntervals = 3
+)
+
+// errHeldBack is the fault of a sensor whose readings are all held back.
+var errHeldBack = errors.New("every reading held back by a filter")
+
+// faultReason is sensors.Reason with the agent's own reasons: held_back,
+// too_large (an MQTT payload over mqtt_in.max_payload_bytes) and bad_data
+// for a pushed payload that could not be read.
+func faultReason(err error) string {
+	switch {
+	case errors.Is(err, errHeldBack):
+		return "held_back"
+	case errors.Is(err, ingest.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, ingest.ErrBadInput):
+		return "bad_data"
+	}
+	return sensors.Reason(err)
+}
 
 // Backoff after a failed read: the first retry after minBackoff, doubling up
 // to the larger of the sensor's interval and maxBackoff.
@@ -41,6 +67,7 @@ type runner struct {
 	log    *slog.Logger
 	chains map[string]*filter.Chain
 	stale  map[string]*staleTrack
+	held   map[string]*heldTrack
 
 	sensor sensors.Sensor
 	out    []reading.Reading // reused between reads
@@ -56,12 +83,20 @@ type staleTrack struct {
 	since time.Time
 }
 
+// heldTrack counts a quantity's samples dropped in a row by a filter.
+type heldTrack struct {
+	n     int
+	since time.Time // when the first of them was dropped
+	why   error     // the last filter error
+}
+
 func newRunner(cfg *SensorConfig, open func() (sensors.Sensor, error), emit func([]reading.Reading), now func() time.Time, log *slog.Logger) (*runner, error) {
 	r := &runner{
 		cfg: cfg, open: open, emit: emit, now: now,
 		log:    log.With("sensor", cfg.ID),
 		chains: map[string]*filter.Chain{},
 		stale:  map[string]*staleTrack{},
+		held:   map[string]*heldTrack{},
 	}
 	qs := cfg.Quantities()
 	for _, q := range qs {
@@ -180,14 +215,16 @@ func (r *runner) readOnce(ctx context.Context) error {
 
 // process checks raw readings, runs them through the quantity's filter
 // chain and appends what is to be published to out. fault is the last
-// problem found (a non-finite or stuck value, one out of the clamp range).
+// problem found (an implausible or stuck value, one out of the clamp range,
+// a filter result that overflowed or is implausible), or else, when a quantity's samples have
+// all been dropped by a filter for a while, errHeldBack.
 // Not safe for concurrent use: the read loop calls it, or (for pushed
 // readings) ingest under pushMu.
 func (r *runner) process(rs, out []reading.Reading) ([]reading.Reading, error) {
 	var fault error
 	for _, rd := range rs {
-		if math.IsNaN(rd.Raw) || math.IsInf(rd.Raw, 0) {
-			fault = fmt.Errorf("%s: non-finite value: %w", rd.Quantity, sensors.ErrBadData)
+		if err := reading.CheckPlausible(rd.Quantity, rd.Raw); err != nil {
+			fault = fmt.Errorf("%w: %w", err, sensors.ErrBadData)
 			continue
 		}
 		if err := r.checkStale(rd); err != nil {
@@ -202,11 +239,24 @@ func (r *runner) process(rs, out []reading.Reading) ([]reading.Reading, error) {
 		s, err := chain.Apply(filter.Sample{Time: rd.Time, Value: rd.Raw})
 		switch {
 		case err == nil:
+		case errors.Is(err, filter.ErrNotFinite):
+			fault = fmt.Errorf("%s %g: %w: %w", rd.Quantity, rd.Raw, err, sensors.ErrOutOfRange)
+			continue
 		case errors.Is(err, filter.ErrOutOfRange):
 			fault = fmt.Errorf("%s %g outside the clamp range: %w", rd.Quantity, rd.Raw, sensors.ErrOutOfRange)
 			continue
-		default: // dropped or unchanged: not a fault, just not published
+		case errors.Is(err, filter.ErrDropped):
+			r.hold(rd.Quantity, err)
 			r.log.Debug("sample held back by a filter", "quantity", rd.Quantity, "raw", rd.Raw, "why", err)
+			continue
+		default: // unchanged: not a fault, just not published
+			delete(r.held, rd.Quantity)
+			r.log.Debug("sample held back by a filter", "quantity", rd.Quantity, "raw", rd.Raw, "why", err)
+			continue
+		}
+		delete(r.held, rd.Quantity)
+		if err := reading.CheckPlausible(rd.Quantity, s.Value); err != nil {
+			fault = fmt.Errorf("raw %g after the filters: %w: %w", rd.Raw, err, sensors.ErrOutOfRange)
 			continue
 		}
 		rd.Sensor = r.cfg.ID
@@ -216,7 +266,37 @@ func (r *runner) process(rs, out []reading.Reading) ([]reading.Reading, error) {
 		}
 		out = append(out, rd)
 	}
+	if fault == nil {
+		fault = r.heldFault()
+	}
 	return out, fault
+}
+
+// hold counts a sample of quantity q that a filter dropped.
+func (r *runner) hold(q string, why error) {
+	h := r.held[q]
+	if h == nil {
+		h = &heldTrack{since: r.now()}
+		r.held[q] = h
+	}
+	h.n++
+	h.why = why
+}
+
+// heldFault returns errHeldBack, wrapped with what and how long, when a
+// quantity's samples have all been dropped for heldAfterSamples samples and
+// heldAfterIntervals intervals.
+func (r *runner) heldFault() error {
+	for _, q := range r.cfg.Quantities() {
+		h := r.held[q]
+		if h == nil || h.n < heldAfterSamples {
+			continue
+		}
+		if d := r.now().Sub(h.since); d >= heldAfterIntervals*r.cfg.Interval {
+			return fmt.Errorf("%s: %d readings in a row for %v, the last by %v: %w", q, h.n, d.Round(time.Second), h.why, errHeldBack)
+		}
+	}
+	return nil
 }
 
 // checkStale reports a fault when a quantity's raw value has not changed for
@@ -250,7 +330,7 @@ func (r *runner) ok(n int) {
 }
 
 func (r *runner) fail(err error) {
-	reason := sensors.Reason(err)
+	reason := faultReason(err)
 	r.mu.Lock()
 	was, wasReason := r.st.State, r.st.Reason
 	r.st.State = stateFaulty

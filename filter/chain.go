@@ -38,7 +38,7 @@ func newStageError(prefix string, err error) stageError {
 }
 
 // errNotFinite is the error of a NaN or infinite input.
-var errNotFinite = &stageError{msg: "filter: input is not a finite number: " + ErrOutOfRange.Error(), err: ErrOutOfRange}
+var errNotFinite = &stageError{msg: "filter: input is not a finite number: " + ErrOutOfRange.Error(), err: ErrNotFinite}
 
 // NewChain builds a chain from specs, in order. For invalid specs it
 // returns one line per problem, "filters[i]: problem", joined with
@@ -77,7 +77,7 @@ func NewChain(specs []Spec) (*Chain, error) {
 			dropped:    newStageError(prefix, ErrDropped),
 			unchanged:  newStageError(prefix, ErrUnchanged),
 			outOfRange: newStageError(prefix, ErrOutOfRange),
-			notFinite:  newStageError(prefix+": result is not a finite number", ErrOutOfRange),
+			notFinite:  stageError{msg: prefix + ": result is not a finite number: " + ErrOutOfRange.Error(), err: ErrNotFinite},
 		}
 	}
 	if len(errs) > 0 {

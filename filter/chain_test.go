@@ -361,3 +361,43 @@ func BenchmarkChain(b *testing.B) {
 		i++
 	}
 }
+
+// TestMeansDoNotOverflow: moving_average, ema and the median of an even
+// window are finite whenever their inputs are, even at ±math.MaxFloat64,
+// where the plain sum overflows; and a result that does overflow is
+// ErrNotFinite, which tells it from clamp's ErrOutOfRange.
+func TestMeansDoNotOverflow(t *testing.T) {
+	const big = 1.7e308
+	for _, spec := range []Spec{
+		{Kind: "moving_average", N: 3},
+		{Kind: "moving_average", Window: time.Minute},
+		{Kind: "ema", Alpha: 0.5},
+		{Kind: "median", N: 2},
+	} {
+		c, err := NewChain([]Spec{spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range []float64{big, big, -big, -big, -big, math.MaxFloat64, math.MaxFloat64, 21} {
+			s, err := c.Apply(Sample{Time: at(float64(i)), Value: v})
+			if err != nil || !finite(s.Value) || math.Abs(s.Value) > math.MaxFloat64 {
+				t.Errorf("%s: sample %d (%g) = %g, %v; want a finite mean", spec, i, v, s.Value, err)
+			}
+		}
+	}
+	c, _ := NewChain([]Spec{{Kind: "moving_average", N: 2}})
+	for i, v := range []float64{big, big} {
+		if s, _ := c.Apply(Sample{Time: at(float64(i)), Value: v}); s.Value != big {
+			t.Errorf("mean of %g and %g = %g", big, big, s.Value)
+		}
+	}
+	c, _ = NewChain([]Spec{{Kind: "calibrate_linear", Points: [2][2]float64{{0, 0}, {1, 1e300}}}})
+	_, err := c.Apply(Sample{Time: at(0), Value: 1e10})
+	if !errors.Is(err, ErrNotFinite) || !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("overflowing calibration: %v; want ErrNotFinite", err)
+	}
+	c, _ = NewChain([]Spec{{Kind: "clamp", Min: 0, Max: 1}})
+	if _, err := c.Apply(Sample{Time: at(0), Value: 2}); errors.Is(err, ErrNotFinite) {
+		t.Errorf("clamp: %v is ErrNotFinite", err)
+	}
+}

@@ -34,6 +34,8 @@
 // (it drops the oldest beyond that); when a sample is older than the newest
 // one held (the clock stepped back) it empties the window and starts again.
 // The moving average is summed afresh for every sample, so it does not drift.
+// Means do not overflow: the moving average, ema and the median of an even
+// count are finite whenever their inputs are, even near ±math.MaxFloat64.
 //
 // # Each filter
 //
@@ -55,9 +57,14 @@
 //     window is equal), a sample equal to m passes and any other is dropped.
 //   - max_rate: the first sample passes; a later one is dropped (ErrDropped)
 //     when |x−last|/(t−t_last) > Rate, with last and t_last the last accepted
-//     sample. As the gap grows while samples are dropped, a genuine step is
-//     eventually accepted. A sample no later than the last accepted passes
-//     only with the same value.
+//     sample (a dropped sample is never the reference). As the gap grows
+//     while samples are dropped, a genuine step is eventually accepted. A
+//     sample no later than the last accepted passes only with the same
+//     value. And a change that lasts is accepted at once: after
+//     ReanchorAfter (3) dropped samples in a row, each within Rate of the
+//     one before, the last of them passes and becomes the reference, so a
+//     wrong first sample, or one stamped in the future, cannot hold back
+//     every later one. Noise that jumps back and forth never re-anchors.
 //   - delta: the first sample passes; a later one passes only when
 //     |x−last| ≥ Delta, with last the last sample it passed, else
 //     ErrUnchanged. The comparison allows a relative tolerance of 1e-9 of the
@@ -76,8 +83,8 @@
 //     gives 21.44 but 1 and 8.32. The result is the float64 nearest the
 //     rounded decimal, never -0.
 //
-// Chain.Apply rejects a NaN or infinite input with ErrOutOfRange, and so a
-// filter's result that overflows. It does not allocate, except while a
+// Chain.Apply rejects a NaN or infinite input with ErrNotFinite (which
+// matches ErrOutOfRange too), and so a filter's result that overflows. It does not allocate, except while a
 // duration window grows to its working size.
 //
 // Chains and filters keep state and are not safe for concurrent use: each

@@ -36,6 +36,10 @@ var (
 	// ErrOutOfRange is a value outside clamp's range, or a value that is not
 	// a finite number. The agent treats it as a sensor fault.
 	ErrOutOfRange = errors.New("value out of range")
+	// ErrNotFinite is the ErrOutOfRange of a NaN or infinite input, or of
+	// a filter's result that is not finite (calibrate_linear or offset
+	// overflowing): it matches ErrOutOfRange too, and tells it from clamp's.
+	ErrNotFinite = fmt.Errorf("not a finite number: %w", ErrOutOfRange)
 )
 
 // Kinds lists the filter names users may write, in the order of the docs.

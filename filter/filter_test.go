@@ -290,20 +290,66 @@ func TestOutlier(t *testing.T) {
 
 func TestMaxRate(t *testing.T) {
 	run(t, []Spec{{Kind: "max_rate", Rate: 2}}, []step{
-		ok(0, 20, 20),                 // first sample passes
-		ok(1, 21, 21),                 // |21-20|/1 s = 1/s
-		rejected(2, 30, ErrDropped),   // |30-21|/1 s = 9/s
-		ok(3, 22, 22),                 // vs 21 at 1 s: 1/2 s = 0.5/s
-		rejected(4, 30, ErrDropped),   // a step: vs 22 at 3 s: 8/1 s = 8/s
-		rejected(5, 30, ErrDropped),   // 8/2 s = 4/s
-		rejected(6, 30, ErrDropped),   // 8/3 s = 2.67/s
-		ok(7, 30, 30),                 // 8/4 s = 2/s: not above 2, accepted
-		ok(7, 30, 30),                 // same time, same value
-		rejected(7, 30.5, ErrDropped), // same time, different value
-		ok(6, 30, 30),                 // earlier time, same value
-		rejected(6, 29, ErrDropped),   // vs 30 at 6 s: same time, different value
-		ok(5.5, 30, 30),               // earlier again, same value
-		ok(6.5, 31, 31),               // vs 30 at 5.5 s: 1/1 s
+		ok(0, 20, 20),                  // first sample passes
+		ok(1, 21, 21),                  // |21-20|/1 s = 1/s
+		rejected(2, 30, ErrDropped),    // |30-21|/1 s = 9/s
+		ok(3, 22, 22),                  // vs 21 at 1 s: 1/2 s = 0.5/s
+		rejected(4, 40, ErrDropped),    // a step: vs 22 at 3 s: 18/1 s = 18/s
+		rejected(5, 40, ErrDropped),    // 18/2 s = 9/s
+		ok(12, 40, 40),                 // a gap: 18/9 s = 2/s: not above 2, accepted
+		ok(12, 40, 40),                 // same time, same value
+		rejected(12, 40.5, ErrDropped), // same time, different value
+		ok(11, 40, 40),                 // earlier time, same value
+		rejected(11, 39, ErrDropped),   // vs 40 at 11 s: same time, different value
+		ok(10.5, 40, 40),               // earlier again, same value
+		ok(11.5, 41, 41),               // vs 40 at 10.5 s: 1/1 s
+	})
+}
+
+// TestMaxRateRecovers: max_rate never takes a sample it dropped as its
+// reference, and takes a change that lasts ReanchorAfter samples, each
+// within the rate of the one before, as the new level: one wrong sample
+// cannot silence a sensor.
+func TestMaxRateRecovers(t *testing.T) {
+	rate := []Spec{{Kind: "max_rate", Rate: 2}}
+	t.Run("a spike", func(t *testing.T) {
+		run(t, rate, []step{
+			ok(0, 20, 20),
+			rejected(1, 1e300, ErrDropped),
+			ok(2, 20.5, 20.5), // vs 20 at 0 s, not vs the spike
+			rejected(3, 1e300, ErrDropped),
+			rejected(4, 1e300, ErrDropped),
+			ok(5, 21, 21), // two spikes are not a level
+		})
+	})
+	t.Run("a wrong first sample", func(t *testing.T) {
+		run(t, rate, []step{
+			ok(0, 1e300, 1e300),
+			rejected(1, 20, ErrDropped),
+			rejected(2, 20.5, ErrDropped),
+			ok(3, 21, 21), // third in a row within 2/s of the one before
+			ok(4, 21.5, 21.5),
+		})
+	})
+	t.Run("a reference stamped in the future", func(t *testing.T) {
+		run(t, rate, []step{
+			ok(300, 20, 20), // five minutes ahead
+			rejected(1, 20.1, ErrDropped),
+			rejected(2, 20.2, ErrDropped),
+			ok(3, 20.3, 20.3),
+			ok(4, 20.4, 20.4),
+		})
+	})
+	t.Run("noise is no level", func(t *testing.T) {
+		run(t, rate, []step{
+			ok(0, 20, 20),
+			rejected(1, 100, ErrDropped),
+			rejected(2, 200, ErrDropped),
+			rejected(3, 100, ErrDropped),
+			rejected(4, 200, ErrDropped),
+			rejected(5, 100, ErrDropped),
+			ok(6, 21, 21),
+		})
 	})
 }
 

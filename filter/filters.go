@@ -48,7 +48,7 @@ type movingAverage struct{ w *ring }
 
 func (f *movingAverage) Apply(s Sample) (Sample, error) {
 	f.w.push(s)
-	s.Value = f.w.sum() / float64(f.w.n)
+	s.Value = f.w.mean()
 	return s, nil
 }
 
@@ -60,7 +60,7 @@ type ema struct {
 
 func (f *ema) Apply(s Sample) (Sample, error) {
 	if f.started {
-		s.Value = f.alpha*s.Value + (1-f.alpha)*f.y
+		s.Value = weigh(f.alpha, s.Value, f.y)
 	}
 	f.started, f.y = true, s.Value
 	return s, nil
@@ -116,21 +116,40 @@ func (f *outlier) Apply(s Sample) (Sample, error) {
 	return s, nil
 }
 
+// ReanchorAfter is how many consecutive samples max_rate drops, each
+// within its rate of the one before, before it takes the last of them as
+// its new reference and passes it: a change that lasts is data, however
+// fast it came (a sensor replugged, a first sample that was wrong, a
+// reference stamped in the future).
+const ReanchorAfter = 3
+
 type maxRate struct {
 	rate    float64
 	started bool
-	last    float64
-	at      time.Time
+	last    Sample // the reference: the last sample passed
+	cand    Sample // the last sample dropped
+	streak  int    // consecutive drops, each within rate of the one before
+}
+
+// within reports whether s is within the rate of ref.
+func (f *maxRate) within(ref, s Sample) bool {
+	dt := max(s.Time.Sub(ref.Time).Seconds(), 0)
+	return math.Abs(s.Value-ref.Value) <= f.rate*dt
 }
 
 func (f *maxRate) Apply(s Sample) (Sample, error) {
-	if f.started {
-		dt := max(s.Time.Sub(f.at).Seconds(), 0)
-		if math.Abs(s.Value-f.last) > f.rate*dt {
+	if f.started && !f.within(f.last, s) {
+		if f.streak > 0 && f.within(f.cand, s) {
+			f.streak++
+		} else {
+			f.streak = 1
+		}
+		f.cand = s
+		if f.streak < ReanchorAfter {
 			return s, ErrDropped
 		}
 	}
-	f.started, f.last, f.at = true, s.Value, s.Time
+	f.started, f.last, f.streak = true, s, 0
 	return s, nil
 }
 

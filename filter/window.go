@@ -117,11 +117,22 @@ func sortFloats(v []float64) {
 	}
 }
 
-// sum returns the sum of the values held, added oldest first.
-func (r *ring) sum() float64 {
+// mean returns the mean of the values held: their sum, added oldest
+// first, divided by their count; when the sum overflows (values near
+// ±math.MaxFloat64), the sum of each value divided by the count, which
+// cannot. It is finite when every value is.
+func (r *ring) mean() float64 {
 	var t float64
 	for i := range r.n {
 		t += r.vals[r.index(i)]
+	}
+	n := float64(r.n)
+	if finite(t) {
+		return t / n
+	}
+	t = 0
+	for i := range r.n {
+		t += r.vals[r.index(i)] / n
 	}
 	return t
 }
@@ -133,5 +144,14 @@ func median(v []float64) float64 {
 	if len(v)%2 == 1 {
 		return v[h]
 	}
-	return (v[h-1] + v[h]) / 2
+	return weigh(0.5, v[h-1], v[h])
+}
+
+// weigh returns w·x + (1−w)·y for w in [0,1], without overflow: the result
+// lies between x and y, so it is finite when they are.
+func weigh(w, x, y float64) float64 {
+	if v := w*x + (1-w)*y; finite(v) {
+		return v
+	}
+	return 2 * (w*(x/2) + (1-w)*(y/2))
 }

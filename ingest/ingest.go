@@ -1,8 +1,9 @@
 // Package ingest parses readings that other devices push to the gateway
 // (POST /api/ingest): JSON, one reading or an array, and InfluxDB line
-// protocol. It checks form only — that values are finite numbers, names
-// are present, timestamps parse; the agent checks them against the config.
-// A batch is parsed whole or refused whole.
+// protocol. It checks form only — that values are finite decimal numbers,
+// names are present, keys and fields appear once, timestamps parse and lie
+// after 1970; the agent checks them against the config and each quantity's
+// plausible range. A batch is parsed whole or refused whole.
 package ingest
 
 import (
@@ -18,7 +19,9 @@ import (
 )
 
 // Item is one pushed reading. Quantity and Unit are empty when the device
-// did not say; Time is zero when it did not say (the gateway's clock then).
+// did not say; Time is zero when it did not say (the gateway's clock then):
+// the parsers refuse a time that is given but not after 1970, so a zero
+// Time never comes from the input.
 type Item struct {
 	Sensor   string
 	Quantity string
@@ -55,11 +58,15 @@ type jsonItem struct {
 //
 //	{"sensor":"shed","value":4.5,"ts":"2026-11-26T07:00:00Z","unit":"°C","quantity":"temperature"}
 //
-// sensor and value are required; ts is RFC 3339 or unix seconds. Unknown
-// fields are refused (a typo would otherwise go unnoticed).
+// sensor and value are required; ts is RFC 3339 or unix seconds, after
+// 1970. Unknown fields are refused (a typo would otherwise go unnoticed),
+// and so are duplicate keys (which would otherwise silently take the last).
 func ParseJSON(b []byte) ([]Item, error) {
 	b = bytes.TrimSpace(b)
 	var raw []json.RawMessage
+	if err := noDuplicateKeys(b); err != nil {
+		return nil, err
+	}
 	switch {
 	case len(b) == 0:
 		return nil, bad("empty body")
@@ -129,14 +136,75 @@ func parseJSONTime(raw json.RawMessage) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, bad("ts: want RFC 3339 like 2026-11-26T07:00:00Z, got %q", s)
 		}
-		return t, nil
+		return t, checkTime(t)
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e11 {
 		return time.Time{}, bad("ts: want RFC 3339 or unix seconds, got %s", raw)
 	}
 	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), nil
+	t := time.Unix(int64(sec), int64(frac*1e9))
+	return t, checkTime(t)
+}
+
+// checkTime refuses a given time that is not after 1970: the zero time of
+// a device's clock library (0001-01-01), the Unix epoch of one that never
+// synchronised, or earlier. Such a time is not unset; it is wrong.
+func checkTime(t time.Time) error {
+	if !t.After(time.Unix(0, 0)) {
+		return bad("ts %s is not after 1970: not a time a reading was taken (leave ts out to use the gateway's clock)", t.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// noDuplicateKeys returns an ErrBadInput naming the first key that appears
+// twice in one object of the JSON text b, at any depth; nil otherwise, and
+// for text that is not JSON (the decoder proper reports that).
+func noDuplicateKeys(b []byte) error {
+	type frame struct {
+		keys map[string]bool // nil for an array
+		key  bool            // an object expecting a key or its end
+	}
+	var stack []frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].key = true
+		}
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return nil
+		}
+		n := len(stack)
+		if n > 0 && stack[n-1].key {
+			if tok == json.Delim('}') {
+				stack = stack[:n-1]
+				valueDone()
+				continue
+			}
+			k, _ := tok.(string)
+			if stack[n-1].keys[k] {
+				return bad("duplicate key %q: each key may appear once", k)
+			}
+			stack[n-1].keys[k] = true
+			stack[n-1].key = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]bool{}, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:n-1]
+		}
+		valueDone()
+	}
 }
 
 func jsonErr(err error) string {
@@ -165,10 +233,10 @@ func checkItem(it Item) error {
 //	temperature,sensor=shed,unit=°C value=4.5 1795417200000000000
 //
 // The measurement is the quantity; the sensor tag is required, a unit tag
-// optional, other tags are ignored; the value field is required (a float,
-// or an integer with the i suffix), other fields are ignored; the
-// timestamp, in nanoseconds, is optional. Blank lines and # comments are
-// skipped.
+// optional, other tags are ignored; the value field is required (a decimal
+// float, or an integer with the i suffix), other fields are ignored; the
+// timestamp, in nanoseconds after 1970, is optional. A tag or field key
+// that appears twice is refused. Blank lines and # comments are skipped.
 func ParseLine(b []byte) ([]Item, error) {
 	var out []Item
 	for n, line := range strings.Split(string(b), "\n") {
@@ -201,11 +269,16 @@ func parseLine(line string) (Item, error) {
 	if it.Quantity == "" {
 		return Item{}, bad("empty measurement")
 	}
+	seen := map[string]bool{}
 	for _, tag := range head[1:] {
 		k, v, ok := cutUnescaped(tag, '=')
 		if !ok {
 			return Item{}, bad("tag %q: want key=value", tag)
 		}
+		if seen[unescape(k)] {
+			return Item{}, bad("tag %q appears twice", unescape(k))
+		}
+		seen[unescape(k)] = true
 		switch unescape(k) {
 		case "sensor":
 			it.Sensor = unescape(v)
@@ -217,18 +290,22 @@ func parseLine(line string) (Item, error) {
 		return Item{}, bad("the sensor tag is required")
 	}
 	found := false
+	clear(seen)
 	for _, f := range splitUnescaped(parts[1], ',') {
 		k, v, ok := cutUnescaped(f, '=')
 		if !ok {
 			return Item{}, bad("field %q: want key=value", f)
 		}
+		if seen[unescape(k)] {
+			return Item{}, bad("field %q appears twice", unescape(k))
+		}
+		seen[unescape(k)] = true
 		if unescape(k) != "value" {
 			continue
 		}
-		v = strings.TrimSuffix(v, "i")
-		x, err := strconv.ParseFloat(v, 64)
+		x, err := parseLineNumber(v)
 		if err != nil {
-			return Item{}, bad("field value: want a number, got %q", v)
+			return Item{}, err
 		}
 		it.Value, found = x, true
 	}
@@ -241,8 +318,48 @@ func parseLine(line string) (Item, error) {
 			return Item{}, bad("timestamp: want integer nanoseconds, got %q", parts[2])
 		}
 		it.Time = time.Unix(0, ns)
+		if err := checkTime(it.Time); err != nil {
+			return Item{}, err
+		}
 	}
 	return it, checkItem(it)
+}
+
+// parseLineNumber parses a line protocol field value: a decimal float
+// (1, -2.5, 1e3) or an integer with the i suffix (55i).
+func parseLineNumber(v string) (float64, error) {
+	if i, ok := strings.CutSuffix(v, "i"); ok {
+		n, err := strconv.ParseInt(i, 10, 64)
+		if err != nil {
+			return 0, bad("field value: want an integer before the i suffix, got %q", v)
+		}
+		return float64(n), nil
+	}
+	x, err := parseDecimal(v)
+	if err != nil {
+		return 0, bad("field value: want a number, got %q", v)
+	}
+	return x, nil
+}
+
+// parseDecimal is strconv.ParseFloat restricted to decimal notation:
+// [+-]digits[.digits][e[+-]digits]. ParseFloat alone also takes hex floats
+// (0x1p4), underscores, "Inf" and "NaN", which no device means as a reading.
+func parseDecimal(s string) (float64, error) {
+	digits := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits = true
+		case c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-':
+		default:
+			return 0, fmt.Errorf("%q is not a decimal number", s)
+		}
+	}
+	if !digits {
+		return 0, fmt.Errorf("%q is not a decimal number", s)
+	}
+	return strconv.ParseFloat(s, 64)
 }
 
 // splitUnescaped splits s at sep not preceded by a backslash, outside

@@ -36,6 +36,15 @@ func TestParseJSON(t *testing.T) {
 		{"empty", ``, nil, "empty body"},
 		{"empty array", `[]`, nil, "empty array"},
 		{"two values", `{"sensor":"a","value":1} {"sensor":"b","value":2}`, nil, "more than one JSON value"},
+		// A time that is given must be one: not Go's zero time, nor 1970.
+		{"zero time", `{"sensor":"a","value":1,"ts":"0001-01-01T00:00:00Z"}`, nil, "ts 0001-01-01T00:00:00Z is not after 1970"},
+		{"zero time as seconds", `{"sensor":"a","value":1,"ts":-62135596800}`, nil, "is not after 1970"},
+		{"the epoch", `{"sensor":"a","value":1,"ts":0}`, nil, "ts 1970-01-01T00:00:00Z is not after 1970"},
+		{"zero time in a batch", `[{"sensor":"a","value":1},{"sensor":"a","value":1,"ts":"0001-01-01T00:00:00Z"}]`, nil, "reading 1: "},
+		// A key twice is refused, not taken last.
+		{"value twice", `{"sensor":"a","value":1,"value":1e300}`, nil, `duplicate key "value"`},
+		{"sensor twice in a batch", `[{"sensor":"a","value":1},{"sensor":"a","sensor":"b","value":1}]`, nil, `duplicate key "sensor"`},
+		{"nested key twice", `{"sensor":"a","value":1,"agent":{"x":1,"x":2}}`, nil, `duplicate key "x"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseJSON([]byte(tc.in))
@@ -83,11 +92,21 @@ func TestParseLine(t *testing.T) {
 		"temperature value=1":                       "the sensor tag is required",
 		"temperature,sensor=a raw=1":                "the value field is required",
 		"temperature,sensor=a value=abc":            "want a number",
-		"temperature,sensor=a value=NaN":            "not a finite number",
+		"temperature,sensor=a value=NaN":            "want a number",
 		"temperature,sensor=a value=1 yesterday":    "timestamp",
 		"temperature,sensor=a":                      "want: measurement",
 		"":                                          "no readings",
 		"temperature,sensor=a value=1\nbroken line": "line 2: ",
+		// Decimal floats only, each key once, a time after 1970.
+		"temperature,sensor=a value=0x1p4":             "want a number",
+		"temperature,sensor=a value=0x10i":             "want an integer",
+		"temperature,sensor=a value=1_000":             "want a number",
+		"temperature,sensor=a value=Inf":               "want a number",
+		"temperature,sensor=a value=1.5i":              "want an integer",
+		"temperature,sensor=a value=1,value=1e300":     `field "value" appears twice`,
+		"temperature,sensor=a,sensor=b value=1":        `tag "sensor" appears twice`,
+		"temperature,sensor=a value=1 0":               "ts 1970-01-01T00:00:00Z is not after 1970",
+		"temperature,sensor=a value=1 -62135596800000": "is not after 1970",
 	} {
 		if _, err := ParseLine([]byte(in)); err == nil || !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), msg) {
 			t.Errorf("ParseLine(%q) = %v, want an error containing %q", in, err, msg)
@@ -102,6 +121,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`[{"sensor":"a","value":1},{"sensor":"b","value":2,"ts":1795417200}]`))
 	f.Add([]byte("temperature,sensor=shed,unit=°C value=4.5 1795417200000000000\n"))
 	f.Add([]byte(`temperature,sensor=a\,b value=1i`))
+	// Refused: zero and epoch times, duplicate keys and fields, hex floats.
+	f.Add([]byte(`{"sensor":"a","value":1,"ts":"0001-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{"sensor":"a","value":1,"value":2}`))
+	f.Add([]byte("temperature,sensor=a value=1,value=2 0\n"))
+	f.Add([]byte("temperature,sensor=a value=0x1p4\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, parse := range []func([]byte) ([]Item, error){ParseJSON, ParseLine} {
 			items, err := parse(b)
@@ -112,7 +136,8 @@ func FuzzParse(f *testing.F) {
 				continue
 			}
 			for _, it := range items {
-				if it.Sensor == "" || math.IsNaN(it.Value) || math.IsInf(it.Value, 0) {
+				if it.Sensor == "" || math.IsNaN(it.Value) || math.IsInf(it.Value, 0) ||
+					(!it.Time.IsZero() && !it.Time.After(time.Unix(0, 0))) {
 					t.Fatalf("accepted %+v", it)
 				}
 			}
@@ -140,10 +165,14 @@ func TestValueAt(t *testing.T) {
 		{tasmota, "$.DS18B20.Temperature", 0, `no field "DS18B20"`},
 		{tasmota, "$.TempUnit", 0, `want a number, got "C"`},
 		{tasmota, "$.AM2301", 0, "want a number"},
-		{"nan", "", 0, "not a finite number"},
+		{"nan", "", 0, "is not a number"},
 		{"ON", "", 0, "is not a number"},
 		{"{", "$.t", 0, "not JSON"},
 		{`{"t":[1]}`, "$.t", 0, "want a number"},
+		{"0x1p4", "", 0, "is not a number"},
+		{"Infinity", "", 0, "is not a number"},
+		{`{"t":"0x10"}`, "$.t", 0, "want a number"},
+		{`{"t":1,"t":1e300}`, "$.t", 0, `duplicate key "t"`},
 	} {
 		got, err := ValueAt([]byte(tc.payload), tc.path)
 		if tc.err != "" {
@@ -167,6 +196,8 @@ func TestValueAt(t *testing.T) {
 func FuzzValueAt(f *testing.F) {
 	f.Add([]byte(`{"AM2301":{"Temperature":21.3}}`), "$.AM2301.Temperature")
 	f.Add([]byte("14.26"), "")
+	f.Add([]byte("0x1p4"), "")
+	f.Add([]byte(`{"t":1,"t":2}`), "$.t")
 	f.Fuzz(func(t *testing.T, payload []byte, path string) {
 		if CheckPath(path) != nil {
 			return

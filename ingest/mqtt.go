@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,15 +44,19 @@ func CheckPath(path string) error {
 
 // ValueAt returns the number at path in payload (see Subscription).
 // Numbers in JSON strings ("21.5") are accepted, as some firmwares send
-// them; anything else is an ErrBadInput.
+// them; anything else (hex floats, "inf", an object with a key twice) is
+// an ErrBadInput.
 func ValueAt(payload []byte, path string) (float64, error) {
 	payload = bytes.TrimSpace(payload)
 	if path == "" {
-		v, err := strconv.ParseFloat(string(payload), 64)
+		v, err := parseDecimal(string(payload))
 		if err != nil {
 			return 0, bad("payload %.40q is not a number", payload)
 		}
 		return v, checkItem(Item{Sensor: "-", Value: v})
+	}
+	if err := noDuplicateKeys(payload); err != nil {
+		return 0, err
 	}
 	var doc any
 	d := json.NewDecoder(bytes.NewReader(payload))
@@ -81,7 +84,7 @@ func ValueAt(payload []byte, path string) (float64, error) {
 	default:
 		return 0, bad("%s: want a number, got %T", path, doc)
 	}
-	v, err := strconv.ParseFloat(s, 64)
+	v, err := parseDecimal(s)
 	if err != nil {
 		return 0, bad("%s: want a number, got %q", path, s)
 	}
@@ -95,11 +98,17 @@ type SubscriberConfig struct {
 	Username     string
 	Password     string
 	ConnectRetry time.Duration // between connection attempts; default 5s
+	// MaxPayload bounds a message's payload, in bytes; default
+	// DefaultMaxPayload. A larger one is discarded as it arrives, never
+	// held in memory, counted (TooLarge) and reported to fail as
+	// ErrTooLarge.
+	MaxPayload int
 }
 
 // Subscriber takes readings from MQTT topics and hands them to deliver, one
-// message at a time; a message deliver refuses, or whose value cannot be
-// read, is dropped with a log line and reported to fail.
+// message at a time; a message whose value cannot be read, or that is
+// larger than MaxPayload, is dropped and reported to fail; one deliver
+// refuses is dropped with a log line.
 type Subscriber struct {
 	cfg     SubscriberConfig
 	subs    map[string]Subscription // by topic
@@ -107,8 +116,11 @@ type Subscriber struct {
 	fail    func(sensor string, err error)
 	log     *slog.Logger
 
-	mu  sync.Mutex
-	ctx context.Context
+	tooLargeN atomic.Uint64
+
+	mu        sync.Mutex
+	ctx       context.Context
+	discarded map[string]int // by topic: oversized payloads whose empty stand-in is still to come
 }
 
 // NewSubscriber prepares a subscriber; Run connects it.
@@ -117,7 +129,10 @@ func NewSubscriber(cfg SubscriberConfig, subs []Subscription, deliver func(conte
 	if cfg.ConnectRetry == 0 {
 		cfg.ConnectRetry = 5 * time.Second
 	}
-	s := &Subscriber{cfg: cfg, subs: map[string]Subscription{}, deliver: deliver, fail: fail, log: log}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = DefaultMaxPayload
+	}
+	s := &Subscriber{cfg: cfg, subs: map[string]Subscription{}, deliver: deliver, fail: fail, log: log, discarded: map[string]int{}}
 	for _, sub := range subs {
 		s.subs[sub.Topic] = sub
 	}
@@ -138,7 +153,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	o := paho.NewClientOptions().AddBroker(s.cfg.URL).SetClientID(s.cfg.ClientID).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(s.cfg.ConnectRetry).SetMaxReconnectInterval(30 * time.Second).
-		SetOrderMatters(true).
+		SetOrderMatters(true).SetCustomOpenConnectionFn(s.dial).
 		SetOnConnectHandler(func(c paho.Client) {
 			tok := c.SubscribeMultiple(filters, s.onMessage)
 			if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
@@ -174,6 +189,24 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	return nil
 }
 
+// TooLarge returns how many payloads were larger than MaxPayload, since
+// NewSubscriber. Safe for concurrent use.
+func (s *Subscriber) TooLarge() uint64 { return s.tooLargeN.Load() }
+
+// tooLarge counts and reports a payload the connection discarded; the
+// message reaches onMessage with an empty payload, which it then skips.
+func (s *Subscriber) tooLarge(topic string, size int, retained bool) {
+	s.tooLargeN.Add(1)
+	sub, ok := s.subs[topic]
+	if !ok || retained {
+		return
+	}
+	s.mu.Lock()
+	s.discarded[topic]++
+	s.mu.Unlock()
+	s.fail(sub.Sensor, fmt.Errorf("topic %s: a payload of %d bytes, over the limit of %d: %w", topic, size, s.cfg.MaxPayload, ErrTooLarge))
+}
+
 func (s *Subscriber) onMessage(_ paho.Client, m paho.Message) {
 	sub, ok := s.subs[m.Topic()]
 	// A retained message is a device's last value, sent again on every
@@ -183,7 +216,14 @@ func (s *Subscriber) onMessage(_ paho.Client, m paho.Message) {
 	}
 	s.mu.Lock()
 	ctx := s.ctx
+	discarded := len(m.Payload()) == 0 && s.discarded[m.Topic()] > 0
+	if discarded {
+		s.discarded[m.Topic()]--
+	}
 	s.mu.Unlock()
+	if discarded { // reported by tooLarge
+		return
+	}
 	v, err := ValueAt(m.Payload(), sub.ValuePath)
 	if err != nil {
 		s.fail(sub.Sensor, fmt.Errorf("topic %s: %w", m.Topic(), err))

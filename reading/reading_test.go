@@ -2,7 +2,9 @@ package reading
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,5 +81,38 @@ func TestClockField(t *testing.T) {
 	}
 	if got, want := string(FormatInflux.Append(nil, &r)), `temperature,agent=gh,sensor=air,unit=°C,clock=unsynced value=21.43,raw=21.5,seq=42i 1795417200123000000`; got != want {
 		t.Errorf("influx\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestCheckPlausible: values no sensor can measure are refused with a
+// reason; the ends of each range are accepted.
+func TestCheckPlausible(t *testing.T) {
+	for _, tc := range []struct {
+		q   string
+		v   float64
+		msg string // "" for plausible
+	}{
+		{Temperature, 21.5, ""},
+		{Temperature, -273.15, ""},
+		{Temperature, 5000, ""},
+		{Temperature, -273.16, "outside the plausible -273.15..5000 °C"},
+		{Temperature, 1e308, "temperature 1e+308 °C is outside"},
+		{Temperature, -1.7e308, "outside"},
+		{Temperature, math.NaN(), "not a finite number"},
+		{Temperature, math.Inf(1), "not a finite number"},
+		{Humidity, 100, ""},
+		{Humidity, 1e300, "outside the plausible -10..110 %RH"},
+		{Pressure, 101325, ""},
+		{Pressure, -1, "outside the plausible 0..1e+07 Pa"},
+		{"co2", 1e300, ""},
+		{"co2", math.Inf(-1), "not a finite number"},
+	} {
+		err := CheckPlausible(tc.q, tc.v)
+		switch {
+		case tc.msg == "" && err != nil:
+			t.Errorf("CheckPlausible(%s, %g) = %v, want nil", tc.q, tc.v, err)
+		case tc.msg != "" && (err == nil || !errors.Is(err, ErrImplausible) || !strings.Contains(err.Error(), tc.msg)):
+			t.Errorf("CheckPlausible(%s, %g) = %v, want ErrImplausible with %q", tc.q, tc.v, err, tc.msg)
+		}
 	}
 }
