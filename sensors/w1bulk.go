@@ -550,8 +550,8 @@ func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) (time.D
 		case state == 0:
 			return conv, errors.New("therm_bulk_read reads 0 after the trigger: no conversion started")
 		case !time.Now().Before(deadline):
-			return conv, fmt.Errorf("therm_bulk_read still reads -1 %v after the trigger: bulk conversion timed out",
-				time.Since(t.at).Round(time.Millisecond))
+			return conv, fmt.Errorf("therm_bulk_read still reads -1 %v after the trigger: %w",
+				time.Since(t.at).Round(time.Millisecond), errW1BulkTimeout)
 		}
 		if err := sleepCtx(ctx, b.pollEvery); err != nil {
 			return conv, err

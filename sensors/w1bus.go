@@ -15,6 +15,10 @@ import (
 // w1NoBulkFile is why a bus without therm_bulk_read cannot convert in bulk.
 const w1NoBulkFile = "no therm_bulk_read (kernel before 5.8, or not the first bus with a thermometer)"
 
+// errW1BulkTimeout is a bulk conversion that never completed; the message
+// wrapping it says how long W1Bulk waited.
+var errW1BulkTimeout = errors.New("bulk conversion timed out")
+
 // W1BusStatus is whether the thermometers of one kernel 1-Wire bus master
 // are converted in one bulk conversion (W1Bulk.Buses, W1BulkAccess).
 type W1BusStatus struct {
@@ -39,7 +43,8 @@ func (s W1BusStatus) Bulk() bool { return s.Err == nil }
 
 // Reason says in a few words why the bus does not convert in bulk ("" when
 // it does): "permission denied", "read-only file system", "no
-// therm_bulk_read (...)", or the error itself.
+// therm_bulk_read (...)", "bulk conversion timed out", or the error itself.
+// It is the same for the same cause on every Read.
 func (s W1BusStatus) Reason() string {
 	switch err := s.Err; {
 	case err == nil:
@@ -50,6 +55,8 @@ func (s W1BusStatus) Reason() string {
 		return "read-only file system"
 	case errors.Is(err, fs.ErrNotExist):
 		return w1NoBulkFile
+	case errors.Is(err, errW1BulkTimeout):
+		return errW1BulkTimeout.Error() // the same words however long it waited
 	default:
 		return strings.TrimPrefix(err.Error(), "w1: "+s.Master+": ")
 	}

@@ -93,6 +93,8 @@ func TestW1BusStatusReason(t *testing.T) {
 		{wrap(syscall.ENOENT), "no therm_bulk_read (kernel before 5.8, or not the first bus with a thermometer)"},
 		{errors.New("w1: w1_bus_master1: therm_bulk_read reads 0 after the trigger: no conversion started"),
 			"therm_bulk_read reads 0 after the trigger: no conversion started"},
+		{fmt.Errorf("w1: w1_bus_master1: therm_bulk_read still reads -1 1.02s after the trigger: %w", errW1BulkTimeout),
+			"bulk conversion timed out"},
 	} {
 		st := W1BusStatus{Master: "w1_bus_master1", Devices: 10, Err: tc.err}
 		if got := st.Reason(); got != tc.want {
@@ -159,5 +161,29 @@ func TestW1BulkAccess(t *testing.T) {
 	}
 	if _, err := W1BulkAccess(t.TempDir() + "/none"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("W1BulkAccess of a missing tree: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestW1BulkTimeoutToldOnce: a bus whose conversions time out is reported
+// once, though each timeout's message says how long it waited.
+func TestW1BulkTimeoutToldOnce(t *testing.T) {
+	t.Parallel()
+	k := newFakeW1Therm(t, "datasheet")
+	k.pendingPolls = 1 << 30
+	b := newTestW1Bulk(t, k, "28-000000000001", "28-000000000002")
+	b.margin = 20 * time.Millisecond
+	var told []string
+	b.OnBusChange(func(st W1BusStatus) { told = append(told, st.String()) }) // one bus: one goroutine
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		b.Read(ctx)
+		cancel()
+	}
+	want := []string{"bulk conversion unavailable on w1_bus_master1: bulk conversion timed out; readings take 2 × 1ms; see docs/hardware.md"}
+	if !slices.Equal(told, want) {
+		t.Errorf("told %q, want %q", told, want)
+	}
+	if s := b.Stats(); s.Fallbacks != 3 {
+		t.Errorf("Fallbacks = %d, want 3", s.Fallbacks)
 	}
 }
