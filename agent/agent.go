@@ -76,6 +76,7 @@ type Agent struct {
 	clock   *Clock
 	mqttIn  *ingest.Subscriber // nil without type: mqtt sensors
 	buses   *hw.Buses
+	w1      *w1Buses // what the 1-Wire bulk reader says of each bus
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
 }
@@ -185,23 +186,19 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		}
 	}
 	a.buses = hw.NewBuses()
-	e := &env{cfg: cfg, now: now, buses: a.buses}
-	// Sensors on one bus share a bulk read: behind a DS2482, those with one
-	// interval; on the kernel's driver, all of them (see groupKey).
+	a.w1 = newW1Buses(log.With("component", "onewire"))
+	e := &env{cfg: cfg, now: now, buses: a.buses, w1Bus: a.w1.report}
+	// Sensors on one bus share a bulk read, as their type's groupKey says.
 	members := map[string][]*SensorConfig{}
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
 		if t := sensorTypes[s.Type]; t.groupKey != nil {
-			if k := t.groupKey(s); k != "" {
-				members[k] = append(members[k], s)
-			}
+			k := t.groupKey(s)
+			members[k] = append(members[k], s)
 		}
 	}
 	groups := map[string]*group{}
 	for k, ms := range members {
-		if len(ms) < 2 && ms[0].Bus == "" {
-			continue // one kernel 1-Wire device: nothing to share, it reads on its own
-		}
 		t := sensorTypes[ms[0].Type]
 		interval := ms[0].Interval
 		for _, m := range ms[1:] {
@@ -214,9 +211,8 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		t := sensorTypes[s.Type]
 		open := func() (sensors.Sensor, error) { return t.open(e, s) }
 		if t.groupKey != nil {
-			if g := groups[t.groupKey(s)]; g != nil {
-				open = func() (sensors.Sensor, error) { return &member{g: g, device: s.Address}, nil }
-			}
+			g := groups[t.groupKey(s)]
+			open = func() (sensors.Sensor, error) { return &member{g: g, device: s.Address}, nil }
 		}
 		r, err := newRunner(s, open, a.accept, now, log)
 		if err != nil {
@@ -322,6 +318,7 @@ func (a *Agent) Status() httpui.Status {
 		Outputs: make([]publish.Status, len(a.outputs)),
 
 		ClockSynced: a.clock.Synced(),
+		Notices:     a.w1.notices(),
 	}
 	for i, r := range a.runners {
 		st.Sensors[i] = r.status()

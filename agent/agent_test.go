@@ -182,11 +182,17 @@ http: { listen: "127.0.0.1:%d" }
 // ends, and returns it.
 func startAgent(t testing.TB, yaml string) *Agent {
 	t.Helper()
+	return startAgentWith(t, yaml, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+// startAgentWith is startAgent with opts.
+func startAgentWith(t testing.TB, yaml string, opts Options) *Agent {
+	t.Helper()
 	cfg, err := Parse("test.yaml", []byte(yaml), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

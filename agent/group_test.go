@@ -82,7 +82,8 @@ func TestGroupSharesOneReadPerRound(t *testing.T) {
 // TestKernelSensorsShareOneBulkReader: every kernel DS18B20 goes through
 // one W1Bulk whatever its interval (a bulk conversion converts the whole
 // bus, so no device may be read on its own meanwhile), paced by the
-// shortest interval; a lone kernel sensor reads on its own.
+// shortest interval; a lone kernel sensor too, so it is told the same way
+// when its bus cannot convert in bulk.
 func TestKernelSensorsShareOneBulkReader(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -96,7 +97,7 @@ func TestKernelSensorsShareOneBulkReader(t *testing.T) {
   - { id: s, type: sim, interval: 1s }`, 3},
 		{"alone", `
   - { id: a, type: ds18b20, address: 28-000000000191, interval: 1s }
-  - { id: s, type: sim, interval: 1s }`, 0},
+  - { id: s, type: sim, interval: 1s }`, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := Parse("test.yaml", []byte(fmt.Sprintf("agent: { id: g, data_dir: %s }\nonewire: { sysfs: testdata/w1 }\nhttp: { listen: \"\" }\nsensors:%s\n", t.TempDir(), tc.sensors)), nil)

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
+	"github.com/kelvin-gw/kelvin/sensors"
 	"github.com/kelvin-gw/kelvin/sensors/hw"
 )
 
@@ -62,6 +64,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 			}
 			yaml = append(yaml, fmt.Sprintf("  - id: %s\n    type: ds18b20\n    address: %s\n", w1ID(d.Address), d.Address))
 		}
+		printW1Bulk(stdout, *sysfs)
 	}
 
 	buses, _ := hw.ListI2C(*dev)
@@ -105,6 +108,24 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "\nNothing attached was found. docs/hardware.md shows the wiring and the config.txt lines.")
 	}
 	return ExitOK
+}
+
+// printW1Bulk reports, per kernel 1-Wire bus with a thermometer, whether
+// the user running scan may start a bulk conversion there (one conversion
+// for the whole bus instead of one per sensor).
+func printW1Bulk(stdout io.Writer, sysfs string) {
+	sts, err := sensors.W1BulkAccess(sysfs)
+	if err != nil || len(sts) == 0 {
+		return
+	}
+	who := "this user"
+	if u, err := user.Current(); err == nil {
+		who = "user " + u.Username
+	}
+	fmt.Fprintf(stdout, "1-Wire bulk conversion, for %s:\n", who)
+	for _, st := range sts {
+		fmt.Fprintf(stdout, "  %s\n", st)
+	}
 }
 
 // w1ID suggests a unique sensor id from a 1-Wire name: w1_28_0316a2b8ff01

@@ -23,8 +23,11 @@ type sensorType struct {
 	quantities      func(s *SensorConfig) []string
 	validate        func(v *validator, path string, s *SensorConfig)
 	open            func(e *env, s *SensorConfig) (sensors.Sensor, error)
-	// groupKey, when set and non-empty for a sensor, names the bus whose
-	// sensors of the same interval are read together by openGroup.
+	// groupKey, when set, makes the type's sensors share their bus's
+	// conversion: it names the group a sensor belongs to, and openGroup
+	// opens one reader for all its members, even a lone one (open is then
+	// not used). This is the one place that decides who shares a
+	// conversion.
 	groupKey  func(s *SensorConfig) string
 	openGroup func(e *env, members []*SensorConfig) (sensors.Sensor, error)
 	// pushed sensors are not read: devices push their readings
@@ -37,6 +40,7 @@ type env struct {
 	cfg   *Config
 	now   func() time.Time
 	buses *hw.Buses
+	w1Bus func(sensors.W1BusStatus) // told when a kernel 1-Wire bus gains or loses bulk conversion
 }
 
 // typeKeys are the sensor keys that only some types accept.
@@ -109,9 +113,11 @@ func buildSensorTypes() map[string]sensorType {
 			groupKey: func(s *SensorConfig) string {
 				if s.Bus == "" {
 					// The kernel's driver: one bulk reader for every
-					// device, whatever its interval, since a bulk
-					// conversion converts the whole bus and a device
-					// read on its own meanwhile returns nothing.
+					// device, whatever its interval and however
+					// many, since a bulk conversion converts the
+					// whole bus and a device read on its own
+					// meanwhile returns nothing; the reader says
+					// when a bus cannot convert in bulk.
 					return "w1 kernel"
 				}
 				n, _ := hw.ParseBus(s.Bus)
@@ -124,17 +130,17 @@ func buildSensorTypes() map[string]sensorType {
 					devices[i] = m.Address
 				}
 				if members[0].Bus == "" {
-					return sensors.NewW1Bulk(e.cfg.OneWire.Sysfs, devices, e.now)
+					b, err := sensors.NewW1Bulk(e.cfg.OneWire.Sysfs, devices, e.now)
+					if err != nil {
+						return nil, err
+					}
+					if e.w1Bus != nil {
+						b.OnBusChange(e.w1Bus)
+					}
+					return b, nil
 				}
 				n, _ := hw.ParseBus(members[0].Bus)
 				return e.buses.OpenBridge(n, bridgeAddr(members[0]), devices, int(members[0].Resolution), e.now)
-			},
-			open: func(e *env, s *SensorConfig) (sensors.Sensor, error) {
-				w, err := sensors.NewW1(e.cfg.OneWire.Sysfs, s.Address, e.now)
-				if err != nil {
-					return nil, err
-				}
-				return w, nil
 			},
 		},
 	}

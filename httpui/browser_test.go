@@ -218,6 +218,7 @@ func TestPageInChromium(t *testing.T) {
 				{Name: "mqtt", State: "connected", Connected: true},
 				{Name: "kafka", State: "disconnected", Backlog: 17, OldestUnsent: now.Add(-5*time.Minute - 10*time.Second), LastError: "kafka: dial: connection refused"},
 			},
+			Notices: []string{"bulk conversion unavailable on w1_bus_master1: permission denied; readings take 3 × 750ms; see docs/hardware.md"},
 		}
 	}
 	temp := func(seq int, v float64, at time.Time) reading.Reading {
@@ -248,7 +249,8 @@ func TestPageInChromium(t *testing.T) {
 	if p.Agent != "greenhouse-1" || p.Version != "v9.8.7" || p.Uptime != "2 h 1 min" || p.Offline {
 		t.Errorf("header: %+v", p)
 	}
-	if want := "mqttconnectedkafkadisconnected · backlog 17, oldest 5 min agokafka: dial: connection refused"; p.Outputs != want {
+	if want := "mqttconnectedkafkadisconnected · backlog 17, oldest 5 min agokafka: dial: connection refused" +
+		"noticebulk conversion unavailable on w1_bus_master1: permission denied; readings take 3 × 750ms; see docs/hardware.md"; p.Outputs != want {
 		t.Errorf("outputs: %q, want %q", p.Outputs, want)
 	}
 	for key, want := range map[string]cardState{

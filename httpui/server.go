@@ -59,7 +59,11 @@ type Status struct {
 	// ClockSynced is false while the wall clock is not synchronised
 	// (readings are then marked "clock":"unsynced").
 	ClockSynced bool `json:"clock_synced"`
-	Clients     int  `json:"websocket_clients"` // filled by the server itself
+	// Notices are conditions that slow or degrade the agent without
+	// stopping it, one sentence each for the page (a 1-Wire bus read
+	// without bulk conversion, and why).
+	Notices []string `json:"notices,omitempty"`
+	Clients int      `json:"websocket_clients"` // filled by the server itself
 }
 
 // BufferStatus is the durable buffer's use of the disk, shown in the page's

@@ -20,6 +20,7 @@ func TestStatusJSON(t *testing.T) {
 				Error: "ds18b20: read 28-0316a2b8ff01: crc mismatch", IntervalSeconds: 2.5, Errors: 7},
 		},
 		Outputs: []publish.Status{{Name: "mqtt", URL: "tcp://127.0.0.1:1883", State: "connected", Connected: true, Sent: 9, Bytes: 1500}},
+		Notices: []string{"bulk conversion unavailable on w1_bus_master1: permission denied; readings take 3 × 750ms; see docs/hardware.md"},
 	}
 	s := New(Config{}, func() Status { return st }, c.now, nil)
 	rec := get(t, s, "/api/status")
@@ -30,7 +31,7 @@ func TestStatusJSON(t *testing.T) {
 		`"sensors":[{"id":"air","type":"bme280","quantities":["temperature","humidity"],"state":"ok","interval_seconds":10,"last_reading":"2026-11-23T07:01:20Z","reads":9,"errors":1},` +
 		`{"id":"soil","type":"ds18b20","quantities":[],"state":"faulty","reason":"crc","error":"ds18b20: read 28-0316a2b8ff01: crc mismatch","interval_seconds":2.5,"reads":0,"errors":7}],` +
 		`"outputs":[{"name":"mqtt","url":"tcp://127.0.0.1:1883","state":"connected","connected":true,"sent":9,"bytes":1500,"dropped":0,"backlog":0}],` +
-		`"clock_synced":true,"websocket_clients":0}`
+		`"clock_synced":true,"notices":["bulk conversion unavailable on w1_bus_master1: permission denied; readings take 3 × 750ms; see docs/hardware.md"],"websocket_clients":0}`
 	if got := strings.TrimSpace(rec.Body.String()); got != want {
 		t.Errorf("GET /api/status =\n%s\nwant\n%s", got, want)
 	}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs Kelvin as a systemd service without apt (the .deb is the other
 # way): the binary as /usr/bin/kelvin, the unit as
-# /etc/systemd/system/kelvin.service, the example config as
+# /etc/systemd/system/kelvin.service, the udev rule that lets group kelvin
+# start 1-Wire bulk conversions as /etc/udev/rules.d/60-kelvin-w1.rules
+# (applied at once when udev runs), the example config as
 # /etc/kelvin/kelvin.yaml (never overwriting one that exists), the kelvin
 # system user in groups i2c and gpio (created when missing) and its state
 # directory /var/lib/kelvin; then enables and (re)starts the service when
@@ -32,6 +34,7 @@ no_systemctl=${KELVIN_INSTALL_NO_SYSTEMCTL:-}
 user=kelvin
 bin=/usr/bin/kelvin
 unit=/etc/systemd/system/kelvin.service
+rule=/etc/udev/rules.d/60-kelvin-w1.rules
 conf=/etc/kelvin/kelvin.yaml
 state=/var/lib/kelvin
 
@@ -54,7 +57,7 @@ if [ "$(id -u)" != 0 ] && ! { [ -n "$DESTDIR" ] && [ "$no_user" = 1 ]; }; then
   (to stage the files elsewhere without root: DESTDIR=DIR KELVIN_INSTALL_NO_USER=1 $0 $*)"
 fi
 
-for f in kelvin.service kelvin.yaml; do
+for f in kelvin.service kelvin.yaml 60-kelvin-w1.rules; do
 	[ -f "$packaging/$f" ] || die "$packaging/$f is missing: run this script from a Kelvin source tree"
 done
 
@@ -102,6 +105,7 @@ put() {
 
 put "$src" "$bin" 0755
 put "$packaging/kelvin.service" "$unit" 0644
+put "$packaging/60-kelvin-w1.rules" "$rule" 0644
 if [ -e "$DESTDIR$conf" ]; then
 	say "kept $conf (the example is $packaging/kelvin.yaml)"
 else
@@ -155,6 +159,15 @@ else
 	fi
 	# Not recursive: a reinstall leaves the buffer's files alone.
 	chown "$(ids "$user")" "$DESTDIR$state"
+fi
+
+# The udev rule, for the 1-Wire thermometers already there, before the
+# service (re)starts.
+if [ -z "$DESTDIR" ] && [ "$no_user" != 1 ] && [ -d /run/udev ] && command -v udevadm >/dev/null; then
+	udevadm control --reload-rules || true
+	udevadm trigger --subsystem-match=w1 --action=add || true
+	udevadm settle --timeout=10 || true
+	say "applied $rule to the 1-Wire devices"
 fi
 
 if [ -n "$DESTDIR" ]; then

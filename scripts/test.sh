@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every Kelvin test: installs the programs the tests talk
-# to (a real mosquitto broker, kcat, chromium, qemu for the ARM builds, dpkg)
-# when missing and run as root, then checks formatting, vets, and runs the
-# whole suite with the race detector. In CI (CI=true) a program that is still missing fails the run;
+# to (a real mosquitto broker, kcat, chromium, qemu for the ARM builds, dpkg,
+# systemd-analyze for the unit) when missing and run as root, then checks
+# formatting, vets, and runs the whole suite with the race detector. In CI (CI=true) a program that is still missing fails the run;
 # locally the tests that need it skip with a message naming the package.
 #
 # Usage: scripts/test.sh [go test flags...]   e.g. scripts/test.sh -run Config ./agent/
@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 # program:debian-package
 needs=(mosquitto:mosquitto mosquitto_sub:mosquitto-clients kcat:kcat chromium:chromium
-       qemu-arm-static:qemu-user-static qemu-aarch64-static:qemu-user-static dpkg-deb:dpkg)
+       qemu-arm-static:qemu-user-static qemu-aarch64-static:qemu-user-static dpkg-deb:dpkg
+       systemd-analyze:systemd)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 

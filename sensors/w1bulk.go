@@ -2,6 +2,7 @@ package sensors
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +48,10 @@ type w1fs interface {
 	WriteFile(name string, data []byte) error
 	// ReadDir returns the names in directory name.
 	ReadDir(name string) ([]string, error)
+	// CanWrite reports whether this process may write the existing file
+	// name, without writing to it: nil, or the error an open for writing
+	// returns (fs.ErrPermission, EROFS, fs.ErrNotExist, ...).
+	CanWrite(name string) error
 }
 
 // osW1FS is w1fs on the real filesystem.
@@ -64,6 +69,17 @@ func (osW1FS) WriteFile(name string, data []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// CanWrite opens name for writing and closes it at once: on sysfs the
+// open checks the permissions (and a read-only mount), and only a write
+// would reach the driver.
+func (osW1FS) CanWrite(name string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func (osW1FS) ReadDir(name string) ([]string, error) {
@@ -132,7 +148,9 @@ type W1BulkStats struct {
 // conversion is unavailable or gives up (see W1BulkStats.Fallbacks). A bulk
 // conversion gives up when therm_bulk_read still reads -1 one second past
 // the slowest conv_time, or reads 0 (nothing triggered); fallbacks are
-// counted in Stats, never logged, and are not errors.
+// counted in Stats, never logged, and are not errors. Buses tells, per bus,
+// whether the latest Read converted it in bulk and why not, and
+// OnBusChange reports when that changes, so the caller can say so.
 //
 // Power-on reset: a device still showing 85 °C with byte 6 = 0x0C after a
 // bulk conversion is read once more on its own (a conversion of its own)
@@ -147,8 +165,10 @@ type W1BulkStats struct {
 //     not also read them with W1. A W1 read of a device during a pending
 //     bulk conversion returns an empty file (ErrBadData).
 //   - therm_bulk_read is root-writable only (mode 0644): without root, or a
-//     udev rule granting write access, every Read falls back and
-//     LastFallback wraps fs.ErrPermission.
+//     udev rule granting write access (packaging/60-kelvin-w1.rules), every
+//     Read falls back and LastFallback wraps fs.ErrPermission; under a
+//     systemd unit with ProtectKernelTunables=yes and no ReadWritePaths=
+//     for the master, it wraps EROFS.
 //   - w1_therm counts bulk-capable devices in one counter for all masters
 //     and creates therm_bulk_read only on the master of the first one: on
 //     a second bus the file is missing and its devices are read one at a
@@ -169,6 +189,8 @@ type W1Bulk struct {
 	mu      sync.Mutex
 	busBusy map[string]*atomic.Bool // per master: a trigger or poll in flight
 	stats   W1BulkStats
+	buses   map[string]W1BusStatus // per master: the latest Read's outcome
+	onBus   func(W1BusStatus)      // see OnBusChange; nil: nobody asks
 }
 
 var _ Sensor = (*W1Bulk)(nil)
@@ -196,6 +218,7 @@ func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk,
 		pollEvery: w1BulkPollEvery,
 		margin:    w1BulkMargin,
 		busBusy:   map[string]*atomic.Bool{},
+		buses:     map[string]W1BusStatus{},
 	}
 	var errs []error
 	seen := map[string]bool{}
@@ -233,6 +256,39 @@ func (b *W1Bulk) Stats() W1BulkStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.stats
+}
+
+// Buses returns, for every bus master a Read has tried to convert in bulk,
+// how that went the last time, sorted by master. It is safe for concurrent
+// use.
+func (b *W1Bulk) Buses() []W1BusStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]W1BusStatus, 0, len(b.buses))
+	for _, m := range slices.Sorted(maps.Keys(b.buses)) {
+		out = append(out, b.buses[m])
+	}
+	return out
+}
+
+// OnBusChange makes Read call f whenever a bus's W1BusStatus changes in a
+// way worth telling: the first Read of the bus, bulk conversion lost or
+// back, or another reason to fall back. f is called from the goroutine
+// reading that bus, buses concurrently, so it must be quick and safe for
+// concurrent use. Call OnBusChange before the first Read.
+func (b *W1Bulk) OnBusChange(f func(W1BusStatus)) { b.onBus = f }
+
+// setBus records the outcome of a bulk conversion on a bus and calls the
+// OnBusChange function when it changed.
+func (b *W1Bulk) setBus(st W1BusStatus) {
+	b.mu.Lock()
+	old, seen := b.buses[st.Master]
+	b.buses[st.Master] = st
+	f := b.onBus
+	b.mu.Unlock()
+	if f != nil && (!seen || old.Reason() != st.Reason()) {
+		f(st)
+	}
 }
 
 // w1Result is the outcome of one device in one Read.
@@ -380,7 +436,7 @@ func (b *W1Bulk) readBus(ctx context.Context, master string, devs []int, out []w
 		}
 	}
 	if len(bulk) > 0 {
-		err := b.convert(ctx, master, bulk)
+		conv, err := b.convert(ctx, master, bulk)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -390,11 +446,14 @@ func (b *W1Bulk) readBus(ctx context.Context, master string, devs []int, out []w
 			}
 			bulk = nil
 		case err != nil:
-			b.fallback(fmt.Errorf("w1: %s: %w", master, err))
+			err = fmt.Errorf("w1: %s: %w", master, err)
+			b.fallback(err)
+			b.setBus(W1BusStatus{Master: master, Devices: len(bulk), ConvTime: conv, Err: err})
 			single = append(bulk, single...)
 			bulk = nil
 		default:
 			b.count(func(s *W1BulkStats) { s.BulkConversions++ })
+			b.setBus(W1BusStatus{Master: master, Devices: len(bulk), ConvTime: conv})
 		}
 	}
 	for _, i := range bulk {
@@ -438,11 +497,13 @@ func (b *W1Bulk) readDevice(ctx context.Context, i int) w1Result {
 
 // convert runs one bulk conversion on master for the devices bulk: it
 // writes the trigger, polls therm_bulk_read until it reads 1, and waits
-// until the slowest device's conv_time has passed since the trigger. The
-// error (without a "w1: <master>: " prefix) says why the conversion cannot
-// be used: ctx.Err(), an error wrapping ErrBusy (a previous trigger or poll
-// still blocked), or any other reason to fall back.
-func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) error {
+// until the slowest device's conv_time has passed since the trigger. It
+// returns that conversion time (w1DefaultConvTime when the trigger never
+// ran) and an error (without a "w1: <master>: " prefix) saying why the
+// conversion cannot be used: ctx.Err(), an error wrapping ErrBusy (a
+// previous trigger or poll still blocked), or any other reason to fall
+// back.
+func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) (time.Duration, error) {
 	busy := b.busFlag(master)
 	file := filepath.Join(b.sysfs, master, "therm_bulk_read")
 	type trigger struct {
@@ -457,16 +518,17 @@ func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) error {
 		at := time.Now()
 		return trigger{at, conv}, b.fs.WriteFile(file, []byte(w1BulkTrigger))
 	})
+	conv := cmp.Or(t.conv, w1DefaultConvTime)
 	switch {
 	case err == nil:
 	case err == ErrBusy:
-		return fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
+		return conv, fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
 	case err == ctx.Err():
-		return err
+		return conv, err
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("no therm_bulk_read (kernel before 5.8, or not the first bus with a thermometer): %w", err)
+		return conv, fmt.Errorf("%s: %w", w1NoBulkFile, err)
 	default:
-		return fmt.Errorf("trigger a bulk conversion: %w", err)
+		return conv, fmt.Errorf("trigger a bulk conversion: %w", err)
 	}
 	deadline := t.at.Add(t.conv + b.margin)
 	for {
@@ -479,21 +541,21 @@ func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) error {
 		})
 		switch {
 		case err == ErrBusy:
-			return fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
+			return conv, fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
 		case err == ctx.Err() && err != nil:
-			return err
+			return conv, err
 		case err != nil:
-			return fmt.Errorf("read therm_bulk_read: %w", err)
+			return conv, fmt.Errorf("read therm_bulk_read: %w", err)
 		case state == 1:
-			return sleepCtx(ctx, time.Until(t.at.Add(t.conv)))
+			return conv, sleepCtx(ctx, time.Until(t.at.Add(t.conv)))
 		case state == 0:
-			return errors.New("therm_bulk_read reads 0 after the trigger: no conversion started")
+			return conv, errors.New("therm_bulk_read reads 0 after the trigger: no conversion started")
 		case !time.Now().Before(deadline):
-			return fmt.Errorf("therm_bulk_read still reads -1 %v after the trigger: bulk conversion timed out",
-				time.Since(t.at).Round(time.Millisecond))
+			return conv, fmt.Errorf("therm_bulk_read still reads -1 %v after the trigger: %w",
+				time.Since(t.at).Round(time.Millisecond), errW1BulkTimeout)
 		}
 		if err := sleepCtx(ctx, b.pollEvery); err != nil {
-			return err
+			return conv, err
 		}
 	}
 }

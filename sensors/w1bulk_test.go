@@ -191,6 +191,18 @@ func (k *fakeW1Therm) WriteFile(name string, data []byte) error {
 	return nil
 }
 
+func (k *fakeW1Therm) CanWrite(name string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch _, ok := k.files[name]; {
+	case !ok:
+		return notExist("open", name)
+	case k.denyWrite && filepath.Base(name) == "therm_bulk_read":
+		return &fs.PathError{Op: "open", Path: name, Err: syscall.EACCES}
+	}
+	return nil
+}
+
 func (k *fakeW1Therm) ReadDir(name string) ([]string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -896,6 +908,21 @@ func TestOSW1FS(t *testing.T) {
 	}
 	if _, err := fsys.ReadDir(file); err == nil {
 		t.Error("ReadDir of a file: no error")
+	}
+	if err := fsys.CanWrite(file); err != nil {
+		t.Errorf("CanWrite of a writable file: %v", err)
+	}
+	if err := fsys.CanWrite(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("CanWrite of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	// Root may write any plain file; a sysfs attribute without a store
+	// method refuses to open for writing even to root (kernfs), and a
+	// read-only /sys (a container) refuses too.
+	if err := fsys.CanWrite("/sys/kernel/uevent_seqnum"); err == nil {
+		t.Error("CanWrite of /sys/kernel/uevent_seqnum: no error")
+	}
+	if got, _ := fsys.ReadFile(file); string(got) != "trigger\n" {
+		t.Errorf("CanWrite changed the file: %q", got)
 	}
 }
 

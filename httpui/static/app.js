@@ -496,6 +496,20 @@
       li.append(name, use, wear);
       ul.append(li);
     }
+    // Conditions that slow the agent down, e.g. a 1-Wire bus read without
+    // bulk conversion: one sentence each, with the reason.
+    for (const n of (st.status && st.status.notices) || []) {
+      const li = document.createElement('li');
+      const pill = document.createElement('span');
+      pill.className = 'pill warn';
+      pill.textContent = 'notice';
+      const text = document.createElement('span');
+      text.className = 'err';
+      text.textContent = n;
+      text.title = n;
+      li.append(pill, text);
+      ul.append(li);
+    }
   }
 
   function fmtBytes(n) {

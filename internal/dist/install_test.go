@@ -33,9 +33,10 @@ func TestInstallScript(t *testing.T) {
 		src  string
 		mode os.FileMode
 	}{
-		"usr/bin/kelvin":                    {bin, 0o755},
-		"etc/systemd/system/kelvin.service": {filepath.Join(root, "packaging", "kelvin.service"), 0o644},
-		"etc/kelvin/kelvin.yaml":            {filepath.Join(root, "packaging", "kelvin.yaml"), 0o644},
+		"usr/bin/kelvin":                      {bin, 0o755},
+		"etc/systemd/system/kelvin.service":   {filepath.Join(root, "packaging", "kelvin.service"), 0o644},
+		"etc/udev/rules.d/60-kelvin-w1.rules": {filepath.Join(root, "packaging", "60-kelvin-w1.rules"), 0o644},
+		"etc/kelvin/kelvin.yaml":              {filepath.Join(root, "packaging", "kelvin.yaml"), 0o644},
 	}
 	for path, want := range wantFiles {
 		checkFile(t, filepath.Join(dest, path), want.src, want.mode)
@@ -69,7 +70,7 @@ func TestInstallScript(t *testing.T) {
 
 	t.Run("missing binary", func(t *testing.T) {
 		// A copy of the script, away from the repository's dist/.
-		src := copyTree(t, root, "scripts/install.sh", "packaging/kelvin.service", "packaging/kelvin.yaml")
+		src := copyTree(t, root, "scripts/install.sh", "packaging/kelvin.service", "packaging/kelvin.yaml", "packaging/60-kelvin-w1.rules")
 		out, err := runErr(t.TempDir(), installEnv(t.TempDir()), filepath.Join(src, "scripts", "install.sh"))
 		if exitCode(err) != 1 || !strings.Contains(out, "no binary") {
 			t.Errorf("without a binary: exit %d, want 1 and a message naming the binary:\n%s", exitCode(err), out)
@@ -85,7 +86,7 @@ func TestInstallScript(t *testing.T) {
 			if err != nil {
 				t.Skip("running as root and no setpriv (util-linux) to drop privileges")
 			}
-			src := copyTree(t, root, "scripts/install.sh", "packaging/kelvin.service", "packaging/kelvin.yaml")
+			src := copyTree(t, root, "scripts/install.sh", "packaging/kelvin.service", "packaging/kelvin.yaml", "packaging/60-kelvin-w1.rules")
 			argv = []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
 				filepath.Join(src, "scripts", "install.sh"), filepath.Join(src, "packaging", "kelvin.yaml")}
 		}

@@ -21,8 +21,9 @@ const (
 // TestDebLifecycle installs the package with dpkg, upgrades it, removes
 // and purges it, and checks what Debian promises at each step: the kelvin
 // user in groups i2c and gpio, /var/lib/kelvin owned by it, the unit
-// enabled; an upgrade keeping the edited config and the buffer; a removal
-// keeping both; a purge deleting them.
+// enabled, the udev rule installed; an upgrade keeping the edited config and
+// the buffer; a removal keeping both and taking the rule; a purge deleting
+// them.
 //
 // It runs for real, as root, in a private mount namespace whose /etc, /usr
 // and /var are overlays on a tmpfs (and whose /run/systemd is empty, so the
@@ -105,6 +106,7 @@ func lifecycleInNamespace(t *testing.T, oldDeb, newDeb string) {
 	}
 	dsh, _ := exec.LookPath("deb-systemd-helper")
 	wants := "/etc/systemd/system/multi-user.target.wants/kelvin.service"
+	const udevRule = "/lib/udev/rules.d/60-kelvin-w1.rules"
 
 	// Install.
 	t.Logf("dpkg -i %s", filepath.Base(oldDeb))
@@ -122,6 +124,9 @@ func lifecycleInNamespace(t *testing.T, oldDeb, newDeb string) {
 		if _, err := os.Lstat(wants); err != nil {
 			t.Errorf("the service is not enabled after install: %v", err)
 		}
+	}
+	if _, err := os.Stat(udevRule); err != nil {
+		t.Errorf("the udev rule is not installed: %v", err)
 	}
 
 	// Use: the admin edits the config, the agent buffers readings.
@@ -149,7 +154,7 @@ func lifecycleInNamespace(t *testing.T, oldDeb, newDeb string) {
 	// Remove: the config and the buffer stay.
 	t.Log("dpkg -r kelvin")
 	run(t, "/", nil, "dpkg", "-r", "kelvin")
-	for _, gone := range []string{"/usr/bin/kelvin", "/lib/systemd/system/kelvin.service"} {
+	for _, gone := range []string{"/usr/bin/kelvin", "/lib/systemd/system/kelvin.service", udevRule} {
 		if _, err := os.Lstat(gone); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still there after dpkg -r: %v", gone, err)
 		}
