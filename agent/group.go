@@ -2,8 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -56,23 +56,25 @@ func (m *member) Read(ctx context.Context) ([]reading.Reading, error) {
 	return nil, fmt.Errorf("%s: not in the bus's reading: %w", m.device, sensors.ErrNoDevice)
 }
 
-// deviceError picks the part of a bulk read's error that names device.
+// deviceError picks the part of a bulk read's error that is device's: the
+// *sensors.DeviceError naming it, wherever it is in err's tree.
 func deviceError(err error, device string) error {
-	if err == nil {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *sensors.DeviceError:
+		if e.Address == device {
+			return e
+		}
+	case interface{ Unwrap() []error }:
+		for _, p := range e.Unwrap() {
+			if d := deviceError(p, device); d != nil {
+				return d
+			}
+		}
 		return nil
 	}
-	var parts []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		parts = j.Unwrap()
-	} else {
-		parts = []error{err}
-	}
-	for _, p := range parts {
-		if strings.Contains(p.Error(), device) {
-			return p
-		}
-	}
-	return nil
+	return deviceError(errors.Unwrap(err), device)
 }
 
 // read returns the result of the current round: a read that ended less than

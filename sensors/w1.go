@@ -381,17 +381,17 @@ func (w *W1) readOnce(ctx context.Context) (float64, error) {
 	switch {
 	case err == nil:
 	case err == ErrBusy:
-		return 0, &DeviceError{Address: w.address, Err: fmt.Errorf("the previous read is still blocked in the kernel: %w", ErrBusy)}
+		return 0, &DeviceError{Bus: "w1", Address: w.address, Err: fmt.Errorf("the previous read is still blocked in the kernel: %w", ErrBusy)}
 	case err == ctx.Err():
 		return 0, err
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO):
-		return 0, &DeviceError{Address: w.address, Err: fmt.Errorf("not on the bus: %w (%w)", ErrNoDevice, err)}
+		return 0, &DeviceError{Bus: "w1", Address: w.address, Err: fmt.Errorf("not on the bus: %w (%w)", ErrNoDevice, err)}
 	default:
-		return 0, &DeviceError{Address: w.address, Err: err}
+		return 0, &DeviceError{Bus: "w1", Address: w.address, Err: err}
 	}
 	c, _, err := parseW1Slave(w.family, data)
 	if err != nil {
-		return 0, &DeviceError{Address: w.address, Err: err}
+		return 0, &DeviceError{Bus: "w1", Address: w.address, Err: err}
 	}
 	return c, nil
 }

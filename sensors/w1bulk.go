@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -90,21 +91,6 @@ func (osW1FS) ReadDir(name string) ([]string, error) {
 	}
 	return names, err
 }
-
-// DeviceError is the failure of one device of a sensor that reads several
-// (W1Bulk), and the error W1.Read returns. Its message is
-// "w1: <Address>: <Err>"; Err wraps the sentinel of the fault (ErrCRC,
-// ErrNoDevice, ErrBusy, ...), so errors.Is and Reason see through it.
-type DeviceError struct {
-	Address string // the device, e.g. 28-0316a2b8ff01
-	Err     error  // what went wrong, without the address
-}
-
-// Error returns "w1: <address>: <cause>".
-func (e *DeviceError) Error() string { return "w1: " + e.Address + ": " + e.Err.Error() }
-
-// Unwrap returns Err.
-func (e *DeviceError) Unwrap() error { return e.Err }
 
 // W1BulkStats counts what a W1Bulk did since NewW1Bulk; see W1Bulk.Stats.
 type W1BulkStats struct {
@@ -442,7 +428,7 @@ func (b *W1Bulk) readBus(ctx context.Context, master string, devs []int, out []w
 			return
 		case errors.Is(err, ErrBusy):
 			for _, i := range bulk {
-				out[i] = w1Result{err: &DeviceError{Address: b.devs[i].address, Err: err}}
+				out[i] = w1Result{err: &DeviceError{Bus: "w1", Address: b.devs[i].address, Err: err}}
 			}
 			bulk = nil
 		case err != nil:
@@ -547,14 +533,14 @@ func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) (time.D
 		case err != nil:
 			return conv, fmt.Errorf("read therm_bulk_read: %w", err)
 		case state == 1:
-			return conv, sleepCtx(ctx, time.Until(t.at.Add(t.conv)))
+			return conv, ctxsleep.Sleep(ctx, time.Until(t.at.Add(t.conv)))
 		case state == 0:
 			return conv, errors.New("therm_bulk_read reads 0 after the trigger: no conversion started")
 		case !time.Now().Before(deadline):
 			return conv, fmt.Errorf("therm_bulk_read still reads -1 %v after the trigger: %w",
 				time.Since(t.at).Round(time.Millisecond), errW1BulkTimeout)
 		}
-		if err := sleepCtx(ctx, b.pollEvery); err != nil {
+		if err := ctxsleep.Sleep(ctx, b.pollEvery); err != nil {
 			return conv, err
 		}
 	}
@@ -656,21 +642,5 @@ func await[T any](ctx context.Context, busy *atomic.Bool, op func() (T, error)) 
 		return zero, ctx.Err()
 	case r := <-done:
 		return r.v, r.err
-	}
-}
-
-// sleepCtx waits for d or until ctx is done, and returns ctx.Err() in the
-// latter case.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
@@ -70,7 +71,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 	if now == nil {
 		now = wallclock.Now
 	}
-	return &Dev{bus: b, addr: addr, now: now, sleep: sleepCtx, prefix: fmt.Sprintf("aht20: i2c 0x%02x", addr)}, nil
+	return &Dev{bus: b, addr: addr, now: now, sleep: ctxsleep.Sleep, prefix: fmt.Sprintf("aht20: i2c 0x%02x", addr)}, nil
 }
 
 // String returns the driver and address, as "aht20 i2c 0x38".
@@ -103,7 +104,7 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	}
 	if d.needReset {
 		if err := d.bus.Tx(d.addr, []byte{cmdSoftReset}, nil); err != nil {
-			return nil, d.busErr("soft reset", err)
+			return nil, sensors.BusError(d.prefix, "soft reset", err)
 		}
 		d.needReset, d.checked = false, false
 		if err := d.sleep(ctx, resetWait); err != nil {
@@ -118,7 +119,7 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	}
 	if err := d.bus.Tx(d.addr, cmdMeasure(), nil); err != nil {
 		d.needReset = true
-		return nil, d.busErr("trigger measurement", err)
+		return nil, sensors.BusError(d.prefix, "trigger measurement", err)
 	}
 	wait := measureWait
 	var buf [7]byte
@@ -129,7 +130,7 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 		}
 		if err := d.bus.Tx(d.addr, nil, buf[:]); err != nil {
 			d.needReset = true
-			return nil, d.busErr("read measurement", err)
+			return nil, sensors.BusError(d.prefix, "read measurement", err)
 		}
 		if buf[0]&statusBusy == 0 || buf[0] == 0xFF || polls == maxPolls {
 			break
@@ -156,7 +157,7 @@ func (d *Dev) calibrate(ctx context.Context) error {
 	var st [1]byte
 	if err := d.bus.Tx(d.addr, []byte{cmdStatus}, st[:]); err != nil {
 		d.needReset = true
-		return d.busErr("read status", err)
+		return sensors.BusError(d.prefix, "read status", err)
 	}
 	if st[0] == 0xFF {
 		d.needReset = true
@@ -165,7 +166,7 @@ func (d *Dev) calibrate(ctx context.Context) error {
 	if st[0]&statusCalibrated == 0 {
 		if err := d.bus.Tx(d.addr, cmdInit(), nil); err != nil {
 			d.needReset = true
-			return d.busErr("initialise", err)
+			return sensors.BusError(d.prefix, "initialise", err)
 		}
 		if err := d.sleep(ctx, initWait); err != nil {
 			d.settle = initWait
@@ -174,12 +175,6 @@ func (d *Dev) calibrate(ctx context.Context) error {
 	}
 	d.checked = true
 	return nil
-}
-
-// busErr wraps a failed transfer as sensors.ErrNoDevice, keeping the bus's
-// own error.
-func (d *Dev) busErr(op string, err error) error {
-	return fmt.Errorf("%s: %s: %w: %w", d.prefix, op, sensors.ErrNoDevice, err)
 }
 
 // Identify reports whether the device at addr looks like an AHT20: address
@@ -198,19 +193,4 @@ func Identify(b i2c.Bus, addr uint16) (chip string, ok bool) {
 		return "", false
 	}
 	return "aht20", true
-}
-
-// sleepCtx waits d, or until ctx is done and then returns ctx.Err().
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

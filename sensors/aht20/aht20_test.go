@@ -446,19 +446,6 @@ func TestReadCancelled(t *testing.T) {
 	})
 }
 
-func TestSleepCtx(t *testing.T) {
-	if err := sleepCtx(context.Background(), time.Millisecond); err != nil {
-		t.Fatalf("sleepCtx(1ms) = %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sleepCtx(ctx, time.Hour) }()
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("sleepCtx(1h) after cancel = %v, want context.Canceled", err)
-	}
-}
-
 func TestReadRealWait(t *testing.T) {
 	bus := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
 		{Addr: 0x38, W: []byte{0x71}, R: []byte{0x18}}, // status: calibrated

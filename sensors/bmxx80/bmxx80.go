@@ -8,6 +8,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
@@ -105,7 +106,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 		addr:   addr,
 		prefix: fmt.Sprintf("bmxx80: i2c 0x%02x", addr),
 		now:    now,
-		sleep:  sleepCtx,
+		sleep:  ctxsleep.Sleep,
 		sem:    make(chan struct{}, 1),
 	}
 	var o Opts
@@ -445,15 +446,3 @@ func oversampling(what string, n int) (byte, error) {
 
 // osValue returns the oversampling factor of a BMx280 register code.
 func osValue(code byte) int { return 1 << (code - 1) }
-
-// sleepCtx waits for d, or until ctx is done and returns ctx.Err().
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -611,14 +611,3 @@ func TestMatchesPeriph(t *testing.T) {
 		})
 	}
 }
-
-func TestSleepCtx(t *testing.T) {
-	if err := sleepCtx(context.Background(), time.Microsecond); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := sleepCtx(ctx, time.Hour); err != context.Canceled {
-		t.Fatal(err)
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"periph.io/x/conn/v3/onewire"
 	"periph.io/x/devices/v3/ds248x"
 
+	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
@@ -142,7 +143,7 @@ func newBus(prefix string, open func() (onewire.Bus, error), devices []string, o
 		cfg:    configByte(res),
 		conv:   time.Duration(93750<<(res-9)) * time.Microsecond,
 		now:    now,
-		sleep:  sleepCtx,
+		sleep:  ctxsleep.Sleep,
 		sem:    make(chan struct{}, 1),
 	}
 	seen := make(map[string]bool, len(devices))
@@ -402,9 +403,10 @@ func (b *Bus) txErr(what string, err error) error {
 	return fmt.Errorf("%s: %w: %w", what, sensors.ErrNoDevice, err)
 }
 
-// deviceErr prefixes an error with the bus and the device name.
+// deviceErr is the failure of device d, typed so that the agent can find
+// it in the bus's joined error.
 func (b *Bus) deviceErr(d *device, err error) error {
-	return fmt.Errorf("%s: %s: %w", b.prefix, d.name, err)
+	return &sensors.DeviceError{Bus: b.prefix, Address: d.name, Err: err}
 }
 
 func (b *Bus) lock(ctx context.Context) error {
@@ -431,15 +433,3 @@ type fixedAddr struct {
 
 // Tx implements i2c.Bus.
 func (f fixedAddr) Tx(_ uint16, w, r []byte) error { return f.Bus.Tx(f.addr, w, r) }
-
-// sleepCtx waits for d, or until ctx is done and returns ctx.Err().
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/onewire"
 	"periph.io/x/conn/v3/onewire/onewiretest"
 
+	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -395,7 +396,7 @@ func TestReadContext(t *testing.T) {
 		t.Fatalf("Read(canceled) = %v, %v", rs, err)
 	}
 	// Done during the conversion wait, made to last an hour.
-	b.sleep = sleepCtx
+	b.sleep = ctxsleep.Sleep
 	b.conv = time.Hour
 	ctx, cancel = context.WithCancel(context.Background())
 	var wg sync.WaitGroup

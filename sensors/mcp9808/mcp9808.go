@@ -8,6 +8,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
@@ -91,7 +92,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 		now = wallclock.Now
 	}
 	d := &Dev{
-		bus: b, addr: addr, now: now, sleep: sleepCtx,
+		bus: b, addr: addr, now: now, sleep: ctxsleep.Sleep,
 		prefix:  fmt.Sprintf("mcp9808: i2c 0x%02x", addr),
 		resCode: code, convTime: conv,
 	}
@@ -109,11 +110,11 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 // set; woke reports whether it had to.
 func (d *Dev) configure() (woke bool, err error) {
 	if err := d.bus.Tx(d.addr, []byte{regResolution, d.resCode}, nil); err != nil {
-		return false, d.busErr("write resolution", err)
+		return false, sensors.BusError(d.prefix, "write resolution", err)
 	}
 	var r [2]byte
 	if err := d.bus.Tx(d.addr, []byte{regConfig}, r[:]); err != nil {
-		return false, d.busErr("read config", err)
+		return false, sensors.BusError(d.prefix, "read config", err)
 	}
 	cfg := uint16(r[0])<<8 | uint16(r[1])
 	if cfg&configShutdown == 0 {
@@ -121,7 +122,7 @@ func (d *Dev) configure() (woke bool, err error) {
 	}
 	cfg &^= configShutdown
 	if err := d.bus.Tx(d.addr, []byte{regConfig, byte(cfg >> 8), byte(cfg)}, nil); err != nil {
-		return false, d.busErr("write config", err)
+		return false, sensors.BusError(d.prefix, "write config", err)
 	}
 	return true, nil
 }
@@ -162,7 +163,7 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	var r [2]byte
 	if err := d.bus.Tx(d.addr, []byte{regAmbient}, r[:]); err != nil {
 		d.reconfigure = true
-		return nil, d.busErr("read ambient temperature", err)
+		return nil, sensors.BusError(d.prefix, "read ambient temperature", err)
 	}
 	t, err := decode(r)
 	if err != nil {
@@ -174,12 +175,6 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	return []reading.Reading{
 		{Quantity: reading.Temperature, Unit: reading.UnitOf(reading.Temperature), Value: t, Raw: t, Time: d.now()},
 	}, nil
-}
-
-// busErr wraps a failed transfer as sensors.ErrNoDevice, keeping the bus's
-// own error.
-func (d *Dev) busErr(op string, err error) error {
-	return fmt.Errorf("%s: %s: %w: %w", d.prefix, op, sensors.ErrNoDevice, err)
 }
 
 // Identify reports whether the device at addr is an MCP9808: manufacturer
@@ -197,19 +192,4 @@ func Identify(b i2c.Bus, addr uint16) (chip string, ok bool) {
 		return "", false
 	}
 	return "mcp9808", true
-}
-
-// sleepCtx waits d, or until ctx is done and then returns ctx.Err().
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
@@ -110,7 +111,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 	if opts == nil {
 		return nil, errors.New(`sht: opts.Model is required ("sht3x" or "sht4x")`)
 	}
-	d := &Dev{bus: b, addr: addr, now: now, sleep: sleepCtx, prefix: fmt.Sprintf("sht: i2c 0x%02x", addr)}
+	d := &Dev{bus: b, addr: addr, now: now, sleep: ctxsleep.Sleep, prefix: fmt.Sprintf("sht: i2c 0x%02x", addr)}
 	switch opts.Model {
 	case "sht3x":
 		if addr != 0x44 && addr != 0x45 {
@@ -170,7 +171,7 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	}
 	if d.needReset {
 		if err := d.bus.Tx(d.addr, d.resetCmd, nil); err != nil {
-			return nil, d.busErr("soft reset", err)
+			return nil, sensors.BusError(d.prefix, "soft reset", err)
 		}
 		d.needReset = false
 		if err := d.sleep(ctx, d.resetWait); err != nil {
@@ -180,7 +181,7 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	}
 	if err := d.bus.Tx(d.addr, d.measureCmd, nil); err != nil {
 		d.needReset = true
-		return nil, d.busErr("measure", err)
+		return nil, sensors.BusError(d.prefix, "measure", err)
 	}
 	if err := d.sleep(ctx, d.measureWait); err != nil {
 		d.settle = d.measureWait
@@ -189,7 +190,7 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	var buf [6]byte
 	if err := d.bus.Tx(d.addr, nil, buf[:]); err != nil {
 		d.needReset = true
-		return nil, d.busErr("read result", err)
+		return nil, sensors.BusError(d.prefix, "read result", err)
 	}
 	t, rh, err := decode(d.model, buf)
 	if err != nil {
@@ -203,12 +204,6 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 		{Quantity: reading.Temperature, Unit: reading.UnitOf(reading.Temperature), Value: t, Raw: t, Time: ts},
 		{Quantity: reading.Humidity, Unit: reading.UnitOf(reading.Humidity), Value: rh, Raw: rh, Time: ts},
 	}, nil
-}
-
-// busErr wraps a failed transfer as sensors.ErrNoDevice, keeping the bus's
-// own error.
-func (d *Dev) busErr(op string, err error) error {
-	return fmt.Errorf("%s: %s: %w: %w", d.prefix, op, sensors.ErrNoDevice, err)
 }
 
 // Identify reports whether the device at addr answers like an SHT4x (serial
@@ -244,19 +239,4 @@ func serial(b i2c.Bus, addr uint16, cmd []byte, wait time.Duration) bool {
 	}
 	w := [4]byte{r[0], r[1], r[3], r[4]}
 	return w != [4]byte{} && w != [4]byte{0xFF, 0xFF, 0xFF, 0xFF}
-}
-
-// sleepCtx waits d, or until ctx is done and then returns ctx.Err().
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
