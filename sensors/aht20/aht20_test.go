@@ -12,67 +12,17 @@ import (
 
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/internal/i2cplay"
 )
 
-var t0 = time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC)
-
-func fixedNow() time.Time { return t0 }
-
-// errNACK is what periph's Linux bus returns when the device NACKs
-// (EREMOTEIO formatted with %v).
-var errNACK = errors.New("sysfs-i2c: remote I/O error")
-
-// nackBus passes transfers to a playback, except those whose 1-based number
-// is in nack: they fail like a NACK, without consuming a playback op.
-type nackBus struct {
-	i2ctest.Playback
-	nack map[int]bool
-	n    int
-}
-
-func (b *nackBus) Tx(addr uint16, w, r []byte) error {
-	b.n++
-	if b.nack[b.n] {
-		return errNACK
-	}
-	return b.Playback.Tx(addr, w, r)
-}
-
-// waits records the waits a Dev asks for and returns at once.
-type waits []time.Duration
-
-func (w *waits) sleep(ctx context.Context, d time.Duration) error {
-	*w = append(*w, d)
-	return ctx.Err()
-}
-
-func (w *waits) equal(want ...time.Duration) bool {
-	if len(*w) != len(want) {
-		return false
-	}
-	for i := range want {
-		if (*w)[i] != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func closeBus(t *testing.T, b interface{ Close() error }) {
+func newDev(t *testing.T, b i2c.Bus) (*Dev, *i2cplay.Waits) {
 	t.Helper()
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func newDev(t *testing.T, b i2c.Bus) (*Dev, *waits) {
-	t.Helper()
-	d, err := NewI2C(b, 0x38, nil, fixedNow)
+	d, err := NewI2C(b, 0x38, nil, i2cplay.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &waits{}
-	d.sleep = w.sleep
+	w := &i2cplay.Waits{}
+	d.sleep = w.Sleep
 	return d, w
 }
 
@@ -95,8 +45,8 @@ func checkReadings(t *testing.T, got []reading.Reading, wantT, wantRH float64) {
 		t.Fatalf("got %d readings, want 2: %+v", len(got), got)
 	}
 	want := []reading.Reading{
-		{Quantity: reading.Temperature, Unit: "°C", Value: wantT, Raw: wantT, Time: t0},
-		{Quantity: reading.Humidity, Unit: "%RH", Value: wantRH, Raw: wantRH, Time: t0},
+		{Quantity: reading.Temperature, Unit: "°C", Value: wantT, Raw: wantT, Time: i2cplay.T0},
+		{Quantity: reading.Humidity, Unit: "%RH", Value: wantRH, Raw: wantRH, Time: i2cplay.T0},
 	}
 	for i, w := range want {
 		if got[i] != w {
@@ -176,10 +126,10 @@ func TestRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkReadings(t, got, 25, 25)
-	if !w.equal(80*time.Millisecond, 80*time.Millisecond) {
+	if !w.Equal(80*time.Millisecond, 80*time.Millisecond) {
 		t.Errorf("waits = %v, want [80ms 80ms]", *w)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestReadInitialisesUncalibrated(t *testing.T) {
@@ -195,10 +145,10 @@ func TestReadInitialisesUncalibrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkReadings(t, got, 25, 25)
-	if !w.equal(10*time.Millisecond, 80*time.Millisecond) {
+	if !w.Equal(10*time.Millisecond, 80*time.Millisecond) {
 		t.Errorf("waits = %v, want [10ms 80ms]", *w)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestReadBusy(t *testing.T) {
@@ -217,10 +167,10 @@ func TestReadBusy(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkReadings(t, got, 25, 25)
-		if !w.equal(80*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond) {
+		if !w.Equal(80*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond) {
 			t.Errorf("waits = %v", *w)
 		}
-		closeBus(t, bus)
+		i2cplay.Close(t, bus)
 	})
 	t.Run("forever", func(t *testing.T) {
 		ops := []i2ctest.IO{
@@ -237,10 +187,10 @@ func TestReadBusy(t *testing.T) {
 			err.Error() != "aht20: i2c 0x38: bad data: still busy (status 0x9C)" {
 			t.Fatalf("Read = %v, %v", got, err)
 		}
-		if !w.equal(80*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond) {
+		if !w.Equal(80*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond) {
 			t.Errorf("waits = %v", *w)
 		}
-		closeBus(t, bus)
+		i2cplay.Close(t, bus)
 	})
 }
 
@@ -317,7 +267,7 @@ func TestFaults(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, nack: tc.nack}
+			bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, NACK: tc.nack}
 			d, _ := newDev(t, bus)
 			got, err := d.Read(context.Background())
 			if got != nil {
@@ -326,13 +276,13 @@ func TestFaults(t *testing.T) {
 			if !errors.Is(err, tc.reason) || err.Error() != tc.message {
 				t.Fatalf("error = %v, want %q", err, tc.message)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
 
 func TestSoftResetOnNextRead(t *testing.T) {
-	bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+	bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
 		{Addr: 0x38, W: []byte{0x71}, R: []byte{0x18}},                    // status: calibrated
 		{Addr: 0x38, W: []byte{0xAC, 0x33, 0x00}},                         // trigger measurement
 		{Addr: 0x38, R: []byte{0x1C, 0x80, 0x00, 0x06, 0x66, 0x66, 0x00}}, // CRC wrong
@@ -346,7 +296,7 @@ func TestSoftResetOnNextRead(t *testing.T) {
 		// fourth Read: nothing to recover from
 		{Addr: 0x38, W: []byte{0xAC, 0x33, 0x00}}, // trigger measurement
 		{Addr: 0x38, R: frame30},                  // measurement frame
-	}}, nack: map[int]bool{4: true}}
+	}}, NACK: map[int]bool{4: true}}
 	d, w := newDev(t, bus)
 	if _, err := d.Read(context.Background()); !errors.Is(err, sensors.ErrCRC) {
 		t.Fatalf("first Read: %v, want ErrCRC", err)
@@ -360,13 +310,13 @@ func TestSoftResetOnNextRead(t *testing.T) {
 		t.Fatalf("third Read: %v", err)
 	}
 	checkReadings(t, got, 25, 25)
-	if !w.equal(20*time.Millisecond, 10*time.Millisecond, 80*time.Millisecond) {
+	if !w.Equal(20*time.Millisecond, 10*time.Millisecond, 80*time.Millisecond) {
 		t.Errorf("waits = %v, want [20ms 10ms 80ms] (reset, initialise, measure)", *w)
 	}
 	if _, err := d.Read(context.Background()); err != nil {
 		t.Fatalf("fourth Read: %v", err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestOutOfRangeDoesNotReset(t *testing.T) {
@@ -384,7 +334,7 @@ func TestOutOfRangeDoesNotReset(t *testing.T) {
 	if _, err := d.Read(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 // cancelBus cancels a context after passing a write equal to on to the bus:
@@ -412,7 +362,7 @@ func TestReadCancelled(t *testing.T) {
 		if got, err := d.Read(ctx); !errors.Is(err, context.Canceled) || got != nil {
 			t.Fatalf("Read = %v, %v; want context.Canceled", got, err)
 		}
-		closeBus(t, bus) // no bus traffic
+		i2cplay.Close(t, bus) // no bus traffic
 	})
 	t.Run("while measuring", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -424,7 +374,7 @@ func TestReadCancelled(t *testing.T) {
 			{Addr: 0x38, W: []byte{0xAC, 0x33, 0x00}}, // trigger measurement
 			{Addr: 0x38, R: frame25},                  // measurement frame
 		}}, on: []byte{0xAC, 0x33, 0x00}, cancel: cancel}
-		d, err := NewI2C(bus, 0x38, nil, fixedNow)
+		d, err := NewI2C(bus, 0x38, nil, i2cplay.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -432,17 +382,17 @@ func TestReadCancelled(t *testing.T) {
 			t.Fatalf("Read = %v, %v; want context.Canceled", got, err)
 		}
 		bus.on = nil
-		w := &waits{}
-		d.sleep = w.sleep
+		w := &i2cplay.Waits{}
+		d.sleep = w.Sleep
 		got, err := d.Read(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkReadings(t, got, 25, 25)
-		if !w.equal(80*time.Millisecond, 80*time.Millisecond) {
+		if !w.Equal(80*time.Millisecond, 80*time.Millisecond) {
 			t.Errorf("waits = %v, want [80ms 80ms] (settle, then measure)", *w)
 		}
-		closeBus(t, bus)
+		i2cplay.Close(t, bus)
 	})
 }
 
@@ -460,7 +410,7 @@ func TestReadRealWait(t *testing.T) {
 	if err != nil || len(got) != 2 || got[0].Value != 25 || got[0].Time.IsZero() {
 		t.Fatalf("Read = %+v, %v", got, err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestNewI2C(t *testing.T) {
@@ -475,7 +425,7 @@ func TestNewI2C(t *testing.T) {
 	if _, err := NewI2C(bus, 0x38, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	closeBus(t, bus) // the constructor does not touch the bus
+	i2cplay.Close(t, bus) // the constructor does not touch the bus
 }
 
 func TestIdentify(t *testing.T) {
@@ -499,12 +449,12 @@ func TestIdentify(t *testing.T) {
 			if tc.status != nil {
 				ops = []i2ctest.IO{{Addr: tc.addr, W: []byte{0x71}, R: tc.status}} // status
 			}
-			bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: ops}, nack: map[int]bool{1: tc.nack}}
+			bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: ops}, NACK: map[int]bool{1: tc.nack}}
 			chip, ok := Identify(bus, tc.addr)
 			if ok != tc.ok || (ok && chip != "aht20") || (!ok && chip != "") {
 				t.Errorf("Identify = %q, %v; want ok %v", chip, ok, tc.ok)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }

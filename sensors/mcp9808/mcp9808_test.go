@@ -11,46 +11,8 @@ import (
 
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/internal/i2cplay"
 )
-
-var t0 = time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC)
-
-func fixedNow() time.Time { return t0 }
-
-// errNACK is what periph's Linux bus returns when the device NACKs
-// (EREMOTEIO formatted with %v).
-var errNACK = errors.New("sysfs-i2c: remote I/O error")
-
-// nackBus passes transfers to a playback, except those whose 1-based number
-// is in nack: they fail like a NACK, without consuming a playback op.
-type nackBus struct {
-	i2ctest.Playback
-	nack map[int]bool
-	n    int
-}
-
-func (b *nackBus) Tx(addr uint16, w, r []byte) error {
-	b.n++
-	if b.nack[b.n] {
-		return errNACK
-	}
-	return b.Playback.Tx(addr, w, r)
-}
-
-// waits records the waits a Dev asks for and returns at once.
-type waits []time.Duration
-
-func (w *waits) sleep(ctx context.Context, d time.Duration) error {
-	*w = append(*w, d)
-	return ctx.Err()
-}
-
-func closeBus(t *testing.T, b interface{ Close() error }) {
-	t.Helper()
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // startOps are the constructor's transfers for a running chip at 0.0625 °C.
 func startOps(addr uint16) []i2ctest.IO {
@@ -60,14 +22,14 @@ func startOps(addr uint16) []i2ctest.IO {
 	}
 }
 
-func newDev(t *testing.T, b i2c.Bus, addr uint16, opts *Opts) (*Dev, *waits) {
+func newDev(t *testing.T, b i2c.Bus, addr uint16, opts *Opts) (*Dev, *i2cplay.Waits) {
 	t.Helper()
-	d, err := NewI2C(b, addr, opts, fixedNow)
+	d, err := NewI2C(b, addr, opts, i2cplay.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &waits{}
-	d.sleep = w.sleep
+	w := &i2cplay.Waits{}
+	d.sleep = w.Sleep
 	return d, w
 }
 
@@ -124,14 +86,14 @@ func TestRead(t *testing.T) {
 		if err != nil {
 			t.Fatalf("% X: %v", v.b, err)
 		}
-		want := reading.Reading{Quantity: reading.Temperature, Unit: "°C", Value: v.t, Raw: v.t, Time: t0}
+		want := reading.Reading{Quantity: reading.Temperature, Unit: "°C", Value: v.t, Raw: v.t, Time: i2cplay.T0}
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("% X: Read = %+v, want %+v", v.b, got, want)
 		}
 		if len(*w) != 0 {
 			t.Errorf("% X: a running chip waited %v", v.b, *w)
 		}
-		closeBus(t, bus)
+		i2cplay.Close(t, bus)
 	}
 }
 
@@ -165,7 +127,7 @@ func TestResolution(t *testing.T) {
 		if len(*w) != 1 || (*w)[0] != tc.conv {
 			t.Errorf("resolution %v: waits = %v, want [%v]", tc.res, *w, tc.conv)
 		}
-		closeBus(t, bus)
+		i2cplay.Close(t, bus)
 	}
 }
 
@@ -198,7 +160,7 @@ func TestFaults(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, nack: tc.nack}
+			bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, NACK: tc.nack}
 			d, _ := newDev(t, bus, 0x18, nil)
 			got, err := d.Read(context.Background())
 			if got != nil {
@@ -207,7 +169,7 @@ func TestFaults(t *testing.T) {
 			if !errors.Is(err, tc.reason) || err.Error() != tc.message {
 				t.Fatalf("error = %v, want %q", err, tc.message)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
@@ -223,7 +185,7 @@ func TestRecoveryAfterFailure(t *testing.T) {
 		// fourth Read: nothing to recover from
 		i2ctest.IO{Addr: 0x18, W: []byte{0x05}, R: []byte{0x01, 0x94}}, // ambient: 25.25 °C
 	)
-	bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: ops}, nack: map[int]bool{4: true}}
+	bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: ops}, NACK: map[int]bool{4: true}}
 	d, w := newDev(t, bus, 0x18, nil)
 	if _, err := d.Read(context.Background()); !errors.Is(err, sensors.ErrBadData) {
 		t.Fatalf("first Read: %v, want ErrBadData", err)
@@ -242,7 +204,7 @@ func TestRecoveryAfterFailure(t *testing.T) {
 	if err != nil || got[0].Value != 25.25 {
 		t.Fatalf("fourth Read = %+v, %v; want 25.25 °C", got, err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestOutOfRangeDoesNotReconfigure(t *testing.T) {
@@ -261,7 +223,7 @@ func TestOutOfRangeDoesNotReconfigure(t *testing.T) {
 	if len(*w) != 0 {
 		t.Errorf("waits = %v, want none", *w)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestReadCancelled(t *testing.T) {
@@ -272,7 +234,7 @@ func TestReadCancelled(t *testing.T) {
 		// After the cancelled Read, the next one still waits, then reads.
 		{Addr: 0x18, W: []byte{0x05}, R: []byte{0x00, 0xA0}}, // ambient: 10 °C
 	}}
-	d, err := NewI2C(bus, 0x18, nil, fixedNow)
+	d, err := NewI2C(bus, 0x18, nil, i2cplay.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,8 +244,8 @@ func TestReadCancelled(t *testing.T) {
 	if got, err := d.Read(ctx); !errors.Is(err, context.Canceled) || got != nil {
 		t.Fatalf("Read = %v, %v; want context.Canceled", got, err)
 	}
-	w := &waits{}
-	d.sleep = w.sleep
+	w := &i2cplay.Waits{}
+	d.sleep = w.Sleep
 	got, err := d.Read(context.Background())
 	if err != nil || got[0].Value != 10 {
 		t.Fatalf("Read = %+v, %v", got, err)
@@ -291,7 +253,7 @@ func TestReadCancelled(t *testing.T) {
 	if len(*w) != 1 || (*w)[0] != 250*time.Millisecond {
 		t.Errorf("waits = %v, want [250ms]", *w)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestReadRealWait(t *testing.T) {
@@ -309,11 +271,11 @@ func TestReadRealWait(t *testing.T) {
 	if err != nil || got[0].Value != 25 || got[0].Time.IsZero() {
 		t.Fatalf("Read = %+v, %v", got, err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestNewI2C(t *testing.T) {
-	bus := &nackBus{nack: map[int]bool{1: true}}
+	bus := &i2cplay.NACKBus{NACK: map[int]bool{1: true}}
 	if _, err := NewI2C(bus, 0x18, nil, nil); !errors.Is(err, sensors.ErrNoDevice) ||
 		err.Error() != "mcp9808: i2c 0x18: write resolution: no device: sysfs-i2c: remote I/O error" {
 		t.Errorf("missing chip: %v", err)
@@ -334,7 +296,7 @@ func TestNewI2C(t *testing.T) {
 	if _, err := NewI2C(nil, 0x18, nil, nil); err == nil {
 		t.Error("NewI2C(nil bus) succeeded")
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestIdentify(t *testing.T) {
@@ -367,12 +329,12 @@ func TestIdentify(t *testing.T) {
 		{"not an MCP9808 address", 0x48, nil, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, nack: tc.nack}
+			bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, NACK: tc.nack}
 			chip, ok := Identify(bus, tc.addr)
 			if ok != tc.ok || (ok && chip != "mcp9808") || (!ok && chip != "") {
 				t.Errorf("Identify = %q, %v; want ok %v", chip, ok, tc.ok)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
@@ -386,7 +348,7 @@ func TestQuantitiesAndString(t *testing.T) {
 	if got := d.String(); got != "mcp9808 i2c 0x19" {
 		t.Errorf("String() = %q", got)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func FuzzDecode(f *testing.F) {

@@ -3,6 +3,7 @@ package mcp9808
 import (
 	"testing"
 
+	"github.com/kelvin-gw/kelvin/sensors/internal/i2cplay"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 	periph "periph.io/x/devices/v3/mcp9808"
 )
@@ -35,10 +36,10 @@ func TestPeriphDriver(t *testing.T) {
 	}
 
 	// A failed transfer loses its cause: no %w, so no way to see a NACK.
-	bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+	bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
 		{Addr: 0x18, W: []byte{0x08, 0x03}},       // resolution register ← 0.0625 °C
 		{Addr: 0x18, W: []byte{0x01, 0x00, 0x00}}, // configuration register ← 0x0000
-	}}, nack: map[int]bool{3: true}}
+	}}, NACK: map[int]bool{3: true}}
 	dev, err := periph.New(bus, &periph.Opts{Addr: 0x18})
 	if err != nil {
 		t.Fatal(err)

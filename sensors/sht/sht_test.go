@@ -13,31 +13,8 @@ import (
 
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/internal/i2cplay"
 )
-
-var t0 = time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC)
-
-func fixedNow() time.Time { return t0 }
-
-// errNACK is what periph's Linux bus returns when the device NACKs
-// (EREMOTEIO formatted with %v).
-var errNACK = errors.New("sysfs-i2c: remote I/O error")
-
-// nackBus passes transfers to a playback, except those whose 1-based number
-// is in nack: they fail like a NACK, without consuming a playback op.
-type nackBus struct {
-	i2ctest.Playback
-	nack map[int]bool
-	n    int
-}
-
-func (b *nackBus) Tx(addr uint16, w, r []byte) error {
-	b.n++
-	if b.nack[b.n] {
-		return errNACK
-	}
-	return b.Playback.Tx(addr, w, r)
-}
 
 // cancelBus cancels a context when a write equal to on goes to the bus,
 // after passing it on: ctx ends while the sensor measures.
@@ -55,30 +32,15 @@ func (b *cancelBus) Tx(addr uint16, w, r []byte) error {
 	return err
 }
 
-// waits records the waits a Dev asks for and returns at once.
-type waits []time.Duration
-
-func (w *waits) sleep(ctx context.Context, d time.Duration) error {
-	*w = append(*w, d)
-	return ctx.Err()
-}
-
-func newDev(t *testing.T, b i2c.Bus, addr uint16, opts *Opts) (*Dev, *waits) {
+func newDev(t *testing.T, b i2c.Bus, addr uint16, opts *Opts) (*Dev, *i2cplay.Waits) {
 	t.Helper()
-	d, err := NewI2C(b, addr, opts, fixedNow)
+	d, err := NewI2C(b, addr, opts, i2cplay.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &waits{}
-	d.sleep = w.sleep
+	w := &i2cplay.Waits{}
+	d.sleep = w.Sleep
 	return d, w
-}
-
-func closeBus(t *testing.T, b interface{ Close() error }) {
-	t.Helper()
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
@@ -89,8 +51,8 @@ func checkReadings(t *testing.T, got []reading.Reading, wantT, wantRH float64) {
 		t.Fatalf("got %d readings, want 2: %+v", len(got), got)
 	}
 	want := []reading.Reading{
-		{Quantity: reading.Temperature, Unit: "°C", Value: wantT, Raw: wantT, Time: t0},
-		{Quantity: reading.Humidity, Unit: "%RH", Value: wantRH, Raw: wantRH, Time: t0},
+		{Quantity: reading.Temperature, Unit: "°C", Value: wantT, Raw: wantT, Time: i2cplay.T0},
+		{Quantity: reading.Humidity, Unit: "%RH", Value: wantRH, Raw: wantRH, Time: i2cplay.T0},
 	}
 	for i, w := range want {
 		g := got[i]
@@ -135,7 +97,7 @@ func TestReadSHT3x(t *testing.T) {
 			if len(*w) != 1 || (*w)[0] != tc.wait {
 				t.Errorf("waits = %v, want [%v]", *w, tc.wait)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
@@ -167,7 +129,7 @@ func TestReadSHT4x(t *testing.T) {
 			if len(*w) != 1 || (*w)[0] != tc.wait {
 				t.Errorf("waits = %v, want [%v]", *w, tc.wait)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
@@ -292,7 +254,7 @@ func TestReadFaults(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, nack: tc.nack}
+			bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, NACK: tc.nack}
 			d, _ := newDev(t, bus, 0x44, &Opts{Model: "sht3x"})
 			got, err := d.Read(context.Background())
 			if got != nil {
@@ -304,7 +266,7 @@ func TestReadFaults(t *testing.T) {
 			if err.Error() != tc.message {
 				t.Errorf("error = %q, want %q", err, tc.message)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
@@ -363,7 +325,7 @@ func TestSoftResetOnNextRead(t *testing.T) {
 				i2ctest.IO{Addr: 0x44, W: tc.measure}, // measure, no reset after a good Read
 				i2ctest.IO{Addr: 0x44, R: good},       // result: 25 °C
 			)
-			bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: ops}, nack: tc.nack}
+			bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: ops}, NACK: tc.nack}
 			d, w := newDev(t, bus, 0x44, &Opts{Model: tc.model})
 			if _, err := d.Read(context.Background()); err == nil {
 				t.Fatal("first Read succeeded, want a fault")
@@ -386,17 +348,17 @@ func TestSoftResetOnNextRead(t *testing.T) {
 			if _, err := d.Read(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
 
 func TestResetNACKedIsRetried(t *testing.T) {
-	bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+	bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
 		{Addr: 0x44, W: []byte{0x30, 0xA2}},                         // soft reset (third Read)
 		{Addr: 0x44, W: []byte{0x24, 0x00}},                         // measure
 		{Addr: 0x44, R: []byte{0x66, 0x66, 0x93, 0x80, 0x00, 0xA2}}, // result: 25 °C
-	}}, nack: map[int]bool{1: true, 2: true}} // measure NACKed, then the reset too
+	}}, NACK: map[int]bool{1: true, 2: true}} // measure NACKed, then the reset too
 	d, _ := newDev(t, bus, 0x44, &Opts{Model: "sht3x"})
 	if _, err := d.Read(context.Background()); !errors.Is(err, sensors.ErrNoDevice) {
 		t.Fatalf("first Read: %v, want ErrNoDevice", err)
@@ -408,7 +370,7 @@ func TestResetNACKedIsRetried(t *testing.T) {
 	if _, err := d.Read(context.Background()); err != nil {
 		t.Fatalf("third Read: %v", err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestOutOfRangeDoesNotReset(t *testing.T) {
@@ -425,13 +387,13 @@ func TestOutOfRangeDoesNotReset(t *testing.T) {
 	if _, err := d.Read(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestReadCancelled(t *testing.T) {
 	t.Run("before", func(t *testing.T) {
 		bus := &i2ctest.Playback{DontPanic: true}
-		d, err := NewI2C(bus, 0x44, &Opts{Model: "sht3x"}, fixedNow)
+		d, err := NewI2C(bus, 0x44, &Opts{Model: "sht3x"}, i2cplay.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -440,7 +402,7 @@ func TestReadCancelled(t *testing.T) {
 		if got, err := d.Read(ctx); !errors.Is(err, context.Canceled) || got != nil {
 			t.Fatalf("Read = %v, %v; want context.Canceled", got, err)
 		}
-		closeBus(t, bus) // no bus traffic at all
+		i2cplay.Close(t, bus) // no bus traffic at all
 	})
 	t.Run("while measuring", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -451,7 +413,7 @@ func TestReadCancelled(t *testing.T) {
 			{Addr: 0x44, W: []byte{0x24, 0x00}},                         // measure, high repeatability
 			{Addr: 0x44, R: []byte{0x66, 0x66, 0x93, 0x80, 0x00, 0xA2}}, // result: 25 °C
 		}}, on: []byte{0x24, 0x00}, cancel: cancel}
-		d, err := NewI2C(bus, 0x44, &Opts{Model: "sht3x"}, fixedNow)
+		d, err := NewI2C(bus, 0x44, &Opts{Model: "sht3x"}, i2cplay.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -460,8 +422,8 @@ func TestReadCancelled(t *testing.T) {
 			t.Fatalf("Read = %v, %v; want context.Canceled", got, err)
 		}
 		bus.on = nil
-		w := &waits{}
-		d.sleep = w.sleep
+		w := &i2cplay.Waits{}
+		d.sleep = w.Sleep
 		got, err := d.Read(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -471,7 +433,7 @@ func TestReadCancelled(t *testing.T) {
 		if len(*w) != 2 || (*w)[0] != want[0] || (*w)[1] != want[1] {
 			t.Errorf("waits = %v, want %v (settle, then measure)", *w, want)
 		}
-		closeBus(t, bus)
+		i2cplay.Close(t, bus)
 	})
 }
 
@@ -491,7 +453,7 @@ func TestReadRealWait(t *testing.T) {
 	if len(got) != 2 || got[0].Time.IsZero() {
 		t.Fatalf("got %+v", got)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestIdentify(t *testing.T) {
@@ -546,7 +508,7 @@ func TestIdentify(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, nack: tc.nack}
+			bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, NACK: tc.nack}
 			addr := uint16(0x44)
 			if len(tc.ops) > 0 {
 				addr = tc.ops[0].Addr
@@ -555,7 +517,7 @@ func TestIdentify(t *testing.T) {
 			if chip != tc.chip || ok != tc.wantOK {
 				t.Errorf("Identify = %q, %v; want %q, %v", chip, ok, tc.chip, tc.wantOK)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
@@ -582,7 +544,7 @@ func TestNewI2CErrors(t *testing.T) {
 	if _, err := NewI2C(nil, 0x44, &Opts{Model: "sht3x"}, nil); err == nil {
 		t.Error("NewI2C(nil bus) succeeded")
 	}
-	closeBus(t, bus) // constructors never touch the bus
+	i2cplay.Close(t, bus) // constructors never touch the bus
 }
 
 func TestQuantitiesAndString(t *testing.T) {
