@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/kelvin-gw/kelvin/sensors/ds2482"
 	"github.com/kelvin-gw/kelvin/sensors/mcp9808"
 	"github.com/kelvin-gw/kelvin/sensors/sht"
+	"github.com/kelvin-gw/kelvin/sensors/tmp102"
 )
 
 // Found is one device answering on an I²C bus.
@@ -104,6 +106,23 @@ func identify(bus i2c.Bus, addr uint16) string {
 		return c
 	}
 	return ""
+}
+
+// UnknownHint says what a chip with no ID register answering at addr may
+// be: " (no ID register: …)" naming the TMP102/LM75-class types that can
+// have that address, to choose from by the part number printed on the chip;
+// "" where none can.
+func UnknownHint(addr uint16) string {
+	var types []string
+	for _, m := range tmp102.Models() {
+		if slices.Contains(Chips[m].Addresses, addr) {
+			types = append(types, m)
+		}
+	}
+	if len(types) == 0 {
+		return ""
+	}
+	return " (no ID register: set type to the part number printed on the chip, one of " + strings.Join(types, ", ") + ")"
 }
 
 // ScanW1 lists the kernel's 1-Wire temperature devices under sysfs and
