@@ -30,7 +30,9 @@ const metapackage = "linux-image-armmp:armhf"
 // from each module's depends=): the LAN9118 network driver and the I²C
 // adapter driver and character device. All are =m in Debian's armmp config;
 // I2C_ALGOBIT, the bit-banging core i2c-versatile uses, is built in.
-var wantModules = []string{"smsc911x", "i2c-versatile", "i2c-dev"}
+// libphy, smsc911x's dependency, is named too so that one pass over the
+// package finds everything; a dependency a later kernel adds costs one more.
+var wantModules = []string{"smsc911x", "libphy", "i2c-versatile", "i2c-dev"}
 
 // kernel is a guest kernel from the cache.
 type kernel struct {
