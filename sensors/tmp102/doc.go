@@ -42,8 +42,9 @@
 // are 9-bit parts: use "lm75" for those. Decoding reads only the model's bits
 // (the rest are undefined on some LM75 parts), so a model with fewer bits than
 // the chip loses resolution but never reads wrong; one with more bits than a
-// 9-bit chip reads the same 0.5 °C steps. Linux's lm75 hwmon driver uses the
-// same resolutions and update intervals.
+// 9-bit chip reads the same 0.5 °C steps. Linux's lm75 hwmon driver sets the
+// TMP75 class to 12 bits the same way (its "lm75a" is National's 9-bit part,
+// its "lm75b" NXP's 11-bit one).
 //
 // # Why not periph's driver
 //
