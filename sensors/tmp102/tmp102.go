@@ -11,6 +11,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -100,7 +101,7 @@ var _ sensors.Sensor = (*Dev)(nil)
 // part to 12 bits or, on a TMP102, to set EM as opts.Extended says (see the
 // package doc); after such a write the first Read waits for a conversion at
 // the new setting. A missing chip fails with an error wrapping
-// sensors.ErrNoDevice. now stamps readings; nil means time.Now.
+// sensors.ErrNoDevice. now stamps readings; nil means wallclock.Now.
 func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, error) {
 	if b == nil {
 		return nil, errors.New("tmp102: nil bus")
@@ -109,7 +110,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 		opts = &Opts{}
 	}
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	name := opts.Model
 	if name == "" {
