@@ -57,7 +57,7 @@ func TestBadConfigs(t *testing.T) {
 			`9: sensors[1].id: "Air!": use lowercase letters, digits, '_' and '-' only`,
 			`11: sensors[1].interval: want a duration with a unit like 5s, got 5`,
 			`12: sensors[2].id: "air" is already used by sensors[0] (line 5)`,
-			`13: sensors[2].type: unknown sensor type "thermocouple" (one of aht20, bme280, bmp180, bmp280, ds18b20, http, lm75, mcp9808, mqtt, sht3x, sht4x, sim, tmp102)`,
+			`13: sensors[2].type: unknown sensor type "thermocouple" (one of aht20, bme280, bmp180, bmp280, ds18b20, http, lm75, lm75a, lm75b, mcp9808, mqtt, sht3x, sht4x, sim, tmp102, tmp105, tmp175, tmp275, tmp75)`,
 			`15: mqtt.url: unknown scheme "ftp" (tcp, mqtt, ssl, tls, mqtts, ws, wss)`,
 			`16: mqtt.qos: want 0, 1 or 2, got 3`,
 			`17: mqtt.topic: "kelvin/all" must contain {sensor}, or every sensor would share one topic`,
@@ -236,7 +236,7 @@ func TestExampleSensorBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Sensors) != 8 {
-		t.Errorf("%d sensors, want the 2 active ones and 6 examples", len(cfg.Sensors))
+	if len(cfg.Sensors) != 9 {
+		t.Errorf("%d sensors, want the 2 active ones and 7 examples", len(cfg.Sensors))
 	}
 }

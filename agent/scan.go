@@ -95,7 +95,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 					}
 				}
 			case f.Chip == "":
-				fmt.Fprintf(stdout, "  0x%02x  unknown (TMP102/LM75 have no ID register: try type tmp102 or lm75 at 0x48-0x4f)\n", f.Addr)
+				fmt.Fprintf(stdout, "  0x%02x  unknown%s\n", f.Addr, hw.UnknownHint(f.Addr))
 			default:
 				fmt.Fprintf(stdout, "  0x%02x  %s\n", f.Addr, f.Chip)
 				yaml = append(yaml, fmt.Sprintf("  - id: %s_%d_%02x\n    type: %s\n    bus: %d\n    address: 0x%02x\n", f.Chip, n, f.Addr, f.Chip, n, f.Addr))

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Sets up and runs every Kelvin test: installs the programs the tests talk
-# to (a real mosquitto broker, kcat, chromium, qemu for the ARM builds, dpkg,
-# systemd-analyze for the unit) when missing and run as root, then checks
-# formatting, vets, and runs the whole suite with the race detector. In CI (CI=true) a program that is still missing fails the run;
-# locally the tests that need it skip with a message naming the package.
+# to (a real mosquitto broker, kcat, chromium, qemu for the ARM builds and
+# the hardware-in-the-loop guest, dpkg, systemd-analyze for the unit) when
+# missing and run as root, lets apt see armhf packages (the guest's kernel,
+# which internal/hil downloads into its cache outside the repository), then
+# checks formatting, vets, and runs the whole suite with the race detector.
+# In CI (CI=true) a program that is still missing fails the run; locally the
+# tests that need it skip with a message naming the package.
 #
 # Usage: scripts/test.sh [go test flags...]   e.g. scripts/test.sh -run Config ./agent/
 set -euo pipefail
@@ -12,7 +15,7 @@ cd "$(dirname "$0")/.."
 # program:debian-package
 needs=(mosquitto:mosquitto mosquitto_sub:mosquitto-clients kcat:kcat chromium:chromium
        qemu-arm-static:qemu-user-static qemu-aarch64-static:qemu-user-static dpkg-deb:dpkg
-       systemd-analyze:systemd)
+       systemd-analyze:systemd qemu-system-arm:qemu-system-arm)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 
@@ -29,6 +32,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "test.sh: missing Debian packages: ${missing[*]} (run as root to install them, or: sudo apt-get install ${missing[*]})" >&2
     if [ "${CI:-}" = true ]; then exit 1; fi
+  fi
+fi
+
+# internal/hil boots Debian's armhf kernel, resolved through the metapackage
+# and fetched with apt-get download on each new version: apt must list armhf.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
+  if ! dpkg --print-foreign-architectures | grep -qx armhf; then
+    echo "test.sh: adding the armhf architecture to apt (the guest kernel of internal/hil)"
+    dpkg --add-architecture armhf
+    apt-get update -qq
+  elif ! apt-cache depends linux-image-armmp:armhf >/dev/null 2>&1; then
+    apt-get update -qq
   fi
 fi
 

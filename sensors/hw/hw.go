@@ -49,11 +49,20 @@ var Chips = map[string]Chip{
 	"bmp180":  {Type: "bmp180", Addresses: []uint16{0x77}, Quantities: []string{reading.Temperature, reading.Pressure}, Options: []string{"oversampling"}, MinInterval: 100 * time.Millisecond},
 	"mcp9808": {Type: "mcp9808", Addresses: []uint16{0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f}, Quantities: []string{reading.Temperature}, Options: []string{"resolution"}, MinInterval: 250 * time.Millisecond},
 	"tmp102":  {Type: "tmp102", Addresses: []uint16{0x48, 0x49, 0x4a, 0x4b}, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
-	"lm75":    {Type: "lm75", Addresses: []uint16{0x48, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x4f}, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+	"lm75":    {Type: "lm75", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+	"lm75a":   {Type: "lm75a", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+	"lm75b":   {Type: "lm75b", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+	"tmp75":   {Type: "tmp75", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+	"tmp105":  {Type: "tmp105", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+	"tmp175":  {Type: "tmp175", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+	"tmp275":  {Type: "tmp275", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
 	"aht20":   {Type: "aht20", Addresses: []uint16{0x38}, Quantities: []string{reading.Temperature, reading.Humidity}, MinInterval: 100 * time.Millisecond},
 	"sht3x":   {Type: "sht3x", Addresses: []uint16{0x44, 0x45}, Quantities: []string{reading.Temperature, reading.Humidity}, Options: []string{"repeatability"}, MinInterval: 50 * time.Millisecond},
 	"sht4x":   {Type: "sht4x", Addresses: []uint16{0x44, 0x45, 0x46}, Quantities: []string{reading.Temperature, reading.Humidity}, Options: []string{"repeatability"}, MinInterval: 50 * time.Millisecond},
 }
+
+// lm75Addresses are the LM75 class's addresses (pins A2–A0 tied low or high).
+var lm75Addresses = []uint16{0x48, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x4f}
 
 // BridgeAddresses are the I²C addresses of a DS2482-100/-800 1-Wire bridge.
 var BridgeAddresses = []uint16{0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f}
@@ -170,7 +179,7 @@ func (b *Buses) OpenChip(typ string, n int, addr uint16, o Options, now func() t
 		s = d
 	case "mcp9808":
 		s, err = mcp9808.NewI2C(bus, addr, &mcp9808.Opts{Resolution: o.Resolution}, now)
-	case "tmp102", "lm75":
+	case "tmp102", "lm75", "lm75a", "lm75b", "tmp75", "tmp105", "tmp175", "tmp275":
 		s, err = tmp102.NewI2C(bus, addr, &tmp102.Opts{Model: typ}, now)
 	case "aht20":
 		s, err = aht20.NewI2C(bus, addr, &aht20.Opts{}, now)

@@ -13,6 +13,7 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/tmp102"
 )
 
 func TestParseBusAndAddress(t *testing.T) {
@@ -90,5 +91,56 @@ func TestOpenChipSharesTheBus(t *testing.T) {
 	}
 	if _, err := b.OpenChip("thermocouple", 1, 0x44, Options{}, now); err == nil {
 		t.Error("unknown chip type opened")
+	}
+}
+
+// TestTMP102ModelsAreChips: every model the tmp102 driver knows is a chip
+// type here, opens through OpenChip, and takes the addresses the driver
+// accepts. A TMP105 opened fresh is set to 12 bits.
+func TestTMP102ModelsAreChips(t *testing.T) {
+	for _, m := range tmp102.Models() {
+		c, ok := Chips[m]
+		if !ok || c.Type != m {
+			t.Errorf("tmp102 model %s: not in Chips", m)
+			continue
+		}
+		for _, a := range c.Addresses {
+			pb := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+				{Addr: a, W: []byte{0x01}, R: []byte{0x60, 0xA0}}, // configuration (8-bit parts read the first byte): running, 12 bit
+			}}
+			if m != "tmp102" {
+				pb.Ops[0].R = pb.Ops[0].R[:1]
+			}
+			b := &Buses{buses: map[int]i2c.BusCloser{}, open: func(int) (i2c.BusCloser, error) { return closer{pb}, nil }}
+			if _, err := b.OpenChip(m, 1, a, Options{}, nil); err != nil {
+				t.Errorf("OpenChip(%s, 0x%02x): %v", m, a, err)
+			}
+			if err := pb.Close(); err != nil {
+				t.Errorf("%s 0x%02x: %v", m, a, err)
+			}
+		}
+	}
+	pb := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+		{Addr: 0x48, W: []byte{0x01}, R: []byte{0x00}}, // configuration: power-on, 9 bit
+		{Addr: 0x48, W: []byte{0x01, 0x60}},            // configuration ← 12 bit
+	}}
+	b := &Buses{buses: map[int]i2c.BusCloser{}, open: func(int) (i2c.BusCloser, error) { return closer{pb}, nil }}
+	if _, err := b.OpenChip("tmp105", 0, 0x48, Options{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestUnknownHint(t *testing.T) {
+	for addr, want := range map[uint16]string{
+		0x48: " (no ID register: set type to the part number printed on the chip, one of lm75, lm75a, lm75b, tmp102, tmp105, tmp175, tmp275, tmp75)",
+		0x4c: " (no ID register: set type to the part number printed on the chip, one of lm75, lm75a, lm75b, tmp105, tmp175, tmp275, tmp75)",
+		0x50: "",
+	} {
+		if got := UnknownHint(addr); got != want {
+			t.Errorf("UnknownHint(0x%02x) = %q, want %q", addr, got, want)
+		}
 	}
 }

@@ -35,7 +35,7 @@ func TestPeriphDriver(t *testing.T) {
 		return e.Temperature.Celsius()
 	}
 	for _, v := range vectors {
-		if v.lm75 || v.b[1]&1 == 1 {
+		if v.bits > 0 || v.b[1]&1 == 1 {
 			continue
 		}
 		if got := sense(t, []byte{0x60, 0xA0}, v.b[:], []byte{0x01, 0x60, 0xA0}); got != v.t {

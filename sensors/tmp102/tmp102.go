@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"periph.io/x/conn/v3/i2c"
@@ -23,12 +26,48 @@ const (
 	tmp102OS = 0x8000 // one-shot: written as 0
 	lm75SD   = 0x01   // shutdown, 8-bit configuration
 	lm75OS   = 0x80   // TMP75 one-shot, reserved on the LM75: written as 0
+	lm75R    = 0x60   // TMP75 class R1 R0: 00 9 bits … 11 12 bits
 )
+
+// tmp75Conv is the TMP75 class's longest conversion at 9, 10, 11 and 12
+// bits (R1 R0 = 00 … 11; TMP75/TMP175 datasheet SBOS288, Electrical
+// Characteristics: 27.5/55/110/220 ms typical).
+var tmp75Conv = [4]time.Duration{37500 * time.Microsecond, 75 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond}
+
+// model is one part this package drives: its configuration register, the
+// resolution it is read at and the longest conversion there.
+type model struct {
+	lm75    bool          // 8-bit LM75-layout configuration register
+	bits    int           // LM75 class: resolution read, 9, 11 or 12 bits; 0 for the TMP102
+	setRes  bool          // R1 R0 select 9–12 bits: set to 12 (TMP75 class)
+	conv    time.Duration // longest conversion at that resolution (datasheet maximum)
+	maxAddr uint16        // addresses 0x48…maxAddr
+}
+
+// models are the parts by config name; see the package doc for each.
+var models = map[string]model{
+	"tmp102": {conv: 35 * time.Millisecond, maxAddr: 0x4B},
+	"tmp75":  {lm75: true, bits: 12, setRes: true, conv: tmp75Conv[3], maxAddr: 0x4F},
+	"tmp175": {lm75: true, bits: 12, setRes: true, conv: tmp75Conv[3], maxAddr: 0x4F},
+	"tmp275": {lm75: true, bits: 12, setRes: true, conv: tmp75Conv[3], maxAddr: 0x4F},
+	"tmp105": {lm75: true, bits: 12, setRes: true, conv: tmp75Conv[3], maxAddr: 0x4F},
+	"lm75":   {lm75: true, bits: 9, conv: 300 * time.Millisecond, maxAddr: 0x4F},
+	"lm75a":  {lm75: true, bits: 11, conv: 100 * time.Millisecond, maxAddr: 0x4F},
+	"lm75b":  {lm75: true, bits: 11, conv: 100 * time.Millisecond, maxAddr: 0x4F},
+}
+
+// Models returns the model names Opts.Model accepts, sorted. The slice is
+// new on every call.
+func Models() []string {
+	return slices.Sorted(maps.Keys(models))
+}
 
 // Opts configures a Dev. A nil *Opts means the defaults.
 type Opts struct {
-	// Model is "tmp102" (the default when empty) or "lm75" for the LM75
-	// class (LM75, LM75A/B, TMP75, TMP175, TMP275).
+	// Model is the part: "tmp102" (the default when empty); "tmp75",
+	// "tmp175", "tmp275" or "tmp105", set to 12 bits (0.0625 °C); "lm75",
+	// the original 9-bit (0.5 °C) part; "lm75a" or "lm75b", NXP's 11-bit
+	// (0.125 °C) parts. See the package doc.
 	Model string
 	// Extended, for the TMP102 only, sets the EM bit at construction: 13-bit
 	// format, up to 150 °C. The default, false, selects normal mode (12-bit,
@@ -41,11 +80,11 @@ type Opts struct {
 type Dev struct {
 	bus      i2c.Bus
 	addr     uint16
+	name     string // the model, "tmp102"
+	m        model
 	prefix   string // "tmp102: i2c 0x48"
-	lm75     bool
 	extended bool
 	now      func() time.Time
-	convTime time.Duration
 
 	// sleep waits d or until ctx is done; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -58,10 +97,11 @@ var _ sensors.Sensor = (*Dev)(nil)
 
 // NewI2C returns a Dev for the sensor at addr on b (TMP102: 0x48–0x4B; LM75
 // class: 0x48–0x4F). It touches the bus: it reads the configuration register
-// and writes it back only to clear the shutdown bit or, on a TMP102, to set
-// EM as opts.Extended says (see the package doc); after such a write the
-// first Read waits one conversion time. A missing chip fails with an error
-// wrapping sensors.ErrNoDevice. now stamps readings; nil means wallclock.Now.
+// and writes it back only to clear the shutdown bit, to set a TMP75-class
+// part to 12 bits or, on a TMP102, to set EM as opts.Extended says (see the
+// package doc); after such a write the first Read waits for a conversion at
+// the new setting. A missing chip fails with an error wrapping
+// sensors.ErrNoDevice. now stamps readings; nil means wallclock.Now.
 func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, error) {
 	if b == nil {
 		return nil, errors.New("tmp102: nil bus")
@@ -72,55 +112,63 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 	if now == nil {
 		now = wallclock.Now
 	}
-	d := &Dev{bus: b, addr: addr, now: now, sleep: sleepCtx, prefix: fmt.Sprintf("tmp102: i2c 0x%02x", addr)}
-	switch opts.Model {
-	case "", "tmp102":
-		if addr < 0x48 || addr > 0x4B {
-			return nil, fmt.Errorf("tmp102: address 0x%02x outside 0x48–0x4b", addr)
-		}
-		d.extended = opts.Extended
-		d.convTime = 35 * time.Millisecond
-	case "lm75":
-		if addr < 0x48 || addr > 0x4F {
-			return nil, fmt.Errorf("tmp102: address 0x%02x outside 0x48–0x4f", addr)
-		}
-		if opts.Extended {
-			return nil, errors.New("tmp102: extended mode is a TMP102 feature, not available on model lm75")
-		}
-		d.lm75 = true
-		d.convTime = 300 * time.Millisecond
-	default:
-		return nil, fmt.Errorf(`tmp102: unknown model %q (want "tmp102" or "lm75")`, opts.Model)
+	name := opts.Model
+	if name == "" {
+		name = "tmp102"
 	}
-	wrote, err := d.configure()
+	m, ok := models[name]
+	if !ok {
+		return nil, fmt.Errorf("tmp102: unknown model %q (want one of %s)", opts.Model, strings.Join(Models(), ", "))
+	}
+	if addr < 0x48 || addr > m.maxAddr {
+		return nil, fmt.Errorf("tmp102: address 0x%02x outside 0x48–0x%02x", addr, m.maxAddr)
+	}
+	if opts.Extended && m.lm75 {
+		return nil, fmt.Errorf("tmp102: extended mode is a TMP102 feature, not available on model %s", name)
+	}
+	d := &Dev{bus: b, addr: addr, name: name, m: m, extended: opts.Extended, now: now, sleep: sleepCtx,
+		prefix: fmt.Sprintf("tmp102: i2c 0x%02x", addr)}
+	settle, err := d.configure()
 	if err != nil {
 		return nil, err
 	}
-	if wrote {
-		d.settle = d.convTime
-	}
+	d.settle = settle
 	return d, nil
 }
 
 // configure reads the configuration register and writes it back when the
-// chip is shut down or, on a TMP102, its EM bit differs from d.extended.
-func (d *Dev) configure() (wrote bool, err error) {
-	if d.lm75 {
+// chip is shut down, a TMP75-class part is not at 12 bits, or a TMP102's EM
+// bit differs from d.extended. It returns how long to wait before the
+// temperature register holds a result of the new setting: zero when it wrote
+// nothing.
+func (d *Dev) configure() (settle time.Duration, err error) {
+	if d.m.lm75 {
 		var r [1]byte
 		if err := d.bus.Tx(d.addr, []byte{regConfig}, r[:]); err != nil {
-			return false, d.busErr("read config", err)
+			return 0, d.busErr("read config", err)
 		}
-		if r[0]&lm75SD == 0 {
-			return false, nil
+		cfg := r[0]
+		want := cfg &^ (lm75SD | lm75OS)
+		if d.m.setRes {
+			want |= lm75R
 		}
-		if err := d.bus.Tx(d.addr, []byte{regConfig, r[0] &^ (lm75SD | lm75OS)}, nil); err != nil {
-			return false, d.busErr("write config", err)
+		if want == cfg&^lm75OS {
+			return 0, nil
 		}
-		return true, nil
+		if err := d.bus.Tx(d.addr, []byte{regConfig, want}, nil); err != nil {
+			return 0, d.busErr("write config", err)
+		}
+		settle = d.m.conv
+		if d.m.setRes && cfg&lm75SD == 0 {
+			// A running chip first finishes the conversion under way,
+			// at the old resolution.
+			settle += tmp75Conv[(cfg&lm75R)>>5]
+		}
+		return settle, nil
 	}
 	var r [2]byte
 	if err := d.bus.Tx(d.addr, []byte{regConfig}, r[:]); err != nil {
-		return false, d.busErr("read config", err)
+		return 0, d.busErr("read config", err)
 	}
 	cfg := uint16(r[0])<<8 | uint16(r[1])
 	want := cfg &^ (tmp102SD | tmp102OS | tmp102EM)
@@ -128,21 +176,17 @@ func (d *Dev) configure() (wrote bool, err error) {
 		want |= tmp102EM
 	}
 	if want == cfg&^tmp102OS {
-		return false, nil
+		return 0, nil
 	}
 	if err := d.bus.Tx(d.addr, []byte{regConfig, byte(want >> 8), byte(want)}, nil); err != nil {
-		return false, d.busErr("write config", err)
+		return 0, d.busErr("write config", err)
 	}
-	return true, nil
+	return d.m.conv, nil
 }
 
-// String returns the driver, model and address, as "tmp102 i2c 0x48".
+// String returns the model and address, as "tmp75 i2c 0x48".
 func (d *Dev) String() string {
-	m := "tmp102"
-	if d.lm75 {
-		m = "lm75"
-	}
-	return fmt.Sprintf("%s i2c 0x%02x", m, d.addr)
+	return fmt.Sprintf("%s i2c 0x%02x", d.name, d.addr)
 }
 
 // Quantities returns the quantities a Read yields: temperature (°C). The
@@ -153,19 +197,21 @@ func Quantities() []string {
 
 // Read returns the temperature (°C) stamped with now(). It usually takes one
 // register read; after construction changed the configuration, or after a
-// failed Read, it first waits one conversion time (35 ms on a TMP102, 300 ms
-// on the LM75 class). When ctx is done first it returns ctx.Err() and no
-// reading. Errors wrap sensors.ErrNoDevice, ErrBadData or ErrOutOfRange.
+// failed Read, it first waits for a conversion (see the package doc: 35 ms on
+// a TMP102, up to 337.5 ms on a TMP75 class part just set to 12 bits). When
+// ctx is done first it returns ctx.Err() and no reading. Errors wrap
+// sensors.ErrNoDevice, ErrBadData or ErrOutOfRange.
 func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if d.reconfigure {
-		if _, err := d.configure(); err != nil {
+		settle, err := d.configure()
+		if err != nil {
 			return nil, err
 		}
 		d.reconfigure = false
-		d.settle = d.convTime
+		d.settle = max(settle, d.m.conv)
 	}
 	if d.settle > 0 {
 		if err := d.sleep(ctx, d.settle); err != nil {
@@ -178,7 +224,7 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 		d.reconfigure = true
 		return nil, d.busErr("read temperature", err)
 	}
-	t, err := decode(d.lm75, r)
+	t, err := decode(d.m.bits, r)
 	if err != nil {
 		if !errors.Is(err, sensors.ErrOutOfRange) {
 			d.reconfigure = true

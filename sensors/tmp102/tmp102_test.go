@@ -3,6 +3,7 @@ package tmp102
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -67,65 +68,113 @@ func newDev(t *testing.T, b i2c.Bus, addr uint16, opts *Opts) (*Dev, *waits) {
 // (12-bit), conversion rate 4 Hz, AL = 1, EM = 0, SD = 0.
 var configPowerOn = []byte{0x60, 0xA0}
 
-// vectors: register bytes → °C. Normal mode: bits 15–4 as a 12-bit two's
-// complement number times 0.0625. Extended mode: bits 15–3, 13 bits.
+// vectors: register bytes → °C. bits 0 is the TMP102: normal mode, bits
+// 15–4 as a 12-bit two's complement number times 0.0625; extended mode, bits
+// 15–3, 13 bits. bits 9, 11, 12 are the LM75 class at that resolution, with
+// the datasheets' tables.
 var vectors = []struct {
-	lm75 bool
+	bits int
 	b    [2]byte
 	t    float64
 }{
-	{false, [2]byte{0x19, 0x00}, 25},       // 0x190 = 400; 400/16 = 25
-	{false, [2]byte{0xE7, 0x00}, -25},      // 0xE70 = 3696 − 4096 = −400; −400/16 = −25
-	{false, [2]byte{0xC9, 0x00}, -55},      // 0xC90 = 3216 − 4096 = −880; −880/16 = −55
-	{false, [2]byte{0x50, 0x00}, 80},       // 0x500 = 1280; 1280/16 = 80
-	{false, [2]byte{0x7F, 0xF0}, 127.9375}, // 0x7FF = 2047; 2047/16 = 127.9375, top of normal mode
-	{false, [2]byte{0xFF, 0xF0}, -0.0625},  // 0xFFF = 4095 − 4096 = −1
-	{false, [2]byte{0x00, 0x00}, 0},
-	{false, [2]byte{0x0C, 0x81}, 25},      // EM: 0x0C81 >> 3 = 0x190 = 400 → 25
-	{false, [2]byte{0x4B, 0x01}, 150},     // EM: 0x4B01 >> 3 = 0x960 = 2400 → 150
-	{false, [2]byte{0x28, 0x01}, 80},      // EM: 0x2801 >> 3 = 0x500 = 1280 → 80
-	{false, [2]byte{0xE4, 0x81}, -55},     // EM: 0xE481 >> 3 = 0x1C90 = 7312 − 8192 = −880 → −55
-	{false, [2]byte{0xFF, 0xF9}, -0.0625}, // EM: 0x1FFF = 8191 − 8192 = −1
-	{true, [2]byte{0x19, 0x00}, 25},
-	{true, [2]byte{0xE7, 0x00}, -25},
-	{true, [2]byte{0x19, 0x80}, 25.5}, // 0x198 = 408; 408/16 = 25.5, an LM75's 9-bit step
-	{true, [2]byte{0x19, 0x0F}, 25},   // the four low bits are ignored
-	{true, [2]byte{0xC9, 0x00}, -55},
+	{0, [2]byte{0x19, 0x00}, 25},       // 0x190 = 400; 400/16 = 25
+	{0, [2]byte{0xE7, 0x00}, -25},      // 0xE70 = 3696 − 4096 = −400; −400/16 = −25
+	{0, [2]byte{0xC9, 0x00}, -55},      // 0xC90 = 3216 − 4096 = −880; −880/16 = −55
+	{0, [2]byte{0x50, 0x00}, 80},       // 0x500 = 1280; 1280/16 = 80
+	{0, [2]byte{0x7F, 0xF0}, 127.9375}, // 0x7FF = 2047; 2047/16 = 127.9375, top of normal mode
+	{0, [2]byte{0xFF, 0xF0}, -0.0625},  // 0xFFF = 4095 − 4096 = −1
+	{0, [2]byte{0x00, 0x00}, 0},
+	{0, [2]byte{0x0C, 0x81}, 25},      // EM: 0x0C81 >> 3 = 0x190 = 400 → 25
+	{0, [2]byte{0x4B, 0x01}, 150},     // EM: 0x4B01 >> 3 = 0x960 = 2400 → 150
+	{0, [2]byte{0x28, 0x01}, 80},      // EM: 0x2801 >> 3 = 0x500 = 1280 → 80
+	{0, [2]byte{0xE4, 0x81}, -55},     // EM: 0xE481 >> 3 = 0x1C90 = 7312 − 8192 = −880 → −55
+	{0, [2]byte{0xFF, 0xF9}, -0.0625}, // EM: 0x1FFF = 8191 − 8192 = −1
+
+	// TMP75/TMP175 datasheet table 7-1 (12 bit, 0.0625 °C).
+	{12, [2]byte{0x7F, 0xF0}, 127.9375}, // 7FF
+	{12, [2]byte{0x64, 0x00}, 100},      // 640
+	{12, [2]byte{0x4B, 0x00}, 75},       // 4B0
+	{12, [2]byte{0x19, 0x00}, 25},       // 190
+	{12, [2]byte{0x00, 0x40}, 0.25},     // 004
+	{12, [2]byte{0x00, 0x00}, 0},        // 000
+	{12, [2]byte{0xFF, 0xC0}, -0.25},    // FFC
+	{12, [2]byte{0xE7, 0x00}, -25},      // E70
+	{12, [2]byte{0xC9, 0x00}, -55},      // C90
+	{12, [2]byte{0xF5, 0xE0}, -10.125},  // F5E = −162; −162/16
+	{12, [2]byte{0x24, 0xA0}, 36.625},   // 24A = 586; 586/16
+	{12, [2]byte{0x19, 0x0F}, 25},       // the four low bits are ignored
+
+	// NXP LM75B datasheet table 10 (11 bit, 0.125 °C; bits 4–0 zero).
+	{11, [2]byte{0x7F, 0x00}, 127},     // 3F8
+	{11, [2]byte{0x7E, 0xE0}, 126.875}, // 3F7
+	{11, [2]byte{0x7E, 0x20}, 126.125}, // 3F1
+	{11, [2]byte{0x7D, 0x00}, 125},     // 3E8
+	{11, [2]byte{0x19, 0x00}, 25},      // 0C8
+	{11, [2]byte{0x00, 0x20}, 0.125},   // 001
+	{11, [2]byte{0x00, 0x00}, 0},       // 000
+	{11, [2]byte{0xFF, 0xE0}, -0.125},  // 7FF
+	{11, [2]byte{0xE7, 0x00}, -25},     // 738
+	{11, [2]byte{0xC9, 0x20}, -54.875}, // 649
+	{11, [2]byte{0xC9, 0x00}, -55},     // 648
+	{11, [2]byte{0x19, 0x1F}, 25},      // bits 4–0 are ignored
+
+	// LM75 (TI LM75B/LM75C) temperature data format (9 bit, 0.5 °C).
+	{9, [2]byte{0x7D, 0x00}, 125},   // 0FA
+	{9, [2]byte{0x19, 0x00}, 25},    // 032
+	{9, [2]byte{0x00, 0x80}, 0.5},   // 001
+	{9, [2]byte{0x00, 0x00}, 0},     // 000
+	{9, [2]byte{0xFF, 0x80}, -0.5},  // 1FF
+	{9, [2]byte{0xE7, 0x00}, -25},   // 1CE
+	{9, [2]byte{0xC9, 0x00}, -55},   // 192
+	{9, [2]byte{0x19, 0x7F}, 25},    // bits 6–0 are undefined: ignored
+	{9, [2]byte{0xF5, 0xE0}, -10.5}, // a 12-bit −10.125 read at 9 bits: the step below
 }
 
 func TestDecodeVectors(t *testing.T) {
 	for _, v := range vectors {
-		got, err := decode(v.lm75, v.b)
+		got, err := decode(v.bits, v.b)
 		if err != nil || got != v.t {
-			t.Errorf("decode(lm75=%v, % X) = %v, %v; want %v", v.lm75, v.b, got, err, v.t)
+			t.Errorf("decode(%d bits, % X) = %v, %v; want %v", v.bits, v.b, got, err, v.t)
 		}
 	}
 	for _, tc := range []struct {
-		lm75   bool
+		bits   int
 		b      [2]byte
 		reason error
 	}{
-		{false, [2]byte{0xFF, 0xFF}, sensors.ErrBadData}, // EM flag with bits 2–1 set
-		{false, [2]byte{0x19, 0x08}, sensors.ErrBadData}, // 12-bit mode with bit 3 set
-		{false, [2]byte{0x19, 0x03}, sensors.ErrBadData}, // 13-bit mode with bit 1 set
-		{true, [2]byte{0xFF, 0xFF}, sensors.ErrBadData},
-		{false, [2]byte{0x4B, 0x09}, sensors.ErrOutOfRange}, // EM: 2401/16 = 150.0625
-		{false, [2]byte{0xC8, 0xF0}, sensors.ErrOutOfRange}, // 0xC8F = −881 → −55.0625
-		{true, [2]byte{0x80, 0x00}, sensors.ErrOutOfRange},  // −2048/16 = −128
+		{0, [2]byte{0xFF, 0xFF}, sensors.ErrBadData}, // EM flag with bits 2–1 set
+		{0, [2]byte{0x19, 0x08}, sensors.ErrBadData}, // 12-bit mode with bit 3 set
+		{0, [2]byte{0x19, 0x03}, sensors.ErrBadData}, // 13-bit mode with bit 1 set
+		{9, [2]byte{0xFF, 0xFF}, sensors.ErrBadData},
+		{11, [2]byte{0xFF, 0xFF}, sensors.ErrBadData},
+		{12, [2]byte{0xFF, 0xFF}, sensors.ErrBadData},
+		{0, [2]byte{0x4B, 0x09}, sensors.ErrOutOfRange},  // EM: 2401/16 = 150.0625
+		{0, [2]byte{0xC8, 0xF0}, sensors.ErrOutOfRange},  // 0xC8F = −881 → −55.0625
+		{12, [2]byte{0x80, 0x00}, sensors.ErrOutOfRange}, // −2048/16 = −128
+		{11, [2]byte{0xC8, 0xE0}, sensors.ErrOutOfRange}, // 0x647 = −441 → −55.125
+		{9, [2]byte{0xC8, 0x80}, sensors.ErrOutOfRange},  // 0x191 = −111 → −55.5
 	} {
-		if _, err := decode(tc.lm75, tc.b); !errors.Is(err, tc.reason) {
-			t.Errorf("decode(lm75=%v, % X) error = %v, want %v", tc.lm75, tc.b, err, tc.reason)
+		if _, err := decode(tc.bits, tc.b); !errors.Is(err, tc.reason) {
+			t.Errorf("decode(%d bits, % X) error = %v, want %v", tc.bits, tc.b, err, tc.reason)
 		}
 	}
 }
+
+// modelAt names a model read at each resolution, and its configuration
+// register when it needs no write: TMP75 class already at 12 bits (R1 R0 =
+// 11), LM75A/B and LM75 running.
+var modelAt = map[int]struct {
+	model  string
+	config byte
+}{12: {"tmp75", 0x60}, 11: {"lm75b", 0x00}, 9: {"lm75", 0x00}}
 
 func TestRead(t *testing.T) {
 	for _, v := range vectors {
 		var ops []i2ctest.IO
 		opts := &Opts{}
-		if v.lm75 {
-			opts.Model = "lm75"
-			ops = append(ops, i2ctest.IO{Addr: 0x4F, W: []byte{0x01}, R: []byte{0x00}}) // 8-bit configuration: running
+		if m, ok := modelAt[v.bits]; ok {
+			opts.Model = m.model
+			ops = append(ops, i2ctest.IO{Addr: 0x4F, W: []byte{0x01}, R: []byte{m.config}}) // 8-bit configuration: nothing to change
 		} else if v.b[1]&1 == 1 {
 			opts.Extended = true
 			ops = append(ops, i2ctest.IO{Addr: 0x4B, W: []byte{0x01}, R: []byte{0x60, 0xB0}}) // configuration: EM already set
@@ -198,12 +247,26 @@ func TestConfigure(t *testing.T) {
 			wait: 300 * time.Millisecond,
 		},
 		{
-			name: "tmp75 one-shot bit is written as 0", opts: &Opts{Model: "lm75"},
+			name: "tmp75 one-shot bit is written as 0", opts: &Opts{Model: "tmp75"},
 			ops: []i2ctest.IO{
 				{Addr: 0x48, W: []byte{0x01}, R: []byte{0xE1}}, // OS, R1 R0 = 11, SD
 				{Addr: 0x48, W: []byte{0x01, 0x60}},            // configuration ← OS and SD cleared
 			},
-			wait: 300 * time.Millisecond,
+			wait: 300 * time.Millisecond, // shut down: no conversion under way
+		},
+		{
+			name: "tmp175 at 10 bits, fault queue and polarity kept", opts: &Opts{Model: "tmp175"},
+			ops: []i2ctest.IO{
+				{Addr: 0x48, W: []byte{0x01}, R: []byte{0x3C}}, // R1 R0 = 01 (10 bit), F1 F0 = 11, POL
+				{Addr: 0x48, W: []byte{0x01, 0x7C}},            // configuration ← R1 R0 = 11
+			},
+			wait: 75*time.Millisecond + 300*time.Millisecond, // the 10-bit conversion under way, then one at 12
+		},
+		{
+			name: "lm75 reserved bits kept", opts: &Opts{Model: "lm75"},
+			ops: []i2ctest.IO{
+				{Addr: 0x48, W: []byte{0x01}, R: []byte{0x18}}, // fault queue 6, running: nothing to write
+			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -384,8 +447,10 @@ func TestNewI2C(t *testing.T) {
 	}{
 		{0x4C, nil, "tmp102: address 0x4c outside 0x48–0x4b"},
 		{0x47, &Opts{Model: "lm75"}, "tmp102: address 0x47 outside 0x48–0x4f"},
+		{0x50, &Opts{Model: "tmp75"}, "tmp102: address 0x50 outside 0x48–0x4f"},
 		{0x48, &Opts{Model: "lm75", Extended: true}, "tmp102: extended mode is a TMP102 feature, not available on model lm75"},
-		{0x48, &Opts{Model: "tmp117"}, `tmp102: unknown model "tmp117" (want "tmp102" or "lm75")`},
+		{0x48, &Opts{Model: "tmp105", Extended: true}, "tmp102: extended mode is a TMP102 feature, not available on model tmp105"},
+		{0x48, &Opts{Model: "tmp117"}, `tmp102: unknown model "tmp117" (want one of lm75, lm75a, lm75b, tmp102, tmp105, tmp175, tmp275, tmp75)`},
 	} {
 		if _, err := NewI2C(bus, tc.addr, tc.opts, nil); err == nil || err.Error() != tc.want {
 			t.Errorf("NewI2C(0x%02x, %+v) = %v, want %q", tc.addr, tc.opts, err, tc.want)
@@ -421,11 +486,12 @@ func TestQuantitiesAndString(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, v := range vectors {
-		f.Add(v.lm75, v.b[0], v.b[1])
+		f.Add(uint8(v.bits), v.b[0], v.b[1])
 	}
-	f.Add(false, byte(0xFF), byte(0xFF))
-	f.Fuzz(func(t *testing.T, lm75 bool, hi, lo byte) {
-		got, err := decode(lm75, [2]byte{hi, lo})
+	f.Add(uint8(0), byte(0xFF), byte(0xFF))
+	f.Fuzz(func(t *testing.T, b uint8, hi, lo byte) {
+		bits := []int{0, 9, 11, 12}[b%4]
+		got, err := decode(bits, [2]byte{hi, lo})
 		if err != nil {
 			if sensors.Reason(err) == "other" {
 				t.Fatalf("decode(%02X %02X): unclassified error %v", hi, lo, err)
@@ -435,11 +501,107 @@ func FuzzDecode(f *testing.F) {
 		if got < minTemp || got > maxTemp {
 			t.Fatalf("decode(%02X %02X) = %v outside the range", hi, lo, got)
 		}
-		if got*16 != float64(int(got*16)) {
-			t.Fatalf("decode(%02X %02X) = %v is not a multiple of 0.0625", hi, lo, got)
+		step := 0.0625
+		if bits > 0 {
+			step = 1 / float64(int(1)<<(bits-8))
 		}
-		if !lm75 && lo&1 == 0 && got > 127.9375 {
+		if got/step != float64(int(got/step)) {
+			t.Fatalf("decode(%d bits, %02X %02X) = %v is not a multiple of %v", bits, hi, lo, got, step)
+		}
+		if (bits > 0 || lo&1 == 0) && got > 127.9375 {
 			t.Fatalf("decode(%02X %02X) = %v: above the 12-bit maximum", hi, lo, got)
 		}
 	})
+}
+
+// TestModels starts each model from its power-on state and reads it: the
+// exact transfers, the waits and the datasheet values. A TMP75-class part
+// powers on at 9 bits (configuration 0x00, TMP75 datasheet: "all bits equal
+// to 0") and is set to 12 (R1 R0 = 11); it then reads −10.125 °C, which at
+// 9 bits would read −10.5. LM75 and NXP's LM75A/B have no resolution to set.
+func TestModels(t *testing.T) {
+	tmp75 := []i2ctest.IO{
+		{Addr: 0x48, W: []byte{0x01}, R: []byte{0x00}},       // 8-bit configuration: power-on, 9 bit
+		{Addr: 0x48, W: []byte{0x01, 0x60}},                  // configuration ← R1 R0 = 11, 12 bit
+		{Addr: 0x48, W: []byte{0x00}, R: []byte{0xF5, 0xE0}}, // temperature: 0xF5E = −162 → −10.125 °C
+		{Addr: 0x48, W: []byte{0x00}, R: []byte{0x24, 0xA0}}, // temperature: 0x24A = 586 → 36.625 °C
+	}
+	for _, tc := range []struct {
+		model string
+		ops   []i2ctest.IO
+		wait  []time.Duration
+		want  []float64
+	}{
+		{"tmp102", []i2ctest.IO{
+			{Addr: 0x48, W: []byte{0x01}, R: configPowerOn},      // 16-bit configuration: power-on, 12 bit, EM 0
+			{Addr: 0x48, W: []byte{0x00}, R: []byte{0xF5, 0xE0}}, // temperature: −10.125 °C
+			{Addr: 0x48, W: []byte{0x00}, R: []byte{0x24, 0xA0}}, // temperature: 36.625 °C
+		}, nil, []float64{-10.125, 36.625}},
+		// 37.5 ms: the 9-bit conversion under way; 300 ms: one at 12 bits.
+		{"tmp75", tmp75, []time.Duration{337500 * time.Microsecond}, []float64{-10.125, 36.625}},
+		{"tmp175", tmp75, []time.Duration{337500 * time.Microsecond}, []float64{-10.125, 36.625}},
+		{"tmp275", tmp75, []time.Duration{337500 * time.Microsecond}, []float64{-10.125, 36.625}},
+		{"tmp105", tmp75, []time.Duration{337500 * time.Microsecond}, []float64{-10.125, 36.625}},
+		{"lm75", []i2ctest.IO{
+			{Addr: 0x48, W: []byte{0x01}, R: []byte{0x00}},       // 8-bit configuration: power-on
+			{Addr: 0x48, W: []byte{0x00}, R: []byte{0xFF, 0x80}}, // temperature: 1FF → −0.5 °C
+			{Addr: 0x48, W: []byte{0x00}, R: []byte{0x7D, 0x00}}, // temperature: 0FA → 125 °C
+		}, nil, []float64{-0.5, 125}},
+		{"lm75a", []i2ctest.IO{
+			{Addr: 0x48, W: []byte{0x01}, R: []byte{0x00}},       // 8-bit configuration: power-on
+			{Addr: 0x48, W: []byte{0x00}, R: []byte{0xC9, 0x20}}, // temperature: 649 → −54.875 °C
+			{Addr: 0x48, W: []byte{0x00}, R: []byte{0x7E, 0xE0}}, // temperature: 3F7 → 126.875 °C
+		}, nil, []float64{-54.875, 126.875}},
+		{"lm75b", []i2ctest.IO{
+			{Addr: 0x48, W: []byte{0x01}, R: []byte{0x00}},       // 8-bit configuration: power-on
+			{Addr: 0x48, W: []byte{0x00}, R: []byte{0xFF, 0xE0}}, // temperature: 7FF → −0.125 °C
+			{Addr: 0x48, W: []byte{0x00}, R: []byte{0x00, 0x20}}, // temperature: 001 → 0.125 °C
+		}, nil, []float64{-0.125, 0.125}},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			bus := &i2ctest.Playback{DontPanic: true, Ops: tc.ops}
+			d, w := newDev(t, bus, 0x48, &Opts{Model: tc.model})
+			for _, want := range tc.want {
+				got, err := d.Read(context.Background())
+				if err != nil || len(got) != 1 || got[0].Value != want || got[0].Raw != want {
+					t.Fatalf("Read = %+v, %v; want %v °C", got, err, want)
+				}
+			}
+			if fmt.Sprint(*w) != fmt.Sprint(tc.wait) {
+				t.Errorf("waits = %v, want %v", *w, tc.wait)
+			}
+			if got, want := d.String(), tc.model+" i2c 0x48"; got != want {
+				t.Errorf("String() = %q, want %q", got, want)
+			}
+			closeBus(t, bus)
+		})
+	}
+	if got := Models(); fmt.Sprint(got) != "[lm75 lm75a lm75b tmp102 tmp105 tmp175 tmp275 tmp75]" {
+		t.Errorf("Models() = %v", got)
+	}
+}
+
+// TestPowerCycledTMP75 is a TMP75 that lost power between two reads: the
+// failed read makes the next one check the configuration, find the power-on
+// 9 bits and set 12 again before reading.
+func TestPowerCycledTMP75(t *testing.T) {
+	bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+		{Addr: 0x49, W: []byte{0x01}, R: []byte{0x60}}, // 8-bit configuration: 12 bit already
+		// first Read: the temperature read (transfer 2) is NACKed
+		{Addr: 0x49, W: []byte{0x01}, R: []byte{0x00}},       // configuration: back at power-on, 9 bit
+		{Addr: 0x49, W: []byte{0x01, 0x60}},                  // configuration ← 12 bit
+		{Addr: 0x49, W: []byte{0x00}, R: []byte{0x00, 0x10}}, // temperature: 0x001 → 0.0625 °C
+	}}, nack: map[int]bool{2: true}}
+	d, w := newDev(t, bus, 0x49, &Opts{Model: "tmp75"})
+	if _, err := d.Read(context.Background()); !errors.Is(err, sensors.ErrNoDevice) {
+		t.Fatalf("first Read: %v, want ErrNoDevice", err)
+	}
+	got, err := d.Read(context.Background())
+	if err != nil || got[0].Value != 0.0625 {
+		t.Fatalf("second Read = %+v, %v", got, err)
+	}
+	if fmt.Sprint(*w) != "[337.5ms]" {
+		t.Errorf("waits = %v, want [337.5ms]", *w)
+	}
+	closeBus(t, bus)
 }
