@@ -3,6 +3,7 @@ package tmp102
 import (
 	"testing"
 
+	"github.com/kelvin-gw/kelvin/sensors/internal/i2cplay"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 	"periph.io/x/conn/v3/physic"
 	periph "periph.io/x/devices/v3/tmp102"
@@ -54,9 +55,9 @@ func TestPeriphDriver(t *testing.T) {
 	// A NACKed configuration read is ignored and a configuration built from
 	// zeros (plus the 4 Hz rate) is written: fault queue, polarity and
 	// extended mode are lost.
-	bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+	bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
 		{Addr: 0x48, W: []byte{0x01, 0x00, 0x80}}, // configuration ← 0x0080
-	}}, nack: map[int]bool{1: true}}
+	}}, NACK: map[int]bool{1: true}}
 	if _, err := periph.NewI2C(bus, 0x48, nil); err != nil {
 		t.Fatalf("periph.NewI2C after a NACKed read: %v", err)
 	}

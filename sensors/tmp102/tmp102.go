@@ -11,6 +11,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
@@ -126,7 +127,7 @@ func NewI2C(b i2c.Bus, addr uint16, opts *Opts, now func() time.Time) (*Dev, err
 	if opts.Extended && m.lm75 {
 		return nil, fmt.Errorf("tmp102: extended mode is a TMP102 feature, not available on model %s", name)
 	}
-	d := &Dev{bus: b, addr: addr, name: name, m: m, extended: opts.Extended, now: now, sleep: sleepCtx,
+	d := &Dev{bus: b, addr: addr, name: name, m: m, extended: opts.Extended, now: now, sleep: ctxsleep.Sleep,
 		prefix: fmt.Sprintf("tmp102: i2c 0x%02x", addr)}
 	settle, err := d.configure()
 	if err != nil {
@@ -145,7 +146,7 @@ func (d *Dev) configure() (settle time.Duration, err error) {
 	if d.m.lm75 {
 		var r [1]byte
 		if err := d.bus.Tx(d.addr, []byte{regConfig}, r[:]); err != nil {
-			return 0, d.busErr("read config", err)
+			return 0, sensors.BusError(d.prefix, "read config", err)
 		}
 		cfg := r[0]
 		want := cfg &^ (lm75SD | lm75OS)
@@ -156,7 +157,7 @@ func (d *Dev) configure() (settle time.Duration, err error) {
 			return 0, nil
 		}
 		if err := d.bus.Tx(d.addr, []byte{regConfig, want}, nil); err != nil {
-			return 0, d.busErr("write config", err)
+			return 0, sensors.BusError(d.prefix, "write config", err)
 		}
 		settle = d.m.conv
 		if d.m.setRes && cfg&lm75SD == 0 {
@@ -168,7 +169,7 @@ func (d *Dev) configure() (settle time.Duration, err error) {
 	}
 	var r [2]byte
 	if err := d.bus.Tx(d.addr, []byte{regConfig}, r[:]); err != nil {
-		return 0, d.busErr("read config", err)
+		return 0, sensors.BusError(d.prefix, "read config", err)
 	}
 	cfg := uint16(r[0])<<8 | uint16(r[1])
 	want := cfg &^ (tmp102SD | tmp102OS | tmp102EM)
@@ -179,7 +180,7 @@ func (d *Dev) configure() (settle time.Duration, err error) {
 		return 0, nil
 	}
 	if err := d.bus.Tx(d.addr, []byte{regConfig, byte(want >> 8), byte(want)}, nil); err != nil {
-		return 0, d.busErr("write config", err)
+		return 0, sensors.BusError(d.prefix, "write config", err)
 	}
 	return d.m.conv, nil
 }
@@ -222,7 +223,7 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	var r [2]byte
 	if err := d.bus.Tx(d.addr, []byte{regTemp}, r[:]); err != nil {
 		d.reconfigure = true
-		return nil, d.busErr("read temperature", err)
+		return nil, sensors.BusError(d.prefix, "read temperature", err)
 	}
 	t, err := decode(d.m.bits, r)
 	if err != nil {
@@ -236,30 +237,9 @@ func (d *Dev) Read(ctx context.Context) ([]reading.Reading, error) {
 	}, nil
 }
 
-// busErr wraps a failed transfer as sensors.ErrNoDevice, keeping the bus's
-// own error.
-func (d *Dev) busErr(op string, err error) error {
-	return fmt.Errorf("%s: %s: %w: %w", d.prefix, op, sensors.ErrNoDevice, err)
-}
-
 // Identify always reports false without touching the bus: the TMP102 and
 // the LM75 class have no identification register, so a scan reports a
 // device at their addresses as "unknown".
 func Identify(b i2c.Bus, addr uint16) (chip string, ok bool) {
 	return "", false
-}
-
-// sleepCtx waits d, or until ctx is done and then returns ctx.Err().
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -12,55 +12,17 @@ import (
 
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/internal/i2cplay"
 )
 
-var t0 = time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC)
-
-func fixedNow() time.Time { return t0 }
-
-// errNACK is what periph's Linux bus returns when the device NACKs
-// (EREMOTEIO formatted with %v).
-var errNACK = errors.New("sysfs-i2c: remote I/O error")
-
-// nackBus passes transfers to a playback, except those whose 1-based number
-// is in nack: they fail like a NACK, without consuming a playback op.
-type nackBus struct {
-	i2ctest.Playback
-	nack map[int]bool
-	n    int
-}
-
-func (b *nackBus) Tx(addr uint16, w, r []byte) error {
-	b.n++
-	if b.nack[b.n] {
-		return errNACK
-	}
-	return b.Playback.Tx(addr, w, r)
-}
-
-// waits records the waits a Dev asks for and returns at once.
-type waits []time.Duration
-
-func (w *waits) sleep(ctx context.Context, d time.Duration) error {
-	*w = append(*w, d)
-	return ctx.Err()
-}
-
-func closeBus(t *testing.T, b interface{ Close() error }) {
+func newDev(t *testing.T, b i2c.Bus, addr uint16, opts *Opts) (*Dev, *i2cplay.Waits) {
 	t.Helper()
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func newDev(t *testing.T, b i2c.Bus, addr uint16, opts *Opts) (*Dev, *waits) {
-	t.Helper()
-	d, err := NewI2C(b, addr, opts, fixedNow)
+	d, err := NewI2C(b, addr, opts, i2cplay.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &waits{}
-	d.sleep = w.sleep
+	w := &i2cplay.Waits{}
+	d.sleep = w.Sleep
 	return d, w
 }
 
@@ -189,14 +151,14 @@ func TestRead(t *testing.T) {
 		if err != nil {
 			t.Fatalf("% X: %v", v.b, err)
 		}
-		want := reading.Reading{Quantity: reading.Temperature, Unit: "°C", Value: v.t, Raw: v.t, Time: t0}
+		want := reading.Reading{Quantity: reading.Temperature, Unit: "°C", Value: v.t, Raw: v.t, Time: i2cplay.T0}
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("% X: Read = %+v, want %+v", v.b, got, want)
 		}
 		if len(*w) != 0 {
 			t.Errorf("% X: nothing was written, yet the Read waited %v", v.b, *w)
 		}
-		closeBus(t, bus)
+		i2cplay.Close(t, bus)
 	}
 }
 
@@ -284,7 +246,7 @@ func TestConfigure(t *testing.T) {
 			if len(*w) != len(want) || (len(want) == 1 && (*w)[0] != want[0]) {
 				t.Errorf("waits = %v, want %v", *w, want)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
@@ -319,7 +281,7 @@ func TestFaults(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, nack: tc.nack}
+			bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: tc.ops}, NACK: tc.nack}
 			d, _ := newDev(t, bus, 0x49, nil)
 			got, err := d.Read(context.Background())
 			if got != nil {
@@ -328,13 +290,13 @@ func TestFaults(t *testing.T) {
 			if !errors.Is(err, tc.reason) || err.Error() != tc.message {
 				t.Fatalf("error = %v, want %q", err, tc.message)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 }
 
 func TestRecoveryAfterFailure(t *testing.T) {
-	bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+	bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
 		{Addr: 0x48, W: []byte{0x01}, R: configPowerOn}, // configuration: power-on
 		// first Read: the temperature read (transfer 2) is NACKed
 		// second Read: check the configuration again, the chip came back shut down
@@ -343,7 +305,7 @@ func TestRecoveryAfterFailure(t *testing.T) {
 		{Addr: 0x48, W: []byte{0x00}, R: []byte{0x19, 0x00}}, // temperature: 25 °C
 		// third Read: nothing to recover from
 		{Addr: 0x48, W: []byte{0x00}, R: []byte{0xE7, 0x00}}, // temperature: −25 °C
-	}}, nack: map[int]bool{2: true}}
+	}}, NACK: map[int]bool{2: true}}
 	d, w := newDev(t, bus, 0x48, nil)
 	if _, err := d.Read(context.Background()); !errors.Is(err, sensors.ErrNoDevice) {
 		t.Fatalf("first Read: %v, want ErrNoDevice", err)
@@ -359,7 +321,7 @@ func TestRecoveryAfterFailure(t *testing.T) {
 	if err != nil || got[0].Value != -25 {
 		t.Fatalf("third Read = %+v, %v", got, err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestOutOfRangeDoesNotReconfigure(t *testing.T) {
@@ -375,7 +337,7 @@ func TestOutOfRangeDoesNotReconfigure(t *testing.T) {
 	if _, err := d.Read(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestReadCancelled(t *testing.T) {
@@ -384,7 +346,7 @@ func TestReadCancelled(t *testing.T) {
 		{Addr: 0x48, W: []byte{0x01, 0x60, 0xA0}},            // configuration ← SD cleared
 		{Addr: 0x48, W: []byte{0x00}, R: []byte{0x19, 0x00}}, // temperature (second Read)
 	}}
-	d, err := NewI2C(bus, 0x48, nil, fixedNow)
+	d, err := NewI2C(bus, 0x48, nil, i2cplay.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,28 +355,15 @@ func TestReadCancelled(t *testing.T) {
 	if got, err := d.Read(ctx); !errors.Is(err, context.Canceled) || got != nil {
 		t.Fatalf("Read = %v, %v; want context.Canceled", got, err)
 	}
-	w := &waits{}
-	d.sleep = w.sleep
+	w := &i2cplay.Waits{}
+	d.sleep = w.Sleep
 	if _, err := d.Read(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if len(*w) != 1 || (*w)[0] != 35*time.Millisecond {
 		t.Errorf("waits = %v, want [35ms]: the wait is still owed", *w)
 	}
-	closeBus(t, bus)
-}
-
-func TestSleepCtx(t *testing.T) {
-	if err := sleepCtx(context.Background(), time.Millisecond); err != nil {
-		t.Fatalf("sleepCtx(1ms) = %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sleepCtx(ctx, time.Hour) }()
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("sleepCtx(1h) after cancel = %v, want context.Canceled", err)
-	}
+	i2cplay.Close(t, bus)
 }
 
 func TestReadRealWait(t *testing.T) {
@@ -431,11 +380,11 @@ func TestReadRealWait(t *testing.T) {
 	if err != nil || got[0].Value != 80 || got[0].Time.IsZero() {
 		t.Fatalf("Read = %+v, %v", got, err)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestNewI2C(t *testing.T) {
-	bus := &nackBus{nack: map[int]bool{1: true}}
+	bus := &i2cplay.NACKBus{NACK: map[int]bool{1: true}}
 	if _, err := NewI2C(bus, 0x48, nil, nil); !errors.Is(err, sensors.ErrNoDevice) ||
 		err.Error() != "tmp102: i2c 0x48: read config: no device: sysfs-i2c: remote I/O error" {
 		t.Errorf("missing chip: %v", err)
@@ -459,7 +408,7 @@ func TestNewI2C(t *testing.T) {
 	if _, err := NewI2C(nil, 0x48, nil, nil); err == nil {
 		t.Error("NewI2C(nil bus) succeeded")
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func TestIdentify(t *testing.T) {
@@ -467,7 +416,7 @@ func TestIdentify(t *testing.T) {
 	if chip, ok := Identify(bus, 0x48); ok || chip != "" {
 		t.Errorf("Identify = %q, %v; want \"\", false", chip, ok)
 	}
-	closeBus(t, bus) // no bus traffic
+	i2cplay.Close(t, bus) // no bus traffic
 }
 
 func TestQuantitiesAndString(t *testing.T) {
@@ -481,7 +430,7 @@ func TestQuantitiesAndString(t *testing.T) {
 	if got := d.String(); got != "lm75 i2c 0x4d" {
 		t.Errorf("String() = %q", got)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
 
 func FuzzDecode(f *testing.F) {
@@ -573,7 +522,7 @@ func TestModels(t *testing.T) {
 			if got, want := d.String(), tc.model+" i2c 0x48"; got != want {
 				t.Errorf("String() = %q, want %q", got, want)
 			}
-			closeBus(t, bus)
+			i2cplay.Close(t, bus)
 		})
 	}
 	if got := Models(); fmt.Sprint(got) != "[lm75 lm75a lm75b tmp102 tmp105 tmp175 tmp275 tmp75]" {
@@ -585,13 +534,13 @@ func TestModels(t *testing.T) {
 // failed read makes the next one check the configuration, find the power-on
 // 9 bits and set 12 again before reading.
 func TestPowerCycledTMP75(t *testing.T) {
-	bus := &nackBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+	bus := &i2cplay.NACKBus{Playback: i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
 		{Addr: 0x49, W: []byte{0x01}, R: []byte{0x60}}, // 8-bit configuration: 12 bit already
 		// first Read: the temperature read (transfer 2) is NACKed
 		{Addr: 0x49, W: []byte{0x01}, R: []byte{0x00}},       // configuration: back at power-on, 9 bit
 		{Addr: 0x49, W: []byte{0x01, 0x60}},                  // configuration ← 12 bit
 		{Addr: 0x49, W: []byte{0x00}, R: []byte{0x00, 0x10}}, // temperature: 0x001 → 0.0625 °C
-	}}, nack: map[int]bool{2: true}}
+	}}, NACK: map[int]bool{2: true}}
 	d, w := newDev(t, bus, 0x49, &Opts{Model: "tmp75"})
 	if _, err := d.Read(context.Background()); !errors.Is(err, sensors.ErrNoDevice) {
 		t.Fatalf("first Read: %v, want ErrNoDevice", err)
@@ -603,5 +552,5 @@ func TestPowerCycledTMP75(t *testing.T) {
 	if fmt.Sprint(*w) != "[337.5ms]" {
 		t.Errorf("waits = %v, want [337.5ms]", *w)
 	}
-	closeBus(t, bus)
+	i2cplay.Close(t, bus)
 }
