@@ -6,7 +6,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/kelvin-gw/kelvin/ingest"
 	"io"
@@ -19,8 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/publish"
@@ -72,7 +69,10 @@ type Agent struct {
 	archive *httpui.Archive // nil without a page
 	clock   *Clock
 	mqttIn  *ingest.Subscriber // nil without type: mqtt sensors
-	buses   *hw.Buses
+	// outParts[i] supervises outputs[i]; inPart the MQTT input.
+	outParts []*part
+	inPart   *part
+	buses    *hw.Buses
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
 }
@@ -155,6 +155,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	names := make([]string, len(a.outputs))
 	for i, o := range a.outputs {
 		names[i] = o.Name()
+		a.outParts = append(a.outParts, &part{kind: "output", name: o.Name()})
 	}
 	st, err := openStore(cfg, names, now, log.With("component", "buffer"))
 	if err != nil {
@@ -276,6 +277,7 @@ func (a *Agent) newMQTTIn() error {
 		}
 	}
 	a.mqttIn = ingest.NewSubscriber(sc, subs, deliver, fail, a.log.With("input", "mqtt"))
+	a.inPart = &part{kind: "input", name: "mqtt"}
 	return nil
 }
 
@@ -322,6 +324,7 @@ func (a *Agent) Status() httpui.Status {
 	}
 	for i, o := range a.outputs {
 		st.Outputs[i] = o.Status()
+		a.outParts[i].overlay(&st.Outputs[i])
 		for _, c := range bs.Cursors {
 			if c.Name == o.Name() {
 				st.Outputs[i].Backlog = int(c.Backlog)
@@ -331,6 +334,14 @@ func (a *Agent) Status() httpui.Status {
 				}
 			}
 		}
+	}
+	if a.mqttIn != nil {
+		in := publish.Status{Name: "mqtt", URL: a.mqttIn.URL(), State: "disconnected"}
+		if a.mqttIn.Connected() {
+			in.State, in.Connected = "connected", true
+		}
+		a.inPart.overlay(&in)
+		st.Inputs = []publish.Status{in}
 	}
 	return st
 }
@@ -342,26 +353,31 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 		"sensors", len(a.runners), "outputs", len(a.outputs), "http", a.cfg.HTTP.Listen, "data_dir", a.cfg.Agent.DataDir)
 
 	// Outputs and the page live until after the sensors stopped, so that
-	// the last readings still get out.
+	// the last readings still get out. Each output and the input run and
+	// fail alone: a failure is logged at once, shown, and restarted.
 	outCtx, stopOutputs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopOutputs()
-	outputs, outCtx := errgroup.WithContext(outCtx)
-	for _, o := range a.outputs {
-		if r, ok := o.(outputRunner); ok {
-			outputs.Go(func() error { return r.Run(outCtx) })
-		}
+	var outputs sync.WaitGroup
+	goPart := func(p *part, fn func(context.Context) error, log *slog.Logger) {
+		outputs.Go(func() { supervise(outCtx, p, fn, log) })
+	}
+	for i, o := range a.outputs {
 		src, err := a.store.Source(o.Name())
 		if err != nil {
 			stopOutputs()
 			return err
 		}
 		src = correctingSource{src, a.clock}
-		outputs.Go(func() error {
-			return publish.Forward(outCtx, src, o, publish.ForwardOptions{}, log.With("output", o.Name()))
-		})
+		olog := log.With("output", o.Name())
+		if r, ok := o.(outputRunner); ok {
+			goPart(a.outParts[i], r.Run, olog)
+		}
+		goPart(a.outParts[i], func(ctx context.Context) error {
+			return publish.Forward(ctx, src, o, publish.ForwardOptions{}, olog)
+		}, olog)
 	}
 	if a.mqttIn != nil {
-		outputs.Go(func() error { return a.mqttIn.Run(outCtx) })
+		goPart(a.inPart, a.mqttIn.Run, log.With("input", "mqtt"))
 	}
 	var uiErr chan error // nil (never ready) without a page
 	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
@@ -412,9 +428,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	a.drain(shutdownDrain)
 	stopOutputs()
-	if err := outputs.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("output stopped with an error", "err", err)
-	}
+	outputs.Wait()
 	for _, o := range a.outputs {
 		if c, ok := o.(interface{ Close() }); ok {
 			c.Close()

@@ -54,7 +54,9 @@ type Status struct {
 	Now     time.Time        `json:"now"`
 	Sensors []SensorStatus   `json:"sensors"`
 	Outputs []publish.Status `json:"outputs"`
-	Buffer  *BufferStatus    `json:"buffer,omitempty"`
+	// Inputs are the connections readings come in by (the MQTT input).
+	Inputs []publish.Status `json:"inputs,omitempty"`
+	Buffer *BufferStatus    `json:"buffer,omitempty"`
 	// ClockSynced is false while the wall clock is not synchronised
 	// (readings are then marked "clock":"unsynced").
 	ClockSynced bool `json:"clock_synced"`

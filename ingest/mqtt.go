@@ -109,7 +109,16 @@ type Subscriber struct {
 
 	mu  sync.Mutex
 	ctx context.Context
+
+	connected atomic.Bool
 }
+
+// URL returns the broker's address.
+func (s *Subscriber) URL() string { return s.cfg.URL }
+
+// Connected reports whether the subscriber is connected to its broker; safe
+// for concurrent use.
+func (s *Subscriber) Connected() bool { return s.connected.Load() }
 
 // NewSubscriber prepares a subscriber; Run connects it.
 func NewSubscriber(cfg SubscriberConfig, subs []Subscription, deliver func(context.Context, []Item) error,
@@ -140,6 +149,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		SetConnectRetryInterval(s.cfg.ConnectRetry).SetMaxReconnectInterval(30 * time.Second).
 		SetOrderMatters(true).
 		SetOnConnectHandler(func(c paho.Client) {
+			s.connected.Store(true)
 			tok := c.SubscribeMultiple(filters, s.onMessage)
 			if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
 				s.log.Warn("mqtt input: subscribe failed", "err", tok.Error())
@@ -148,6 +158,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 			s.log.Info("mqtt input subscribed", "url", s.cfg.URL, "topics", len(filters))
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			s.connected.Store(false)
 			s.log.Warn("mqtt input: connection lost, reconnecting", "err", err)
 		}).
 		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
@@ -171,6 +182,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	c.Connect() // retries by itself (SetConnectRetry)
 	<-ctx.Done()
 	c.Disconnect(250)
+	s.connected.Store(false)
 	return nil
 }
 

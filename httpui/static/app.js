@@ -461,7 +461,8 @@
   function renderOutputs() {
     const ul = $('outputs');
     ul.textContent = '';
-    for (const o of (st.status && st.status.outputs) || []) {
+    const inputs = ((st.status && st.status.inputs) || []).map(i => Object.assign({}, i, { name: i.name + ' input' }));
+    for (const o of ((st.status && st.status.outputs) || []).concat(inputs)) {
       const li = document.createElement('li');
       const name = document.createElement('span');
       name.textContent = o.name;
