@@ -73,6 +73,7 @@ type Agent struct {
 	outParts []*part
 	inPart   *part
 	buses    *hw.Buses
+	groups   []*group // shared bulk reads
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
 }
@@ -206,6 +207,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			interval = min(interval, m.Interval)
 		}
 		groups[k] = &group{open: func() (sensors.Sensor, error) { return t.openGroup(e, ms) }, interval: interval, now: now}
+		a.groups = append(a.groups, groups[k])
 	}
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
@@ -389,6 +391,9 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
+	for _, g := range a.groups {
+		g.start(readCtx)
+	}
 	var readers sync.WaitGroup
 	for _, r := range a.runners {
 		if sensorTypes[r.cfg.Type].pushed {
@@ -423,6 +428,9 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	stopReading()
 	readers.Wait()
+	for _, g := range a.groups {
+		g.wait() // a bulk read ends before its bus is closed
+	}
 	if err := a.store.Flush(); err != nil {
 		log.Error("store flush failed", "err", err)
 	}
