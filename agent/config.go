@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -373,11 +375,8 @@ func Parse(file string, data []byte, getenv func(string) (string, bool)) (*Confi
 // setDefaults fills everything the file left out, in one place.
 func (c *Config) setDefaults() {
 	if c.Agent.ID == "" {
-		if h, err := os.Hostname(); err == nil && h != "" {
-			c.Agent.ID = strings.ToLower(strings.SplitN(h, ".", 2)[0])
-		} else {
-			c.Agent.ID = "kelvin"
-		}
+		h, _ := os.Hostname()
+		c.Agent.ID = defaultAgentID(h, readMachineID(machineIDFiles))
 	}
 	if c.Agent.Clock == "" {
 		c.Agent.Clock = "auto"
@@ -423,6 +422,61 @@ func (c *Config) setDefaults() {
 			s.Interval = t.defaultInterval
 		}
 	}
+}
+
+// sharedHostnames are hostnames that many machines have out of the box: an
+// agent id made of one alone would be shared by every such gateway on a
+// broker (one MQTT client id, one set of topics).
+var sharedHostnames = map[string]bool{
+	"": true, "kelvin": true, "localhost": true, "raspberrypi": true, "raspberry": true, "pi": true,
+	"debian": true, "ubuntu": true, "dietpi": true, "armbian": true, "orangepi": true, "bananapi": true,
+	"rockpi": true, "odroid": true, "alarm": true, "archlinux": true, "fedora": true, "openwrt": true,
+	"kali": true, "linux": true, "raspbian": true,
+}
+
+// machineIDFiles hold the machine's unique id (systemd, then D-Bus).
+var machineIDFiles = []string{"/etc/machine-id", "/var/lib/dbus/machine-id"}
+
+// readMachineID returns a function reading the first of files that has
+// content.
+func readMachineID(files []string) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		err := errors.New("no machine id")
+		for _, f := range files {
+			b, e := os.ReadFile(f)
+			if e == nil && len(strings.TrimSpace(string(b))) > 0 {
+				return b, nil
+			}
+			if e != nil {
+				err = e
+			}
+		}
+		return nil, err
+	}
+}
+
+// defaultAgentID is agent.id when the file has none: the hostname's first
+// label, lowercased; and when that is a name many machines share
+// (raspberrypi, localhost, debian, …) it is followed by the first 6 hex
+// digits of a hash of the machine id ("raspberrypi-3f9a1c"), so that two
+// gateways left at their default never take each other's session and
+// topics. Without a machine id it stays the bare name.
+func defaultAgentID(hostname string, machineID func() ([]byte, error)) string {
+	id := strings.ToLower(strings.SplitN(hostname, ".", 2)[0])
+	if !sharedHostnames[id] {
+		return id
+	}
+	if id == "" {
+		id = "kelvin"
+	}
+	b, err := machineID()
+	if err != nil {
+		return id
+	}
+	// Hashed with a name of our own, so the id does not give the machine
+	// id away (as systemd's app-specific ids).
+	sum := sha256.Sum256([]byte("kelvin agent.id\x00" + strings.TrimSpace(string(b))))
+	return id + "-" + hex.EncodeToString(sum[:3])
 }
 
 // has reports whether the file set the key path.

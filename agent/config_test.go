@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,41 @@ func TestExampleSensorBlocks(t *testing.T) {
 	}
 	if len(cfg.Sensors) != 8 {
 		t.Errorf("%d sensors, want the 2 active ones and 6 examples", len(cfg.Sensors))
+	}
+}
+
+// TestDefaultAgentIDIsMachineUnique: a hostname that many Pis share gets a
+// hash of the machine id, so two gateways left at their defaults do not
+// take each other's MQTT session and topics.
+func TestDefaultAgentIDIsMachineUnique(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("0123456789abcdef0123456789abcdef\n"), 0o644)
+	os.WriteFile(b, []byte("fedcba9876543210fedcba9876543210\n"), 0o644)
+	idA := defaultAgentID("raspberrypi", readMachineID([]string{filepath.Join(dir, "missing"), a}))
+	idB := defaultAgentID("raspberrypi", readMachineID([]string{b}))
+	if !regexp.MustCompile(`^raspberrypi-[0-9a-f]{6}$`).MatchString(idA) || idA == idB {
+		t.Errorf("two Pis named raspberrypi: %q and %q, want raspberrypi-<hash> each, different", idA, idB)
+	}
+	if again := defaultAgentID("raspberrypi", readMachineID([]string{a})); again != idA {
+		t.Errorf("the id changed between starts: %q, then %q", idA, again)
+	}
+	if strings.Contains(idA, "012345") {
+		t.Errorf("%q shows the machine id", idA)
+	}
+	for host, want := range map[string]string{
+		"Greenhouse-1.local": "greenhouse-1",
+		"LOCALHOST":          "localhost-",
+		"ubuntu":             "ubuntu-",
+		"debian.lan":         "debian-",
+		"":                   "kelvin-",
+	} {
+		got := defaultAgentID(host, readMachineID([]string{a}))
+		if got != want && !(strings.HasSuffix(want, "-") && strings.HasPrefix(got, want) && len(got) == len(want)+6) {
+			t.Errorf("hostname %q: %q, want %q", host, got, want+"…")
+		}
+	}
+	if got := defaultAgentID("raspberrypi", readMachineID([]string{filepath.Join(dir, "missing")})); got != "raspberrypi" {
+		t.Errorf("without a machine id: %q, want the bare hostname", got)
 	}
 }
