@@ -74,6 +74,7 @@ type Agent struct {
 	inPart   *part
 	buses    *hw.Buses
 	groups   []*group // shared bulk reads
+	refusals *refusals
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
 }
@@ -116,7 +117,8 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		}
 		log = newLogger(out, cfg.Log)
 	}
-	a := &Agent{cfg: cfg, log: log, now: now, started: now(), clock: opts.Clock, byID: map[string]*runner{}}
+	a := &Agent{cfg: cfg, log: log, now: now, started: now(), clock: opts.Clock, byID: map[string]*runner{},
+		refusals: newRefusals(log.With("component", "buffer"))}
 	if a.clock == nil {
 		a.clock = SystemClock()
 		if cfg.Agent.Clock == "trust" {
@@ -291,9 +293,10 @@ func (a *Agent) accept(rs []reading.Reading) {
 	}
 	a.clock.mark(rs)
 	if err := a.store.Append(rs); err != nil {
-		a.log.Warn("readings not stored", "count", len(rs), "err", err)
+		a.refusals.refused(len(rs), err)
 		return
 	}
+	a.refusals.stored()
 	if a.ui != nil {
 		for _, r := range rs {
 			a.ui.Publish(r)
@@ -323,6 +326,7 @@ func (a *Agent) Status() httpui.Status {
 		Dropped: bs.DroppedFull + bs.DroppedAge, Refused: bs.Refused, Corrupt: bs.CorruptSkipped + bs.TornTruncated,
 		FsyncsPerHour: float64(bs.Fsyncs) / hours, BytesWrittenPerHr: float64(bs.BytesWritten) / hours,
 		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten,
+		Refusing: a.refusals.state(),
 	}
 	for i, o := range a.outputs {
 		st.Outputs[i] = o.Status()

@@ -175,9 +175,10 @@ func (a *Agent) acceptPushed(rs []reading.Reading) error {
 	}
 	a.clock.mark(rs)
 	if err := a.store.Append(rs); err != nil {
-		a.log.Warn("pushed readings not stored", "count", len(rs), "err", err)
+		a.refusals.refused(len(rs), err) // the client is told too
 		return err
 	}
+	a.refusals.stored()
 	if a.ui != nil {
 		for _, r := range rs {
 			a.ui.Publish(r)

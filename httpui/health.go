@@ -16,7 +16,8 @@ const readyGrace = 10 * time.Second
 // successfully for three of its intervals (after a grace at start); an
 // output when it failed (the agent is restarting it) or is disconnected
 // while the buffer is more than half full (below that, the backlog is
-// within its budget: nothing will be dropped soon); an input when it failed.
+// within its budget: nothing will be dropped soon); an input when it failed;
+// the buffer when it refuses new readings.
 func ready(st Status, now time.Time) []string {
 	var problems []string
 	for _, s := range st.Sensors {
@@ -30,6 +31,9 @@ func ready(st Status, now time.Time) []string {
 		case !last.IsZero() && now.Sub(last) > 3*iv+readyGrace:
 			problems = append(problems, fmt.Sprintf("sensor %s: no reading for %v (interval %v)", s.ID, now.Sub(last).Round(time.Second), iv))
 		}
+	}
+	if st.Buffer != nil && st.Buffer.Refusing != "" {
+		problems = append(problems, "buffer: refusing new readings: "+st.Buffer.Refusing)
 	}
 	half := st.Buffer != nil && st.Buffer.MaxBytes > 0 && st.Buffer.Bytes*2 > st.Buffer.MaxBytes
 	for _, o := range st.Outputs {

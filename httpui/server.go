@@ -73,8 +73,11 @@ type BufferStatus struct {
 	Corrupt           uint64  `json:"corrupt"`   // corrupt records skipped or torn tails cut
 	FsyncsPerHour     float64 `json:"fsyncs_per_hour"`
 	BytesWrittenPerHr float64 `json:"bytes_written_per_hour"`
-	Fsyncs            uint64  `json:"fsyncs"`        // since the start
-	BytesWritten      uint64  `json:"bytes_written"` // since the start
+	// Refusing is why the buffer refuses new readings (a full disk, or a
+	// full budget with full: block_newest); empty while it takes them.
+	Refusing     string `json:"refusing,omitempty"`
+	Fsyncs       uint64 `json:"fsyncs"`        // since the start
+	BytesWritten uint64 `json:"bytes_written"` // since the start
 }
 
 // Server is the live page: the history ring, the websocket hub and the
