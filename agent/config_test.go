@@ -101,6 +101,19 @@ func TestBadConfigs(t *testing.T) {
 		"bad-empty.yaml": {
 			`sensors: at least one sensor is needed (see configs/kelvin.yaml, or ` + "`kelvin scan`" + ` to list what is attached)`,
 		},
+		"bad-runtime.yaml": {
+			`6: sensors[1].topic: "homeassistant/sensor/kelvin_gh1/air_temperature/config" is under homeassistant/sensor/kelvin_gh1/, where Kelvin publishes itself: taking it in would loop`,
+			`9: sensors[2].topic: "tele/plug\x00/SENSOR": a topic cannot contain a NUL character`,
+			`10: sensors[3].interval: "9999999999h" is too long: at most about 292 years`,
+			`11: sensors[4].interval: "999999999d" is too long: at most about 292 years`,
+			`12: http.listen: "999.1.1.1:99999": the port must be a number from 0 to 65535, got "99999"`,
+			`14: mqtt.url: "tcp://broker lan:1883": invalid character " " in host name`,
+			`16: mqtt.topic: "kelvin/{agent}/{sensor}\x00": a topic cannot contain a NUL character`,
+			`17: mqtt_in.url: "tcp://in.broker:99999": the port must be a number from 1 to 65535, got "99999"`,
+		},
+		"bad-listen.yaml": {
+			`3: http.listen: "999.1.1.1:80": 999.1.1.1 is not an IP address`,
+		},
 		"bad-env.yaml": {
 			`5: mqtt.url: environment variable KELVIN_TEST_UNSET_BROKER is not set`,
 			`7: mqtt.password_file: /nonexistent/kelvin-password: no such file or directory`,
@@ -275,5 +288,33 @@ func TestDefaultAgentIDIsMachineUnique(t *testing.T) {
 	}
 	if got := defaultAgentID("raspberrypi", readMachineID([]string{filepath.Join(dir, "missing")})); got != "raspberrypi" {
 		t.Errorf("without a machine id: %q, want the bare hostname", got)
+	}
+}
+
+// TestLiteralDollarBrace: $${ is a literal ${, not a variable.
+func TestLiteralDollarBrace(t *testing.T) {
+	env := func(name string) (string, bool) { return map[string]string{"USER_X": "kelvin"}[name], name == "USER_X" }
+	cfg, err := Parse("t.yaml", []byte(`
+sensors: [{ id: air, type: sim }]
+http: { listen: "" }
+mqtt: { url: "tcp://broker:1883", username: "${USER_X}-$${HOME}-$$${USER_X}" }
+`), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.MQTT.Username, "kelvin-${HOME}-$${USER_X}"; got != want {
+		t.Errorf("username %q, want %q", got, want)
+	}
+}
+
+// TestAheadIsNotSaturated: a time centuries ahead is not said to be
+// "2562047h47m16s in the future", the most a Duration holds.
+func TestAheadIsNotSaturated(t *testing.T) {
+	now := time.Now()
+	if got := ahead(now.AddDate(8000, 0, 0), now); got != "about 8000 years" {
+		t.Errorf("8000 years ahead: %q", got)
+	}
+	if got := ahead(now.Add(90*time.Second), now); got != "1m30s" {
+		t.Errorf("90 s ahead: %q", got)
 	}
 }

@@ -101,7 +101,7 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, dur
 		case t.IsZero():
 			t = now
 		case t.After(now.Add(ingestMaxFuture)):
-			return 0, ingestErr(http.StatusUnprocessableEntity, "%sts %s is %v in the future", where, t.UTC().Format(time.RFC3339), t.Sub(now).Round(time.Second))
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%sts %s is %s in the future", where, t.UTC().Format(time.RFC3339), ahead(t, now))
 		case t.Before(now.Add(-time.Duration(a.cfg.Buffer.MaxAge))):
 			return 0, ingestErr(http.StatusUnprocessableEntity, "%sts %s is older than buffer.max_age (%v)", where, t.UTC().Format(time.RFC3339), a.cfg.Buffer.MaxAge)
 		}
@@ -185,6 +185,16 @@ func (a *Agent) acceptPushed(rs []reading.Reading) error {
 		}
 	}
 	return nil
+}
+
+// ahead says how far t is after now: a gap of more than a century (which
+// a time.Duration cannot even hold beyond 292 years) in years, not as a
+// saturated "2562047h47m16s".
+func ahead(t, now time.Time) string {
+	if y := t.Year() - now.Year(); y > 100 {
+		return fmt.Sprintf("about %d years", y)
+	}
+	return t.Sub(now).Round(time.Second).String()
 }
 
 func contains(list []string, s string) bool {
