@@ -138,3 +138,24 @@ func TestSameClientIDTakeover(t *testing.T) {
 		}
 	}
 }
+
+// TestRunAgain: the agent restarts an output that failed by calling Run
+// again; the client then connects as the first time.
+func TestRunAgain(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	cfg := DefaultConfig()
+	cfg.URL = m.URL
+	c, err := New(cfg, "again", testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := runClient(t, c)
+	s.waitConnected(t)
+	s.stop(t)
+	if c.Status().Connected {
+		t.Fatal("connected after Run returned")
+	}
+	s = runClient(t, c)
+	s.waitConnected(t)
+	s.publish(t, testReadings("again", 3))
+}
