@@ -88,6 +88,12 @@ func ValueAt(payload []byte, path string) (float64, error) {
 	return v, checkItem(Item{Sensor: "-", Value: v})
 }
 
+// Session takeover detection of the subscriber: see Run.
+const (
+	takeoverWindow = 5 * time.Second
+	takeoverWarn   = 3
+)
+
 // SubscriberConfig is the broker readings are taken from.
 type SubscriberConfig struct {
 	URL          string
@@ -140,6 +146,14 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	s.ctx = ctx
 	s.mu.Unlock()
 	var failing atomic.Int32
+	// A connection lost within takeoverWindow of being made is most often
+	// another client with the same client id taking the session over;
+	// paho already backs off such losses. After takeoverWarn in a row it is
+	// said once, and the losses are then logged at debug.
+	var (
+		upAt  atomic.Int64 // unix ns of the last connection
+		drops atomic.Int32 // quick losses in a row
+	)
 	filters := map[string]byte{}
 	for t := range s.subs {
 		filters[t] = 1
@@ -150,6 +164,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		SetOrderMatters(true).
 		SetOnConnectHandler(func(c paho.Client) {
 			s.connected.Store(true)
+			upAt.Store(time.Now().UnixNano())
 			tok := c.SubscribeMultiple(filters, s.onMessage)
 			if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
 				s.log.Warn("mqtt input: subscribe failed", "err", tok.Error())
@@ -159,7 +174,22 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.connected.Store(false)
-			s.log.Warn("mqtt input: connection lost, reconnecting", "err", err)
+			var n int32
+			if time.Since(time.Unix(0, upAt.Load())) < takeoverWindow {
+				n = drops.Add(1)
+			} else {
+				drops.Store(0)
+			}
+			switch {
+			case n == takeoverWarn:
+				s.log.Error("mqtt input: another client with the same client id keeps taking over the session: "+
+					"two gateways with the same agent.id (or mqtt_in.client_id) are connected to this broker. "+
+					"Give each gateway its own agent.id", "client_id", s.cfg.ClientID, "url", s.cfg.URL, "drops", n)
+			case n > takeoverWarn:
+				s.log.Debug("mqtt input: connection lost, reconnecting", "err", err)
+			default:
+				s.log.Warn("mqtt input: connection lost, reconnecting", "err", err)
+			}
 		}).
 		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
 			// Say why the input is silent: the first failed attempt of a
