@@ -256,7 +256,7 @@ func retryDelay(n int, limit time.Duration, jitter func(time.Duration) time.Dura
 // Run connects to the broker and keeps it connected until ctx is done. It
 // retries a failed connection after 0.5 s doubling to 4 s (each delay drawn
 // from [d/2, d], so a fleet does not reconnect in lock-step), forever, and
-// reconnects at once after a loss, then likewise. A connection lost within
+// reconnects 0.25 to 0.5 s after a loss, then likewise. A connection lost within
 // 5 s of being made is not an outage but, most often, another client with
 // the same client id taking the session over: Run then waits 0.5 s
 // doubling to 30 s before reconnecting, and after three such drops in a
@@ -335,6 +335,9 @@ func (c *Client) Run(ctx context.Context) error {
 		} else {
 			drops, told = 0, false
 			c.takeover.Store(false)
+			// A broker that drops every client at once must not get the
+			// whole fleet back in the same instant.
+			wait = c.jitter(retryMin)
 		}
 		idle := make(chan struct{})
 		go func() {

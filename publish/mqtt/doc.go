@@ -30,8 +30,8 @@
 //
 // # Connection
 //
-// Client.Run makes the connection and remakes it after a loss, retrying every
-// 0.5 s doubling to 4 s (each delay drawn from [d/2, d], so a fleet does not
+// Client.Run makes the connection and remakes it 0.25 to 0.5 s after a loss,
+// retrying every 0.5 s doubling to 4 s (each delay drawn from [d/2, d], so a fleet does not
 // reconnect in lock-step), forever: a broker that is back is found within
 // 4 s. A connection lost within 5 s of being made is most often another
 // client with the same client id taking the session over (two gateways with

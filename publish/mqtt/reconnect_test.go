@@ -98,6 +98,11 @@ func TestReconnectAfterLongOutage(t *testing.T) {
 	if got := d.max(); got != retryMax {
 		t.Errorf("largest retry delay %v, want the cap %v", got, retryMax)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.got[0] != retryMin {
+		t.Errorf("first delay after the loss %v, want a jittered %v (not the whole fleet at once)", d.got[0], retryMin)
+	}
 }
 
 // TestSameClientIDTakeover: two gateways with one client id take turns on
