@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/kelvin-gw/kelvin/ingest"
 	"io"
@@ -273,6 +274,9 @@ func (a *Agent) newMQTTIn() error {
 	}
 	deliver := func(ctx context.Context, items []ingest.Item) error {
 		_, err := a.ingest(ctx, items, "mqtt", false)
+		if errors.As(err, new(refusedError)) {
+			return nil // logged once as the buffer's state, not per message
+		}
 		return err
 	}
 	fail := func(sensor string, err error) {

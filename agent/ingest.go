@@ -50,6 +50,13 @@ func (p *pushState) spend(n int, now time.Time) {
 	p.tokens, p.at = p.available(now)-float64(n), now
 }
 
+// refusedError is an ingest error because the buffer refused the readings:
+// a state the agent logs and shows by itself (see refusals), not news for
+// every message.
+type refusedError struct{ error }
+
+func (e refusedError) Unwrap() error { return e.error }
+
 func ingestErr(status int, format string, args ...any) error {
 	return &httpui.IngestError{Status: status, Msg: fmt.Sprintf(format, args...)}
 }
@@ -151,9 +158,9 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, dur
 	}
 	if err := a.acceptPushed(out); err != nil {
 		if errors.Is(err, buffer.ErrFull) {
-			return 0, ingestErr(http.StatusServiceUnavailable, "the buffer is full: %v", err)
+			return 0, refusedError{ingestErr(http.StatusServiceUnavailable, "the buffer is full: %v", err)}
 		}
-		return 0, ingestErr(http.StatusServiceUnavailable, "not stored: %v", err)
+		return 0, refusedError{ingestErr(http.StatusServiceUnavailable, "not stored: %v", err)}
 	}
 	unlock()
 	if durable {

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/ingest"
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -25,6 +28,7 @@ func TestRefusedReadingsLogStateNotEachReading(t *testing.T) {
 agent: { id: gh1, data_dir: %s }
 sensors:
   - { id: air, type: sim, interval: 1s }
+  - { id: shed, type: http }
 http: { listen: "127.0.0.1:0" }
 `, t.TempDir())), os.LookupEnv)
 	if err != nil {
@@ -48,8 +52,20 @@ http: { listen: "127.0.0.1:0" }
 		a.accept(rd())
 		advance(10 * time.Millisecond)
 	}
+	// Pushed readings too (HTTP and the MQTT input): the client is told,
+	// the log is not told again.
+	for i := range 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := a.ingest(ctx, []ingest.Item{{Sensor: "shed", Value: float64(i)}}, "http", false)
+		cancel()
+		var ie *httpui.IngestError
+		if !errors.As(err, new(refusedError)) || !errors.As(err, &ie) || ie.Status != 503 {
+			t.Fatalf("pushed reading: %v, want a refusal with status 503", err)
+		}
+		advance(10 * time.Millisecond)
+	}
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
-		t.Errorf("1000 refused readings in 10 s logged %d warnings, want 1:\n%s", n, logs)
+		t.Errorf("1100 refused readings in 11 s logged %d warnings, want 1:\n%s", n, logs)
 	}
 	ready := func() string {
 		w := httptest.NewRecorder()
@@ -62,11 +78,11 @@ http: { listen: "127.0.0.1:0" }
 	}
 	advance(time.Minute)
 	a.accept(rd())
-	if n := strings.Count(logs.String(), `msg="buffer still refusing readings"`); n != 1 || !strings.Contains(logs.String(), "refused_total=1001") {
-		t.Errorf("after a minute: %d summaries, want 1 with refused_total=1001:\n%s", n, logs)
+	if n := strings.Count(logs.String(), `msg="buffer still refusing readings"`); n != 1 || !strings.Contains(logs.String(), "refused_total=1101") {
+		t.Errorf("after a minute: %d summaries, want 1 with refused_total=1101:\n%s", n, logs)
 	}
 	a.refusals.stored() // as after an Append that succeeded
-	if !strings.Contains(logs.String(), `msg="buffer storing readings again" component=buffer refused_total=1001`) {
+	if !strings.Contains(logs.String(), `msg="buffer storing readings again" component=buffer refused_total=1101`) {
 		t.Errorf("no recovery line:\n%s", logs)
 	}
 	if got := ready(); strings.Contains(got, "refusing") {
