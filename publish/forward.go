@@ -58,10 +58,11 @@ type Waiter interface {
 // it. An output that implements Waiter and is not connected is retried as
 // soon as it connects, without waiting for the rest of the backoff. A
 // failure streak is logged once at warn when it starts and once at info
-// when the output recovers; each retry in between is logged at debug. At
-// the start, before the output was ever connected, failures are expected
-// (the first readings come before the connection) and logged at debug only;
-// the output itself says why it cannot connect. Forward
+// when the output recovers; each retry in between is logged at debug. A
+// streak that begins while an output that implements Waiter says it is
+// not connected is logged at debug only: the output logs its connection's
+// loss and return itself (and at the start, the first readings always come
+// before the connection). Forward
 // returns an error only when src fails (Next with ctx not done, or Ack). log
 // may be nil; the caller names the output in it. One Forward per Source.
 func Forward(ctx context.Context, src Source, out Output, opts ForwardOptions, log *slog.Logger) error {
@@ -73,8 +74,8 @@ func Forward(ctx context.Context, src Source, out Output, opts ForwardOptions, l
 	var (
 		failures  int       // consecutive failed Publish calls
 		failSince time.Time // start of the failure streak
-		quiet     bool      // the streak began before the output was ever up
-		everUp    bool      // a Publish succeeded, or the output was seen connected
+		quiet     bool      // the streak began with the output not connected: it says why itself
+		everUp    bool      // a Publish succeeded
 		backoff   = opts.MinBackoff
 	)
 	for {
@@ -100,10 +101,13 @@ func Forward(ctx context.Context, src Source, out Output, opts ForwardOptions, l
 			if failures == 1 {
 				failSince = time.Now()
 				_, waiter := out.(Waiter)
-				quiet = waiter && !everUp && !out.Status().Connected
-				if quiet {
+				quiet = waiter && !out.Status().Connected
+				switch {
+				case quiet && !everUp:
 					log.Debug("publish waiting for the first connection", "err", err, "readings", len(batch))
-				} else {
+				case quiet:
+					log.Debug("publish waiting for the connection", "err", err, "readings", len(batch))
+				default:
 					log.Warn("publish failed, retrying", "err", err, "readings", len(batch),
 						"retry_in_seconds", delay.Seconds())
 				}

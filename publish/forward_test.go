@@ -279,6 +279,7 @@ func TestForwardLossyQueue(t *testing.T) {
 // Waiter.
 type connectingOutput struct {
 	up        chan struct{}
+	down      atomic.Bool // lost its connection after up
 	attempts  atomic.Int64
 	delivered atomic.Int64
 }
@@ -288,7 +289,7 @@ func (o *connectingOutput) Name() string { return "connecting" }
 func (o *connectingOutput) connected() bool {
 	select {
 	case <-o.up:
-		return true
+		return !o.down.Load()
 	default:
 		return false
 	}
@@ -298,7 +299,12 @@ func (o *connectingOutput) Status() Status {
 	return Status{Name: "connecting", Connected: o.connected()}
 }
 
-func (o *connectingOutput) WaitConnected() <-chan struct{} { return o.up }
+func (o *connectingOutput) WaitConnected() <-chan struct{} {
+	if o.down.Load() {
+		return nil // not before the test says so
+	}
+	return o.up
+}
 
 func (o *connectingOutput) Publish(ctx context.Context, batch []reading.Reading) error {
 	o.attempts.Add(1)
@@ -337,6 +343,14 @@ func TestForwardStartIsNotAWarning(t *testing.T) {
 	testenv.WaitFor(t, "delivery once connected", func() bool { return out.delivered.Load() == 1 })
 	if logs.String() != "" {
 		t.Errorf("a normal start logged:\n%s", logs)
+	}
+
+	// A connection lost later is the output's to log, not Forward's too.
+	out.down.Store(true)
+	q.Push(reading.Reading{Sensor: "a", Seq: 2})
+	testenv.WaitFor(t, "an attempt while down", func() bool { return out.attempts.Load() >= 3 })
+	if logs.String() != "" {
+		t.Errorf("a lost connection logged by Forward too:\n%s", logs)
 	}
 
 	// The same failure once the output had been up is worth a warning.
