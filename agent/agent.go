@@ -23,8 +23,6 @@ import (
 	"github.com/kelvin-gw/kelvin/ingest"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
@@ -75,8 +73,13 @@ type Agent struct {
 	archive *httpui.Archive // nil without a page
 	clock   *Clock
 	mqttIn  *ingest.Subscriber // nil without type: mqtt sensors
-	buses   *hw.Buses
-	w1      *w1Buses // what the 1-Wire bulk reader says of each bus
+	// outParts[i] supervises outputs[i]; inPart the MQTT input.
+	outParts []*part
+	inPart   *part
+	buses    *hw.Buses
+	w1       *w1Buses // what the 1-Wire bulk reader says of each bus
+	groups   []*group // shared bulk reads
+	refusals *refusals
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
 }
@@ -119,7 +122,8 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		}
 		log = newLogger(out, cfg.Log)
 	}
-	a := &Agent{cfg: cfg, log: log, now: now, started: now(), clock: opts.Clock, byID: map[string]*runner{}}
+	a := &Agent{cfg: cfg, log: log, now: now, started: now(), clock: opts.Clock, byID: map[string]*runner{},
+		refusals: newRefusals(log.With("component", "buffer"))}
 	if a.clock == nil {
 		a.clock = SystemClock()
 		if cfg.Agent.Clock == "trust" {
@@ -159,6 +163,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 	names := make([]string, len(a.outputs))
 	for i, o := range a.outputs {
 		names[i] = o.Name()
+		a.outParts = append(a.outParts, &part{kind: "output", name: o.Name()})
 	}
 	st, err := openStore(cfg, names, now, log.With("component", "buffer"))
 	if err != nil {
@@ -205,6 +210,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			interval = min(interval, m.Interval)
 		}
 		groups[k] = &group{open: func() (sensors.Sensor, error) { return t.openGroup(e, ms) }, interval: interval, now: now}
+		a.groups = append(a.groups, groups[k])
 	}
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
@@ -275,6 +281,9 @@ func (a *Agent) newMQTTIn() error {
 	}
 	deliver := func(ctx context.Context, items []ingest.Item) error {
 		_, err := a.ingest(ctx, items, "mqtt", false)
+		if errors.As(err, new(refusedError)) {
+			return nil // logged once as the buffer's state, not per message
+		}
 		// A reading refused for what it is (implausible, too old or
 		// too new) is the sensor's bad data; others (the buffer) are
 		// the input's to log.
@@ -286,6 +295,7 @@ func (a *Agent) newMQTTIn() error {
 		return err
 	}
 	a.mqttIn = ingest.NewSubscriber(sc, subs, deliver, fail, a.log.With("input", "mqtt"))
+	a.inPart = &part{kind: "input", name: "mqtt"}
 	return nil
 }
 
@@ -297,9 +307,10 @@ func (a *Agent) accept(rs []reading.Reading) {
 	}
 	a.clock.mark(rs)
 	if err := a.store.Append(rs); err != nil {
-		a.log.Warn("readings not stored", "count", len(rs), "err", err)
+		a.refusals.refused(len(rs), err)
 		return
 	}
+	a.refusals.stored()
 	if a.ui != nil {
 		for _, r := range rs {
 			a.ui.Publish(r)
@@ -330,9 +341,11 @@ func (a *Agent) Status() httpui.Status {
 		Dropped: bs.DroppedFull + bs.DroppedAge, Refused: bs.Refused, Corrupt: bs.CorruptSkipped + bs.TornTruncated,
 		FsyncsPerHour: float64(bs.Fsyncs) / hours, BytesWrittenPerHr: float64(bs.BytesWritten) / hours,
 		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten,
+		Refusing: a.refusals.state(),
 	}
 	for i, o := range a.outputs {
 		st.Outputs[i] = o.Status()
+		a.outParts[i].overlay(&st.Outputs[i])
 		for _, c := range bs.Cursors {
 			if c.Name == o.Name() {
 				st.Outputs[i].Backlog = int(c.Backlog)
@@ -342,6 +355,14 @@ func (a *Agent) Status() httpui.Status {
 				}
 			}
 		}
+	}
+	if a.mqttIn != nil {
+		in := publish.Status{Name: "mqtt", URL: a.mqttIn.URL(), State: "disconnected"}
+		if a.mqttIn.Connected() {
+			in.State, in.Connected = "connected", true
+		}
+		a.inPart.overlay(&in)
+		st.Inputs = []publish.Status{in}
 	}
 	return st
 }
@@ -353,26 +374,31 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 		"sensors", len(a.runners), "outputs", len(a.outputs), "http", a.cfg.HTTP.Listen, "data_dir", a.cfg.Agent.DataDir)
 
 	// Outputs and the page live until after the sensors stopped, so that
-	// the last readings still get out.
+	// the last readings still get out. Each output and the input run and
+	// fail alone: a failure is logged at once, shown, and restarted.
 	outCtx, stopOutputs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopOutputs()
-	outputs, outCtx := errgroup.WithContext(outCtx)
-	for _, o := range a.outputs {
-		if r, ok := o.(outputRunner); ok {
-			outputs.Go(func() error { return r.Run(outCtx) })
-		}
+	var outputs sync.WaitGroup
+	goPart := func(p *part, fn func(context.Context) error, log *slog.Logger) {
+		outputs.Go(func() { supervise(outCtx, p, fn, log) })
+	}
+	for i, o := range a.outputs {
 		src, err := a.store.Source(o.Name())
 		if err != nil {
 			stopOutputs()
 			return err
 		}
 		src = correctingSource{src, a.clock}
-		outputs.Go(func() error {
-			return publish.Forward(outCtx, src, o, publish.ForwardOptions{}, log.With("output", o.Name()))
-		})
+		olog := log.With("output", o.Name())
+		if r, ok := o.(outputRunner); ok {
+			goPart(a.outParts[i], r.Run, olog)
+		}
+		goPart(a.outParts[i], func(ctx context.Context) error {
+			return publish.Forward(ctx, src, o, publish.ForwardOptions{}, olog)
+		}, olog)
 	}
 	if a.mqttIn != nil {
-		outputs.Go(func() error { return a.mqttIn.Run(outCtx) })
+		goPart(a.inPart, a.mqttIn.Run, log.With("input", "mqtt"))
 	}
 	var uiErr chan error // nil (never ready) without a page
 	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
@@ -384,6 +410,9 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
+	for _, g := range a.groups {
+		g.start(readCtx)
+	}
 	var readers sync.WaitGroup
 	for _, r := range a.runners {
 		if sensorTypes[r.cfg.Type].pushed {
@@ -418,14 +447,15 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	stopReading()
 	readers.Wait()
+	for _, g := range a.groups {
+		g.wait() // a bulk read ends before its bus is closed
+	}
 	if err := a.store.Flush(); err != nil {
 		log.Error("store flush failed", "err", err)
 	}
 	a.drain(shutdownDrain)
 	stopOutputs()
-	if err := outputs.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("output stopped with an error", "err", err)
-	}
+	outputs.Wait()
 	for _, o := range a.outputs {
 		if c, ok := o.(interface{ Close() }); ok {
 			c.Close()

@@ -1,15 +1,22 @@
 package agent
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -381,11 +388,8 @@ func Parse(file string, data []byte, getenv func(string) (string, bool)) (*Confi
 // setDefaults fills everything the file left out, in one place.
 func (c *Config) setDefaults() {
 	if c.Agent.ID == "" {
-		if h, err := os.Hostname(); err == nil && h != "" {
-			c.Agent.ID = strings.ToLower(strings.SplitN(h, ".", 2)[0])
-		} else {
-			c.Agent.ID = "kelvin"
-		}
+		h, _ := os.Hostname()
+		c.Agent.ID = defaultAgentID(h, readMachineID(machineIDFiles))
 	}
 	if c.Agent.Clock == "" {
 		c.Agent.Clock = "auto"
@@ -431,6 +435,61 @@ func (c *Config) setDefaults() {
 			s.Interval = t.defaultInterval
 		}
 	}
+}
+
+// sharedHostnames are hostnames that many machines have out of the box: an
+// agent id made of one alone would be shared by every such gateway on a
+// broker (one MQTT client id, one set of topics).
+var sharedHostnames = map[string]bool{
+	"": true, "kelvin": true, "localhost": true, "raspberrypi": true, "raspberry": true, "pi": true,
+	"debian": true, "ubuntu": true, "dietpi": true, "armbian": true, "orangepi": true, "bananapi": true,
+	"rockpi": true, "odroid": true, "alarm": true, "archlinux": true, "fedora": true, "openwrt": true,
+	"kali": true, "linux": true, "raspbian": true,
+}
+
+// machineIDFiles hold the machine's unique id (systemd, then D-Bus).
+var machineIDFiles = []string{"/etc/machine-id", "/var/lib/dbus/machine-id"}
+
+// readMachineID returns a function reading the first of files that has
+// content.
+func readMachineID(files []string) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		err := errors.New("no machine id")
+		for _, f := range files {
+			b, e := os.ReadFile(f)
+			if e == nil && len(strings.TrimSpace(string(b))) > 0 {
+				return b, nil
+			}
+			if e != nil {
+				err = e
+			}
+		}
+		return nil, err
+	}
+}
+
+// defaultAgentID is agent.id when the file has none: the hostname's first
+// label, lowercased; and when that is a name many machines share
+// (raspberrypi, localhost, debian, …) it is followed by the first 6 hex
+// digits of a hash of the machine id ("raspberrypi-3f9a1c"), so that two
+// gateways left at their default never take each other's session and
+// topics. Without a machine id it stays the bare name.
+func defaultAgentID(hostname string, machineID func() ([]byte, error)) string {
+	id := strings.ToLower(strings.SplitN(hostname, ".", 2)[0])
+	if !sharedHostnames[id] {
+		return id
+	}
+	if id == "" {
+		id = "kelvin"
+	}
+	b, err := machineID()
+	if err != nil {
+		return id
+	}
+	// Hashed with a name of our own, so the id does not give the machine
+	// id away (as systemd's app-specific ids).
+	sum := sha256.Sum256([]byte("kelvin agent.id\x00" + strings.TrimSpace(string(b))))
+	return id + "-" + hex.EncodeToString(sum[:3])
 }
 
 // has reports whether the file set the key path.
@@ -493,8 +552,10 @@ func (v *validator) validate() {
 	default:
 		v.errorf("log.format", "want auto, text or json, got %q", c.Log.Format)
 	}
-	if c.HTTP.Listen != "" && !strings.Contains(c.HTTP.Listen, ":") {
-		v.errorf("http.listen", "want host:port or :port like \":8080\", got %q", c.HTTP.Listen)
+	if c.HTTP.Listen != "" {
+		if err := checkListen(c.HTTP.Listen); err != nil {
+			v.errorf("http.listen", "%v", err)
+		}
 	}
 	if a := c.HTTP.Auth; a != nil {
 		v.checkFile("http.auth.password_file", a.PasswordFile)
@@ -509,6 +570,8 @@ func (v *validator) validate() {
 		if in.URL != "" {
 			if scheme, rest, ok := strings.Cut(in.URL, "://"); !ok || rest == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme) {
 				v.errorf("mqtt_in.url", "%q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss", in.URL)
+			} else if err := checkBrokerURL(in.URL); err != nil && !v.d.hasProblem("mqtt_in.url") {
+				v.errorf("mqtt_in.url", "%v", err)
 			}
 		}
 	}
@@ -678,6 +741,10 @@ func (v *validator) validateMQTT() {
 			v.errorf("mqtt.url", "unknown scheme %q (tcp, mqtt, ssl, tls, mqtts, ws, wss)", scheme)
 		case rest == "":
 			v.errorf("mqtt.url", "%q has no host", m.URL)
+		default:
+			if err := checkBrokerURL(m.URL); err != nil && !v.d.hasProblem("mqtt.url") {
+				v.errorf("mqtt.url", "%v", err)
+			}
 		}
 	}
 	if m.QoS < 0 || m.QoS > 2 {
@@ -685,6 +752,12 @@ func (v *validator) validateMQTT() {
 	}
 	if strings.ContainsAny(m.Topic, "+#") {
 		v.errorf("mqtt.topic", "%q: a topic to publish to cannot contain + or #", m.Topic)
+	}
+	if err := checkTopic(m.Topic); err != nil {
+		v.errorf("mqtt.topic", "%v", err)
+	}
+	if err := checkTopic(m.HomeAssistantPrefix); err != nil {
+		v.errorf("mqtt.homeassistant_prefix", "%v", err)
 	}
 	if m.Topic != "" && !strings.Contains(m.Topic, "{sensor}") {
 		v.errorf("mqtt.topic", "%q must contain {sensor}, or every sensor would share one topic", m.Topic)
@@ -709,6 +782,69 @@ func (v *validator) validateMQTT() {
 	if m.PasswordFile != "" && m.Username == "" {
 		v.errorf("mqtt.password_file", "needs mqtt.username")
 	}
+}
+
+// checkListen checks an address to listen on: [host]:port with a port of
+// 0 to 65535 and a host that is an IP address or a name.
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want host:port or :port like \":8080\", got %q", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535, got %q", s, port)
+	}
+	if host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if strings.Trim(host, "0123456789.") == "" || strings.Contains(host, ":") {
+		return fmt.Errorf("%q: %s is not an IP address", s, host)
+	}
+	if !hostName.MatchString(host) {
+		return fmt.Errorf("%q: %q is neither an IP address nor a host name", s, host)
+	}
+	return nil
+}
+
+var hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
+
+// checkBrokerURL checks what a broker URL's scheme check leaves: that it
+// parses, with a host, and a port of 1 to 65535 when it has one.
+func checkBrokerURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%q: %v", raw, err)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: the port must be a number from 1 to 65535, got %q", raw, p)
+		}
+	}
+	return nil
+}
+
+// checkTopic checks what MQTT asks of any topic: UTF-8 without U+0000, at
+// most 65535 bytes.
+func checkTopic(t string) error {
+	switch {
+	case strings.ContainsRune(t, 0):
+		return fmt.Errorf("%q: a topic cannot contain a NUL character", t)
+	case !utf8.ValidString(t):
+		return fmt.Errorf("%q: a topic must be UTF-8", t)
+	case len(t) > 65535:
+		return fmt.Errorf("a topic of %d bytes is longer than MQTT allows (65535)", len(t))
+	}
+	return nil
 }
 
 // checkFile records a problem when a file the config names cannot be read.

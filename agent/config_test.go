@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,19 @@ func TestBadConfigs(t *testing.T) {
 		},
 		"bad-empty.yaml": {
 			`sensors: at least one sensor is needed (see configs/kelvin.yaml, or ` + "`kelvin scan`" + ` to list what is attached)`,
+		},
+		"bad-runtime.yaml": {
+			`6: sensors[1].topic: "homeassistant/sensor/kelvin_gh1/air_temperature/config" is under homeassistant/sensor/kelvin_gh1/, where Kelvin publishes itself: taking it in would loop`,
+			`9: sensors[2].topic: "tele/plug\x00/SENSOR": a topic cannot contain a NUL character`,
+			`10: sensors[3].interval: "9999999999h" is too long: at most about 292 years`,
+			`11: sensors[4].interval: "999999999d" is too long: at most about 292 years`,
+			`12: http.listen: "999.1.1.1:99999": the port must be a number from 0 to 65535, got "99999"`,
+			`14: mqtt.url: "tcp://broker lan:1883": invalid character " " in host name`,
+			`16: mqtt.topic: "kelvin/{agent}/{sensor}\x00": a topic cannot contain a NUL character`,
+			`17: mqtt_in.url: "tcp://in.broker:99999": the port must be a number from 1 to 65535, got "99999"`,
+		},
+		"bad-listen.yaml": {
+			`3: http.listen: "999.1.1.1:80": 999.1.1.1 is not an IP address`,
 		},
 		"bad-env.yaml": {
 			`5: mqtt.url: environment variable KELVIN_TEST_UNSET_BROKER is not set`,
@@ -238,5 +252,69 @@ func TestExampleSensorBlocks(t *testing.T) {
 	}
 	if len(cfg.Sensors) != 9 {
 		t.Errorf("%d sensors, want the 2 active ones and 7 examples", len(cfg.Sensors))
+	}
+}
+
+// TestDefaultAgentIDIsMachineUnique: a hostname that many Pis share gets a
+// hash of the machine id, so two gateways left at their defaults do not
+// take each other's MQTT session and topics.
+func TestDefaultAgentIDIsMachineUnique(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("0123456789abcdef0123456789abcdef\n"), 0o644)
+	os.WriteFile(b, []byte("fedcba9876543210fedcba9876543210\n"), 0o644)
+	idA := defaultAgentID("raspberrypi", readMachineID([]string{filepath.Join(dir, "missing"), a}))
+	idB := defaultAgentID("raspberrypi", readMachineID([]string{b}))
+	if !regexp.MustCompile(`^raspberrypi-[0-9a-f]{6}$`).MatchString(idA) || idA == idB {
+		t.Errorf("two Pis named raspberrypi: %q and %q, want raspberrypi-<hash> each, different", idA, idB)
+	}
+	if again := defaultAgentID("raspberrypi", readMachineID([]string{a})); again != idA {
+		t.Errorf("the id changed between starts: %q, then %q", idA, again)
+	}
+	if strings.Contains(idA, "012345") {
+		t.Errorf("%q shows the machine id", idA)
+	}
+	for host, want := range map[string]string{
+		"Greenhouse-1.local": "greenhouse-1",
+		"LOCALHOST":          "localhost-",
+		"ubuntu":             "ubuntu-",
+		"debian.lan":         "debian-",
+		"":                   "kelvin-",
+	} {
+		got := defaultAgentID(host, readMachineID([]string{a}))
+		if got != want && !(strings.HasSuffix(want, "-") && strings.HasPrefix(got, want) && len(got) == len(want)+6) {
+			t.Errorf("hostname %q: %q, want %q", host, got, want+"…")
+		}
+	}
+	if got := defaultAgentID("raspberrypi", readMachineID([]string{filepath.Join(dir, "missing")})); got != "raspberrypi" {
+		t.Errorf("without a machine id: %q, want the bare hostname", got)
+	}
+}
+
+// TestLiteralDollarBrace: $${ is a literal ${, not a variable.
+func TestLiteralDollarBrace(t *testing.T) {
+	env := func(name string) (string, bool) { return map[string]string{"USER_X": "kelvin"}[name], name == "USER_X" }
+	cfg, err := Parse("t.yaml", []byte(`
+sensors: [{ id: air, type: sim }]
+http: { listen: "" }
+mqtt: { url: "tcp://broker:1883", username: "${USER_X}-$${HOME}-$$${USER_X}" }
+`), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.MQTT.Username, "kelvin-${HOME}-$${USER_X}"; got != want {
+		t.Errorf("username %q, want %q", got, want)
+	}
+}
+
+// TestAheadIsNotSaturated: a time centuries ahead is not said to be
+// "2562047h47m16s in the future", the most a Duration holds.
+func TestAheadIsNotSaturated(t *testing.T) {
+	now := time.Now()
+	if got := ahead(now.AddDate(8000, 0, 0), now); got != "about 8000 years" {
+		t.Errorf("8000 years ahead: %q", got)
+	}
+	if got := ahead(now.Add(90*time.Second), now); got != "1m30s" {
+		t.Errorf("90 s ahead: %q", got)
 	}
 }

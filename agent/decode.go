@@ -73,6 +73,16 @@ func (d *decoder) errorAt(n *yaml.Node, path, format string, args ...any) {
 	d.problems = append(d.problems, Problem{Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// hasProblem reports whether a problem was already found at path.
+func (d *decoder) hasProblem(path string) bool {
+	for _, p := range d.problems {
+		if p.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
 // lineOf returns the line of path, or of its closest recorded ancestor.
 func (d *decoder) lineOf(path string) int {
 	for p := path; p != ""; p = parentPath(p) {
@@ -263,15 +273,19 @@ func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
 	return n.Value, true
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var envRef = regexp.MustCompile(`\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expand replaces ${NAME} with the environment variable NAME; an unset
-// variable is a problem (a silently empty password helps nobody).
+// variable is a problem (a silently empty password helps nobody). $${ is a
+// literal ${.
 func (d *decoder) expand(n *yaml.Node, path, s string) string {
 	if !strings.Contains(s, "${") {
 		return s
 	}
 	return envRef.ReplaceAllStringFunc(s, func(ref string) string {
+		if ref == "$${" {
+			return "${"
+		}
 		name := ref[2 : len(ref)-1]
 		val, ok := d.getenv(name)
 		if !ok {
@@ -392,6 +406,15 @@ func describe(n *yaml.Node) string {
 	return "something else"
 }
 
+// validUnit reports whether u is a unit of time.ParseDuration.
+func validUnit(u string) bool {
+	switch u {
+	case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+		return true
+	}
+	return false
+}
+
 // parseDuration is time.ParseDuration plus the units d (24h) and w (7d),
 // which retention settings need ("7d"). A bare number is refused: "5" could
 // mean seconds or minutes.
@@ -425,6 +448,9 @@ func parseDuration(s string) (time.Duration, error) {
 			mult = 7 * 24 * time.Hour
 		default:
 			dd, err := time.ParseDuration(num + unit)
+			if err != nil && strings.Contains(err.Error(), "invalid duration") && validUnit(unit) {
+				return 0, fmt.Errorf("%q is too long: at most about 292 years", s)
+			}
 			if err != nil {
 				return 0, fmt.Errorf("want a duration like 5s, 1m30s or 7d, got %q", s)
 			}
@@ -435,7 +461,11 @@ func parseDuration(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("want a duration like 5s, 1m30s or 7d, got %q", s)
 		}
-		total += time.Duration(f * float64(mult))
+		if x := f * float64(mult); math.Abs(x) >= math.MaxInt64 {
+			return 0, fmt.Errorf("%q is too long: at most about 292 years", s)
+		} else {
+			total += time.Duration(x)
+		}
 	}
 	return total, nil
 }

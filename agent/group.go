@@ -21,7 +21,10 @@ type group struct {
 	interval time.Duration
 	now      func() time.Time
 
+	reads sync.WaitGroup // bulk reads in flight; see wait
+
 	mu      sync.Mutex
+	ctx     context.Context // the agent's: bounds every bulk read; see start
 	sensor  sensors.Sensor
 	running chan struct{} // closed when the read in flight ends
 	at      time.Time     // when the last read ended
@@ -77,6 +80,19 @@ func deviceError(err error, device string) error {
 	return deviceError(errors.Unwrap(err), device)
 }
 
+// start makes ctx, the agent's reading context, the parent of every bulk
+// read: when it is done a read in flight is cancelled.
+func (g *group) start(ctx context.Context) {
+	g.mu.Lock()
+	g.ctx = ctx
+	g.mu.Unlock()
+}
+
+// wait returns once no bulk read is in flight. After the members stopped
+// reading, the agent waits for it before it closes the buses, so that a
+// shutdown or a reload never closes (or reopens) a bus under a read.
+func (g *group) wait() { g.reads.Wait() }
+
 // read returns the result of the current round: a read that ended less than
 // half an interval ago, the read in flight, or a new one.
 func (g *group) read(ctx context.Context) ([]reading.Reading, error) {
@@ -88,7 +104,12 @@ func (g *group) read(ctx context.Context) ([]reading.Reading, error) {
 	}
 	if g.running == nil {
 		g.running = make(chan struct{})
-		go g.do(g.running)
+		base := g.ctx
+		if base == nil {
+			base = ctx
+		}
+		g.reads.Add(1)
+		go g.do(base, g.running)
 	}
 	running := g.running
 	g.mu.Unlock()
@@ -102,10 +123,13 @@ func (g *group) read(ctx context.Context) ([]reading.Reading, error) {
 	return g.rs, g.err
 }
 
-// do performs one bulk read, bounded by the interval (at least 2 s), and
-// publishes its result to every waiting member.
-func (g *group) do(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), max(g.interval, 2*time.Second))
+// do performs one bulk read, bounded by base and by the interval (at least
+// 2 s), and publishes its result to every waiting member. base is the
+// agent's context, not a member's: one member giving up must not cancel
+// the read the others wait for.
+func (g *group) do(base context.Context, done chan struct{}) {
+	defer g.reads.Done()
+	ctx, cancel := context.WithTimeout(base, max(g.interval, 2*time.Second))
 	defer cancel()
 	var rs []reading.Reading
 	var err error

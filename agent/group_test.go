@@ -157,3 +157,45 @@ func TestPageURL(t *testing.T) {
 		t.Errorf("with TLS: %q", got)
 	}
 }
+
+// hangingBus is a bulk read that lasts until its context is done.
+type hangingBus struct {
+	started, ended atomic.Bool
+}
+
+func (h *hangingBus) Read(ctx context.Context) ([]reading.Reading, error) {
+	h.started.Store(true)
+	<-ctx.Done()
+	h.ended.Store(true)
+	return nil, ctx.Err()
+}
+
+// TestGroupReadEndsWithTheAgent: a bulk read in flight is cancelled by the
+// agent's context, not left to run out its own timeout (an hour here), and
+// wait returns only once it ended, so that the bus can then be closed.
+func TestGroupReadEndsWithTheAgent(t *testing.T) {
+	h := &hangingBus{}
+	g := &group{open: func() (sensors.Sensor, error) { return h, nil }, interval: time.Hour, now: time.Now}
+	agentCtx, stopAgent := context.WithCancel(context.Background())
+	defer stopAgent()
+	g.start(agentCtx)
+	memberCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go (&member{g: g, device: "28-000000000001"}).Read(memberCtx)
+	testenv.WaitFor(t, "the bulk read to start", h.started.Load)
+
+	stopAgent()
+	waited := make(chan struct{})
+	go func() { g.wait(); close(waited) }()
+	testenv.WaitFor(t, "wait to return after the agent stopped", func() bool {
+		select {
+		case <-waited:
+			return true
+		default:
+			return false
+		}
+	})
+	if !h.ended.Load() {
+		t.Fatal("wait returned while the bulk read was still in flight")
+	}
+}

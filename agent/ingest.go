@@ -51,6 +51,13 @@ func (p *pushState) spend(n int, now time.Time) {
 	p.tokens, p.at = p.available(now)-float64(n), now
 }
 
+// refusedError is an ingest error because the buffer refused the readings:
+// a state the agent logs and shows by itself (see refusals), not news for
+// every message.
+type refusedError struct{ error }
+
+func (e refusedError) Unwrap() error { return e.error }
+
 func ingestErr(status int, format string, args ...any) error {
 	return &httpui.IngestError{Status: status, Msg: fmt.Sprintf(format, args...)}
 }
@@ -106,7 +113,7 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, dur
 		case t.IsZero(): // not given: the parsers refuse a given zero time
 			t = now
 		case t.After(now.Add(ingestMaxFuture)):
-			return 0, ingestErr(http.StatusUnprocessableEntity, "%sts %s is %v in the future", where, t.UTC().Format(time.RFC3339), t.Sub(now).Round(time.Second))
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%sts %s is %s in the future", where, t.UTC().Format(time.RFC3339), ahead(t, now))
 		case t.Before(now.Add(-time.Duration(a.cfg.Buffer.MaxAge))):
 			return 0, ingestErr(http.StatusUnprocessableEntity, "%sts %s is older than buffer.max_age (%v)", where, t.UTC().Format(time.RFC3339), a.cfg.Buffer.MaxAge)
 		}
@@ -156,9 +163,9 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, dur
 	}
 	if err := a.acceptPushed(out); err != nil {
 		if errors.Is(err, buffer.ErrFull) {
-			return 0, ingestErr(http.StatusServiceUnavailable, "the buffer is full: %v", err)
+			return 0, refusedError{ingestErr(http.StatusServiceUnavailable, "the buffer is full: %v", err)}
 		}
-		return 0, ingestErr(http.StatusServiceUnavailable, "not stored: %v", err)
+		return 0, refusedError{ingestErr(http.StatusServiceUnavailable, "not stored: %v", err)}
 	}
 	unlock()
 	if durable {
@@ -186,15 +193,26 @@ func (a *Agent) acceptPushed(rs []reading.Reading) error {
 	}
 	a.clock.mark(rs)
 	if err := a.store.Append(rs); err != nil {
-		a.log.Warn("pushed readings not stored", "count", len(rs), "err", err)
+		a.refusals.refused(len(rs), err) // the client is told too
 		return err
 	}
+	a.refusals.stored()
 	if a.ui != nil {
 		for _, r := range rs {
 			a.ui.Publish(r)
 		}
 	}
 	return nil
+}
+
+// ahead says how far t is after now: a gap of more than a century (which
+// a time.Duration cannot even hold beyond 292 years) in years, not as a
+// saturated "2562047h47m16s".
+func ahead(t, now time.Time) string {
+	if y := t.Year() - now.Year(); y > 100 {
+		return fmt.Sprintf("about %d years", y)
+	}
+	return t.Sub(now).Round(time.Second).String()
 }
 
 func contains(list []string, s string) bool {

@@ -99,12 +99,21 @@ http: { listen: "" }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}) }()
+	ready := make(chan *Agent, 1)
+	go func() {
+		done <- Run(ctx, cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), OnReady: func(a *Agent) { ready <- a }})
+	}()
+	a := <-ready
 
 	count := func(s string) int { sink.mu.Lock(); defer sink.mu.Unlock(); return len(sink.seqs[s]) }
 	testenv.WaitForWithin(t, 15*time.Second, "first readings", func() bool { return count("air") >= 5 && count("soil") >= 5 })
 	broker.Terminate() // persists the subscriber's session
-	time.Sleep(3 * time.Second)
+	// An outage long enough for a real backlog: the agent noticed it and
+	// stored readings of both sensors that it could not send.
+	testenv.WaitForWithin(t, 30*time.Second, "a backlog of 60 readings during the outage", func() bool {
+		o := a.Status().Outputs[0]
+		return !o.Connected && o.Backlog >= 60
+	})
 	broker.Start()
 	maxSeq := func(s string) uint64 {
 		sink.mu.Lock()
@@ -115,7 +124,7 @@ http: { listen: "" }
 		}
 		return m
 	}
-	// 3 s of outage at 50 ms and 70 ms intervals: wait for well past it.
+	// Delivery resumes, and goes on past the outage.
 	testenv.WaitForWithin(t, 40*time.Second, "delivery to resume after the outage", func() bool { return maxSeq("air") > 100 && maxSeq("soil") > 70 })
 	cancel()
 	if err := <-done; err != nil {
@@ -155,19 +164,15 @@ http: { listen: "" }
 		t.Fatalf("the sensors did not keep reading through the outage: %v", last)
 	}
 	var checkErr error
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	testenv.WaitForWithin(t, 15*time.Second, "every stored reading at the subscriber", func() bool {
 		checkErr = nil
 		for s, n := range last {
 			if err := sink.check(s, n); err != nil {
 				checkErr = err
 			}
 		}
-		if checkErr == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return checkErr == nil
+	})
 	if checkErr != nil {
 		t.Fatalf("%v\nbroker log:\n%s", checkErr, broker.Log())
 	}

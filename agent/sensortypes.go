@@ -274,6 +274,8 @@ func validateMQTTSensor(v *validator, p string, s *SensorConfig) {
 		v.errorf(p+".topic", "required for type mqtt: the topic the device publishes to")
 	case strings.ContainsAny(s.Topic, "+#"):
 		v.errorf(p+".topic", "%q: one exact topic per sensor, no + or # wildcards", s.Topic)
+	case checkTopic(s.Topic) != nil:
+		v.errorf(p+".topic", "%v", checkTopic(s.Topic))
 	default:
 		for _, own := range v.cfg.ownTopicPrefixes() {
 			if strings.HasPrefix(s.Topic, own) {

@@ -14,9 +14,10 @@ const readyGrace = 10 * time.Second
 // ready checks st as GET /readyz does and returns what is wrong; none
 // means ready. A sensor is a problem when it is faulty or has not read
 // successfully for three of its intervals (after a grace at start); an
-// output when it is disconnected while the buffer is more than half full
-// (below that, the backlog is within its budget: nothing will be dropped
-// soon).
+// output when it failed (the agent is restarting it) or is disconnected
+// while the buffer is more than half full (below that, the backlog is
+// within its budget: nothing will be dropped soon); an input when it failed;
+// the buffer when it refuses new readings.
 func ready(st Status, now time.Time) []string {
 	var problems []string
 	for _, s := range st.Sensors {
@@ -31,14 +32,26 @@ func ready(st Status, now time.Time) []string {
 			problems = append(problems, fmt.Sprintf("sensor %s: no reading for %v (interval %v)", s.ID, now.Sub(last).Round(time.Second), iv))
 		}
 	}
+	if st.Buffer != nil && st.Buffer.Refusing != "" {
+		problems = append(problems, "buffer: refusing new readings: "+st.Buffer.Refusing)
+	}
 	half := st.Buffer != nil && st.Buffer.MaxBytes > 0 && st.Buffer.Bytes*2 > st.Buffer.MaxBytes
 	for _, o := range st.Outputs {
+		if o.State == "failed" {
+			problems = append(problems, fmt.Sprintf("output %s: failed, restarting: %s", o.Name, o.LastError))
+			continue
+		}
 		if !o.Connected && half {
 			msg := fmt.Sprintf("output %s: %s with %d readings waiting and the buffer more than half full", o.Name, o.State, o.Backlog)
 			if o.LastError != "" {
 				msg += ": " + o.LastError
 			}
 			problems = append(problems, msg)
+		}
+	}
+	for _, in := range st.Inputs {
+		if in.State == "failed" {
+			problems = append(problems, fmt.Sprintf("input %s: failed, restarting: %s", in.Name, in.LastError))
 		}
 	}
 	return problems

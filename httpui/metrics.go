@@ -86,10 +86,32 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			}},
 		{"kelvin_output_dropped_total", "counter", "Readings deleted from the buffer before this output sent them (buffer full or too old).",
 			func(o publish.Status) float64 { return float64(o.Dropped) }},
+		{"kelvin_output_failed", "gauge", "1 while the output is down after a failure, waiting to be restarted.",
+			func(o publish.Status) float64 { return b2f(o.State == "failed") }},
+		{"kelvin_output_restarts_total", "counter", "Restarts of the output after it failed.",
+			func(o publish.Status) float64 { return float64(o.Restarts) }},
 	} {
 		m.family(f.name, f.typ, f.help)
 		for _, o := range st.Outputs {
 			m.sample(f.name, f.v(o), "output", o.Name)
+		}
+	}
+	if len(st.Inputs) > 0 {
+		for _, f := range []struct {
+			name, typ, help string
+			v               func(publish.Status) float64
+		}{
+			{"kelvin_input_connected", "gauge", "1 when the input is connected to its broker.",
+				func(o publish.Status) float64 { return b2f(o.Connected) }},
+			{"kelvin_input_failed", "gauge", "1 while the input is down after a failure, waiting to be restarted.",
+				func(o publish.Status) float64 { return b2f(o.State == "failed") }},
+			{"kelvin_input_restarts_total", "counter", "Restarts of the input after it failed.",
+				func(o publish.Status) float64 { return float64(o.Restarts) }},
+		} {
+			m.family(f.name, f.typ, f.help)
+			for _, in := range st.Inputs {
+				m.sample(f.name, f.v(in), "input", in.Name)
+			}
 		}
 	}
 

@@ -55,7 +55,9 @@ type Status struct {
 	Now     time.Time        `json:"now"`
 	Sensors []SensorStatus   `json:"sensors"`
 	Outputs []publish.Status `json:"outputs"`
-	Buffer  *BufferStatus    `json:"buffer,omitempty"`
+	// Inputs are the connections readings come in by (the MQTT input).
+	Inputs []publish.Status `json:"inputs,omitempty"`
+	Buffer *BufferStatus    `json:"buffer,omitempty"`
 	// ClockSynced is false while the wall clock is not synchronised
 	// (readings are then marked "clock":"unsynced").
 	ClockSynced bool `json:"clock_synced"`
@@ -76,8 +78,11 @@ type BufferStatus struct {
 	Corrupt           uint64  `json:"corrupt"`   // corrupt records skipped or torn tails cut
 	FsyncsPerHour     float64 `json:"fsyncs_per_hour"`
 	BytesWrittenPerHr float64 `json:"bytes_written_per_hour"`
-	Fsyncs            uint64  `json:"fsyncs"`        // since the start
-	BytesWritten      uint64  `json:"bytes_written"` // since the start
+	// Refusing is why the buffer refuses new readings (a full disk, or a
+	// full budget with full: block_newest); empty while it takes them.
+	Refusing     string `json:"refusing,omitempty"`
+	Fsyncs       uint64 `json:"fsyncs"`        // since the start
+	BytesWritten uint64 `json:"bytes_written"` // since the start
 }
 
 // Server is the live page: the history ring, the websocket hub and the

@@ -91,6 +91,12 @@ func ValueAt(payload []byte, path string) (float64, error) {
 	return v, checkItem(Item{Sensor: "-", Value: v})
 }
 
+// Session takeover detection of the subscriber: see Run.
+const (
+	takeoverWindow = 5 * time.Second
+	takeoverWarn   = 3
+)
+
 // SubscriberConfig is the broker readings are taken from.
 type SubscriberConfig struct {
 	URL          string
@@ -121,7 +127,16 @@ type Subscriber struct {
 	mu        sync.Mutex
 	ctx       context.Context
 	discarded map[string]int // by topic: oversized payloads whose empty stand-in is still to come
+
+	connected atomic.Bool
 }
+
+// URL returns the broker's address.
+func (s *Subscriber) URL() string { return s.cfg.URL }
+
+// Connected reports whether the subscriber is connected to its broker; safe
+// for concurrent use.
+func (s *Subscriber) Connected() bool { return s.connected.Load() }
 
 // NewSubscriber prepares a subscriber; Run connects it.
 func NewSubscriber(cfg SubscriberConfig, subs []Subscription, deliver func(context.Context, []Item) error,
@@ -146,6 +161,14 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	s.ctx = ctx
 	s.mu.Unlock()
 	var failing atomic.Int32
+	// A connection lost within takeoverWindow of being made is most often
+	// another client with the same client id taking the session over;
+	// paho already backs off such losses. After takeoverWarn in a row it is
+	// said once, and the losses are then logged at debug.
+	var (
+		upAt  atomic.Int64 // unix ns of the last connection
+		drops atomic.Int32 // quick losses in a row
+	)
 	filters := map[string]byte{}
 	for t := range s.subs {
 		filters[t] = 1
@@ -155,6 +178,8 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		SetConnectRetryInterval(s.cfg.ConnectRetry).SetMaxReconnectInterval(30 * time.Second).
 		SetOrderMatters(true).SetCustomOpenConnectionFn(s.dial).
 		SetOnConnectHandler(func(c paho.Client) {
+			s.connected.Store(true)
+			upAt.Store(time.Now().UnixNano())
 			tok := c.SubscribeMultiple(filters, s.onMessage)
 			if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
 				s.log.Warn("mqtt input: subscribe failed", "err", tok.Error())
@@ -163,7 +188,23 @@ func (s *Subscriber) Run(ctx context.Context) error {
 			s.log.Info("mqtt input subscribed", "url", s.cfg.URL, "topics", len(filters))
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			s.log.Warn("mqtt input: connection lost, reconnecting", "err", err)
+			s.connected.Store(false)
+			var n int32
+			if time.Since(time.Unix(0, upAt.Load())) < takeoverWindow {
+				n = drops.Add(1)
+			} else {
+				drops.Store(0)
+			}
+			switch {
+			case n == takeoverWarn:
+				s.log.Error("mqtt input: another client with the same client id keeps taking over the session: "+
+					"two gateways with the same agent.id (or mqtt_in.client_id) are connected to this broker. "+
+					"Give each gateway its own agent.id", "client_id", s.cfg.ClientID, "url", s.cfg.URL, "drops", n)
+			case n > takeoverWarn:
+				s.log.Debug("mqtt input: connection lost, reconnecting", "err", err)
+			default:
+				s.log.Warn("mqtt input: connection lost, reconnecting", "err", err)
+			}
 		}).
 		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
 			// Say why the input is silent: the first failed attempt of a
@@ -186,6 +227,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	c.Connect() // retries by itself (SetConnectRetry)
 	<-ctx.Done()
 	c.Disconnect(250)
+	s.connected.Store(false)
 	return nil
 }
 

@@ -134,3 +134,37 @@ func TestSubscriberPayloadLimit(t *testing.T) {
 		t.Errorf("%d MiB allocated while two payloads of %d MiB arrived: they were held in memory", d>>20, big>>20)
 	}
 }
+
+// TestSubscriberNamesTheTakeover: two inputs with one client id on one
+// broker take the session from each other; one of them says so, once.
+func TestSubscriberNamesTheTakeover(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	var logs [2]testenv.SyncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	var done [2]chan error
+	for i := range 2 {
+		s := NewSubscriber(SubscriberConfig{URL: m.URL, ClientID: "kelvin-twin-in"},
+			[]Subscription{{Sensor: "a", Topic: "a"}}, func(context.Context, []Item) error { return nil },
+			func(string, error) {}, slog.New(slog.NewTextHandler(&logs[i], &slog.HandlerOptions{Level: slog.LevelDebug})))
+		done[i] = make(chan error, 1)
+		go func() { done[i] <- s.Run(ctx) }()
+	}
+	defer func() {
+		cancel()
+		<-done[0]
+		<-done[1]
+	}()
+	const told = "another client with the same client id keeps taking over the session"
+	testenv.WaitForWithin(t, 30*time.Second, "an input to name the takeover", func() bool {
+		return strings.Contains(logs[0].String(), told) || strings.Contains(logs[1].String(), told)
+	})
+	for i := range logs {
+		s := logs[i].String()
+		if n := strings.Count(s, told); n > 1 {
+			t.Errorf("input %d named the takeover %d times", i, n)
+		}
+		if n := strings.Count(s, `level=WARN msg="mqtt input: connection lost`); n > takeoverWarn-1 {
+			t.Errorf("input %d warned of %d lost connections:\n%s", i, n, s)
+		}
+	}
+}

@@ -16,7 +16,8 @@ type ForwardOptions struct {
 	// 500ms.
 	MinBackoff time.Duration
 	// MaxBackoff caps the retry delay, which doubles after each failure of a
-	// streak (with jitter: each delay is drawn from [d/2, d]); default 30s.
+	// streak (with jitter: each delay is drawn from [d/2, d]); default 5s,
+	// so that a remote side that is back is used again within seconds.
 	MaxBackoff time.Duration
 }
 
@@ -24,7 +25,7 @@ type ForwardOptions struct {
 const (
 	DefaultBatch      = 256
 	DefaultMinBackoff = 500 * time.Millisecond
-	DefaultMaxBackoff = 30 * time.Second
+	DefaultMaxBackoff = 5 * time.Second
 )
 
 func (o ForwardOptions) withDefaults() ForwardOptions {
@@ -55,20 +56,26 @@ type Waiter interface {
 // batch, or for a lossy queue what is left of it) after a backoff that starts
 // at MinBackoff and doubles, with jitter, up to MaxBackoff; a success resets
 // it. An output that implements Waiter and is not connected is retried as
-// soon as it connects, without waiting for the rest of the backoff. A failure streak is logged once at warn when it starts and once at info
-// when the output recovers; each retry in between is logged at debug. Forward
+// soon as it connects, without waiting for the rest of the backoff. A
+// failure streak is logged once at warn when it starts and once at info
+// when the output recovers; each retry in between is logged at debug. A
+// streak that begins while an output that implements Waiter says it is
+// not connected is logged at debug only: the output logs its connection's
+// loss and return itself (and at the start, the first readings always come
+// before the connection). Forward
 // returns an error only when src fails (Next with ctx not done, or Ack). log
-// may be nil. One Forward per Source.
+// may be nil; the caller names the output in it. One Forward per Source.
 func Forward(ctx context.Context, src Source, out Output, opts ForwardOptions, log *slog.Logger) error {
 	opts = opts.withDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("output", out.Name())
 
 	var (
 		failures  int       // consecutive failed Publish calls
 		failSince time.Time // start of the failure streak
+		quiet     bool      // the streak began with the output not connected: it says why itself
+		everUp    bool      // a Publish succeeded
 		backoff   = opts.MinBackoff
 	)
 	for {
@@ -93,8 +100,17 @@ func Forward(ctx context.Context, src Source, out Output, opts ForwardOptions, l
 			delay := backoff/2 + rand.N(backoff/2+1)
 			if failures == 1 {
 				failSince = time.Now()
-				log.Warn("publish failed, retrying", "err", err, "readings", len(batch),
-					"retry_in_seconds", delay.Seconds())
+				_, waiter := out.(Waiter)
+				quiet = waiter && !out.Status().Connected
+				switch {
+				case quiet && !everUp:
+					log.Debug("publish waiting for the first connection", "err", err, "readings", len(batch))
+				case quiet:
+					log.Debug("publish waiting for the connection", "err", err, "readings", len(batch))
+				default:
+					log.Warn("publish failed, retrying", "err", err, "readings", len(batch),
+						"retry_in_seconds", delay.Seconds())
+				}
 			} else {
 				log.Debug("publish retry failed", "err", err, "attempt", failures,
 					"retry_in_seconds", delay.Seconds())
@@ -128,9 +144,12 @@ func Forward(ctx context.Context, src Source, out Output, opts ForwardOptions, l
 			}
 			continue
 		}
+		everUp = true
 		if failures > 0 {
-			log.Info("publish recovered", "failed_attempts", failures,
-				"outage_seconds", time.Since(failSince).Seconds())
+			if !quiet {
+				log.Info("publish recovered", "failed_attempts", failures,
+					"outage_seconds", time.Since(failSince).Seconds())
+			}
 			failures, backoff = 0, opts.MinBackoff
 		}
 		if err := src.Ack(len(batch)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -278,6 +279,8 @@ func TestForwardLossyQueue(t *testing.T) {
 // Waiter.
 type connectingOutput struct {
 	up        chan struct{}
+	down      atomic.Bool // lost its connection after up
+	attempts  atomic.Int64
 	delivered atomic.Int64
 }
 
@@ -286,7 +289,7 @@ func (o *connectingOutput) Name() string { return "connecting" }
 func (o *connectingOutput) connected() bool {
 	select {
 	case <-o.up:
-		return true
+		return !o.down.Load()
 	default:
 		return false
 	}
@@ -296,9 +299,15 @@ func (o *connectingOutput) Status() Status {
 	return Status{Name: "connecting", Connected: o.connected()}
 }
 
-func (o *connectingOutput) WaitConnected() <-chan struct{} { return o.up }
+func (o *connectingOutput) WaitConnected() <-chan struct{} {
+	if o.down.Load() {
+		return nil // not before the test says so
+	}
+	return o.up
+}
 
 func (o *connectingOutput) Publish(ctx context.Context, batch []reading.Reading) error {
+	o.attempts.Add(1)
 	if !o.connected() {
 		return errors.New("not connected")
 	}
@@ -314,13 +323,44 @@ func TestForwardRetriesWhenConnected(t *testing.T) {
 	q.Push(reading.Reading{Sensor: "a", Seq: 1})
 	out := &connectingOutput{up: make(chan struct{})}
 	startForward(t, q, out, ForwardOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
-	time.Sleep(50 * time.Millisecond) // let the first attempt fail
+	testenv.WaitFor(t, "the first attempt to fail", func() bool { return out.attempts.Load() >= 1 })
 	close(out.up)
-	deadline := time.Now().Add(10 * time.Second)
-	for out.delivered.Load() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("not delivered within 10s of the connection (the backoff is an hour)")
-		}
-		time.Sleep(5 * time.Millisecond)
+	testenv.WaitFor(t, "delivery once connected (the backoff is an hour)", func() bool { return out.delivered.Load() == 1 })
+}
+
+// TestForwardStartIsNotAWarning: the first readings come before the output
+// ever connected; that is how every start goes, not a warning. A failure
+// after the output was up is one.
+func TestForwardStartIsNotAWarning(t *testing.T) {
+	q := NewQueue(10)
+	q.Push(reading.Reading{Sensor: "a", Seq: 1})
+	out := &connectingOutput{up: make(chan struct{})}
+	logs := &testenv.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	startForward(t, q, out, ForwardOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour}, log)
+	testenv.WaitFor(t, "the first attempt to fail", func() bool { return out.attempts.Load() >= 1 })
+	close(out.up)
+	testenv.WaitFor(t, "delivery once connected", func() bool { return out.delivered.Load() == 1 })
+	if logs.String() != "" {
+		t.Errorf("a normal start logged:\n%s", logs)
+	}
+
+	// A connection lost later is the output's to log, not Forward's too.
+	out.down.Store(true)
+	q.Push(reading.Reading{Sensor: "a", Seq: 2})
+	testenv.WaitFor(t, "an attempt while down", func() bool { return out.attempts.Load() >= 3 })
+	if logs.String() != "" {
+		t.Errorf("a lost connection logged by Forward too:\n%s", logs)
+	}
+
+	// The same failure once the output had been up is worth a warning.
+	q2 := NewQueue(10)
+	q2.Push(reading.Reading{Sensor: "a", Seq: 1})
+	f := &fakeOutput{fails: 1}
+	logs2 := &testenv.SyncBuffer{}
+	startForward(t, q2, f, ForwardOptions{MinBackoff: time.Millisecond}, slog.New(slog.NewTextHandler(logs2, nil)))
+	testenv.WaitFor(t, "delivery after one failure", func() bool { _, _, d := f.snapshot(); return len(d) == 1 })
+	if !strings.Contains(logs2.String(), "level=WARN msg=\"publish failed, retrying\"") {
+		t.Errorf("a failing output without connection state did not warn:\n%s", logs2)
 	}
 }

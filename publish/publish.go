@@ -56,4 +56,7 @@ type Status struct {
 	OldestUnsent time.Time `json:"oldest_unsent,omitzero"`
 	LastError    string    `json:"last_error,omitempty"`
 	ErrorTime    time.Time `json:"last_error_time,omitzero"`
+	// Restarts counts how often the agent restarted the output (or input)
+	// after it failed ("failed" is its State until the restart).
+	Restarts uint64 `json:"restarts,omitempty"`
 }

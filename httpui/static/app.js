@@ -461,7 +461,8 @@
   function renderOutputs() {
     const ul = $('outputs');
     ul.textContent = '';
-    for (const o of (st.status && st.status.outputs) || []) {
+    const inputs = ((st.status && st.status.inputs) || []).map(i => Object.assign({}, i, { name: i.name + ' input' }));
+    for (const o of ((st.status && st.status.outputs) || []).concat(inputs)) {
       const li = document.createElement('li');
       const name = document.createElement('span');
       name.textContent = o.name;
@@ -487,9 +488,9 @@
       name.textContent = 'buffer';
       const use = document.createElement('span');
       const full = b.max_bytes ? b.bytes / b.max_bytes : 0;
-      use.className = 'pill ' + (full > 0.9 || b.dropped ? 'warn' : 'ok');
+      use.className = 'pill ' + (b.refusing ? 'bad' : full > 0.9 || b.dropped ? 'warn' : 'ok');
       use.textContent = fmtBytes(b.bytes) + ' of ' + fmtBytes(b.max_bytes) +
-        (b.dropped ? ' · dropped ' + b.dropped : '');
+        (b.dropped ? ' · dropped ' + b.dropped : '') + (b.refusing ? ' · refusing readings: ' + b.refusing : '');
       const wear = document.createElement('span');
       wear.className = 'muted';
       wear.textContent = Math.round(b.fsyncs_per_hour) + ' fsyncs/h · ' + fmtBytes(b.bytes_written_per_hour) + '/h written';

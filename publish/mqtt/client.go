@@ -39,12 +39,20 @@ const (
 
 // Timeouts of the client.
 const (
-	connectTimeout   = 10 * time.Second // TCP, TLS and MQTT handshake
-	keepAlive        = 30 * time.Second
-	writeTimeout     = 10 * time.Second // paho: handing a packet to the connection
-	publishTimeout   = 10 * time.Second // Publish: waiting for the acknowledgements
-	retryMin         = time.Second      // Run: connection retry delays
-	retryMax         = 30 * time.Second
+	connectTimeout = 10 * time.Second // TCP, TLS and MQTT handshake
+	keepAlive      = 30 * time.Second
+	writeTimeout   = 10 * time.Second       // paho: handing a packet to the connection
+	publishTimeout = 10 * time.Second       // Publish: waiting for the acknowledgements
+	retryMin       = 500 * time.Millisecond // Run: connection retry delays, see retryDelay
+	retryMax       = 4 * time.Second        // so a broker that is back is found within seconds
+	// A connection lost within quickDrop of being made was most likely
+	// taken over by another client with the same client id (the broker
+	// closes the older one): Run waits before reconnecting, retryMin
+	// doubling to takeoverMax, and after takeoverWarn such drops in a row
+	// says so once.
+	quickDrop        = 5 * time.Second
+	takeoverMax      = 30 * time.Second
+	takeoverWarn     = 3
 	offlineTimeout   = 2 * time.Second // Run: publishing "offline" on shutdown
 	disconnectQuiesc = 250             // Run: ms paho waits for the DISCONNECT
 )
@@ -93,6 +101,12 @@ type Client struct {
 	lastErr   string
 	errTime   time.Time
 
+	clientID string
+	takeover atomic.Bool // a session takeover was detected: losses are logged at debug
+
+	// jitter draws a retry delay from [d/2, d]; tests replace it.
+	jitter func(d time.Duration) time.Duration
+
 	sent  atomic.Uint64
 	bytes atomic.Uint64
 	sock  atomic.Pointer[socket] // of the current TCP connection, for quickAck
@@ -110,7 +124,8 @@ var _ publish.Output = (*Client)(nil)
 // password file and the TLS files (an error names the key and the file:
 // "mqtt: password_file /x: no such file or directory") and builds paho's
 // options. It does not connect. In topics and the client id, MQTT
-// wildcards and "/" in agentID become "_". log may be nil.
+// wildcards and "/" in agentID become "_". log may be nil; the caller
+// names the output in it (log.With("output", "mqtt")).
 func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -141,7 +156,7 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		return nil, fmt.Errorf("mqtt: url: %w", err)
 	}
 	c := &Client{
-		log:         log.With("output", "mqtt"),
+		log:         log,
 		url:         redact(u),
 		qos:         byte(cfg.QoS),
 		retain:      cfg.Retain,
@@ -158,11 +173,13 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		state:       stateDisconnected,
 		changed:     make(chan struct{}),
 		lost:        make(chan struct{}, 1),
+		jitter:      func(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) },
 	}
 
+	c.clientID = strings.ReplaceAll(cfg.ClientID, "{agent}", agent)
 	o := paho.NewClientOptions().
 		AddBroker(u.String()).
-		SetClientID(strings.ReplaceAll(cfg.ClientID, "{agent}", agent)).
+		SetClientID(c.clientID).
 		SetProtocolVersion(4).
 		SetCleanSession(true).
 		SetStore(paho.NewMemoryStore()).
@@ -230,13 +247,24 @@ func (c *Client) setErrorLocked(err error) {
 	c.errTime = time.Now()
 }
 
+// retryDelay is the wait before connection attempt n (1, 2, …) of a
+// streak: retryMin doubling up to limit, through jitter.
+func retryDelay(n int, limit time.Duration, jitter func(time.Duration) time.Duration) time.Duration {
+	return jitter(min(retryMin<<min(n-1, 16), limit))
+}
+
 // Run connects to the broker and keeps it connected until ctx is done. It
-// retries a failed connection every 1 s doubling to 30 s (with jitter),
-// forever, and reconnects at once after a loss, then likewise. Each outage
-// is logged once at warn, its end at info, the attempts between at debug.
-// When ctx is done Run publishes the retained "offline" status (waiting at
-// most 2 s), disconnects (250 ms quiesce) and returns nil. Run is called
-// once.
+// retries a failed connection after 0.5 s doubling to 4 s (each delay drawn
+// from [d/2, d], so a fleet does not reconnect in lock-step), forever, and
+// reconnects 0.25 to 0.5 s after a loss, then likewise. A connection lost within
+// 5 s of being made is not an outage but, most often, another client with
+// the same client id taking the session over: Run then waits 0.5 s
+// doubling to 30 s before reconnecting, and after three such drops in a
+// row logs once, at error, what to change. Each outage is logged once at
+// warn, its end at info, the attempts between at debug. When ctx is done
+// Run publishes the retained "offline" status (waiting at most 2 s),
+// disconnects (250 ms quiesce) and returns nil. Run may be called again
+// after it returned.
 //
 // Run reconnects itself rather than through paho's auto-reconnect, which
 // would hand a message blocked in paho.Client.Publish when the connection
@@ -244,27 +272,19 @@ func (c *Client) setErrorLocked(err error) {
 // subscribers would see readings out of order. Run waits until Publish is
 // past such a message (at most paho's 10 s write timeout) to reconnect.
 func (c *Client) Run(ctx context.Context) error {
+	c.onlineMu.Lock()
+	c.mu.Lock()
+	c.stopping = false
+	c.mu.Unlock()
+	c.onlineMu.Unlock()
 	defer c.shutdown()
-	delay := retryMin
+	failures := 0   // failed attempts in a row
+	drops := 0      // connections lost right after being made, in a row
+	told := false   // the takeover was logged
 	warned := false // the current outage was logged
-	for attempt := 1; ; attempt++ {
-		tok := c.pc.Connect()
-		select {
-		case <-tok.Done():
-		case <-ctx.Done():
-			return nil
-		}
-		if err := tok.Error(); err != nil {
-			wait := delay/2 + rand.N(delay/2+1)
-			if !warned {
-				c.log.Warn("mqtt connect failed, retrying", "url", c.url, "err", err,
-					"retry_in_seconds", wait.Seconds())
-				warned = true
-			} else {
-				c.log.Debug("mqtt connect failed", "url", c.url, "err", err,
-					"attempt", attempt, "retry_in_seconds", wait.Seconds())
-			}
-			delay = min(2*delay, retryMax)
+	var wait time.Duration
+	for {
+		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
@@ -272,9 +292,28 @@ func (c *Client) Run(ctx context.Context) error {
 				t.Stop()
 				return nil
 			}
+		}
+		tok := c.pc.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return nil
+		}
+		if err := tok.Error(); err != nil {
+			failures++
+			wait = retryDelay(failures, retryMax, c.jitter)
+			if !warned {
+				c.log.Warn("mqtt connect failed, retrying", "url", c.url, "err", err,
+					"retry_in_seconds", wait.Seconds())
+				warned = true
+			} else {
+				c.log.Debug("mqtt connect failed", "url", c.url, "err", err,
+					"attempt", failures, "retry_in_seconds", wait.Seconds())
+			}
 			continue
 		}
-		delay, warned, attempt = retryMin, false, 0
+		failures, warned, wait = 0, false, 0
+		up := time.Now()
 
 		select {
 		case <-c.lost:
@@ -282,6 +321,24 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		}
 		warned = true // by onConnectionLost
+		if time.Since(up) < quickDrop {
+			drops++
+			wait = retryDelay(drops, takeoverMax, c.jitter)
+			if drops >= takeoverWarn && !told {
+				told = true
+				c.takeover.Store(true)
+				c.log.Error("mqtt: another client with the same client id keeps taking over the session: "+
+					"two gateways with the same agent.id (or mqtt.client_id) are connected to this broker. "+
+					"Give each gateway its own agent.id; until then they take turns, backing off",
+					"client_id", c.clientID, "url", c.url, "drops", drops, "retry_in_seconds", wait.Seconds())
+			}
+		} else {
+			drops, told = 0, false
+			c.takeover.Store(false)
+			// A broker that drops every client at once must not get the
+			// whole fleet back in the same instant.
+			wait = c.jitter(retryMin)
+		}
 		idle := make(chan struct{})
 		go func() {
 			c.issueMu.Lock()
@@ -370,9 +427,12 @@ func (c *Client) onConnect(pc paho.Client) {
 	if !open {
 		return
 	}
-	if lostAt.IsZero() {
+	switch {
+	case lostAt.IsZero():
 		c.log.Info("mqtt connected", "url", c.url)
-	} else {
+	case c.takeover.Load():
+		c.log.Debug("mqtt reconnected", "url", c.url, "outage_seconds", time.Since(lostAt).Seconds())
+	default:
 		c.log.Info("mqtt reconnected", "url", c.url, "outage_seconds", time.Since(lostAt).Seconds())
 	}
 
@@ -407,7 +467,11 @@ func (c *Client) onConnectionLost(_ paho.Client, err error) {
 	}
 	c.setErrorLocked(fmt.Errorf("connection lost: %w", err))
 	c.mu.Unlock()
-	c.log.Warn("mqtt connection lost, reconnecting", "url", c.url, "err", err)
+	if c.takeover.Load() {
+		c.log.Debug("mqtt connection lost, reconnecting", "url", c.url, "err", err)
+	} else {
+		c.log.Warn("mqtt connection lost, reconnecting", "url", c.url, "err", err)
+	}
 	select {
 	case c.lost <- struct{}{}:
 	default:

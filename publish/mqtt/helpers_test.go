@@ -97,6 +97,37 @@ func (s *subscriber) wait(t testing.TB, what string, cond func([]msg) bool) []ms
 	return got
 }
 
+// settle returns what the subscriber received before now: it publishes a
+// marker on a topic of its own and waits for it to come back, after
+// everything the broker had queued for it (retained messages included).
+func (s *subscriber) settle(t testing.TB) []msg {
+	t.Helper()
+	marker := fmt.Sprintf("test/settle/%d-%d", os.Getpid(), subscriberID.Add(1))
+	tok := s.pc.Subscribe(marker, 1, func(_ paho.Client, m paho.Message) {
+		s.mu.Lock()
+		s.msgs = append(s.msgs, msg{Topic: m.Topic()})
+		s.mu.Unlock()
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe %s: %v", marker, tok.Error())
+	}
+	if tok := s.pc.Publish(marker, 1, false, "x"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", marker, tok.Error())
+	}
+	var before []msg
+	s.wait(t, "the settle marker", func(ms []msg) bool {
+		for i, m := range ms {
+			if m.Topic == marker {
+				before = ms[:i]
+				return true
+			}
+		}
+		return false
+	})
+	s.pc.Unsubscribe(marker).WaitTimeout(10 * time.Second)
+	return before
+}
+
 // retained returns the retained message on topic, as a new subscriber sees
 // it, failing the test when none arrives.
 func retained(t testing.TB, brokerURL, topic string) msg {

@@ -39,9 +39,8 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		t.Helper()
 		sub := subscribe(t, m.URL, filter, 1)
 		sub.wait(t, "discovery configs", func(ms []msg) bool { return len(ms) >= n })
-		time.Sleep(100 * time.Millisecond) // and no more than n
 		out := map[string]map[string]any{}
-		for _, msg := range sub.snapshot() {
+		for _, msg := range sub.settle(t) { // and no more than n
 			if msg.Payload == "" {
 				delete(out, msg.Topic)
 				continue
