@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelvin-gw/kelvin/buffer"
+	"github.com/kelvin-gw/kelvin/internal/bytesize"
 )
 
 // Defaults applied by Config.SetDefaults.
@@ -55,7 +55,7 @@ type Config struct {
 	// TLS, when set, serves HTTPS with this certificate and key.
 	TLS *TLSConfig `yaml:"tls"`
 	// IngestMaxBytes bounds the body of POST /api/ingest; default 1 MiB.
-	IngestMaxBytes buffer.Size `yaml:"ingest_max_bytes"`
+	IngestMaxBytes bytesize.Size `yaml:"ingest_max_bytes"`
 	// IngestTokenFile, when set, holds a token devices send as
 	// "Authorization: Bearer TOKEN" to push readings (POST /api/ingest
 	// only). With neither it nor the page's auth, ingest is open.
