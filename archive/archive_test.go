@@ -341,3 +341,24 @@ func TestOutOfOrderCostsTheSame(t *testing.T) {
 		t.Errorf("out of order wrote %d bytes, in order %d: want at most 1.5×", out, in)
 	}
 }
+
+// TestAddNeverBlocks: with the writer stuck (here: its lock held, as a
+// write to a slow SD card would hold it), Add returns at once; what does
+// not fit the queue is dropped and counted, the rest is kept.
+func TestAddNeverBlocks(t *testing.T) {
+	a := open(t, t.TempDir(), newClock(t0), Options{Queue: 16})
+	a.mu.Lock()
+	const n = 1000
+	for i := range n {
+		a.Add(rd("air", "temperature", 20, time.Duration(i)*time.Millisecond))
+	}
+	dropped := a.Stats().Dropped
+	a.mu.Unlock()
+	if dropped < n-16-1 {
+		t.Errorf("dropped %d of %d with a queue of 16", dropped, n)
+	}
+	a.Flush()
+	if b := query(t, a, "air", time.Minute)[0].Buckets; len(b) != 1 || uint64(b[0].N)+dropped != n {
+		t.Errorf("kept %+v and dropped %d, want %d in all", b, dropped, n)
+	}
+}
