@@ -178,11 +178,7 @@ func (a *Agent) acceptPushed(rs []reading.Reading) error {
 		a.log.Warn("pushed readings not stored", "count", len(rs), "err", err)
 		return err
 	}
-	if a.ui != nil {
-		for _, r := range rs {
-			a.ui.Publish(r)
-		}
-	}
+	a.show(rs)
 	return nil
 }
 
