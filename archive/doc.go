@@ -30,7 +30,7 @@
 //	  the epoch for the first), min, mean, max (float64), uvarint count
 //
 // all little-endian: about 27 bytes a record, and 8 series at 1 Hz write
-// about 330 kB a day. A block is written by one write(2); a torn last block
+// about 315 kB a day. A block is written by one write(2); a torn last block
 // (power cut) is cut off when the archive is opened; a block whose CRC fails
 // is skipped. Files from before this format (one file of 40-byte records per
 // series, sensor.quantity.hist) are read once at Open, moved into the
