@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,7 +162,7 @@ func Open(dir string, o Options) (*Archive, error) {
 		}
 		old = append(old, p)
 	}
-	slices.SortFunc(a.files, func(x, y *dayFile) int { return strings.Compare(x.day, y.day) })
+	sortFiles(a.files)
 	if len(old) > 0 {
 		var err error
 		if len(legacy) > 0 {
@@ -209,6 +209,11 @@ func (a *Archive) openDay(path, day string) error {
 	df.size = end
 	a.files = append(a.files, df)
 	return nil
+}
+
+// sortFiles sorts files by day, oldest first.
+func sortFiles(files []*dayFile) {
+	sort.Slice(files, func(i, j int) bool { return files[i].day < files[j].day })
 }
 
 func (df *dayFile) note(m minute) {
@@ -368,7 +373,7 @@ func (a *Archive) write(b batch) error {
 			a.cur = &dayFile{path: filepath.Join(a.dir, day+fileExt), day: day}
 			a.mu.Lock()
 			a.files = append(a.files, a.cur)
-			slices.SortFunc(a.files, func(x, y *dayFile) int { return strings.Compare(x.day, y.day) })
+			sortFiles(a.files)
 			a.mu.Unlock()
 		}
 	}
@@ -503,8 +508,14 @@ func (a *Archive) Query(sensor string, from, to time.Time, step time.Duration) (
 			return nil, fmt.Errorf("history: %w", err)
 		}
 	}
-	slices.SortFunc(keys, func(x, y seriesKey) int {
-		return cmp.Or(strings.Compare(x.sensor, y.sensor), strings.Compare(x.quantity, y.quantity))
+	// sort.Slice rather than slices.SortFunc: one shared implementation
+	// instead of a generic one per element type, in a binary whose size
+	// matters.
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].sensor != keys[j].sensor {
+			return keys[i].sensor < keys[j].sensor
+		}
+		return keys[i].quantity < keys[j].quantity
 	})
 	out := make([]Series, 0, len(keys))
 	for _, k := range keys {
@@ -512,7 +523,7 @@ func (a *Archive) Query(sensor string, from, to time.Time, step time.Duration) (
 		for _, b := range agg[k] {
 			bs = append(bs, *b)
 		}
-		slices.SortFunc(bs, func(x, y Bucket) int { return x.Start.Compare(y.Start) })
+		sort.Slice(bs, func(i, j int) bool { return bs[i].Start.Before(bs[j].Start) })
 		out = append(out, Series{Sensor: k.sensor, Quantity: k.quantity, Unit: units[k], Buckets: bs})
 	}
 	return out, nil

@@ -7,7 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
+	"sort"
 	"time"
 )
 
@@ -68,7 +68,7 @@ func appendBlock(dst []byte, b batch) []byte {
 		for m := range bs {
 			ms = append(ms, m)
 		}
-		slices.Sort(ms)
+		sort.Slice(ms, func(i, j int) bool { return ms[i] < ms[j] })
 		prev := minute(0)
 		for _, m := range ms {
 			bk := bs[m]
