@@ -23,6 +23,7 @@ import (
 	"github.com/kelvin-gw/kelvin/ingest"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 
+	"github.com/kelvin-gw/kelvin/archive"
 	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
@@ -70,7 +71,7 @@ type Agent struct {
 	store   *bufferStore
 	outputs []publish.Output
 	ui      *httpui.Server
-	archive *httpui.Archive // nil without a page
+	archive *archive.Archive // nil without a page
 	clock   *Clock
 	mqttIn  *ingest.Subscriber // nil without type: mqtt sensors
 	// outParts[i] supervises outputs[i]; inPart the MQTT input.
@@ -176,7 +177,11 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			return nil, err
 		}
 		a.ui = httpui.New(cfg.HTTP, a.Status, now, log.With("component", "httpui"))
-		arch, err := httpui.OpenArchive(filepath.Join(cfg.Agent.DataDir, "history"), cfg.HTTP.Archive, log.With("component", "history"))
+		arch, err := archive.Open(filepath.Join(cfg.Agent.DataDir, "history"), archive.Options{
+			Keep: cfg.HTTP.Archive, FlushEvery: cfg.HTTP.ArchiveFlush,
+			Now: now, // the clock that stamps the readings
+			Log: log.With("component", "history"),
+		})
 		if err != nil {
 			st.Close()
 			return nil, err
@@ -311,10 +316,18 @@ func (a *Agent) accept(rs []reading.Reading) {
 		return
 	}
 	a.refusals.stored()
-	if a.ui != nil {
-		for _, r := range rs {
-			a.ui.Publish(r)
-		}
+	a.show(rs)
+}
+
+// show puts stored readings on the page and into its long history; neither
+// blocks.
+func (a *Agent) show(rs []reading.Reading) {
+	if a.ui == nil {
+		return
+	}
+	for _, r := range rs {
+		a.ui.Publish(r)
+		a.archive.Add(r)
 	}
 }
 

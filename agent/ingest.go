@@ -197,11 +197,7 @@ func (a *Agent) acceptPushed(rs []reading.Reading) error {
 		return err
 	}
 	a.refusals.stored()
-	if a.ui != nil {
-		for _, r := range rs {
-			a.ui.Publish(r)
-		}
-	}
+	a.show(rs)
 	return nil
 }
 

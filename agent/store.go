@@ -11,6 +11,9 @@ import (
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
+// The buffer's cursors are what outputs read.
+var _ publish.Source = (*buffer.Cursor)(nil)
+
 // bufferStore is the durable buffer under data_dir/buffer: every output
 // reads it through its own persisted cursor.
 type bufferStore struct {

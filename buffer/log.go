@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
-	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -28,8 +27,6 @@ var (
 	// ErrClosed is returned by every method once Close was called.
 	ErrClosed = errors.New("buffer: closed")
 )
-
-var _ publish.Source = (*Cursor)(nil)
 
 // flushBytes is how much Append buffers in memory before writing it to the
 // segment file; a group commit writes whatever is buffered.

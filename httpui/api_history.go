@@ -2,9 +2,12 @@ package httpui
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/archive"
 )
 
 // Limits of /api/history.
@@ -14,10 +17,18 @@ const (
 	historyAutoPoints  = 1000  // the default step aims at about this many
 )
 
-// SetArchive makes a the source of /api/history and the sink of every
-// published reading. Call it before serving; a nil a leaves /api/history
-// answering 404.
-func (s *Server) SetArchive(a *Archive) { s.archive = a }
+// History is the long history /api/history answers from: the agent's
+// *archive.Archive. The server only reads it; the agent feeds it.
+type History interface {
+	// Query returns the buckets of [from, to) merged into steps of step,
+	// for sensor's series or every series when sensor is empty; see
+	// archive.Archive.Query. Safe for concurrent use.
+	Query(sensor string, from, to time.Time, step time.Duration) ([]archive.Series, error)
+}
+
+// SetArchive makes h the source of /api/history. Call it before serving;
+// without it /api/history answers 404.
+func (s *Server) SetArchive(h History) { s.archive = h }
 
 // serveHistory answers GET /api/history?sensor=&from=&to=&step= with the
 // archive's min/mean/max per step, as columns:
@@ -49,14 +60,14 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "from must be before to", http.StatusBadRequest)
 		return
 	}
-	step := (to.Sub(from) / historyAutoPoints).Truncate(ArchiveStep)
+	step := (to.Sub(from) / historyAutoPoints).Truncate(archive.Step)
 	if v := q.Get("step"); v != "" {
 		if step, err = parseStep(v); err != nil {
 			http.Error(w, "step: "+err.Error(), http.StatusBadRequest)
 			return
 		}
 	}
-	step = max(ArchiveStep, step.Truncate(ArchiveStep))
+	step = max(archive.Step, step.Truncate(archive.Step))
 	if n := to.Sub(from) / step; n > historyMaxPoints {
 		http.Error(w, fmt.Sprintf("step: %v over %v gives %d points, more than %d; use a larger step", step, to.Sub(from), n, historyMaxPoints), http.StatusBadRequest)
 		return
@@ -79,7 +90,7 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 		b = strconv.AppendQuote(b, se.Quantity)
 		b = append(b, `,"unit":`...)
 		b = strconv.AppendQuote(b, se.Unit)
-		col := func(name string, f func(Bucket) []byte) {
+		col := func(name string, f func(archive.Bucket) []byte) {
 			b = append(b, `,"`...)
 			b = append(b, name...)
 			b = append(b, `":[`...)
@@ -92,20 +103,39 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 			b = append(b, ']')
 		}
 		var scratch []byte
-		num := func(v float64) []byte { scratch = strconv.AppendFloat(scratch[:0], v, 'f', -1, 64); return scratch }
-		col("t", func(bk Bucket) []byte { scratch = strconv.AppendInt(scratch[:0], bk.Start.Unix(), 10); return scratch })
-		col("min", func(bk Bucket) []byte { return num(bk.Min) })
-		col("mean", func(bk Bucket) []byte { return num(roundMean(bk.Mean)) })
-		col("max", func(bk Bucket) []byte { return num(bk.Max) })
-		col("n", func(bk Bucket) []byte { scratch = strconv.AppendUint(scratch[:0], uint64(bk.N), 10); return scratch })
+		num := func(v float64) []byte { scratch = appendNumber(scratch[:0], v); return scratch }
+		col("t", func(bk archive.Bucket) []byte {
+			scratch = strconv.AppendInt(scratch[:0], bk.Start.Unix(), 10)
+			return scratch
+		})
+		col("min", func(bk archive.Bucket) []byte { return num(bk.Min) })
+		col("mean", func(bk archive.Bucket) []byte { return num(roundMean(bk.Mean)) })
+		col("max", func(bk archive.Bucket) []byte { return num(bk.Max) })
+		col("n", func(bk archive.Bucket) []byte {
+			scratch = strconv.AppendUint(scratch[:0], uint64(bk.N), 10)
+			return scratch
+		})
 		b = append(b, '}')
 	}
 	b = append(b, "]}\n"...)
 	writeJSON(w, r, b)
 }
 
+// appendNumber appends v as a JSON number: plain digits, or with an
+// exponent from 1e21 on, as JavaScript writes numbers (1e308 is not 309
+// digits).
+func appendNumber(b []byte, v float64) []byte {
+	if math.Abs(v) >= 1e21 {
+		return strconv.AppendFloat(b, v, 'g', -1, 64)
+	}
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
+}
+
 // roundMean keeps a mean to 4 decimals: more is noise, and bytes.
 func roundMean(v float64) float64 {
+	if math.Abs(v) >= 1e15 {
+		return v // no decimals to drop
+	}
 	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', 4, 64), 64)
 	return r
 }

@@ -96,7 +96,7 @@ type Server struct {
 
 	assets      map[string]*asset
 	history     *history
-	archive     *Archive   // nil: no long history
+	archive     History    // nil: no long history
 	ingest      IngestFunc // nil: POST /api/ingest answers 404
 	ingestStats ingestStats
 	handler     http.Handler
@@ -183,9 +183,6 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // use.
 func (s *Server) Publish(r reading.Reading) {
 	s.history.add(r, s.now())
-	if s.archive != nil {
-		s.archive.Add(r)
-	}
 	s.broadcast(r.AppendJSON(make([]byte, 0, 192)))
 }
 
