@@ -14,6 +14,7 @@ import (
 
 	"github.com/kelvin-gw/kelvin/archive"
 	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 )
 
 // TestHistoryFromSensorsSurvivesRestart: a sensor's readings reach the
@@ -68,12 +69,13 @@ http: { listen: "127.0.0.1:%d" }
 	}
 	before := run(func() bool { return history() >= 5 }, "five readings in /api/history")
 	// What the stopped agent left on disk holds at least those readings.
-	// Its clock is the agent's (Options.Now unset: time.Now).
-	a, err := archive.Open(filepath.Join(data, "history"), archive.Options{Now: time.Now})
+	// Its clock is the agent's (Options.Now unset: wallclock.Now).
+	a, err := archive.Open(filepath.Join(data, "history"), archive.Options{Now: wallclock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	series, err := a.Query("air", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), time.Hour)
+	now := wallclock.Now()
+	series, err := a.Query("air", now.Add(-time.Hour), now.Add(time.Hour), time.Hour)
 	a.Close()
 	if err != nil || len(series) != 1 || len(series[0].Buckets) != 1 || int(series[0].Buckets[0].N) < before {
 		t.Fatalf("on disk after the stop: %+v, %v; want the %d readings /api/history had", series, err, before)
