@@ -1,9 +1,10 @@
-package publish
+package publish_test
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/publish/publishtest"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -25,13 +28,13 @@ type fakeOutput struct {
 	delivered []uint64
 }
 
-var _ Output = (*fakeOutput)(nil)
+var _ publish.Output = (*fakeOutput)(nil)
 
 var errFake = errors.New("broker unreachable")
 
 func (f *fakeOutput) Name() string { return "fake" }
 
-func (f *fakeOutput) Status() Status { return Status{Name: "fake"} }
+func (f *fakeOutput) Status() publish.Status { return publish.Status{Name: "fake"} }
 
 func (f *fakeOutput) Publish(ctx context.Context, batch []reading.Reading) error {
 	f.mu.Lock()
@@ -93,16 +96,16 @@ type forwardRun struct {
 	done   chan error
 }
 
-func startForward(t *testing.T, src Source, out Output, opts ForwardOptions, log *slog.Logger) *forwardRun {
+func startForward(t *testing.T, src publish.Source, out publish.Output, opts publish.ForwardOptions, log *slog.Logger) *forwardRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &forwardRun{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- Forward(ctx, src, out, opts, log) }()
+	go func() { r.done <- publish.Forward(ctx, src, out, opts, log) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
 
-// stop cancels Forward and returns its error, failing the test if it does not
+// stop cancels publish.Forward and returns its error, failing the test if it does not
 // return within 10 s.
 func (r *forwardRun) stop(t *testing.T) error {
 	t.Helper()
@@ -114,25 +117,25 @@ func (r *forwardRun) stop(t *testing.T) error {
 		}
 		return err
 	case <-time.After(10 * time.Second):
-		t.Fatal("Forward did not return after cancel")
+		t.Fatal("publish.Forward did not return after cancel")
 		return nil
 	}
 }
 
 func TestForwardRetriesSameBatchWithBackoff(t *testing.T) {
 	const n, fails = 25, 4
-	q := NewQueue(100)
+	q := publishtest.NewQueue(100)
 	for i := uint64(1); i <= n; i++ {
 		q.Push(rd(i))
 	}
 	out := &fakeOutput{fails: fails}
 	rec := &recorder{}
-	opts := ForwardOptions{Batch: 10, MinBackoff: 8 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	opts := publish.ForwardOptions{Batch: 10, MinBackoff: 8 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
 	fw := startForward(t, q, out, opts, slog.New(rec))
 
 	testenv.WaitFor(t, "all readings delivered", func() bool { _, _, d := out.snapshot(); return len(d) == n })
 	if err := fw.stop(t); err != nil {
-		t.Fatalf("Forward = %v, want nil", err)
+		t.Fatalf("publish.Forward = %v, want nil", err)
 	}
 
 	attempts, times, delivered := out.snapshot()
@@ -146,7 +149,7 @@ func TestForwardRetriesSameBatchWithBackoff(t *testing.T) {
 		t.Fatalf("%d Publish calls, want %d: %v", len(attempts), fails+3, attempts)
 	}
 	for i := 0; i <= fails; i++ {
-		if !equalSeqs(attempts[i], 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) {
+		if !slices.Equal(attempts[i], []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) {
 			t.Fatalf("attempt %d = %v, want the first batch again", i, attempts[i])
 		}
 	}
@@ -168,9 +171,9 @@ func TestForwardRetriesSameBatchWithBackoff(t *testing.T) {
 }
 
 func TestForwardBackoffResetsAfterSuccess(t *testing.T) {
-	q := NewQueue(10)
+	q := publishtest.NewQueue(10)
 	out := &fakeOutput{fails: 2}
-	opts := ForwardOptions{Batch: 1, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	opts := publish.ForwardOptions{Batch: 1, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
 	rec := &recorder{}
 	startForward(t, q, out, opts, slog.New(rec))
 	q.Push(rd(1))
@@ -189,32 +192,32 @@ func TestForwardBackoffResetsAfterSuccess(t *testing.T) {
 
 func TestForwardCancel(t *testing.T) {
 	t.Run("waiting for readings", func(t *testing.T) {
-		fw := startForward(t, NewQueue(1), &fakeOutput{}, ForwardOptions{}, nil)
+		fw := startForward(t, publishtest.NewQueue(1), &fakeOutput{}, publish.ForwardOptions{}, nil)
 		if err := fw.stop(t); err != nil {
-			t.Fatalf("Forward = %v, want nil", err)
+			t.Fatalf("publish.Forward = %v, want nil", err)
 		}
 	})
 	t.Run("in backoff", func(t *testing.T) {
-		q := NewQueue(1)
+		q := publishtest.NewQueue(1)
 		q.Push(rd(1))
 		out := &fakeOutput{fails: 1 << 30}
-		fw := startForward(t, q, out, ForwardOptions{MinBackoff: time.Hour}, nil)
+		fw := startForward(t, q, out, publish.ForwardOptions{MinBackoff: time.Hour}, nil)
 		testenv.WaitFor(t, "first attempt", func() bool { a, _, _ := out.snapshot(); return len(a) == 1 })
 		if err := fw.stop(t); err != nil {
-			t.Fatalf("Forward = %v, want nil", err)
+			t.Fatalf("publish.Forward = %v, want nil", err)
 		}
 		if q.Len() != 1 {
 			t.Fatalf("queue Len = %d, want the unsent reading kept", q.Len())
 		}
 	})
 	t.Run("in publish", func(t *testing.T) {
-		q := NewQueue(1)
+		q := publishtest.NewQueue(1)
 		q.Push(rd(1))
 		out := &fakeOutput{block: true}
-		fw := startForward(t, q, out, ForwardOptions{}, nil)
+		fw := startForward(t, q, out, publish.ForwardOptions{}, nil)
 		testenv.WaitFor(t, "publish started", func() bool { a, _, _ := out.snapshot(); return len(a) == 1 })
 		if err := fw.stop(t); err != nil {
-			t.Fatalf("Forward = %v, want nil", err)
+			t.Fatalf("publish.Forward = %v, want nil", err)
 		}
 		if q.Len() != 1 {
 			t.Fatalf("queue Len = %d, want the interrupted batch kept", q.Len())
@@ -231,12 +234,12 @@ func (brokenSource) Next(context.Context, int) ([]reading.Reading, error) { retu
 func (brokenSource) Ack(int) error                                        { return nil }
 
 func TestForwardSourceError(t *testing.T) {
-	err := Forward(context.Background(), brokenSource{}, &fakeOutput{}, ForwardOptions{}, nil)
+	err := publish.Forward(context.Background(), brokenSource{}, &fakeOutput{}, publish.ForwardOptions{}, nil)
 	if !errors.Is(err, errDisk) {
-		t.Fatalf("Forward = %v, want errDisk", err)
+		t.Fatalf("publish.Forward = %v, want errDisk", err)
 	}
 	if want := "publish: next for fake: disk on fire"; err.Error() != want {
-		t.Fatalf("Forward = %q, want %q", err, want)
+		t.Fatalf("publish.Forward = %q, want %q", err, want)
 	}
 }
 
@@ -244,9 +247,9 @@ func TestForwardSourceError(t *testing.T) {
 // in order, and what is not delivered was counted as dropped.
 func TestForwardLossyQueue(t *testing.T) {
 	const capacity, n = 8, 50
-	q := NewQueue(capacity)
+	q := publishtest.NewQueue(capacity)
 	out := &fakeOutput{fails: 1 << 30}
-	opts := ForwardOptions{Batch: 5, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+	opts := publish.ForwardOptions{Batch: 5, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
 	fw := startForward(t, q, out, opts, nil)
 	for i := uint64(1); i <= n; i++ {
 		q.Push(rd(i))
@@ -276,7 +279,7 @@ func TestForwardLossyQueue(t *testing.T) {
 }
 
 // connectingOutput is not connected until up is closed; it implements
-// Waiter.
+// publish.Waiter.
 type connectingOutput struct {
 	up        chan struct{}
 	down      atomic.Bool // lost its connection after up
@@ -295,8 +298,8 @@ func (o *connectingOutput) connected() bool {
 	}
 }
 
-func (o *connectingOutput) Status() Status {
-	return Status{Name: "connecting", Connected: o.connected()}
+func (o *connectingOutput) Status() publish.Status {
+	return publish.Status{Name: "connecting", Connected: o.connected()}
 }
 
 func (o *connectingOutput) WaitConnected() <-chan struct{} {
@@ -319,10 +322,10 @@ func (o *connectingOutput) Publish(ctx context.Context, batch []reading.Reading)
 // was still connecting is retried when the connection comes up, not after
 // the backoff (an hour here).
 func TestForwardRetriesWhenConnected(t *testing.T) {
-	q := NewQueue(10)
+	q := publishtest.NewQueue(10)
 	q.Push(reading.Reading{Sensor: "a", Seq: 1})
 	out := &connectingOutput{up: make(chan struct{})}
-	startForward(t, q, out, ForwardOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
+	startForward(t, q, out, publish.ForwardOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour}, nil)
 	testenv.WaitFor(t, "the first attempt to fail", func() bool { return out.attempts.Load() >= 1 })
 	close(out.up)
 	testenv.WaitFor(t, "delivery once connected (the backoff is an hour)", func() bool { return out.delivered.Load() == 1 })
@@ -332,12 +335,12 @@ func TestForwardRetriesWhenConnected(t *testing.T) {
 // ever connected; that is how every start goes, not a warning. A failure
 // after the output was up is one.
 func TestForwardStartIsNotAWarning(t *testing.T) {
-	q := NewQueue(10)
+	q := publishtest.NewQueue(10)
 	q.Push(reading.Reading{Sensor: "a", Seq: 1})
 	out := &connectingOutput{up: make(chan struct{})}
 	logs := &testenv.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	startForward(t, q, out, ForwardOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour}, log)
+	startForward(t, q, out, publish.ForwardOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour}, log)
 	testenv.WaitFor(t, "the first attempt to fail", func() bool { return out.attempts.Load() >= 1 })
 	close(out.up)
 	testenv.WaitFor(t, "delivery once connected", func() bool { return out.delivered.Load() == 1 })
@@ -345,22 +348,34 @@ func TestForwardStartIsNotAWarning(t *testing.T) {
 		t.Errorf("a normal start logged:\n%s", logs)
 	}
 
-	// A connection lost later is the output's to log, not Forward's too.
+	// A connection lost later is the output's to log, not publish.Forward's too.
 	out.down.Store(true)
 	q.Push(reading.Reading{Sensor: "a", Seq: 2})
 	testenv.WaitFor(t, "an attempt while down", func() bool { return out.attempts.Load() >= 3 })
 	if logs.String() != "" {
-		t.Errorf("a lost connection logged by Forward too:\n%s", logs)
+		t.Errorf("a lost connection logged by publish.Forward too:\n%s", logs)
 	}
 
 	// The same failure once the output had been up is worth a warning.
-	q2 := NewQueue(10)
+	q2 := publishtest.NewQueue(10)
 	q2.Push(reading.Reading{Sensor: "a", Seq: 1})
 	f := &fakeOutput{fails: 1}
 	logs2 := &testenv.SyncBuffer{}
-	startForward(t, q2, f, ForwardOptions{MinBackoff: time.Millisecond}, slog.New(slog.NewTextHandler(logs2, nil)))
+	startForward(t, q2, f, publish.ForwardOptions{MinBackoff: time.Millisecond}, slog.New(slog.NewTextHandler(logs2, nil)))
 	testenv.WaitFor(t, "delivery after one failure", func() bool { _, _, d := f.snapshot(); return len(d) == 1 })
 	if !strings.Contains(logs2.String(), "level=WARN msg=\"publish failed, retrying\"") {
 		t.Errorf("a failing output without connection state did not warn:\n%s", logs2)
 	}
+}
+
+func rd(seq uint64) reading.Reading {
+	return reading.Reading{Agent: "a", Sensor: "s", Quantity: reading.Temperature, Seq: seq}
+}
+
+func seqs(rs []reading.Reading) []uint64 {
+	out := make([]uint64, len(rs))
+	for i, r := range rs {
+		out[i] = r.Seq
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/publish/publishtest"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -31,7 +32,7 @@ func TestOutage(t *testing.T) {
 	brokers := c.ListenAddrs()
 	o := newTestOutput(t, testConfig(brokers))
 
-	q := publish.NewQueue(100_000)
+	q := publishtest.NewQueue(100_000)
 	ctx, cancel := context.WithCancel(context.Background())
 	fwdDone := make(chan error, 1)
 	out := &countingOutput{Output: o}

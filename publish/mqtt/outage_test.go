@@ -9,6 +9,7 @@ import (
 
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/publish"
+	"github.com/kelvin-gw/kelvin/publish/publishtest"
 )
 
 // The delivery guarantee end to end: Forward from a Queue to the Client,
@@ -40,7 +41,7 @@ func contains(seqs []uint64, s uint64) bool {
 	return false
 }
 
-func outageSetup(t *testing.T, agent string, extraConf ...string) (*testenv.Mosquitto, *testenv.Proxy, *started, *publish.Queue) {
+func outageSetup(t *testing.T, agent string, extraConf ...string) (*testenv.Mosquitto, *testenv.Proxy, *started, *publishtest.Queue) {
 	t.Helper()
 	m := testenv.StartMosquitto(t, extraConf...)
 	p := testenv.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", m.Port))
@@ -48,7 +49,7 @@ func outageSetup(t *testing.T, agent string, extraConf ...string) (*testenv.Mosq
 	cfg.URL = "tcp://" + p.Addr()
 	c := start(t, cfg, agent)
 	c.waitConnected(t)
-	return m, p, c, publish.NewQueue(100_000)
+	return m, p, c, publishtest.NewQueue(100_000)
 }
 
 // All readings pushed while the broker is down arrive once it is back.

@@ -1,4 +1,6 @@
-package publish
+// Package publishtest has what the tests of the outputs share: an
+// in-memory Source to forward from.
+package publishtest
 
 import (
 	"context"
@@ -6,10 +8,11 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
-// Queue is a bounded in-memory Source for tests and tools that need no
+// Queue is a bounded in-memory publish.Source for tests that need no
 // durability (the agent forwards from the durable buffer). When full, Push
 // drops the oldest reading and counts it.
 //
@@ -31,7 +34,7 @@ type Queue struct {
 	lastN     int
 }
 
-var _ Source = (*Queue)(nil)
+var _ publish.Source = (*Queue)(nil)
 
 // NewQueue returns an empty Queue holding at most capacity readings; a
 // capacity below 1 is taken as 1. The ring buffer is allocated up front.
