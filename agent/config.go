@@ -27,6 +27,7 @@ import (
 	"github.com/kelvin-gw/kelvin/publish/kafka"
 	"github.com/kelvin-gw/kelvin/publish/mqtt"
 	"github.com/kelvin-gw/kelvin/reading"
+	"github.com/kelvin-gw/kelvin/sensors"
 	"github.com/kelvin-gw/kelvin/sensors/hw"
 )
 
@@ -62,7 +63,7 @@ type AgentConfig struct {
 
 // OneWireConfig says where the kernel's 1-Wire devices are.
 type OneWireConfig struct {
-	Sysfs string `yaml:"sysfs"` // default /sys/bus/w1/devices
+	Sysfs string `yaml:"sysfs"` // default sensors.DefaultW1SysfsDir, /sys/bus/w1/devices
 }
 
 // maxMQTTPacket is the largest remaining length MQTT can encode, in bytes.
@@ -402,7 +403,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	if c.OneWire.Sysfs == "" {
-		c.OneWire.Sysfs = "/sys/bus/w1/devices"
+		c.OneWire.Sysfs = sensors.DefaultW1SysfsDir
 	}
 	if !c.has("http.listen") {
 		c.HTTP.Listen = ":8080"
@@ -416,15 +417,11 @@ func (c *Config) setDefaults() {
 		c.Log.Format = "auto"
 	}
 	if c.MQTT != nil {
-		if c.MQTT.Topic == "" {
-			c.MQTT.Topic = "kelvin/{agent}/{sensor}"
-		}
+		// QoS 0 is a choice, so only a missing key takes the default.
 		if !c.has("mqtt.qos") {
-			c.MQTT.QoS = 1
+			c.MQTT.QoS = mqtt.DefaultQoS
 		}
-		if c.MQTT.ClientID == "" {
-			c.MQTT.ClientID = "kelvin-" + c.Agent.ID
-		}
+		c.MQTT.SetDefaults()
 	}
 	if c.Kafka != nil {
 		c.Kafka.SetDefaults()
@@ -539,18 +536,13 @@ func (v *validator) validate() {
 		v.validateSensor(i, ids)
 	}
 	v.validateSharedBuses()
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		v.errorf("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
-	}
-	if c.Agent.Clock != "auto" && c.Agent.Clock != "trust" {
-		v.errorf("agent.clock", "want auto or trust, got %q", c.Agent.Clock)
-	}
-	switch c.Log.Format {
-	case "auto", "text", "json":
-	default:
-		v.errorf("log.format", "want auto, text or json, got %q", c.Log.Format)
+	for _, e := range []struct {
+		key, value string
+		values     []string
+	}{{"log.level", c.Log.Level, logLevels()}, {"agent.clock", c.Agent.Clock, clockModes()}, {"log.format", c.Log.Format, logFormats()}} {
+		if !slices.Contains(e.values, e.value) {
+			v.errorf(e.key, "want %s, got %q", orList(e.values), e.value)
+		}
 	}
 	if c.HTTP.Listen != "" {
 		if err := checkListen(c.HTTP.Listen); err != nil {
@@ -884,4 +876,18 @@ func (c *Config) ownTopicPrefixes() []string {
 		out = append(out, prefix+"/sensor/kelvin_"+c.Agent.ID+"/")
 	}
 	return out
+}
+
+// The values of log.level, log.format and agent.clock, the default first
+// where there is one; validation and the schema both use them.
+func logLevels() []string  { return []string{"debug", "info", "warn", "error"} }
+func logFormats() []string { return []string{"auto", "text", "json"} }
+func clockModes() []string { return []string{"auto", "trust"} }
+
+// orList writes l as "a, b or c".
+func orList(l []string) string {
+	if len(l) < 2 {
+		return strings.Join(l, "")
+	}
+	return strings.Join(l[:len(l)-1], ", ") + " or " + l[len(l)-1]
 }

@@ -5,9 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/buffer"
+	"github.com/kelvin-gw/kelvin/publish/kafka"
 )
 
 // TestExampleConfigs loads every config shipped in configs/: they must stay
@@ -317,5 +321,52 @@ func TestAheadIsNotSaturated(t *testing.T) {
 	}
 	if got := ahead(now.Add(90*time.Second), now); got != "1m30s" {
 		t.Errorf("90 s ahead: %q", got)
+	}
+}
+
+// TestSectionsDecode decodes the buffer and kafka sections with the decoder
+// kelvin runs (not yaml.v3's, which reads sizes and durations differently:
+// "7d" is a duration here), defaults them, and checks the result.
+func TestSectionsDecode(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"ca.pem", "client.pem", "client.key", "kafka.pass"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := Parse("sections.yaml", []byte(strings.ReplaceAll(`
+sensors: [{id: a, type: sim}]
+buffer: { sync: always, max_bytes: 500MB, max_age: 7d, full: block_newest, drain_rate: 200 }
+kafka:
+  brokers: [kafka-1.lan:9093, kafka-2.lan:9093]
+  topic: "site-a.{agent}.{quantity}"
+  compression: lz4
+  linger: 20ms
+  tls: { ca: DIR/ca.pem, cert: DIR/client.pem, key: DIR/client.key }
+  sasl: { mechanism: SCRAM-SHA-512, username: kelvin, password_file: DIR/kafka.pass }
+`, "DIR", dir)), func(string) (string, bool) { return "", false })
+	if !kafka.Available {
+		if err == nil || !strings.Contains(err.Error(), "built without Kafka") {
+			t.Fatalf("a kafka section in a nokafka build: %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Buffer
+	if b.Sync != "always" || b.MaxBytes != 500e6 || time.Duration(b.MaxAge) != 7*24*time.Hour || b.Full != buffer.FullBlockNewest || b.DrainRate != 200 {
+		t.Errorf("buffer decoded as %+v", b)
+	}
+	k := cfg.Kafka
+	if !slices.Equal(k.Brokers, []string{"kafka-1.lan:9093", "kafka-2.lan:9093"}) || k.Topic != "site-a.{agent}.{quantity}" ||
+		k.Compression != "lz4" || k.Linger != 20*time.Millisecond || k.TLS == nil || k.TLS.CA != dir+"/ca.pem" ||
+		k.SASL.Mechanism != "SCRAM-SHA-512" || k.SASL.Username != "kelvin" || k.SASL.PasswordFile != dir+"/kafka.pass" {
+		t.Errorf("kafka decoded as %+v (tls %+v)", k, k.TLS)
+	}
+	// The segment size is the buffer's own, not the user's.
+	_, err = Parse("seg.yaml", []byte("sensors: [{id: a, type: sim}]\nbuffer: {segment_bytes: 10}\n"), func(string) (string, bool) { return "", false })
+	if err == nil || !strings.Contains(err.Error(), "buffer.segment_bytes: unknown key") {
+		t.Errorf("segment_bytes in a config: %v, want unknown key", err)
 	}
 }

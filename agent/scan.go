@@ -30,7 +30,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	if *sysfs == "" {
-		*sysfs = "/sys/bus/w1/devices"
+		*sysfs = sensors.DefaultW1SysfsDir
 		if *path != "" {
 			cfg, err := LoadFile(*path)
 			if err != nil {

@@ -7,7 +7,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kelvin-gw/kelvin/buffer"
 	"github.com/kelvin-gw/kelvin/filter"
+	"github.com/kelvin-gw/kelvin/publish/kafka"
+	"github.com/kelvin-gw/kelvin/reading"
+	"github.com/kelvin-gw/kelvin/sensors/sht"
 )
 
 // SchemaFile is where the JSON Schema of kelvin.yaml is published, next to
@@ -29,18 +33,30 @@ func Schema() []byte {
 	return append(b, '\n')
 }
 
-// schemaEnums are the keys with a fixed set of values, by path.
+// schemaEnums are the keys with a fixed set of values, by path, each taken
+// from the package that validates it, so that the schema cannot drift from
+// what kelvin check accepts.
 var schemaEnums = map[string][]any{
 	"sensors.type":          nil, // filled from the sensor types
-	"log.level":             {"debug", "info", "warn", "error"},
-	"log.format":            {"auto", "text", "json"},
-	"buffer.full":           {"drop_oldest", "block_newest"},
+	"log.level":             anys(logLevels()),
+	"log.format":            anys(logFormats()),
+	"agent.clock":           anys(clockModes()),
+	"buffer.full":           anys(buffer.FullModes()),
 	"mqtt.qos":              {0, 1, 2},
-	"mqtt.format":           {"json", "influx", "value", "senml"},
-	"kafka.format":          {"json", "influx", "value", "senml"},
-	"kafka.compression":     {"none", "gzip", "snappy", "lz4", "zstd"},
-	"kafka.sasl.mechanism":  {"", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
-	"sensors.repeatability": {"high", "medium", "low"},
+	"mqtt.format":           anys(reading.Formats),
+	"kafka.format":          anys(reading.Formats),
+	"kafka.compression":     anys(kafka.Compressions()),
+	"kafka.sasl.mechanism":  append([]any{""}, anys(kafka.Mechanisms())...),
+	"sensors.repeatability": anys(sht.Repeatabilities()),
+}
+
+// anys converts a list of strings (or string-based names) for the schema.
+func anys[S ~string](l []S) []any {
+	out := make([]any, len(l))
+	for i, s := range l {
+		out[i] = string(s)
+	}
+	return out
 }
 
 const durationPattern = `^\$\{[A-Za-z_][A-Za-z0-9_]*\}$|^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d|w))+$`

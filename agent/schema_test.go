@@ -3,10 +3,13 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kelvin-gw/kelvin/publish/kafka"
 )
 
 // TestSchemaUpToDate fails when configs/kelvin.schema.json no longer
@@ -69,6 +72,52 @@ func TestSchemaCoversExample(t *testing.T) {
 	for i, l := range lines {
 		if m := key.FindStringSubmatch(l); m != nil && !props[m[1]] {
 			t.Errorf("configs/kelvin.yaml:%d: key %q is not in the schema", i+1, m[1])
+		}
+	}
+}
+
+// TestSchemaEnumsAreWhatCheckAccepts: every value the schema offers for a
+// key is accepted by the validator, and a value it does not offer is
+// refused on that key, so the schema cannot drift from kelvin check. A new
+// enum needs a config here to be tried in.
+func TestSchemaEnumsAreWhatCheckAccepts(t *testing.T) {
+	configs := map[string]string{
+		"log.level":             "log: {level: %q}",
+		"log.format":            "log: {format: %q}",
+		"agent.clock":           "agent: {clock: %q}",
+		"buffer.full":           "buffer: {full: %q}",
+		"mqtt.qos":              "mqtt: {url: tcp://127.0.0.1:1883, qos: %v}",
+		"mqtt.format":           "mqtt: {url: tcp://127.0.0.1:1883, format: %q}",
+		"kafka.format":          "kafka: {brokers: [127.0.0.1:9092], format: %q}",
+		"kafka.compression":     "kafka: {brokers: [127.0.0.1:9092], compression: %q}",
+		"kafka.sasl.mechanism":  "kafka: {brokers: [127.0.0.1:9092], sasl: {mechanism: %q}}",
+		"sensors.repeatability": "sensors: [{id: a, type: sht3x, address: 0x44, repeatability: %q}]",
+		"sensors.type":          "", // the sensor types' own tests
+	}
+	for path, values := range schemaEnums {
+		tmpl, ok := configs[path]
+		if !ok {
+			t.Errorf("%s: an enum of the schema with no config here to try its values in", path)
+			continue
+		}
+		if tmpl == "" || strings.HasPrefix(path, "kafka.") && !kafka.Available {
+			continue
+		}
+		refusedOn := func(v any) bool {
+			_, err := Parse("enum.yaml", []byte(fmt.Sprintf(tmpl, v)), func(string) (string, bool) { return "", false })
+			return err != nil && strings.Contains(regexp.MustCompile(`\[\d+\]`).ReplaceAllString(err.Error(), ""), " "+path+": ")
+		}
+		for _, v := range values {
+			if refusedOn(v) {
+				t.Errorf("%s: the schema offers %v, kelvin check refuses it", path, v)
+			}
+		}
+		bogus := any("bogus")
+		if path == "mqtt.qos" {
+			bogus = 7
+		}
+		if !refusedOn(bogus) {
+			t.Errorf("%s: kelvin check accepts %v, which the schema does not offer", path, bogus)
 		}
 	}
 }

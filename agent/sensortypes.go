@@ -3,15 +3,17 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"github.com/kelvin-gw/kelvin/ingest"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/ingest"
+
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 	"github.com/kelvin-gw/kelvin/sensors/hw"
+	"github.com/kelvin-gw/kelvin/sensors/sht"
 )
 
 // sensorType is what the agent knows about one `type:` of sensor: which
@@ -247,8 +249,8 @@ func validateChipOptions(v *validator, p, typ string, s *SensorConfig) {
 	if v.cfg.has(p+".iir_filter") && !slices.Contains([]int{0, 2, 4, 8, 16}, s.IIRFilter) {
 		v.errorf(p+".iir_filter", "want 0, 2, 4, 8 or 16, got %d", s.IIRFilter)
 	}
-	if v.cfg.has(p+".repeatability") && !slices.Contains([]string{"high", "medium", "low"}, s.Repeatability) {
-		v.errorf(p+".repeatability", "want high, medium or low, got %q", s.Repeatability)
+	if v.cfg.has(p+".repeatability") && !slices.Contains(sht.Repeatabilities(), s.Repeatability) {
+		v.errorf(p+".repeatability", "want %s, got %q", orList(sht.Repeatabilities()), s.Repeatability)
 	}
 	if v.cfg.has(p+".resolution") && !slices.Contains([]float64{0.5, 0.25, 0.125, 0.0625}, s.Resolution) {
 		v.errorf(p+".resolution", "want a step of 0.5, 0.25, 0.125 or 0.0625 °C, got %g", s.Resolution)

@@ -3,6 +3,7 @@ package buffer
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,10 @@ type Config struct {
 	SegmentBytes int64 `yaml:"-"`
 }
 
+// FullModes lists the values of Config.Full, the default first; the config
+// schema lists the same.
+func FullModes() []string { return []string{FullDropOldest, FullBlockNewest} }
+
 // SetDefaults fills in every zero field with its default.
 func (c *Config) SetDefaults() {
 	if c.Sync == "" {
@@ -96,7 +101,7 @@ func (c Config) Validate() []error {
 	if c.MaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("max_age: want a positive duration, got %s", c.MaxAge))
 	}
-	if c.Full != FullDropOldest && c.Full != FullBlockNewest {
+	if !slices.Contains(FullModes(), c.Full) {
 		errs = append(errs, fmt.Errorf("full: want %q or %q, got %q", FullDropOldest, FullBlockNewest, c.Full))
 	}
 	if c.DrainRate < 0 || math.IsNaN(c.DrainRate) || math.IsInf(c.DrainRate, 0) {

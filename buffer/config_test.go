@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -86,30 +84,18 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-func TestConfigYAML(t *testing.T) {
-	src := "sync: always\nmax_bytes: 500MB\nmax_age: 48h\nfull: block_newest\ndrain_rate: 200\n"
-	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(src))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	want := Config{Sync: "always", MaxBytes: 500e6, MaxAge: 48 * time.Hour, Full: "block_newest", DrainRate: 200}
-	if c != want {
-		t.Fatalf("decoded %+v, want %+v", c, want)
-	}
-	for _, src := range []string{"max_bytes: 1048576\n", "max_bytes: \"1MiB\"\n"} {
-		var c Config
-		if err := yaml.Unmarshal([]byte(src), &c); err != nil || c.MaxBytes != 1<<20 {
-			t.Errorf("%q: %d, %v", src, c.MaxBytes, err)
+// TestSizeText: sizes decode from YAML through UnmarshalText, whichever
+// decoder calls it (the agent's decodes whole files; see
+// agent.TestSectionsDecode).
+func TestSizeText(t *testing.T) {
+	for _, src := range []string{"1048576", "1MiB"} {
+		var s Size
+		if err := s.UnmarshalText([]byte(src)); err != nil || s != 1<<20 {
+			t.Errorf("%q: %d, %v", src, s, err)
 		}
 	}
-	var bad Config
-	err := yaml.Unmarshal([]byte("max_bytes: lots\n"), &bad)
-	if err == nil || !strings.Contains(err.Error(), `want a size like "64MiB", "500MB" or "1048576", got "lots"`) {
+	var bad Size
+	if err := bad.UnmarshalText([]byte("lots")); err == nil || !strings.Contains(err.Error(), `want a size like "64MiB", "500MB" or "1048576", got "lots"`) {
 		t.Fatalf("bad size: %v", err)
-	}
-	if err := yaml.Unmarshal([]byte("segment_bytes: 10\n"), &bad); err != nil || bad.SegmentBytes != 0 {
-		t.Fatalf("segment_bytes must not be settable from YAML: %d, %v", bad.SegmentBytes, err)
 	}
 }

@@ -23,9 +23,9 @@ const (
 	MaxLinger = 10 * time.Second
 )
 
-// Compression codecs accepted in Config.Compression, in the order error
-// messages list them.
-var compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+// Compressions returns the codecs accepted in Config.Compression, in the
+// order error messages list them; the config schema lists the same.
+func Compressions() []string { return []string{"none", "gzip", "snappy", "lz4", "zstd"} }
 
 // SASL mechanisms accepted in SASLConfig.Mechanism.
 const (
@@ -36,6 +36,12 @@ const (
 	// MechanismSCRAMSHA512 is SASL/SCRAM with SHA-512.
 	MechanismSCRAMSHA512 = "SCRAM-SHA-512"
 )
+
+// Mechanisms returns the SASL mechanisms accepted in SASLConfig.Mechanism
+// (besides "", none); the config schema lists the same.
+func Mechanisms() []string {
+	return []string{MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512}
+}
 
 // TLSConfig enables TLS towards the brokers. File names are read once, by
 // New. An empty TLSConfig verifies the brokers against the system roots.
@@ -137,8 +143,8 @@ func (c Config) Validate() []error {
 			bad("format", "%v", err)
 		}
 	}
-	if !oneOf(c.Compression, compressions) {
-		bad("compression", "want one of %s, got %q", strings.Join(compressions, ", "), c.Compression)
+	if !oneOf(c.Compression, Compressions()) {
+		bad("compression", "want one of %s, got %q", strings.Join(Compressions(), ", "), c.Compression)
 	}
 
 	if c.Linger < 0 || c.Linger > MaxLinger {
@@ -178,7 +184,7 @@ func (c Config) Validate() []error {
 // mechanism returns the canonical name of a SASL mechanism, or "" when m is
 // not one Kelvin supports.
 func mechanism(m string) string {
-	for _, known := range []string{MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512} {
+	for _, known := range Mechanisms() {
 		if strings.EqualFold(m, known) {
 			return known
 		}

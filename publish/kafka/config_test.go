@@ -10,48 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
-
-func TestConfigYAML(t *testing.T) {
-	t.Parallel()
-	const doc = `
-brokers: [kafka-1.lan:9093, kafka-2.lan:9093]
-topic: "site-a.{agent}.{quantity}"
-compression: lz4
-linger: 20ms
-tls:
-  ca: /etc/kelvin/kafka-ca.pem
-  cert: /etc/kelvin/client.pem
-  key: /etc/kelvin/client.key
-  insecure_skip_verify: false
-sasl:
-  mechanism: SCRAM-SHA-512
-  username: kelvin
-  password_file: /etc/kelvin/kafka.pass
-`
-	dec := yaml.NewDecoder(strings.NewReader(doc))
-	dec.KnownFields(true)
-	var cfg Config
-	must(t, dec.Decode(&cfg))
-	cfg.SetDefaults()
-	want := Config{
-		Brokers:     []string{"kafka-1.lan:9093", "kafka-2.lan:9093"},
-		Topic:       "site-a.{agent}.{quantity}",
-		Compression: "lz4",
-		Linger:      20 * time.Millisecond,
-		TLS:         &TLSConfig{CA: "/etc/kelvin/kafka-ca.pem", Cert: "/etc/kelvin/client.pem", Key: "/etc/kelvin/client.key"},
-		SASL:        SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "kelvin", PasswordFile: "/etc/kelvin/kafka.pass"},
-	}
-	if cfg.Topic != want.Topic || cfg.Compression != want.Compression || cfg.Linger != want.Linger ||
-		!slices.Equal(cfg.Brokers, want.Brokers) || *cfg.TLS != *want.TLS || cfg.SASL != want.SASL {
-		t.Errorf("decoded %+v (tls %+v), want %+v", cfg, cfg.TLS, want)
-	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		t.Errorf("Validate: %v", errs)
-	}
-}
 
 func TestSetDefaults(t *testing.T) {
 	t.Parallel()

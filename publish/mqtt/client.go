@@ -137,12 +137,7 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	agent := sanitise(agentID)
-	if cfg.Topic == "" {
-		cfg.Topic = DefaultTopic
-	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = DefaultClientID
-	}
+	cfg.SetDefaults()
 	format := reading.FormatJSON
 	if cfg.Format != "" {
 		format, _ = reading.ParseFormat(cfg.Format) // Validate checked it

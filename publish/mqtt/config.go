@@ -88,6 +88,18 @@ func DefaultConfig() Config {
 	return Config{Topic: DefaultTopic, QoS: DefaultQoS, ClientID: DefaultClientID}
 }
 
+// SetDefaults fills in the topic and client id left empty. QoS is left as
+// it is, since 0 is a valid choice: a decoder that knows the key was
+// absent sets DefaultQoS.
+func (c *Config) SetDefaults() {
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
+	}
+}
+
 // Validate returns every problem of c at once, joined, each naming its key,
 // or nil. It reads no file; New does.
 func (c Config) Validate() error {

@@ -20,7 +20,8 @@ type Opts struct {
 	// two families share address 0x44 and a wrong guess sends the other
 	// family's commands (see the package doc).
 	Model string
-	// Repeatability is "high" (the default when empty), "medium" or "low";
+	// Repeatability is one of Repeatabilities: "high" (the default when
+	// empty), "medium" or "low";
 	// lower repeatability measures faster and noisier.
 	Repeatability string
 }
@@ -99,6 +100,10 @@ const (
 	// the serial-number command.
 	sht4xSerialWait = 10 * time.Millisecond
 )
+
+// Repeatabilities lists the values of Opts.Repeatability, the default
+// first; the config schema lists the same.
+func Repeatabilities() []string { return []string{"high", "medium", "low"} }
 
 // NewI2C returns a Dev for the sensor at addr on b. It validates opts and
 // addr (SHT3x: 0x44, 0x45; SHT4x: 0x44, 0x45, 0x46) and does not touch the
