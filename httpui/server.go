@@ -141,6 +141,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	for p, a := range assets {
 		if p == "/" {
 			p = "/{$}"
+			mux.Handle("GET /index.html", a) // what a bookmark or a proxy may ask for
 		}
 		mux.Handle("GET "+p, a)
 	}

@@ -51,6 +51,10 @@ func TestStaticPage(t *testing.T) {
 	if !strings.Contains(css, "prefers-color-scheme: dark") {
 		t.Error("style.css has no dark mode")
 	}
+	// /index.html is the page too (issue 15).
+	if rec := get(t, s, "/index.html"); rec.Code != http.StatusOK || rec.Body.String() != page {
+		t.Errorf("GET /index.html: %d, want the page", rec.Code)
+	}
 	if rec := get(t, s, "/nope.js"); rec.Code != http.StatusNotFound {
 		t.Errorf("GET /nope.js: %d, want 404", rec.Code)
 	}
