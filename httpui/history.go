@@ -19,6 +19,9 @@ type ring struct {
 	buf  []reading.Reading
 	head int // index of the oldest reading
 	n    int // readings held
+	// newest is the reading with the latest time seen, the series' current
+	// value: a back-filled older reading arrives last but is not current.
+	newest reading.Reading
 }
 
 func (r *ring) at(i int) *reading.Reading { return &r.buf[(r.head+i)%len(r.buf)] }
@@ -79,6 +82,9 @@ func (h *history) add(rd reading.Reading, now time.Time) {
 	}
 	r.dropBefore(now.Add(-h.maxAge))
 	r.push(rd, h.maxLen)
+	if !rd.Time.Before(r.newest.Time) {
+		r.newest = rd
+	}
 }
 
 // snapshot returns the readings not older than maxAge at now, of sensor
@@ -120,14 +126,15 @@ func keyLess(a, b seriesKey) bool {
 	return cmp.Or(cmp.Compare(a.sensor, b.sensor), cmp.Compare(a.quantity, b.quantity)) < 0
 }
 
-// latest returns the newest reading of every series.
+// latest returns the newest reading by time of every series (not the
+// last to arrive), whatever its age.
 func (h *history) latest() map[seriesKey]reading.Reading {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make(map[seriesKey]reading.Reading, len(h.series))
 	for k, r := range h.series {
-		if r.n > 0 {
-			out[k] = *r.at(r.n - 1)
+		if !r.newest.Time.IsZero() {
+			out[k] = r.newest
 		}
 	}
 	return out
