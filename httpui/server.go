@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -172,7 +174,15 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // It never blocks on a client: a client whose queue is full is dropped. r
 // is marshalled once, whatever the number of clients. Safe for concurrent
 // use.
+//
+// A reading whose value is not finite (NaN, ±Inf: never a measurement) is
+// left out of the page and its API altogether, so that no JSON the server
+// writes can carry one.
 func (s *Server) Publish(r reading.Reading) {
+	if !isFinite(r.Value) {
+		s.log.Debug("reading with a non-finite value left off the page", "sensor", r.Sensor, "quantity", r.Quantity)
+		return
+	}
 	s.history.add(r, s.now())
 	if s.archive != nil {
 		s.archive.Add(r)
@@ -296,6 +306,7 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	finiteStatus(&st)
 	b, err := json.Marshal(st)
 	if err != nil {
 		s.log.Error("marshal status", "err", err)
@@ -303,6 +314,35 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, r, append(b, '\n'))
+}
+
+// finiteStatus replaces the non-finite numbers of st (which JSON cannot
+// carry) with 0, copying what it changes: the slices and the buffer status
+// may be the agent's.
+func finiteStatus(st *Status) {
+	for i := range st.Sensors {
+		if !isFinite(st.Sensors[i].IntervalSeconds) {
+			st.Sensors = slices.Clone(st.Sensors)
+			for j := range st.Sensors[i:] {
+				st.Sensors[i+j].IntervalSeconds = finiteOr0(st.Sensors[i+j].IntervalSeconds)
+			}
+			break
+		}
+	}
+	if b := st.Buffer; b != nil && (!isFinite(b.FsyncsPerHour) || !isFinite(b.BytesWrittenPerHr)) {
+		c := *b
+		c.FsyncsPerHour, c.BytesWrittenPerHr = finiteOr0(c.FsyncsPerHour), finiteOr0(c.BytesWrittenPerHr)
+		st.Buffer = &c
+	}
+}
+
+func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func finiteOr0(f float64) float64 {
+	if isFinite(f) {
+		return f
+	}
+	return 0
 }
 
 // writeJSON writes b as a JSON response that is never cached, gzipped
