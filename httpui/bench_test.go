@@ -186,6 +186,7 @@ func BenchmarkServePage(b *testing.B) {
 		sent = 0
 		for _, p := range []string{"/", "/app.js", "/style.css"} {
 			req := httptest.NewRequest("GET", p, nil)
+			req.Host = "localhost"
 			req.Header.Set("Accept-Encoding", "gzip, deflate, br")
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, req)

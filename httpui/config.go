@@ -38,9 +38,16 @@ type Config struct {
 	MaxClients int `yaml:"max_clients"`
 	// AllowedOrigins lists extra Origin host patterns (path.Match syntax,
 	// e.g. "*.example.com", or "https://dash.example.com" to also match the
-	// scheme) allowed to open /ws from another site. Default: none, only
-	// the page's own origin.
+	// scheme) allowed to open /ws and to send requests that change state
+	// (POST /api/ingest) from another site's page. Default: none, only the
+	// page's own origin.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedHosts lists extra names (path.Match patterns, e.g.
+	// "kelvin.example.com" or "*.lan") a request's Host may use. Without
+	// them only IP addresses, "localhost" and this machine's hostname
+	// (also under .local) are served: any other name is what a DNS
+	// rebinding attack sends, and gets 403. Default: none.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 	// Archive is how long the long history (1-minute min/mean/max per
 	// series, on disk, for the 24 h and 7 d charts and /api/history) is
 	// kept; default 7 days, at least 1h.
@@ -117,6 +124,15 @@ func (c *Config) Validate() error {
 	}
 	if c.TLS != nil && (c.TLS.Cert == "" || c.TLS.Key == "") {
 		errs = append(errs, errors.New("httpui: tls: needs both cert and key"))
+	}
+	for i, p := range c.AllowedHosts {
+		if p == "" || strings.ContainsAny(p, ":/") {
+			errs = append(errs, fmt.Errorf("httpui: allowed_hosts[%d]: want a host name or pattern without scheme or port, got %q", i, p))
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			errs = append(errs, fmt.Errorf("httpui: allowed_hosts[%d]: bad pattern %q: %w", i, p, err))
+		}
 	}
 	for i, p := range c.AllowedOrigins {
 		if p == "" {

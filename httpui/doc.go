@@ -19,6 +19,12 @@
 // timeout, the number of clients is capped (HTTP 503 beyond) and only the
 // page's own origin (plus Config.AllowedOrigins) may connect.
 //
+// Every request first passes a guard: its Host must name this gateway (an
+// IP address, localhost, the hostname, <hostname>.local or
+// Config.AllowedHosts: DNS rebinding), and one that changes state must not
+// come from another site's page by its Origin or Referer (CSRF). Clients
+// that send neither header, such as curl and devices, pass.
+//
 // Static assets carry a content-hash ETag and Cache-Control: no-cache, so a
 // browser revalidates (304) and picks up a new binary at once; they are
 // gzip-compressed once at startup and sent compressed to clients that

@@ -122,6 +122,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	for _, reason := range slices.Sorted(maps.Keys(rejected)) {
 		m.sample("kelvin_ingest_rejected_total", float64(rejected[reason]), "reason", reason)
 	}
+	m.family("kelvin_http_refused_total", "counter", "Requests refused before access control: a foreign Host (DNS rebinding) or a cross-origin request that changes state (CSRF).")
+	m.sample("kelvin_http_refused_total", float64(s.guardStats.host.Load()), "reason", "host")
+	m.sample("kelvin_http_refused_total", float64(s.guardStats.crossOrigin.Load()), "reason", "cross_origin")
 	m.family("kelvin_websocket_clients", "gauge", "Live page connections.")
 	m.sample("kelvin_websocket_clients", float64(s.Clients()))
 

@@ -92,6 +92,8 @@ type Server struct {
 	ingest      IngestFunc // nil: POST /api/ingest answers 404
 	ingestStats ingestStats
 	handler     http.Handler
+	names       []string // host names of this machine (localNames); tests set them
+	guardStats  guardStats
 
 	// Websocket hub.
 	writeTimeout    time.Duration // per message and per close; tests shorten it
@@ -137,6 +139,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 		queueLen:        clientQueue,
 		conns:           make(map[*client]struct{}),
 		goingAway:       make(chan struct{}),
+		names:           localNames(),
 	}
 
 	mux := http.NewServeMux()
@@ -161,7 +164,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	// or with the page's credentials.
 	outer.Handle("POST /api/ingest", cfg.authorizeIngest(http.HandlerFunc(s.serveIngest)))
 	outer.Handle("/", cfg.authorize(mux))
-	s.handler = outer
+	s.handler = s.guard(outer)
 	return s
 }
 

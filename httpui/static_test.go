@@ -127,7 +127,9 @@ func TestStaticGzip(t *testing.T) {
 		t.Error("gzip form differs between requests")
 	}
 	head := httptest.NewRecorder()
-	s.Handler().ServeHTTP(head, httptest.NewRequest(http.MethodHead, "/", nil))
+	req := httptest.NewRequest(http.MethodHead, "/", nil)
+	req.Host = "localhost"
+	s.Handler().ServeHTTP(head, req)
 	if head.Code != http.StatusOK || head.Body.Len() != 0 || head.Header().Get("Content-Length") == "" {
 		t.Errorf("HEAD /: %d, %d bytes, %v", head.Code, head.Body.Len(), head.Header())
 	}
