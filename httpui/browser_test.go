@@ -498,3 +498,61 @@ func TestPageValuesInChromium(t *testing.T) {
 	s.Publish(temp("air", 13, 30, time.Now()))
 	b.waitPage("the newer reading", func(p pageState) bool { c := p.Cards["air/temperature"]; return c.Points == 13 && c.Value == "30.00" })
 }
+
+// publishUnseen records rs as Publish does, but without waking the
+// websocket clients: they find out they missed them at the next Publish.
+func (s *Server) publishUnseen(rs ...reading.Reading) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rs {
+		s.history.add(r, s.now())
+		s.hub.append(r.AppendJSON(nil), s.hubBytes)
+	}
+}
+
+// TestPageCatchesUpInChromium: when the page falls so far behind that the
+// server skips readings for it, the page reloads them from the API and
+// shows no gap, on the same connection (issue 15, item 6).
+func TestPageCatchesUpInChromium(t *testing.T) {
+	b := startBrowser(t)
+	now := time.Now()
+	status := func() Status {
+		return Status{Agent: "gh", Started: now.Add(-time.Hour), Sensors: []SensorStatus{
+			{ID: "air", Type: "sim", Quantities: []string{"temperature"}, State: "ok", IntervalSeconds: 1}}}
+	}
+	temp := func(seq int) reading.Reading {
+		return reading.Reading{Agent: "gh", Sensor: "air", Quantity: reading.Temperature, Value: 20 + float64(seq)/100,
+			Raw: 20, Unit: "°C", Time: now.Add(time.Duration(seq-100) * time.Second), Seq: uint64(seq)}
+	}
+	s := New(Config{}, status, nil, nil)
+	s.hubBytes = 1 << 10 // a handful of readings
+	for i := 1; i <= 10; i++ {
+		s.Publish(temp(i))
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, s, l)
+	b.call("Page.navigate", map[string]any{"url": "http://" + l.Addr().String() + "/"})
+	b.waitPage("the history", func(p pageState) bool { return p.Link == "live" && p.Cards["air/temperature"].Points == 10 })
+
+	var missed []reading.Reading
+	for i := 11; i <= 60; i++ {
+		missed = append(missed, temp(i))
+	}
+	s.publishUnseen(missed...)
+	s.Publish(temp(61))
+	p := b.waitPage("every reading, the skipped ones reloaded", func(p pageState) bool { return p.Cards["air/temperature"].Points == 61 })
+	if c := p.Cards["air/temperature"]; c.Value != "20.61" || p.Link != "live" {
+		t.Errorf("after catching up: value %q, link %q; want 20.61, live", c.Value, p.Link)
+	}
+	var skipped int
+	b.eval(`window.kelvin.st.skipped || 0`, &skipped)
+	if skipped == 0 || s.wsSkipped.Load() == 0 {
+		t.Errorf("the page saw %d skipped, the server %d: the test did not make it skip", skipped, s.wsSkipped.Load())
+	}
+	if n := s.Clients(); n != 1 {
+		t.Errorf("%d clients, want the page's one connection", n)
+	}
+}

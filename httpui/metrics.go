@@ -127,6 +127,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.sample("kelvin_http_refused_total", float64(s.guardStats.crossOrigin.Load()), "reason", "cross_origin")
 	m.family("kelvin_websocket_clients", "gauge", "Live page connections.")
 	m.sample("kelvin_websocket_clients", float64(s.Clients()))
+	m.family("kelvin_websocket_skipped_total", "counter", "Readings live page clients skipped, having fallen too far behind (the page then reloads them).")
+	m.sample("kelvin_websocket_skipped_total", float64(s.wsSkipped.Load()))
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/publish"
@@ -27,8 +28,13 @@ const (
 	idleTimeout       = 60 * time.Second
 	writeTimeout      = 5 * time.Second // one websocket message
 	shutdownTimeout   = 3 * time.Second
-	clientQueue       = 64   // readings queued per websocket client
 	clientReadLimit   = 1024 // bytes of one message from a websocket client
+	// hubBytes bounds the recent readings' JSON kept for the websocket
+	// clients, all of them together (about 11,000 readings): a burst up
+	// to this size reaches every client that keeps reading; one that falls
+	// further behind skips readings and is told so.
+	hubBytes = 2 << 20
+	wsBatch  = 256 // messages a client takes from the hub at once
 )
 
 // SensorStatus is one sensor's state as shown on the page.
@@ -98,8 +104,10 @@ type Server struct {
 	// Websocket hub.
 	writeTimeout    time.Duration // per message and per close; tests shorten it
 	shutdownTimeout time.Duration
-	queueLen        int // per client
+	hubBytes        int // bound of hub; tests shrink it
+	wsSkipped       atomic.Uint64
 	mu              sync.Mutex
+	hub             hubLog
 	clients         []*client            // receiving readings
 	conns           map[*client]struct{} // every /ws handler running, counted against MaxClients
 	goingAway       chan struct{}        // closed when shutdown starts: clients get StatusGoingAway
@@ -136,7 +144,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 		history:         newHistory(cfg.History, cfg.HistoryMax),
 		writeTimeout:    writeTimeout,
 		shutdownTimeout: shutdownTimeout,
-		queueLen:        clientQueue,
+		hubBytes:        hubBytes,
 		conns:           make(map[*client]struct{}),
 		goingAway:       make(chan struct{}),
 		names:           localNames(),
@@ -174,9 +182,9 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Publish records r in the history and sends it to every websocket client.
-// It never blocks on a client: a client whose queue is full is dropped. r
-// is marshalled once, whatever the number of clients. Safe for concurrent
-// use.
+// It never blocks on a client: r is marshalled once into the hub's log,
+// whatever the number of clients, and each client's handler writes it
+// from there. Safe for concurrent use.
 //
 // A reading whose value is not finite (NaN, ±Inf: never a measurement) is
 // left out of the page and its API altogether, so that no JSON the server

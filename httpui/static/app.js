@@ -625,7 +625,7 @@
     for (const s of st.series.values()) s.dirty = true;
     schedule();
   });
-  window.kelvin = { csv: (key) => csv(st.series.get(key)), fmtValue }; // for tests and the console
+  window.kelvin = { csv: (key) => csv(st.series.get(key)), fmtValue, st }; // for tests and the console
 
   let attempt = 0;
   function connect() {
@@ -633,17 +633,22 @@
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(url);
     let queue = []; // readings that arrive while the history loads
+    // load fetches the history, then adds what arrived meanwhile.
+    async function load() {
+      queue = queue || [];
+      await fetchHistory();
+      const q = queue;
+      queue = null;
+      q.forEach(addReading);
+    }
     ws.onopen = async () => {
       try {
-        await fetchHistory();
+        await load();
       } catch (e) {
         ws.close();
         return;
       }
       attempt = 0;
-      const q = queue;
-      queue = null;
-      q.forEach(addReading);
       setOnline(true);
       refreshArchive(true);
       fetchStatus().catch(() => {});
@@ -653,6 +658,13 @@
       try {
         r = JSON.parse(ev.data);
       } catch (e) {
+        return;
+      }
+      if (r && r.skipped) {
+        // We fell behind and the server skipped readings: reload them
+        // rather than show a gap.
+        st.skipped = (st.skipped || 0) + r.skipped;
+        if (!queue) load().catch(() => ws.close());
         return;
       }
       if (queue) {
