@@ -15,8 +15,12 @@ const (
 	DefaultHistory    = time.Hour // Config.History
 	DefaultHistoryMax = 3600      // Config.HistoryMax, readings per series
 	DefaultMaxClients = 64        // Config.MaxClients
-	DefaultArchive    = 7 * 24 * time.Hour
-	minArchive        = time.Hour
+	// DefaultMaxConnections is Config.MaxConnections.
+	DefaultMaxConnections = 256
+	// DefaultMaxConnectionsPerAddress is Config.MaxConnectionsPerAddress.
+	DefaultMaxConnectionsPerAddress = 32
+	DefaultArchive                  = 7 * 24 * time.Hour
+	minArchive                      = time.Hour
 )
 
 // Config configures the live page. It is decoded from the agent's YAML
@@ -36,6 +40,14 @@ type Config struct {
 	// MaxClients is the most websocket clients connected at once; one more
 	// gets HTTP 503. Default 64.
 	MaxClients int `yaml:"max_clients"`
+	// MaxConnections is the most TCP connections open at once (page,
+	// API, websockets, ingest); one more is closed at once. Default 256;
+	// more than MaxClients.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress is the most connections open at once from
+	// one client IP address. Default 32; behind a reverse proxy on the
+	// same machine every client shares its address: raise it.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
 	// AllowedOrigins lists extra Origin host patterns (path.Match syntax,
 	// e.g. "*.example.com", or "https://dash.example.com" to also match the
 	// scheme) allowed to open /ws and to send requests that change state
@@ -84,6 +96,12 @@ func (c *Config) SetDefaults() {
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxConnectionsPerAddress == 0 {
+		c.MaxConnectionsPerAddress = DefaultMaxConnectionsPerAddress
+	}
 	if c.Archive == 0 {
 		c.Archive = DefaultArchive
 	}
@@ -105,6 +123,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClients < 0 {
 		errs = append(errs, fmt.Errorf("httpui: max_clients: must not be negative, got %d", c.MaxClients))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("httpui: max_connections: must not be negative, got %d", c.MaxConnections))
+	} else if c.MaxConnections <= c.MaxClients {
+		errs = append(errs, fmt.Errorf("httpui: max_connections: %d leaves no connection beside max_clients (%d) websockets: want more", c.MaxConnections, c.MaxClients))
+	}
+	if c.MaxConnectionsPerAddress < 0 {
+		errs = append(errs, fmt.Errorf("httpui: max_connections_per_address: must not be negative, got %d", c.MaxConnectionsPerAddress))
 	}
 	if c.Archive < minArchive {
 		errs = append(errs, fmt.Errorf("httpui: archive: want at least %v, got %v", minArchive, c.Archive))

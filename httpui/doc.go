@@ -20,14 +20,18 @@
 // client that falls further behind is not disconnected but sent
 // {"skipped":N} and goes on from the oldest reading still there (the page
 // then reloads the missed window from /api/readings). Every write has a 5 s
-// timeout (a client that stops reading is dropped after it), the number of clients is capped (HTTP 503 beyond) and only the
+// timeout (a client that stops reading is dropped after it), a client that
+// does not answer a ping (every 30 s) within 10 s is dropped, the number of clients is capped (HTTP 503 beyond) and only the
 // page's own origin (plus Config.AllowedOrigins) may connect.
 //
 // Every request first passes a guard: its Host must name this gateway (an
 // IP address, localhost, the hostname, <hostname>.local or
 // Config.AllowedHosts: DNS rebinding), and one that changes state must not
 // come from another site's page by its Origin or Referer (CSRF). Clients
-// that send neither header, such as curl and devices, pass.
+// that send neither header, such as curl and devices, pass. A request must
+// be read whole within 30 s, and the listener keeps at most
+// Config.MaxConnections open, Config.MaxConnectionsPerAddress from one
+// client address.
 //
 // Static assets carry a content-hash ETag and Cache-Control: no-cache, so a
 // browser revalidates (304) and picks up a new binary at once; they are

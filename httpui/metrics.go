@@ -127,6 +127,14 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.sample("kelvin_http_refused_total", float64(s.guardStats.crossOrigin.Load()), "reason", "cross_origin")
 	m.family("kelvin_websocket_clients", "gauge", "Live page connections.")
 	m.sample("kelvin_websocket_clients", float64(s.Clients()))
+	m.family("kelvin_websocket_ping_timeouts_total", "counter", "Live page clients dropped for not answering a ping in time.")
+	m.sample("kelvin_websocket_ping_timeouts_total", float64(s.wsPingDrops.Load()))
+	if ll := s.listener.Load(); ll != nil {
+		m.family("kelvin_http_connections", "gauge", "TCP connections open to the page and its API.")
+		m.sample("kelvin_http_connections", float64(ll.open()))
+		m.family("kelvin_http_connections_refused_total", "counter", "Connections closed at once for being over http.max_connections or http.max_connections_per_address.")
+		m.sample("kelvin_http_connections_refused_total", float64(ll.refused.Load()))
+	}
 	m.family("kelvin_websocket_skipped_total", "counter", "Readings live page clients skipped, having fallen too far behind (the page then reloads them).")
 	m.sample("kelvin_websocket_skipped_total", float64(s.wsSkipped.Load()))
 

@@ -25,10 +25,18 @@ import (
 // Timeouts of the HTTP server and of every websocket write.
 const (
 	readHeaderTimeout = 5 * time.Second
-	idleTimeout       = 60 * time.Second
-	writeTimeout      = 5 * time.Second // one websocket message
-	shutdownTimeout   = 3 * time.Second
-	clientReadLimit   = 1024 // bytes of one message from a websocket client
+	// readTimeout bounds reading a whole request, body included: a client
+	// that trickles a POST body holds its connection this long at most.
+	readTimeout = 30 * time.Second
+	// A websocket client is pinged when it has been connected this long
+	// since the last ping, and dropped when the pong takes longer than
+	// pingTimeout: a client that never reads cannot keep its slot.
+	pingInterval    = 30 * time.Second
+	pingTimeout     = 10 * time.Second
+	idleTimeout     = 60 * time.Second
+	writeTimeout    = 5 * time.Second // one websocket message
+	shutdownTimeout = 3 * time.Second
+	clientReadLimit = 1024 // bytes of one message from a websocket client
 	// hubBytes bounds the recent readings' JSON kept for the websocket
 	// clients, all of them together (about 11,000 readings): a burst up
 	// to this size reaches every client that keeps reading; one that falls
@@ -104,8 +112,13 @@ type Server struct {
 	// Websocket hub.
 	writeTimeout    time.Duration // per message and per close; tests shorten it
 	shutdownTimeout time.Duration
-	hubBytes        int // bound of hub; tests shrink it
+	readTimeout     time.Duration
+	pingInterval    time.Duration
+	pingTimeout     time.Duration
+	listener        atomic.Pointer[limitListener] // set by Serve
+	hubBytes        int                           // bound of hub; tests shrink it
 	wsSkipped       atomic.Uint64
+	wsPingDrops     atomic.Uint64
 	mu              sync.Mutex
 	hub             hubLog
 	clients         []*client            // receiving readings
@@ -144,6 +157,9 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 		history:         newHistory(cfg.History, cfg.HistoryMax),
 		writeTimeout:    writeTimeout,
 		shutdownTimeout: shutdownTimeout,
+		readTimeout:     readTimeout,
+		pingInterval:    pingInterval,
+		pingTimeout:     pingTimeout,
 		hubBytes:        hubBytes,
 		conns:           make(map[*client]struct{}),
 		goingAway:       make(chan struct{}),
@@ -234,11 +250,16 @@ func listenCause(err error) error {
 }
 
 // Serve is Run on an existing listener, which it closes. Tests use
-// 127.0.0.1:0.
+// 127.0.0.1:0. It serves at most Config.MaxConnections connections at
+// once, Config.MaxConnectionsPerAddress from one address.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	ll := newLimitListener(l, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerAddress)
+	s.listener.Store(ll)
+	l = ll
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       s.readTimeout, // a hijacked websocket is free of it; pings bound it
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		// No WriteTimeout: websocket connections live long; every websocket

@@ -206,6 +206,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	defer func() { cancel(); <-readDone }()
+	go s.ping(ctx, conn, cancel)
 
 	// Each write is bounded by a watchdog that drops the connection, rather
 	// than by a context deadline: that would cost several allocations per
@@ -259,6 +260,32 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 				return
 			default:
 			}
+		}
+	}
+}
+
+// ping pings conn every pingInterval until ctx is done, and drops it
+// (cancel) when a pong takes longer than pingTimeout: a client that never
+// reads, or is gone without a word, does not hold its slot for good.
+func (s *Server) ping(ctx context.Context, conn *websocket.Conn, drop context.CancelFunc) {
+	t := time.NewTicker(s.pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.pingTimeout)
+		err := conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.wsPingDrops.Add(1)
+				s.log.Debug("websocket client did not answer a ping, dropped", "err", err)
+			}
+			drop()
+			return
 		}
 	}
 }
