@@ -14,7 +14,11 @@ import (
 const (
 	DefaultHistory    = time.Hour // Config.History
 	DefaultHistoryMax = 3600      // Config.HistoryMax, readings per series
-	DefaultMaxClients = 64        // Config.MaxClients
+	// DefaultHistoryBytes is Config.HistoryBytes: 32 MiB, about 230,000
+	// readings, a small part of a 512 MB Pi.
+	DefaultHistoryBytes = 32 << 20
+	minHistoryBytes     = 256 << 10
+	DefaultMaxClients   = 64 // Config.MaxClients
 	// DefaultMaxConnections is Config.MaxConnections.
 	DefaultMaxConnections = 256
 	// DefaultMaxConnectionsPerAddress is Config.MaxConnectionsPerAddress.
@@ -37,6 +41,12 @@ type Config struct {
 	// whatever their age; default 3600. Memory grows with the readings
 	// actually kept, up to HistoryMax per series.
 	HistoryMax int `yaml:"history_max"`
+	// HistoryBytes is the memory the history may take for all series
+	// together (ReadingBytes per reading); default 32 MiB, at least 256
+	// KiB. Each series gets an equal share at most (and keeps at least 16
+	// readings), so with many fast sensors the page shows less than
+	// History of each; `kelvin check` says when.
+	HistoryBytes buffer.Size `yaml:"history_bytes"`
 	// MaxClients is the most websocket clients connected at once; one more
 	// gets HTTP 503. Default 64.
 	MaxClients int `yaml:"max_clients"`
@@ -83,6 +93,22 @@ type Config struct {
 	secrets *secrets // read by LoadSecrets
 }
 
+// HistoryNeed returns what the history needs to keep History of readings
+// of series read every intervals[i] (one entry per series, at most
+// HistoryMax readings each), in bytes, and how many readings per series
+// HistoryBytes holds for that many series. Call it after SetDefaults.
+func (c *Config) HistoryNeed(intervals []time.Duration) (need int64, perSeries int) {
+	for _, iv := range intervals {
+		n := int64(c.HistoryMax)
+		if iv > 0 {
+			n = min(n, int64((c.History+iv-1)/iv))
+		}
+		need += n * ReadingBytes
+	}
+	h := newHistory(c.History, c.HistoryMax, int64(c.HistoryBytes))
+	return need, h.seriesLimit(len(intervals))
+}
+
 // SetDefaults fills zero fields with their defaults (DefaultHistory,
 // DefaultHistoryMax, DefaultMaxClients). It leaves Listen alone: the agent
 // defaults that.
@@ -92,6 +118,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.HistoryMax == 0 {
 		c.HistoryMax = DefaultHistoryMax
+	}
+	if c.HistoryBytes == 0 {
+		c.HistoryBytes = DefaultHistoryBytes
 	}
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
@@ -120,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HistoryMax < 0 {
 		errs = append(errs, fmt.Errorf("httpui: history_max: must not be negative, got %d", c.HistoryMax))
+	}
+	if c.HistoryBytes < minHistoryBytes {
+		errs = append(errs, fmt.Errorf("httpui: history_bytes: want at least %s, got %s", buffer.Size(minHistoryBytes), c.HistoryBytes))
 	}
 	if c.MaxClients < 0 {
 		errs = append(errs, fmt.Errorf("httpui: max_clients: must not be negative, got %d", c.MaxClients))

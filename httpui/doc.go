@@ -9,7 +9,9 @@
 //   - GET /ws: a websocket pushing every reading as its JSON wire form
 //     (reading.Reading.AppendJSON), one text message per reading.
 //   - GET /api/readings[?sensor=ID]: the recent history kept in memory, a
-//     bounded ring per sensor and quantity, as a JSON array oldest first.
+//     ring per sensor and quantity within one memory budget for all
+//     (Config.HistoryBytes), as a JSON array streamed series by series,
+//     each oldest first.
 //   - GET /api/status: the agent's Status as JSON.
 //
 // The websocket hub never lets a client slow the agent down: Publish

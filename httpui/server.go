@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -154,7 +155,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 		now:             now,
 		log:             log,
 		assets:          assets,
-		history:         newHistory(cfg.History, cfg.HistoryMax),
+		history:         newHistory(cfg.History, cfg.HistoryMax, int64(cfg.HistoryBytes)),
 		writeTimeout:    writeTimeout,
 		shutdownTimeout: shutdownTimeout,
 		readTimeout:     readTimeout,
@@ -296,22 +297,73 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
+// serveReadings answers GET /api/readings[?sensor=ID]: the history as a
+// JSON array, series by series (by sensor, then quantity), each oldest
+// first. It is streamed: a request holds one series' readings and a chunk
+// of output at a time, whatever the number of sensors, and each chunk must
+// be taken by the client within the write timeout.
 func (s *Server) serveReadings(w http.ResponseWriter, r *http.Request) {
-	rs := s.history.snapshot(r.URL.Query().Get("sensor"), s.now())
-	b := make([]byte, 0, 2+len(rs)*180)
-	b = append(b, '[')
-	for i := range rs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = rs[i].AppendJSON(b)
-	}
-	b = append(b, ']', '\n')
+	now := s.now()
+	keys := s.history.keys(r.URL.Query().Get("sensor"))
 	h := w.Header()
 	// The page sizes its charts and its memory by these.
 	h.Set("X-Kelvin-History-Seconds", strconv.FormatFloat(s.cfg.History.Seconds(), 'f', -1, 64))
-	h.Set("X-Kelvin-History-Max", strconv.Itoa(s.cfg.HistoryMax))
-	writeJSON(w, r, b)
+	h.Set("X-Kelvin-History-Max", strconv.Itoa(s.history.perSeries()))
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept-Encoding")
+	gz := acceptsGzip(r)
+	if gz {
+		h.Set("Content-Encoding", "gzip")
+	}
+	if r.Method == http.MethodHead {
+		return
+	}
+	rc := http.NewResponseController(w)
+	var out io.Writer = w
+	var zw *gzip.Writer
+	if gz {
+		zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
+		out = zw
+	}
+	failed := false
+	flush := func(b []byte) []byte {
+		if failed || len(b) == 0 {
+			return b[:0]
+		}
+		rc.SetWriteDeadline(time.Now().Add(s.writeTimeout)) // a stalled client cannot hold the request
+		if _, err := out.Write(b); err != nil {
+			failed = true
+		}
+		return b[:0]
+	}
+	const chunk = 32 << 10
+	b := make([]byte, 0, chunk+512)
+	b = append(b, '[')
+	var rs []reading.Reading
+	first := true
+	for _, k := range keys {
+		rs = s.history.appendSeries(rs[:0], k, now)
+		for i := range rs {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = rs[i].AppendJSON(b)
+			if len(b) >= chunk {
+				b = flush(b)
+			}
+		}
+		if failed {
+			return
+		}
+	}
+	b = append(b, ']', '\n')
+	flush(b)
+	if zw != nil && !failed {
+		zw.Close()
+	}
 }
 
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {

@@ -32,10 +32,11 @@ type hubLog struct {
 // end returns the sequence number the next message will get.
 func (l *hubLog) end() uint64 { return l.first + uint64(l.n) }
 
-// append adds msg, dropping the oldest messages beyond maxBytes.
+// append adds msg, dropping the oldest messages beyond maxBytes (counted
+// by capacity: what they hold on the heap).
 func (l *hubLog) append(msg []byte, maxBytes int) {
-	for l.n > 0 && l.bytes+len(msg) > maxBytes {
-		l.bytes -= len(l.msgs[l.head])
+	for l.n > 0 && l.bytes+cap(msg) > maxBytes {
+		l.bytes -= cap(l.msgs[l.head])
 		l.msgs[l.head] = nil
 		l.head = (l.head + 1) % len(l.msgs)
 		l.n--
@@ -50,7 +51,7 @@ func (l *hubLog) append(msg []byte, maxBytes int) {
 	}
 	l.msgs[(l.head+l.n)%len(l.msgs)] = msg
 	l.n++
-	l.bytes += len(msg)
+	l.bytes += cap(msg)
 }
 
 // take appends to batch up to max messages from c's position on and moves
