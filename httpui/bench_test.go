@@ -26,7 +26,7 @@ import (
 func BenchmarkPublishFanout(b *testing.B) {
 	for _, n := range []int{10, 100} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-			s := New(Config{MaxClients: n}, nil, nil, nil)
+			s := New(Config{MaxClients: n, MaxConnections: n + 8, MaxConnectionsPerAddress: n + 8}, nil, nil, nil) // all on 127.0.0.1
 			addr := serve(b, s, nil)
 			const window = 32
 			got := make(chan struct{}, n)
@@ -84,7 +84,7 @@ func BenchmarkFanoutLatency(b *testing.B) {
 			runtime.GC()
 			var m0 runtime.MemStats
 			runtime.ReadMemStats(&m0)
-			s := New(Config{MaxClients: n}, nil, nil, nil)
+			s := New(Config{MaxClients: n, MaxConnections: n + 8, MaxConnectionsPerAddress: n + 8}, nil, nil, nil) // all on 127.0.0.1
 			addr := serve(b, s, nil)
 			sent := make([]atomic.Int64, b.N+1) // unix ns of each seq's Publish
 			lat := make([][]time.Duration, n)
