@@ -195,7 +195,9 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 
 // Handler returns the HTTP handler serving the page, /ws and /api/, for
 // tests and for embedding in another server. Websocket clients served
-// through it are closed by Run's or Serve's shutdown only.
+// through it are closed by Run's or Serve's shutdown only, and the
+// connection caps and read timeout are Serve's: another server sets its
+// own.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Publish records r in the history and sends it to every websocket client.
