@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -449,7 +450,7 @@ func TestPageLongHistoryInChromium(t *testing.T) {
 // card's current value (item 3).
 func TestPageValuesInChromium(t *testing.T) {
 	b := startBrowser(t)
-	now := time.Now()
+	now := wallclock.Now()
 	status := func() Status {
 		return Status{Agent: "gh", Started: now.Add(-time.Hour), Sensors: []SensorStatus{
 			{ID: "air", Type: "http", Quantities: []string{"temperature"}, State: "ok", IntervalSeconds: 60},
@@ -459,7 +460,7 @@ func TestPageValuesInChromium(t *testing.T) {
 	temp := func(sensor string, seq int, v float64, at time.Time) reading.Reading {
 		return reading.Reading{Agent: "gh", Sensor: sensor, Quantity: reading.Temperature, Value: v, Raw: v, Unit: "°C", Time: at, Seq: uint64(seq)}
 	}
-	s := New(Config{}, status, nil, nil)
+	s := New(Config{}, status, wallclock.Now, nil)
 	s.Publish(temp("big", 1, 1e308, now.Add(-2*time.Second)))
 	s.Publish(temp("big", 2, -1.7e308, now.Add(-time.Second)))
 	for i := range 10 {
@@ -495,7 +496,7 @@ func TestPageValuesInChromium(t *testing.T) {
 	if c := p.Cards["air/temperature"]; c.Value != "29.00" {
 		t.Errorf("air shows %q after a live back-filled reading, want 29.00", c.Value)
 	}
-	s.Publish(temp("air", 13, 30, time.Now()))
+	s.Publish(temp("air", 13, 30, wallclock.Now()))
 	b.waitPage("the newer reading", func(p pageState) bool { c := p.Cards["air/temperature"]; return c.Points == 13 && c.Value == "30.00" })
 }
 
@@ -515,7 +516,7 @@ func (s *Server) publishUnseen(rs ...reading.Reading) {
 // shows no gap, on the same connection (issue 15, item 6).
 func TestPageCatchesUpInChromium(t *testing.T) {
 	b := startBrowser(t)
-	now := time.Now()
+	now := wallclock.Now()
 	status := func() Status {
 		return Status{Agent: "gh", Started: now.Add(-time.Hour), Sensors: []SensorStatus{
 			{ID: "air", Type: "sim", Quantities: []string{"temperature"}, State: "ok", IntervalSeconds: 1}}}
@@ -524,7 +525,7 @@ func TestPageCatchesUpInChromium(t *testing.T) {
 		return reading.Reading{Agent: "gh", Sensor: "air", Quantity: reading.Temperature, Value: 20 + float64(seq)/100,
 			Raw: 20, Unit: "°C", Time: now.Add(time.Duration(seq-100) * time.Second), Seq: uint64(seq)}
 	}
-	s := New(Config{}, status, nil, nil)
+	s := New(Config{}, status, wallclock.Now, nil)
 	s.hubBytes = 1 << 10 // a handful of readings
 	for i := 1; i <= 10; i++ {
 		s.Publish(temp(i))
