@@ -141,7 +141,36 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok: agent %s, %d sensors, outputs: %s, page: %s\n",
 		cfg.File, cfg.Agent.ID, len(cfg.Sensors), strings.Join(outs, "; "), page)
+	if cfg.HTTP.Listen != "" {
+		checkHistory(cfg, stdout)
+	}
 	return ExitOK
+}
+
+// checkHistory says what the page's in-memory history needs for the
+// configured sensors against http.history_bytes, and warns when the
+// budget holds less than http.history of the fastest sensor.
+func checkHistory(cfg *Config, stdout io.Writer) {
+	var ivs []time.Duration
+	fastest := time.Duration(0)
+	for i := range cfg.Sensors {
+		s := &cfg.Sensors[i]
+		for range s.Quantities() {
+			ivs = append(ivs, s.Interval)
+		}
+		if s.Interval > 0 && (fastest == 0 || s.Interval < fastest) {
+			fastest = s.Interval
+		}
+	}
+	h := &cfg.HTTP
+	need, per := h.HistoryNeed(ivs)
+	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+	fmt.Fprintf(stdout, "page history: %d series need about %s for http.history %v; http.history_bytes is %s\n",
+		len(ivs), mib(need), h.History, mib(int64(h.HistoryBytes)))
+	if need > int64(h.HistoryBytes) && fastest > 0 {
+		fmt.Fprintf(stdout, "warning: http.history_bytes: %s holds %d readings per series, about %v of a sensor read every %v, less than http.history %v: raise http.history_bytes to %s or lower http.history\n",
+			mib(int64(h.HistoryBytes)), per, (time.Duration(per) * fastest).Round(time.Second), fastest, h.History, mib(need))
+	}
 }
 
 func cmdRun(args []string, stderr io.Writer) int {

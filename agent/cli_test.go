@@ -16,6 +16,12 @@ func TestMainExitCodes(t *testing.T) {
 		{args: []string{"frobnicate"}, code: ExitUsage, inErr: `unknown command "frobnicate"`},
 		{args: []string{"version"}, code: ExitOK, out: "kelvin "},
 		{args: []string{"check", "-config", "testdata/good-minimal.yaml"}, code: ExitOK, out: "testdata/good-minimal.yaml: ok: agent "},
+		{args: []string{"check", "-config", "testdata/good-minimal.yaml"}, code: ExitOK, out: "page history: 1 series need about 0.5 MiB for http.history 1h0m0s; http.history_bytes is 32.0 MiB\n"},
+		// The page history's memory budget against what the sensors need
+		// (issue 15, item 5): a warning, not an error.
+		{args: []string{"check", "-config", "testdata/good-fast-history.yaml"}, code: ExitOK,
+			out: "page history: 2 series need about 1.0 MiB for http.history 1h0m0s; http.history_bytes is 0.2 MiB\n" +
+				"warning: http.history_bytes: 0.2 MiB holds 910 readings per series, about 1m31s of a sensor read every 100ms, less than http.history 1h0m0s: raise http.history_bytes to 1.0 MiB or lower http.history\n"},
 		{args: []string{"check"}, code: ExitUsage, inErr: "-config FILE is required"},
 		{args: []string{"check", "-config", "testdata/nonexistent.yaml"}, code: ExitUsage, inErr: "testdata/nonexistent.yaml: no such file or directory"},
 		{args: []string{"check", "-config", "testdata/bad-keys.yaml"}, code: ExitUsage, inErr: "testdata/bad-keys.yaml:3: agent.datadir: unknown key"},

@@ -100,6 +100,13 @@ func TestBadConfigs(t *testing.T) {
 			`34: sensors[7].bridge: a DS2482 answers at 0x18..0x1f, not 0x30`,
 			`35: sensors[7].interval: sensors behind the DS2482 at i2c-1 0x30 share one conversion: use the interval and resolution of sensors[3] (10s, 13 bits)`,
 		},
+		"bad-http.yaml": {
+			`5: http.history_bytes: want at least 256KiB, got 100KiB`,
+			`7: http.max_connections: 64 leaves no connection beside max_clients (64) websockets: want more`,
+			`8: http.max_connections_per_address: must not be negative, got -1`,
+			`9: http.allowed_hosts[1]: want a host name or pattern without scheme or port, got "http://gw.lan"`,
+			`9: http.allowed_hosts[2]: bad pattern "[bad": syntax error in pattern`,
+		},
 		"bad-syntax.yaml": {
 			`4: mapping values are not allowed in this context`,
 		},

@@ -26,7 +26,8 @@ func ingestAgent(b *testing.B, typ string, n int, extra string) (*Agent, int) {
 		}
 	}
 	port := testenv.FreePort(b)
-	a := startAgent(b, fmt.Sprintf("agent: { id: bi, data_dir: %s, clock: trust }\nhttp: { listen: \"127.0.0.1:%d\" }\n%s\nsensors:\n%s",
+	// Every client is on 127.0.0.1: allow them all connections at once.
+	a := startAgent(b, fmt.Sprintf("agent: { id: bi, data_dir: %s, clock: trust }\nhttp: { listen: \"127.0.0.1:%d\", max_connections_per_address: 128 }\n%s\nsensors:\n%s",
 		b.TempDir(), port, extra, sb.String()))
 	return a, port
 }

@@ -69,8 +69,10 @@ http: { listen: "127.0.0.1:0" }
 	}
 	ready := func() string {
 		w := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/readyz", nil)
+		req.Host = "localhost" // httptest's example.com is a foreign name to the page
 		httpui.New(cfg.HTTP, a.Status, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler().
-			ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+			ServeHTTP(w, req)
 		return fmt.Sprint(w.Code, " ", w.Body.String())
 	}
 	if got := ready(); !strings.HasPrefix(got, "503 ") || !strings.Contains(got, "buffer: refusing new readings: buffer: closed") {

@@ -97,6 +97,18 @@ func equalHashed(want []byte, got string) bool {
 	return subtle.ConstantTimeCompare(want, sum[:]) == 1
 }
 
+// bearer returns the token of an "Authorization: Bearer TOKEN" header.
+// The scheme is case-insensitive (RFC 9110 section 11.1): "bearer" and
+// "BEARER" are the same.
+func bearer(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimLeft(tok, " ")
+	return tok, tok != ""
+}
+
 // authorize wraps h with the access control of c: with neither auth nor a
 // token configured it is h itself. A request passes with the basic-auth
 // user and password, or with the token as "Authorization: Bearer TOKEN", as
@@ -119,7 +131,7 @@ func (c *Config) authorize(h http.Handler) http.Handler {
 			}
 		}
 		if s.token != nil {
-			if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && equalHashed(s.token, t) {
+			if t, ok := bearer(r); ok && equalHashed(s.token, t) {
 				h.ServeHTTP(w, r)
 				return
 			}
@@ -151,7 +163,7 @@ func (c *Config) authorizeIngest(h http.Handler) http.Handler {
 	}
 	open := s.password == nil && s.token == nil
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && equalHashed(s.ingest, t) {
+		if t, ok := bearer(r); ok && equalHashed(s.ingest, t) {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,4 +192,41 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// TestBearerSchemeCaseInsensitive: the bearer scheme is matched without
+// regard to case (RFC 9110 section 11.1), for the page's token and for
+// the ingest token alike (issue 15, item 10).
+func TestBearerSchemeCaseInsensitive(t *testing.T) {
+	addr := authServer(t, Config{TokenFile: writeSecret(t, "token", "abc123\n")})
+	for _, h := range []string{"Bearer abc123", "bearer abc123", "BEARER abc123", "bEaReR  abc123"} {
+		if resp := getWith(t, http.DefaultClient, "http://"+addr+"/api/status", func(r *http.Request) { r.Header.Set("Authorization", h) }); resp.StatusCode != 200 {
+			t.Errorf("Authorization %q: %d, want 200", h, resp.StatusCode)
+		}
+	}
+	for _, h := range []string{"Bearerabc123", "Basic abc123", "bearer abc124", "bearer "} {
+		if resp := getWith(t, http.DefaultClient, "http://"+addr+"/api/status", func(r *http.Request) { r.Header.Set("Authorization", h) }); resp.StatusCode != 401 {
+			t.Errorf("Authorization %q: %d, want 401", h, resp.StatusCode)
+		}
+	}
+
+	cfg := Config{IngestTokenFile: writeSecret(t, "ingest", "dev1\n")}
+	cfg.SetDefaults()
+	if err := cfg.LoadSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	reached := 0
+	h := cfg.authorizeIngest(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached++ }))
+	for _, auth := range []string{"Bearer dev1", "bearer dev1"} {
+		req, _ := http.NewRequest("POST", "http://localhost/api/ingest", nil)
+		req.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Errorf("ingest with %q: %d, want it let through", auth, rec.Code)
+		}
+	}
+	if reached != 2 {
+		t.Errorf("ingest handler reached %d times, want 2", reached)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -449,4 +450,118 @@ func TestPageLongHistoryInChromium(t *testing.T) {
 	}
 	json.Unmarshal(b.call("Page.captureScreenshot", map[string]any{"format": "png"}), &shot)
 	os.WriteFile(filepath.Join(dirShot, "page-phone.png"), shot.Data, 0o644)
+}
+
+// TestPageValuesInChromium: a huge value shows in exponent form, not as
+// 309 digits (issue 15, item 1); a back-filled reading, from the history or
+// live, takes its place in the chart by time and does not become the
+// card's current value (item 3).
+func TestPageValuesInChromium(t *testing.T) {
+	b := startBrowser(t)
+	now := wallclock.Now()
+	status := func() Status {
+		return Status{Agent: "gh", Started: now.Add(-time.Hour), Sensors: []SensorStatus{
+			{ID: "air", Type: "http", Quantities: []string{"temperature"}, State: "ok", IntervalSeconds: 60},
+			{ID: "big", Type: "http", Quantities: []string{"temperature"}, State: "ok", IntervalSeconds: 60},
+		}}
+	}
+	temp := func(sensor string, seq int, v float64, at time.Time) reading.Reading {
+		return reading.Reading{Agent: "gh", Sensor: sensor, Quantity: reading.Temperature, Value: v, Raw: v, Unit: "°C", Time: at, Seq: uint64(seq)}
+	}
+	s := New(Config{}, status, wallclock.Now, nil)
+	s.Publish(temp("big", 1, 1e308, now.Add(-2*time.Second)))
+	s.Publish(temp("big", 2, -1.7e308, now.Add(-time.Second)))
+	for i := range 10 {
+		s.Publish(temp("air", i+1, 20+float64(i), now.Add(time.Duration(i-10)*time.Second)))
+	}
+	s.Publish(temp("air", 11, 5, now.Add(-50*time.Minute))) // back-filled
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, s, l)
+	b.call("Page.navigate", map[string]any{"url": "http://" + l.Addr().String() + "/"})
+	p := b.waitPage("the history", func(p pageState) bool {
+		return p.Link == "live" && p.Cards["air/temperature"].Points == 11 && p.Cards["big/temperature"].Points == 2
+	})
+	if c := p.Cards["air/temperature"]; c.Value != "29.00" {
+		t.Errorf("air shows %q after a back-filled reading in the history, want the newest 29.00", c.Value)
+	}
+	long := regexp.MustCompile(`\d{12}`)
+	if c := p.Cards["big/temperature"]; c.Value != "-1.700e308" || long.MatchString(c.Range) {
+		t.Errorf("big shows %q, range %q; want -1.700e308 and no long digit strings", c.Value, c.Range)
+	}
+	var labels string
+	b.eval(`window.kelvin.fmtValue(1e308, '°C') + ' ' + window.kelvin.fmtValue(101325, 'Pa') + ' ' + window.kelvin.fmtValue(21.456, '°C')`, &labels)
+	if labels != "1.000e308 101325 21.46" {
+		t.Errorf("fmtValue: %q", labels)
+	}
+
+	// Live: a back-filled reading over the websocket goes into the chart,
+	// and the card keeps the newest value.
+	s.Publish(temp("air", 12, 7, now.Add(-30*time.Minute)))
+	p = b.waitPage("the live back-filled reading", func(p pageState) bool { return p.Cards["air/temperature"].Points == 12 })
+	if c := p.Cards["air/temperature"]; c.Value != "29.00" {
+		t.Errorf("air shows %q after a live back-filled reading, want 29.00", c.Value)
+	}
+	s.Publish(temp("air", 13, 30, wallclock.Now()))
+	b.waitPage("the newer reading", func(p pageState) bool { c := p.Cards["air/temperature"]; return c.Points == 13 && c.Value == "30.00" })
+}
+
+// publishUnseen records rs as Publish does, but without waking the
+// websocket clients: they find out they missed them at the next Publish.
+func (s *Server) publishUnseen(rs ...reading.Reading) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rs {
+		s.history.add(r, s.now())
+		s.hub.append(r.AppendJSON(nil), s.hubBytes)
+	}
+}
+
+// TestPageCatchesUpInChromium: when the page falls so far behind that the
+// server skips readings for it, the page reloads them from the API and
+// shows no gap, on the same connection (issue 15, item 6).
+func TestPageCatchesUpInChromium(t *testing.T) {
+	b := startBrowser(t)
+	now := wallclock.Now()
+	status := func() Status {
+		return Status{Agent: "gh", Started: now.Add(-time.Hour), Sensors: []SensorStatus{
+			{ID: "air", Type: "sim", Quantities: []string{"temperature"}, State: "ok", IntervalSeconds: 1}}}
+	}
+	temp := func(seq int) reading.Reading {
+		return reading.Reading{Agent: "gh", Sensor: "air", Quantity: reading.Temperature, Value: 20 + float64(seq)/100,
+			Raw: 20, Unit: "°C", Time: now.Add(time.Duration(seq-100) * time.Second), Seq: uint64(seq)}
+	}
+	s := New(Config{}, status, wallclock.Now, nil)
+	s.hubBytes = 1 << 10 // a handful of readings
+	for i := 1; i <= 10; i++ {
+		s.Publish(temp(i))
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, s, l)
+	b.call("Page.navigate", map[string]any{"url": "http://" + l.Addr().String() + "/"})
+	b.waitPage("the history", func(p pageState) bool { return p.Link == "live" && p.Cards["air/temperature"].Points == 10 })
+
+	var missed []reading.Reading
+	for i := 11; i <= 60; i++ {
+		missed = append(missed, temp(i))
+	}
+	s.publishUnseen(missed...)
+	s.Publish(temp(61))
+	p := b.waitPage("every reading, the skipped ones reloaded", func(p pageState) bool { return p.Cards["air/temperature"].Points == 61 })
+	if c := p.Cards["air/temperature"]; c.Value != "20.61" || p.Link != "live" {
+		t.Errorf("after catching up: value %q, link %q; want 20.61, live", c.Value, p.Link)
+	}
+	var skipped int
+	b.eval(`window.kelvin.st.skipped || 0`, &skipped)
+	if skipped == 0 || s.wsSkipped.Load() == 0 {
+		t.Errorf("the page saw %d skipped, the server %d: the test did not make it skip", skipped, s.wsSkipped.Load())
+	}
+	if n := s.Clients(); n != 1 {
+		t.Errorf("%d clients, want the page's one connection", n)
+	}
 }

@@ -15,11 +15,19 @@ import (
 const (
 	DefaultHistory    = time.Hour // Config.History
 	DefaultHistoryMax = 3600      // Config.HistoryMax, readings per series
-	DefaultMaxClients = 64        // Config.MaxClients
-	DefaultArchive    = 7 * 24 * time.Hour
-	minArchive        = time.Hour
-	minArchiveFlush   = time.Minute
-	maxArchiveFlush   = time.Hour
+	// DefaultHistoryBytes is Config.HistoryBytes: 32 MiB, about 230,000
+	// readings, a small part of a 512 MB Pi.
+	DefaultHistoryBytes = 32 << 20
+	minHistoryBytes     = 256 << 10
+	DefaultMaxClients   = 64 // Config.MaxClients
+	// DefaultMaxConnections is Config.MaxConnections.
+	DefaultMaxConnections = 256
+	// DefaultMaxConnectionsPerAddress is Config.MaxConnectionsPerAddress.
+	DefaultMaxConnectionsPerAddress = 32
+	DefaultArchive                  = 7 * 24 * time.Hour
+	minArchive                      = time.Hour
+	minArchiveFlush                 = time.Minute
+	maxArchiveFlush                 = time.Hour
 )
 
 // Config configures the live page. It is decoded from the agent's YAML
@@ -36,14 +44,35 @@ type Config struct {
 	// whatever their age; default 3600. Memory grows with the readings
 	// actually kept, up to HistoryMax per series.
 	HistoryMax int `yaml:"history_max"`
+	// HistoryBytes is the memory the history may take for all series
+	// together (ReadingBytes per reading); default 32 MiB, at least 256
+	// KiB. Each series gets an equal share at most (and keeps at least 16
+	// readings), so with many fast sensors the page shows less than
+	// History of each; `kelvin check` says when.
+	HistoryBytes bytesize.Size `yaml:"history_bytes"`
 	// MaxClients is the most websocket clients connected at once; one more
 	// gets HTTP 503. Default 64.
 	MaxClients int `yaml:"max_clients"`
+	// MaxConnections is the most TCP connections open at once (page,
+	// API, websockets, ingest); one more is closed at once. Default 256;
+	// more than MaxClients.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress is the most connections open at once from
+	// one client IP address. Default 32; behind a reverse proxy on the
+	// same machine every client shares its address: raise it.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
 	// AllowedOrigins lists extra Origin host patterns (path.Match syntax,
 	// e.g. "*.example.com", or "https://dash.example.com" to also match the
-	// scheme) allowed to open /ws from another site. Default: none, only
-	// the page's own origin.
+	// scheme) allowed to open /ws and to send requests that change state
+	// (POST /api/ingest) from another site's page. Default: none, only the
+	// page's own origin.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedHosts lists extra names (path.Match patterns, e.g.
+	// "kelvin.example.com" or "*.lan") a request's Host may use. Without
+	// them only IP addresses, "localhost" and this machine's hostname
+	// (also under .local) are served: any other name is what a DNS
+	// rebinding attack sends, and gets 403. Default: none.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 	// Archive is how long the long history (1-minute min/mean/max per
 	// series, on disk, for the 24 h and 7 d charts and /api/history) is
 	// kept; default 7 days, at least 1h.
@@ -71,6 +100,22 @@ type Config struct {
 	secrets *secrets // read by LoadSecrets
 }
 
+// HistoryNeed returns what the history needs to keep History of readings
+// of series read every intervals[i] (one entry per series, at most
+// HistoryMax readings each), in bytes, and how many readings per series
+// HistoryBytes holds for that many series. Call it after SetDefaults.
+func (c *Config) HistoryNeed(intervals []time.Duration) (need int64, perSeries int) {
+	for _, iv := range intervals {
+		n := int64(c.HistoryMax)
+		if iv > 0 {
+			n = min(n, int64((c.History+iv-1)/iv))
+		}
+		need += n * ReadingBytes
+	}
+	h := newHistory(c.History, c.HistoryMax, int64(c.HistoryBytes))
+	return need, h.seriesLimit(len(intervals))
+}
+
 // SetDefaults fills zero fields with their defaults (DefaultHistory,
 // DefaultHistoryMax, DefaultMaxClients). It leaves Listen alone: the agent
 // defaults that.
@@ -81,8 +126,17 @@ func (c *Config) SetDefaults() {
 	if c.HistoryMax == 0 {
 		c.HistoryMax = DefaultHistoryMax
 	}
+	if c.HistoryBytes == 0 {
+		c.HistoryBytes = DefaultHistoryBytes
+	}
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxConnectionsPerAddress == 0 {
+		c.MaxConnectionsPerAddress = DefaultMaxConnectionsPerAddress
 	}
 	if c.Archive == 0 {
 		c.Archive = DefaultArchive
@@ -106,8 +160,19 @@ func (c *Config) Validate() error {
 	if c.HistoryMax < 0 {
 		errs = append(errs, fmt.Errorf("httpui: history_max: must not be negative, got %d", c.HistoryMax))
 	}
+	if c.HistoryBytes < minHistoryBytes {
+		errs = append(errs, fmt.Errorf("httpui: history_bytes: want at least %s, got %s", bytesize.Size(minHistoryBytes), c.HistoryBytes))
+	}
 	if c.MaxClients < 0 {
 		errs = append(errs, fmt.Errorf("httpui: max_clients: must not be negative, got %d", c.MaxClients))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("httpui: max_connections: must not be negative, got %d", c.MaxConnections))
+	} else if c.MaxConnections <= c.MaxClients {
+		errs = append(errs, fmt.Errorf("httpui: max_connections: %d leaves no connection beside max_clients (%d) websockets: want more", c.MaxConnections, c.MaxClients))
+	}
+	if c.MaxConnectionsPerAddress < 0 {
+		errs = append(errs, fmt.Errorf("httpui: max_connections_per_address: must not be negative, got %d", c.MaxConnectionsPerAddress))
 	}
 	if c.Archive < minArchive {
 		errs = append(errs, fmt.Errorf("httpui: archive: want at least %v, got %v", minArchive, c.Archive))
@@ -130,6 +195,15 @@ func (c *Config) Validate() error {
 	}
 	if c.TLS != nil && (c.TLS.Cert == "" || c.TLS.Key == "") {
 		errs = append(errs, errors.New("httpui: tls: needs both cert and key"))
+	}
+	for i, p := range c.AllowedHosts {
+		if p == "" || strings.ContainsAny(p, ":/") {
+			errs = append(errs, fmt.Errorf("httpui: allowed_hosts[%d]: want a host name or pattern without scheme or port, got %q", i, p))
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			errs = append(errs, fmt.Errorf("httpui: allowed_hosts[%d]: bad pattern %q: %w", i, p, err))
+		}
 	}
 	for i, p := range c.AllowedOrigins {
 		if p == "" {

@@ -23,9 +23,10 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	c := Config{History: -time.Second, HistoryMax: -1, MaxClients: -2, Archive: 59 * time.Minute, AllowedOrigins: []string{"ok.example.com", "", "[bad"}}
+	c := Config{History: -time.Second, HistoryMax: -1, HistoryBytes: 100 << 10, MaxClients: -2, Archive: 59 * time.Minute, AllowedOrigins: []string{"ok.example.com", "", "[bad"}}
 	want := "httpui: history: must not be negative, got -1s\n" +
 		"httpui: history_max: must not be negative, got -1\n" +
+		"httpui: history_bytes: want at least 256KiB, got 100KiB\n" +
 		"httpui: max_clients: must not be negative, got -2\n" +
 		"httpui: archive: want at least 1h0m0s, got 59m0s\n" +
 		"httpui: allowed_origins[1]: empty pattern\n" +

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 func get(t *testing.T, s *Server, target string, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req.Host = "localhost"
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -87,9 +89,9 @@ func TestReadingsFilterAndOrder(t *testing.T) {
 	for _, r := range []reading.Reading{w1, a1, h1, w2, h2, a2} {
 		s.Publish(r)
 	}
-	// Oldest first; equal times in sensor, quantity order.
-	wantReadings(t, s, "", h1, a1, w1, a2, w2, h2)
-	wantReadings(t, s, "?sensor=air", h1, a1, a2, h2)
+	// Series by series (by sensor, then quantity), each oldest first.
+	wantReadings(t, s, "", h1, h2, a1, a2, w1, w2)
+	wantReadings(t, s, "?sensor=air", h1, h2, a1, a2)
 	wantReadings(t, s, "?sensor=water", w1, w2)
 	// An unknown sensor is an empty array, not null.
 	wantReadings(t, s, "?sensor=nope")
@@ -159,5 +161,117 @@ func TestRing(t *testing.T) {
 	r.push(rd("a", "q", 100, 0, 100*time.Second), limit)
 	if r.n != 6 || r.at(5).Seq != 100 {
 		t.Fatalf("push after expiry: n = %d, last %d", r.n, r.at(5).Seq)
+	}
+}
+
+// heapNow returns the live heap after a collection.
+func heapNow() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestHistoryBudget: all series together keep at most http.history_bytes
+// of readings, measured on the heap, however many sensors push (here with
+// strings allocated per reading, as ingest does); each keeps its newest
+// readings, in time order (issue 15, item 5).
+func TestHistoryBudget(t *testing.T) {
+	const budget = 2 << 20
+	c := &clock{t0.Add(time.Hour)}
+	s := New(Config{HistoryBytes: budget}, nil, c.now, nil)
+	base := heapNow()
+	const series, each = 200, 1000
+	for i := range each {
+		for j := range series {
+			r := rd(fmt.Sprintf("s%03d", j), reading.Temperature, uint64(i+1), 20, time.Duration(i)*time.Second)
+			r.Agent = strings.Clone(r.Agent)
+			s.Publish(r)
+		}
+	}
+	grown := int64(heapNow() - base)
+	limit := s.history.perSeries()
+	t.Logf("%d series: %d readings each kept, history %d bytes, heap grown %d bytes", series, limit, s.history.bytes(), grown)
+	if b := s.history.bytes(); b > budget {
+		t.Errorf("history holds %d bytes, budget %d", b, budget)
+	}
+	// The hub's log of recent JSON is bounded apart; allow 2 MiB for the
+	// map, the rings' headers and the hub's ring of slices.
+	if bound := int64(budget + hubBytes + 2<<20); grown > bound {
+		t.Errorf("heap grew %d bytes, want at most %d", grown, bound)
+	}
+	if want := budget / (series * ReadingBytes); int64(limit) != want {
+		t.Errorf("%d readings per series, want %d", limit, want)
+	}
+	var all []reading.Reading
+	for i := each - limit; i < each; i++ {
+		all = append(all, rd("s007", reading.Temperature, uint64(i+1), 20, time.Duration(i)*time.Second))
+	}
+	// A back-filled reading is served in its place by time.
+	back := rd("s007", reading.Temperature, 5000, 21, time.Duration(each-limit+5)*time.Second+time.Millisecond)
+	s.Publish(back) // pushes out the oldest
+	all = append(append(all[1:6:6], back), all[6:]...)
+	wantReadings(t, s, "?sensor=s007", all...)
+}
+
+// stallWriter is a ResponseWriter that blocks once after stallAt bytes
+// until released, counting what it was given.
+type stallWriter struct {
+	h                 http.Header
+	n, stallAt        int
+	stalled, released chan struct{}
+	tail              []byte
+}
+
+func (w *stallWriter) Header() http.Header { return w.h }
+func (w *stallWriter) WriteHeader(int)     {}
+func (w *stallWriter) Write(b []byte) (int, error) {
+	w.n += len(b)
+	if w.n >= w.stallAt && w.stalled != nil {
+		close(w.stalled)
+		w.stalled = nil
+		<-w.released
+	}
+	w.tail = append(w.tail[:0], b[max(0, len(b)-2):]...)
+	return len(b), nil
+}
+
+// TestReadingsBoundedMemory: GET /api/readings of 100 sensors' 2,000
+// readings each (about 36 MB of JSON) holds a bounded amount of memory
+// while it is being sent, plain or gzipped: the answer is streamed, not
+// built whole (issue 15, item 5).
+func TestReadingsBoundedMemory(t *testing.T) {
+	c := &clock{t0.Add(time.Hour)}
+	s := New(Config{HistoryBytes: 64 << 20}, nil, c.now, nil)
+	const series, each = 100, 2000
+	for i := range each {
+		for j := range series {
+			s.Publish(rd(fmt.Sprintf("s%03d", j), reading.Temperature, uint64(i+1), 20.125, time.Duration(i)*time.Second))
+		}
+	}
+	for _, enc := range []string{"", "gzip"} {
+		base := heapNow()
+		w := &stallWriter{h: http.Header{}, stallAt: 256 << 10, stalled: make(chan struct{}), released: make(chan struct{})}
+		stalled := w.stalled
+		req := httptest.NewRequest(http.MethodGet, "/api/readings", nil)
+		req.Host = "localhost"
+		req.Header.Set("Accept-Encoding", enc)
+		done := make(chan struct{})
+		go func() { defer close(done); s.Handler().ServeHTTP(w, req) }()
+		select {
+		case <-stalled:
+		case <-done:
+			t.Fatalf("%q: the answer was %d bytes, want more than %d", enc, w.n, w.stallAt)
+		}
+		grown := int64(heapNow()) - int64(base)
+		close(w.released)
+		<-done
+		t.Logf("%q: %d bytes sent, heap grown %d bytes while sending", enc, w.n, grown)
+		if grown > 4<<20 {
+			t.Errorf("%q: the request holds %d bytes of heap, want at most 4 MiB", enc, grown)
+		}
+		if enc == "" && (w.n < series*each*140 || string(w.tail) != "]\n") {
+			t.Errorf("the answer: %d bytes ending %q", w.n, w.tail)
+		}
 	}
 }

@@ -144,8 +144,21 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	for _, reason := range slices.Sorted(maps.Keys(rejected)) {
 		m.sample("kelvin_ingest_rejected_total", float64(rejected[reason]), "reason", reason)
 	}
+	m.family("kelvin_http_refused_total", "counter", "Requests refused before access control: a foreign Host (DNS rebinding) or a cross-origin request that changes state (CSRF).")
+	m.sample("kelvin_http_refused_total", float64(s.guardStats.host.Load()), "reason", "host")
+	m.sample("kelvin_http_refused_total", float64(s.guardStats.crossOrigin.Load()), "reason", "cross_origin")
 	m.family("kelvin_websocket_clients", "gauge", "Live page connections.")
 	m.sample("kelvin_websocket_clients", float64(s.Clients()))
+	m.family("kelvin_websocket_ping_timeouts_total", "counter", "Live page clients dropped for not answering a ping in time.")
+	m.sample("kelvin_websocket_ping_timeouts_total", float64(s.wsPingDrops.Load()))
+	if ll := s.listener.Load(); ll != nil {
+		m.family("kelvin_http_connections", "gauge", "TCP connections open to the page and its API.")
+		m.sample("kelvin_http_connections", float64(ll.open()))
+		m.family("kelvin_http_connections_refused_total", "counter", "Connections closed at once for being over http.max_connections or http.max_connections_per_address.")
+		m.sample("kelvin_http_connections_refused_total", float64(ll.refused.Load()))
+	}
+	m.family("kelvin_websocket_skipped_total", "counter", "Readings live page clients skipped, having fallen too far behind (the page then reloads them).")
+	m.sample("kelvin_websocket_skipped_total", float64(s.wsSkipped.Load()))
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -112,3 +112,22 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("kelvin_sensor_errors_total is a %v", fams["kelvin_sensor_errors_total"].GetType())
 	}
 }
+
+// TestMetricsValueIsNewestByTime: a back-filled reading (stamped 50 min
+// ago, arriving last) does not become the sensor's current value; the
+// newest by time stays (issue 15, item 3).
+func TestMetricsValueIsNewestByTime(t *testing.T) {
+	now := t0.Add(time.Hour)
+	s := New(Config{}, nil, func() time.Time { return now }, nil)
+	s.Publish(reading.Reading{Sensor: "air", Quantity: reading.Temperature, Unit: "°C", Value: 21.5, Time: now})
+	s.Publish(reading.Reading{Sensor: "air", Quantity: reading.Temperature, Unit: "°C", Value: 4.25, Time: now.Add(-50 * time.Minute)})
+	body := get(t, s, "/metrics").Body.String()
+	if want := `kelvin_sensor_value{sensor="air",quantity="temperature",unit="°C"} 21.5` + "\n"; !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %q:\n%s", want, body)
+	}
+	// A newer reading takes over.
+	s.Publish(reading.Reading{Sensor: "air", Quantity: reading.Temperature, Unit: "°C", Value: 22, Time: now.Add(time.Second)})
+	if want := `kelvin_sensor_value{sensor="air",quantity="temperature",unit="°C"} 22` + "\n"; !strings.Contains(get(t, s, "/metrics").Body.String(), want) {
+		t.Errorf("/metrics lacks %q", want)
+	}
+}

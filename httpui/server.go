@@ -7,12 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
@@ -23,11 +27,24 @@ import (
 // Timeouts of the HTTP server and of every websocket write.
 const (
 	readHeaderTimeout = 5 * time.Second
-	idleTimeout       = 60 * time.Second
-	writeTimeout      = 5 * time.Second // one websocket message
-	shutdownTimeout   = 3 * time.Second
-	clientQueue       = 64   // readings queued per websocket client
-	clientReadLimit   = 1024 // bytes of one message from a websocket client
+	// readTimeout bounds reading a whole request, body included: a client
+	// that trickles a POST body holds its connection this long at most.
+	readTimeout = 30 * time.Second
+	// A websocket client is pinged when it has been connected this long
+	// since the last ping, and dropped when the pong takes longer than
+	// pingTimeout: a client that never reads cannot keep its slot.
+	pingInterval    = 30 * time.Second
+	pingTimeout     = 10 * time.Second
+	idleTimeout     = 60 * time.Second
+	writeTimeout    = 5 * time.Second // one websocket message
+	shutdownTimeout = 3 * time.Second
+	clientReadLimit = 1024 // bytes of one message from a websocket client
+	// hubBytes bounds the recent readings' JSON kept for the websocket
+	// clients, all of them together (about 11,000 readings): a burst up
+	// to this size reaches every client that keeps reading; one that falls
+	// further behind skips readings and is told so.
+	hubBytes = 2 << 20
+	wsBatch  = 256 // messages a client takes from the hub at once
 )
 
 // SensorStatus is one sensor's state as shown on the page.
@@ -100,12 +117,21 @@ type Server struct {
 	ingest      IngestFunc // nil: POST /api/ingest answers 404
 	ingestStats ingestStats
 	handler     http.Handler
+	names       []string // host names of this machine (localNames); tests set them
+	guardStats  guardStats
 
 	// Websocket hub.
 	writeTimeout    time.Duration // per message and per close; tests shorten it
 	shutdownTimeout time.Duration
-	queueLen        int // per client
+	readTimeout     time.Duration
+	pingInterval    time.Duration
+	pingTimeout     time.Duration
+	listener        atomic.Pointer[limitListener] // set by Serve
+	hubBytes        int                           // bound of hub; tests shrink it
+	wsSkipped       atomic.Uint64
+	wsPingDrops     atomic.Uint64
 	mu              sync.Mutex
+	hub             hubLog
 	clients         []*client            // receiving readings
 	conns           map[*client]struct{} // every /ws handler running, counted against MaxClients
 	goingAway       chan struct{}        // closed when shutdown starts: clients get StatusGoingAway
@@ -139,18 +165,23 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 		now:             now,
 		log:             log,
 		assets:          assets,
-		history:         newHistory(cfg.History, cfg.HistoryMax),
+		history:         newHistory(cfg.History, cfg.HistoryMax, int64(cfg.HistoryBytes)),
 		writeTimeout:    writeTimeout,
 		shutdownTimeout: shutdownTimeout,
-		queueLen:        clientQueue,
+		readTimeout:     readTimeout,
+		pingInterval:    pingInterval,
+		pingTimeout:     pingTimeout,
+		hubBytes:        hubBytes,
 		conns:           make(map[*client]struct{}),
 		goingAway:       make(chan struct{}),
+		names:           localNames(),
 	}
 
 	mux := http.NewServeMux()
 	for p, a := range assets {
 		if p == "/" {
 			p = "/{$}"
+			mux.Handle("GET /index.html", a) // what a bookmark or a proxy may ask for
 		}
 		mux.Handle("GET "+p, a)
 	}
@@ -168,20 +199,30 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	// or with the page's credentials.
 	outer.Handle("POST /api/ingest", cfg.authorizeIngest(http.HandlerFunc(s.serveIngest)))
 	outer.Handle("/", cfg.authorize(mux))
-	s.handler = outer
+	s.handler = s.guard(outer)
 	return s
 }
 
 // Handler returns the HTTP handler serving the page, /ws and /api/, for
 // tests and for embedding in another server. Websocket clients served
-// through it are closed by Run's or Serve's shutdown only.
+// through it are closed by Run's or Serve's shutdown only, and the
+// connection caps and read timeout are Serve's: another server sets its
+// own.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Publish records r in the history and sends it to every websocket client.
-// It never blocks on a client: a client whose queue is full is dropped. r
-// is marshalled once, whatever the number of clients. Safe for concurrent
-// use.
+// It never blocks on a client: r is marshalled once into the hub's log,
+// whatever the number of clients, and each client's handler writes it
+// from there. Safe for concurrent use.
+//
+// A reading whose value is not finite (NaN, ±Inf: never a measurement) is
+// left out of the page and its API altogether, so that no JSON the server
+// writes can carry one.
 func (s *Server) Publish(r reading.Reading) {
+	if !isFinite(r.Value) {
+		s.log.Debug("reading with a non-finite value left off the page", "sensor", r.Sensor, "quantity", r.Quantity)
+		return
+	}
 	s.history.add(r, s.now())
 	s.broadcast(r.AppendJSON(make([]byte, 0, 192)))
 }
@@ -219,11 +260,16 @@ func listenCause(err error) error {
 }
 
 // Serve is Run on an existing listener, which it closes. Tests use
-// 127.0.0.1:0.
+// 127.0.0.1:0. It serves at most Config.MaxConnections connections at
+// once, Config.MaxConnectionsPerAddress from one address.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	ll := newLimitListener(l, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerAddress)
+	s.listener.Store(ll)
+	l = ll
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       s.readTimeout, // a hijacked websocket is free of it; pings bound it
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		// No WriteTimeout: websocket connections live long; every websocket
@@ -260,22 +306,73 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
+// serveReadings answers GET /api/readings[?sensor=ID]: the history as a
+// JSON array, series by series (by sensor, then quantity), each oldest
+// first. It is streamed: a request holds one series' readings and a chunk
+// of output at a time, whatever the number of sensors, and each chunk must
+// be taken by the client within the write timeout.
 func (s *Server) serveReadings(w http.ResponseWriter, r *http.Request) {
-	rs := s.history.snapshot(r.URL.Query().Get("sensor"), s.now())
-	b := make([]byte, 0, 2+len(rs)*180)
-	b = append(b, '[')
-	for i := range rs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = rs[i].AppendJSON(b)
-	}
-	b = append(b, ']', '\n')
+	now := s.now()
+	keys := s.history.keys(r.URL.Query().Get("sensor"))
 	h := w.Header()
 	// The page sizes its charts and its memory by these.
 	h.Set("X-Kelvin-History-Seconds", strconv.FormatFloat(s.cfg.History.Seconds(), 'f', -1, 64))
-	h.Set("X-Kelvin-History-Max", strconv.Itoa(s.cfg.HistoryMax))
-	writeJSON(w, r, b)
+	h.Set("X-Kelvin-History-Max", strconv.Itoa(s.history.perSeries()))
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept-Encoding")
+	gz := acceptsGzip(r)
+	if gz {
+		h.Set("Content-Encoding", "gzip")
+	}
+	if r.Method == http.MethodHead {
+		return
+	}
+	rc := http.NewResponseController(w)
+	var out io.Writer = w
+	var zw *gzip.Writer
+	if gz {
+		zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
+		out = zw
+	}
+	failed := false
+	flush := func(b []byte) []byte {
+		if failed || len(b) == 0 {
+			return b[:0]
+		}
+		rc.SetWriteDeadline(time.Now().Add(s.writeTimeout)) // a stalled client cannot hold the request
+		if _, err := out.Write(b); err != nil {
+			failed = true
+		}
+		return b[:0]
+	}
+	const chunk = 32 << 10
+	b := make([]byte, 0, chunk+512)
+	b = append(b, '[')
+	var rs []reading.Reading
+	first := true
+	for _, k := range keys {
+		rs = s.history.appendSeries(rs[:0], k, now)
+		for i := range rs {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = rs[i].AppendJSON(b)
+			if len(b) >= chunk {
+				b = flush(b)
+			}
+		}
+		if failed {
+			return
+		}
+	}
+	b = append(b, ']', '\n')
+	flush(b)
+	if zw != nil && !failed {
+		zw.Close()
+	}
 }
 
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
@@ -302,6 +399,7 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	finiteStatus(&st)
 	b, err := json.Marshal(st)
 	if err != nil {
 		s.log.Error("marshal status", "err", err)
@@ -309,6 +407,35 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, r, append(b, '\n'))
+}
+
+// finiteStatus replaces the non-finite numbers of st (which JSON cannot
+// carry) with 0, copying what it changes: the slices and the buffer status
+// may be the agent's.
+func finiteStatus(st *Status) {
+	for i := range st.Sensors {
+		if !isFinite(st.Sensors[i].IntervalSeconds) {
+			st.Sensors = slices.Clone(st.Sensors)
+			for j := range st.Sensors[i:] {
+				st.Sensors[i+j].IntervalSeconds = finiteOr0(st.Sensors[i+j].IntervalSeconds)
+			}
+			break
+		}
+	}
+	if b := st.Buffer; b != nil && (!isFinite(b.FsyncsPerHour) || !isFinite(b.BytesWrittenPerHr)) {
+		c := *b
+		c.FsyncsPerHour, c.BytesWrittenPerHr = finiteOr0(c.FsyncsPerHour), finiteOr0(c.BytesWrittenPerHr)
+		st.Buffer = &c
+	}
+}
+
+func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func finiteOr0(f float64) float64 {
+	if isFinite(f) {
+		return f
+	}
+	return 0
 }
 
 // writeJSON writes b as a JSON response that is never cached, gzipped

@@ -51,6 +51,10 @@ func TestStaticPage(t *testing.T) {
 	if !strings.Contains(css, "prefers-color-scheme: dark") {
 		t.Error("style.css has no dark mode")
 	}
+	// /index.html is the page too (issue 15).
+	if rec := get(t, s, "/index.html"); rec.Code != http.StatusOK || rec.Body.String() != page {
+		t.Errorf("GET /index.html: %d, want the page", rec.Code)
+	}
 	if rec := get(t, s, "/nope.js"); rec.Code != http.StatusNotFound {
 		t.Errorf("GET /nope.js: %d, want 404", rec.Code)
 	}
@@ -123,7 +127,9 @@ func TestStaticGzip(t *testing.T) {
 		t.Error("gzip form differs between requests")
 	}
 	head := httptest.NewRecorder()
-	s.Handler().ServeHTTP(head, httptest.NewRequest(http.MethodHead, "/", nil))
+	req := httptest.NewRequest(http.MethodHead, "/", nil)
+	req.Host = "localhost"
+	s.Handler().ServeHTTP(head, req)
 	if head.Code != http.StatusOK || head.Body.Len() != 0 || head.Header().Get("Content-Length") == "" {
 		t.Errorf("HEAD /: %d, %d bytes, %v", head.Code, head.Body.Len(), head.Header())
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"sync"
+	"strconv"
 	"time"
 
 	"github.com/coder/websocket"
@@ -12,46 +12,84 @@ import (
 
 // client is one websocket client of the hub.
 type client struct {
-	send   chan []byte   // readings' JSON, bounded; never closed
-	kicked chan struct{} // closed when the client is dropped for being slow
-	once   sync.Once
-	drop   context.CancelFunc // ends the connection at once; nil before the handshake
+	wake chan struct{}      // capacity 1: the hub has messages past next
+	next uint64             // the hub sequence number of the next message to send; guarded by Server.mu
+	drop context.CancelFunc // ends the connection at once; nil before the handshake
 }
 
-func (c *client) kick() { c.once.Do(func() { close(c.kicked) }) }
+// hubLog is the recent readings' JSON, shared by every client: each client
+// keeps only its position in it, so a burst costs its bytes once, not once
+// per client. It holds at most maxBytes (and always the newest message); a
+// client that falls behind its start skips the readings in between.
+type hubLog struct {
+	msgs  [][]byte // a ring: msgs[(head+i)%len(msgs)] has sequence number first+i
+	head  int
+	n     int
+	first uint64
+	bytes int
+}
+
+// end returns the sequence number the next message will get.
+func (l *hubLog) end() uint64 { return l.first + uint64(l.n) }
+
+// append adds msg, dropping the oldest messages beyond maxBytes (counted
+// by capacity: what they hold on the heap).
+func (l *hubLog) append(msg []byte, maxBytes int) {
+	for l.n > 0 && l.bytes+cap(msg) > maxBytes {
+		l.bytes -= cap(l.msgs[l.head])
+		l.msgs[l.head] = nil
+		l.head = (l.head + 1) % len(l.msgs)
+		l.n--
+		l.first++
+	}
+	if l.n == len(l.msgs) {
+		nm := make([][]byte, max(64, 2*len(l.msgs)))
+		for i := range l.n {
+			nm[i] = l.msgs[(l.head+i)%len(l.msgs)]
+		}
+		l.msgs, l.head = nm, 0
+	}
+	l.msgs[(l.head+l.n)%len(l.msgs)] = msg
+	l.n++
+	l.bytes += cap(msg)
+}
+
+// take appends to batch up to max messages from c's position on and moves
+// c past them. skipped is how many messages c missed: they left the log
+// before c got to them.
+func (s *Server) take(c *client, batch [][]byte, maxMsgs int) (out [][]byte, skipped uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := &s.hub
+	if c.next < l.first {
+		skipped = l.first - c.next
+		c.next = l.first
+	}
+	for ; c.next < l.end() && len(batch) < maxMsgs; c.next++ {
+		batch = append(batch, l.msgs[(l.head+int(c.next-l.first))%len(l.msgs)])
+	}
+	return batch, skipped
+}
 
 // Clients returns the number of websocket clients currently receiving
-// readings. A client dropped for being too slow stops counting at once,
-// while its connection is closed within the write timeout.
+// readings.
 func (s *Server) Clients() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.clients)
 }
 
-// broadcast hands msg to every client without blocking, dropping the
-// clients whose queue is full.
+// broadcast adds msg to the hub's log and wakes every client, without
+// blocking on any.
 func (s *Server) broadcast(msg []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	slow := false
+	s.hub.append(msg, s.hubBytes)
 	for _, c := range s.clients {
 		select {
-		case c.send <- msg:
-		default:
-			c.kick()
-			slow = true
+		case c.wake <- struct{}{}:
+		default: // already awake
 		}
-	}
-	if slow {
-		s.clients = slices.DeleteFunc(s.clients, func(c *client) bool {
-			select {
-			case <-c.kicked:
-				return true
-			default:
-				return false
-			}
-		})
 	}
 }
 
@@ -74,6 +112,7 @@ func (s *Server) join(w http.ResponseWriter, c *client) bool {
 	}
 	s.wsWG.Add(1) // before shutdown's Wait: goingAway is not closed yet
 	s.conns[c] = struct{}{}
+	c.next = s.hub.end()
 	s.clients = append(s.clients, c)
 	return true
 }
@@ -129,11 +168,13 @@ func (s *Server) shutdownWS(ctx context.Context) {
 }
 
 // serveWS upgrades to a websocket and streams readings until the client
-// goes away, is too slow, or the server shuts down.
+// goes away, stops taking them for longer than the write timeout, or the
+// server shuts down. A client that falls behind the hub's log is sent
+// {"skipped":N} and goes on with the readings still there.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Join the hub before the handshake completes, so that every reading
 	// published after the browser sees the socket open reaches it.
-	c := &client{send: make(chan []byte, s.queueLen), kicked: make(chan struct{})}
+	c := &client{wake: make(chan struct{}, 1)}
 	if !s.join(w, c) {
 		return
 	}
@@ -166,6 +207,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	defer func() { cancel(); <-readDone }()
+	go s.ping(ctx, conn, cancel)
 
 	// Each write is bounded by a watchdog that drops the connection, rather
 	// than by a context deadline: that would cost several allocations per
@@ -173,32 +215,77 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	watchdog := time.AfterFunc(time.Hour, cancel)
 	watchdog.Stop()
 	defer watchdog.Stop()
-	for {
-		// A dropped client is closed before anything else, even with
-		// readings still queued.
-		select {
-		case <-c.kicked:
-			log.Info("websocket client too slow, dropped", "queue_readings", s.queueLen)
-			s.closeConn(conn, cancel, websocket.StatusPolicyViolation, "too slow")
-			return
-		default:
+	write := func(msg []byte) bool {
+		watchdog.Reset(s.writeTimeout)
+		err := conn.Write(context.Background(), websocket.MessageText, msg)
+		watchdog.Stop()
+		if err != nil {
+			log.Debug("websocket write failed", "err", err)
+			return false
 		}
+		return true
+	}
+	var batch [][]byte
+	for {
 		select {
-		case msg := <-c.send:
-			watchdog.Reset(s.writeTimeout)
-			err := conn.Write(context.Background(), websocket.MessageText, msg)
-			watchdog.Stop()
-			if err != nil {
-				log.Debug("websocket write failed", "err", err)
-				return
-			}
-		case <-c.kicked:
-			// Handled at the top of the loop.
+		case <-c.wake:
 		case <-readDone:
 			log.Debug("websocket client gone")
 			return
 		case <-s.goingAway:
 			s.closeConn(conn, cancel, websocket.StatusGoingAway, "agent shutting down")
+			return
+		}
+		for {
+			var skipped uint64
+			batch, skipped = s.take(c, batch[:0], wsBatch)
+			if skipped > 0 {
+				s.wsSkipped.Add(skipped)
+				log.Debug("websocket client fell behind, readings skipped", "readings", skipped)
+				if !write(append(strconv.AppendUint([]byte(`{"skipped":`), skipped, 10), '}')) {
+					return
+				}
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for i, msg := range batch {
+				batch[i] = nil
+				if !write(msg) {
+					return
+				}
+			}
+			select {
+			case <-s.goingAway:
+				s.closeConn(conn, cancel, websocket.StatusGoingAway, "agent shutting down")
+				return
+			default:
+			}
+		}
+	}
+}
+
+// ping pings conn every pingInterval until ctx is done, and drops it
+// (cancel) when a pong takes longer than pingTimeout: a client that never
+// reads, or is gone without a word, does not hold its slot for good.
+func (s *Server) ping(ctx context.Context, conn *websocket.Conn, drop context.CancelFunc) {
+	t := time.NewTicker(s.pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.pingTimeout)
+		err := conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.wsPingDrops.Add(1)
+				s.log.Debug("websocket client did not answer a ping, dropped", "err", err)
+			}
+			drop()
 			return
 		}
 	}

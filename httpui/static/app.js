@@ -39,11 +39,14 @@
   // Temperatures are shown in °C or °F, as chosen in the page.
   const shownUnit = (unit) => (unit === '°C' && st.fahrenheit ? '°F' : unit);
   const shown = (v, unit) => (unit === '°C' && st.fahrenheit && typeof v === 'number' ? v * 1.8 + 32 : v);
+  // fmtNum writes v with d decimals, or in exponent form when that would
+  // be long (1e308 is "1.000e308", not 309 digits).
+  const fmtNum = (v, d) => (Math.abs(v) >= 1e9 ? v.toExponential(3).replace('e+', 'e') : v.toFixed(d));
   function fmtValue(v, unit) {
     v = shown(v, unit);
     if (typeof v !== 'number' || !isFinite(v)) return '–';
     const d = DECIMALS[unit];
-    return v.toFixed(d === undefined ? 2 : d);
+    return fmtNum(v, d === undefined ? 2 : d);
   }
   function fmtDuration(ms) {
     let s = Math.max(0, Math.floor(ms / 1000));
@@ -89,15 +92,22 @@
     return s;
   }
 
-  // addReading appends r to its series unless it is already there (it is
-  // when the websocket and /api/readings overlap after a reconnect).
+  // addReading puts r in its series in time order (a back-filled reading
+  // goes in its place; the current value stays the newest), unless it is
+  // already there (it is when the websocket and /api/readings overlap).
   function addReading(r) {
     if (!r || typeof r.sensor !== 'string' || typeof r.quantity !== 'string') return;
     const s = series(r.sensor, r.quantity, r.unit);
     const t = Date.parse(r.ts);
+    if (!isFinite(t)) return;
+    const p = { t, v: r.value, r: r.raw, seq: r.seq };
     const last = s.pts[s.pts.length - 1];
-    if (last && (t < last.t || (t === last.t && r.seq <= last.seq))) return;
-    s.pts.push({ t, v: r.value, r: r.raw, seq: r.seq });
+    if (!last || t > last.t || (t === last.t && r.seq > last.seq)) s.pts.push(p);
+    else {
+      let i = firstAt(s.pts, t);
+      for (; i < s.pts.length && s.pts[i].t === t; i++) if (s.pts[i].seq === r.seq) return;
+      s.pts.splice(i, 0, p);
+    }
     trim(s);
     s.dirty = true;
     schedule();
@@ -199,7 +209,7 @@
     const tr = trend(s, pts);
     s.trend.textContent = tr.arrow;
     const d = shown(tr.delta, s.unit) - shown(0, s.unit); // a difference: no °F offset
-    s.trend.title = tr.arrow ? (d >= 0 ? '+' : '') + d.toFixed(DECIMALS[s.unit] === undefined ? 2 : DECIMALS[s.unit]) +
+    s.trend.title = tr.arrow ? (d >= 0 ? '+' : '') + fmtNum(d, DECIMALS[s.unit] === undefined ? 2 : DECIMALS[s.unit]) +
       ' ' + shownUnit(s.unit) + ' over ' + fmtDuration(Math.min(600e3, st.windowMs)) : '';
     s.range.textContent = m
       ? 'min ' + fmtValue(m.lo, s.unit) + ' · mean ' + fmtValue(m.mean, s.unit) + ' · max ' + fmtValue(m.hi, s.unit)
@@ -247,13 +257,15 @@
     const f = x / p;
     return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * p;
   }
+  // valueTicks spans lo…hi in nice steps; halved differences keep it
+  // finite for values near the largest float.
   function valueTicks(lo, hi, n) {
-    const step = niceStep((hi - lo) / Math.max(1, n));
-    const min = Math.floor(lo / step) * step;
-    const max = Math.ceil(hi / step) * step;
+    const step = niceStep((hi / 2 - lo / 2) / Math.max(1, n)) * 2;
+    const min = Math.max(-Number.MAX_VALUE, Math.floor(lo / step) * step);
+    const max = Math.min(Number.MAX_VALUE, Math.ceil(hi / step) * step);
     const dec = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
     const ticks = [];
-    for (let v = min; v <= max + step / 2; v += step) ticks.push(v);
+    for (let v = min; v <= max + step / 2 && ticks.length < 50; v += step) ticks.push(v);
     return { min, max, ticks, dec };
   }
   const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
@@ -327,13 +339,13 @@
       return;
     }
     const span = MIN_SPAN[shownUnit(s.unit)] || 1e-9;
-    if (hi - lo < span) {
+    if (hi / 2 - lo / 2 < span / 2) {
       const mid = (hi + lo) / 2;
       lo = mid - span / 2;
       hi = mid + span / 2;
     }
     const yt = valueTicks(lo, hi, Math.max(2, Math.floor(h / 35)));
-    const labels = yt.ticks.map((v) => v.toFixed(yt.dec));
+    const labels = yt.ticks.map((v) => fmtNum(v, yt.dec));
     const padL = Math.ceil(Math.max(...labels.map((l) => g.measureText(l).width))) + 8;
     const padR = 6;
     const padT = 6;
@@ -342,7 +354,7 @@
     const ph = h - padT - padB;
     if (pw < 20 || ph < 20) return;
     const x = (t) => padL + ((t - t0) / (t1 - t0)) * pw;
-    const y = (v) => padT + ((yt.max - v) / (yt.max - yt.min)) * ph;
+    const y = (v) => padT + ((yt.max / 2 - v / 2) / (yt.max / 2 - yt.min / 2)) * ph;
 
     // Grid and value axis.
     g.lineWidth = 1;
@@ -628,7 +640,7 @@
     for (const s of st.series.values()) s.dirty = true;
     schedule();
   });
-  window.kelvin = { csv: (key) => csv(st.series.get(key)) }; // for tests and the console
+  window.kelvin = { csv: (key) => csv(st.series.get(key)), fmtValue, st }; // for tests and the console
 
   let attempt = 0;
   function connect() {
@@ -636,17 +648,22 @@
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(url);
     let queue = []; // readings that arrive while the history loads
+    // load fetches the history, then adds what arrived meanwhile.
+    async function load() {
+      queue = queue || [];
+      await fetchHistory();
+      const q = queue;
+      queue = null;
+      q.forEach(addReading);
+    }
     ws.onopen = async () => {
       try {
-        await fetchHistory();
+        await load();
       } catch (e) {
         ws.close();
         return;
       }
       attempt = 0;
-      const q = queue;
-      queue = null;
-      q.forEach(addReading);
       setOnline(true);
       refreshArchive(true);
       fetchStatus().catch(() => {});
@@ -656,6 +673,13 @@
       try {
         r = JSON.parse(ev.data);
       } catch (e) {
+        return;
+      }
+      if (r && r.skipped) {
+        // We fell behind and the server skipped readings: reload them
+        // rather than show a gap.
+        st.skipped = (st.skipped || 0) + r.skipped;
+        if (!queue) load().catch(() => ws.close());
         return;
       }
       if (queue) {
