@@ -133,8 +133,8 @@ func TestDebPackages(t *testing.T) {
 		if want := "kelvin " + debTestVersion + " "; !strings.HasPrefix(out, want) {
 			t.Errorf("version = %q, want it to start with %q", out, want)
 		}
-		if st, err := os.Stat(kelvin); err != nil || st.Size() > 12<<20 {
-			t.Errorf("packaged binary: %v, size %d, want at most 12 MiB", err, st.Size())
+		if st, err := os.Stat(kelvin); err != nil || st.Size() > 13<<20 {
+			t.Errorf("packaged binary: %v, size %d, want at most 13 MiB", err, st.Size())
 		}
 	})
 
