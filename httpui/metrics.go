@@ -5,7 +5,6 @@ import (
 	"maps"
 	"math"
 	"net/http"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -160,20 +159,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.family("kelvin_websocket_skipped_total", "counter", "Readings live page clients skipped, having fallen too far behind (the page then reloads them).")
 	m.sample("kelvin_websocket_skipped_total", float64(s.wsSkipped.Load()))
 
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	m.family("go_goroutines", "gauge", "Number of goroutines that currently exist.")
-	m.sample("go_goroutines", float64(runtime.NumGoroutine()))
-	m.family("go_memstats_heap_inuse_bytes", "gauge", "Bytes in in-use heap spans.")
-	m.sample("go_memstats_heap_inuse_bytes", float64(ms.HeapInuse))
-	m.family("go_memstats_sys_bytes", "gauge", "Bytes obtained from the system.")
-	m.sample("go_memstats_sys_bytes", float64(ms.Sys))
-	m.family("go_gc_cycles_total", "counter", "Completed GC cycles.")
-	m.sample("go_gc_cycles_total", float64(ms.NumGC))
-	if rss, ok := residentBytes(); ok {
-		m.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
-		m.sample("process_resident_memory_bytes", rss)
-	}
+	writeRuntime(m)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -224,21 +210,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// residentBytes reads this process's resident set size from /proc.
-func residentBytes() (float64, bool) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0, false
-	}
-	pages, err := strconv.ParseFloat(f[1], 64)
-	if err != nil {
-		return 0, false
-	}
-	return pages * float64(os.Getpagesize()), true
 }

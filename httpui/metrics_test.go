@@ -3,6 +3,7 @@ package httpui
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,10 +104,28 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
 		}
 	}
-	for _, name := range []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "process_resident_memory_bytes"} {
+	// The runtime's and the process's standard series, under the Prometheus
+	// Go and process collectors' names, so that Go dashboards work.
+	positive := []string{"go_goroutines", "go_threads", "go_sched_gomaxprocs_threads", "process_resident_memory_bytes",
+		"process_virtual_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds"}
+	for _, g := range goSeries {
+		if !slices.Contains([]string{"go_gc_cycles_total", "go_memstats_frees_total", "go_memstats_heap_released_bytes"}, g.name) {
+			positive = append(positive, g.name)
+		}
+	}
+	for _, name := range positive {
 		if v, ok := get(name); !ok || v <= 0 {
 			t.Errorf("%s = %v, %v", name, v, ok)
 		}
+	}
+	if v, ok := get("process_start_time_seconds"); !ok || time.Since(time.Unix(int64(v), 0)).Abs() > 24*time.Hour {
+		t.Errorf("process_start_time_seconds = %v: not this process's start", v)
+	}
+	if _, ok := get("process_cpu_seconds_total"); !ok {
+		t.Error("no process_cpu_seconds_total")
+	}
+	if f := fams["go_gc_duration_seconds"]; f.GetType().String() != "SUMMARY" || len(f.GetMetric()[0].GetSummary().GetQuantile()) != 5 {
+		t.Errorf("go_gc_duration_seconds: %v", f)
 	}
 	if fams["kelvin_sensor_errors_total"].GetType().String() != "COUNTER" {
 		t.Errorf("kelvin_sensor_errors_total is a %v", fams["kelvin_sensor_errors_total"].GetType())
