@@ -189,7 +189,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		a.archive = arch
 		a.ui.SetArchive(arch)
 		for i := range cfg.Sensors {
-			if cfg.Sensors[i].Type == "http" {
+			if sensorTypes[cfg.Sensors[i].Type].pushed == viaPage {
 				a.ui.SetIngest(a.Ingest)
 				break
 			}
@@ -252,7 +252,7 @@ func (a *Agent) newMQTTIn() error {
 	var subs []ingest.Subscription
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
-		if s.Type == "mqtt" {
+		if sensorTypes[s.Type].pushed == viaMQTT {
 			subs = append(subs, ingest.Subscription{Sensor: s.ID, Topic: s.Topic, ValuePath: s.ValuePath})
 		}
 	}
@@ -428,7 +428,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	var readers sync.WaitGroup
 	for _, r := range a.runners {
-		if sensorTypes[r.cfg.Type].pushed {
+		if sensorTypes[r.cfg.Type].pushed != notPushed {
 			continue // devices push its readings: POST /api/ingest
 		}
 		readers.Add(1)
