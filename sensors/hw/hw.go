@@ -60,51 +60,47 @@ type family struct {
 // families is the one table of the I²C chip types, by driver package, in
 // the order `kelvin scan` tries their ID registers. A new chip is an entry
 // in its family's chips; a new driver package is one entry here.
-func families() []family {
-	t, p, h := reading.Temperature, reading.Pressure, reading.Humidity
-	const ms = time.Millisecond
-	return []family{
-		{chips: []Chip{
-			{Type: "bme280", Addresses: []uint16{0x76, 0x77}, Quantities: []string{t, p, h}, Options: []string{"oversampling", "iir_filter"}, MinInterval: 100 * ms},
-			{Type: "bmp280", Addresses: []uint16{0x76, 0x77}, Quantities: []string{t, p}, Options: []string{"oversampling", "iir_filter"}, MinInterval: 100 * ms},
-			{Type: "bmp180", Addresses: []uint16{0x77}, Quantities: []string{t, p}, Options: []string{"oversampling"}, MaxOversampling: 8, MinInterval: 100 * ms},
-		}, open: openBMxx80, identify: bmxx80.Identify},
-		{chips: []Chip{
-			{Type: "mcp9808", Addresses: []uint16{0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f}, Quantities: []string{t}, Options: []string{"resolution"}, MinInterval: 250 * ms},
-		}, open: func(bus i2c.Bus, _ int, _ string, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error) {
-			return mcp9808.NewI2C(bus, addr, &mcp9808.Opts{Resolution: o.Resolution}, now)
-		}, identify: mcp9808.Identify},
-		{chips: []Chip{
-			{Type: "tmp102", Addresses: []uint16{0x48, 0x49, 0x4a, 0x4b}, Quantities: []string{t}, MinInterval: 100 * ms},
-			{Type: "lm75", Addresses: lm75Addresses, Quantities: []string{t}, MinInterval: 100 * ms},
-			{Type: "lm75a", Addresses: lm75Addresses, Quantities: []string{t}, MinInterval: 100 * ms},
-			{Type: "lm75b", Addresses: lm75Addresses, Quantities: []string{t}, MinInterval: 100 * ms},
-			{Type: "tmp75", Addresses: lm75Addresses, Quantities: []string{t}, MinInterval: 300 * ms},
-			{Type: "tmp105", Addresses: lm75Addresses, Quantities: []string{t}, MinInterval: 300 * ms},
-			{Type: "tmp175", Addresses: lm75Addresses, Quantities: []string{t}, MinInterval: 300 * ms},
-			{Type: "tmp275", Addresses: lm75Addresses, Quantities: []string{t}, MinInterval: 300 * ms},
-		}, open: func(bus i2c.Bus, _ int, typ string, addr uint16, _ Options, now func() time.Time) (sensors.Sensor, error) {
-			return tmp102.NewI2C(bus, addr, &tmp102.Opts{Model: typ}, now)
-		}},
-		{chips: []Chip{
-			{Type: "aht20", Addresses: []uint16{aht20.Addr}, Quantities: []string{t, h}, MinInterval: 100 * ms},
-		}, open: func(bus i2c.Bus, _ int, _ string, addr uint16, _ Options, now func() time.Time) (sensors.Sensor, error) {
-			return aht20.NewI2C(bus, addr, &aht20.Opts{}, now)
-		}, identify: aht20.Identify},
-		{chips: []Chip{
-			{Type: "sht3x", Addresses: []uint16{0x44, 0x45}, Quantities: []string{t, h}, Options: []string{"repeatability"}, MinInterval: 50 * ms},
-			{Type: "sht4x", Addresses: []uint16{0x44, 0x45, 0x46}, Quantities: []string{t, h}, Options: []string{"repeatability"}, MinInterval: 50 * ms},
-		}, open: func(bus i2c.Bus, _ int, typ string, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error) {
-			return sht.NewI2C(bus, addr, &sht.Opts{Model: typ, Repeatability: o.Repeatability}, now)
-		}, identify: sht.Identify},
-	}
+var families = []family{
+	{chips: []Chip{
+		{Type: "bme280", Addresses: []uint16{0x76, 0x77}, Quantities: []string{reading.Temperature, reading.Pressure, reading.Humidity}, Options: []string{"oversampling", "iir_filter"}, MinInterval: 100 * time.Millisecond},
+		{Type: "bmp280", Addresses: []uint16{0x76, 0x77}, Quantities: []string{reading.Temperature, reading.Pressure}, Options: []string{"oversampling", "iir_filter"}, MinInterval: 100 * time.Millisecond},
+		{Type: "bmp180", Addresses: []uint16{0x77}, Quantities: []string{reading.Temperature, reading.Pressure}, Options: []string{"oversampling"}, MaxOversampling: 8, MinInterval: 100 * time.Millisecond},
+	}, open: openBMxx80, identify: bmxx80.Identify},
+	{chips: []Chip{
+		{Type: "mcp9808", Addresses: []uint16{0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f}, Quantities: []string{reading.Temperature}, Options: []string{"resolution"}, MinInterval: 250 * time.Millisecond},
+	}, open: func(bus i2c.Bus, _ int, _ string, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error) {
+		return mcp9808.NewI2C(bus, addr, &mcp9808.Opts{Resolution: o.Resolution}, now)
+	}, identify: mcp9808.Identify},
+	{chips: []Chip{
+		{Type: "tmp102", Addresses: []uint16{0x48, 0x49, 0x4a, 0x4b}, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+		{Type: "lm75", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+		{Type: "lm75a", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+		{Type: "lm75b", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+		{Type: "tmp75", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+		{Type: "tmp105", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+		{Type: "tmp175", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+		{Type: "tmp275", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+	}, open: func(bus i2c.Bus, _ int, typ string, addr uint16, _ Options, now func() time.Time) (sensors.Sensor, error) {
+		return tmp102.NewI2C(bus, addr, &tmp102.Opts{Model: typ}, now)
+	}},
+	{chips: []Chip{
+		{Type: "aht20", Addresses: []uint16{aht20.Addr}, Quantities: []string{reading.Temperature, reading.Humidity}, MinInterval: 100 * time.Millisecond},
+	}, open: func(bus i2c.Bus, _ int, _ string, addr uint16, _ Options, now func() time.Time) (sensors.Sensor, error) {
+		return aht20.NewI2C(bus, addr, &aht20.Opts{}, now)
+	}, identify: aht20.Identify},
+	{chips: []Chip{
+		{Type: "sht3x", Addresses: []uint16{0x44, 0x45}, Quantities: []string{reading.Temperature, reading.Humidity}, Options: []string{"repeatability"}, MinInterval: 50 * time.Millisecond},
+		{Type: "sht4x", Addresses: []uint16{0x44, 0x45, 0x46}, Quantities: []string{reading.Temperature, reading.Humidity}, Options: []string{"repeatability"}, MinInterval: 50 * time.Millisecond},
+	}, open: func(bus i2c.Bus, _ int, typ string, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error) {
+		return sht.NewI2C(bus, addr, &sht.Opts{Model: typ, Repeatability: o.Repeatability}, now)
+	}, identify: sht.Identify},
 }
 
 // Chips returns every supported I²C chip type, in the table's order. The
 // slice is new on every call.
 func Chips() []Chip {
 	var out []Chip
-	for _, f := range families() {
+	for _, f := range families {
 		for _, c := range f.chips {
 			c.Identified = f.identify != nil
 			out = append(out, c)
@@ -210,7 +206,7 @@ func (b *Buses) Close() error {
 
 // OpenChip opens an I²C chip of a type in Chips at addr on bus n.
 func (b *Buses) OpenChip(typ string, n int, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error) {
-	for _, f := range families() {
+	for _, f := range families {
 		for _, c := range f.chips {
 			if c.Type != typ {
 				continue

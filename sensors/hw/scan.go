@@ -168,7 +168,7 @@ func (b *Buses) forget(n int, bus i2c.Bus) {
 // identify names the chip at addr, in the families' order (read-only
 // probes first), then a DS2482 bridge.
 func identify(bus i2c.Bus, addr uint16) string {
-	for _, f := range families() {
+	for _, f := range families {
 		if f.identify == nil {
 			continue
 		}
