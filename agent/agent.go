@@ -107,10 +107,41 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 	return a.Run(ctx, opts.OnReady)
 }
 
-// New prepares an agent: it creates the data directory, opens the store and
-// the outputs (which do not connect yet) and the sensor readers (which do not
-// touch hardware yet).
+// New prepares an agent: it creates the data directory, opens the outputs
+// (which do not connect yet), the store, the page and its history archive,
+// and the sensor readers (which do not touch hardware yet). Each step
+// leaves what it opened to be undone: when a later step fails, New closes
+// all of it, newest first, before it returns the error.
 func New(cfg *Config, opts Options) (*Agent, error) {
+	a := newAgent(cfg, opts)
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("agent: data_dir: %w", err)
+	}
+	var undo closers
+	for _, step := range []func(*closers) error{a.newOutputs, a.newStore, a.newPage, a.newSensors, a.newMQTTIn} {
+		if err := step(&undo); err != nil {
+			undo.close()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// closers are what the steps of New opened, to close when a later step
+// fails.
+type closers []func()
+
+func (c *closers) add(close func()) { *c = append(*c, close) }
+
+// close closes everything added, the last first.
+func (c closers) close() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
+}
+
+// newAgent is an agent with its clock and logger and nothing opened.
+func newAgent(cfg *Config, opts Options) *Agent {
 	now := opts.Now
 	if now == nil {
 		now = wallclock.Now
@@ -131,9 +162,12 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			a.clock = TrustedClock()
 		}
 	}
-	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("agent: data_dir: %w", err)
-	}
+	return a
+}
+
+// newOutputs prepares the MQTT and Kafka outputs; they connect in Run.
+func (a *Agent) newOutputs(undo *closers) error {
+	cfg := a.cfg
 	if cfg.MQTT != nil {
 		multi := map[string]bool{}
 		for i := range cfg.Sensors {
@@ -148,55 +182,89 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			}
 		}
 		mc.HADevice = mqtt.HADevice{Version: Version(), PageURL: pageURL(cfg.HTTP)}
-		m, err := mqtt.New(mc, cfg.Agent.ID, log.With("output", "mqtt"))
+		m, err := mqtt.New(mc, cfg.Agent.ID, a.log.With("output", "mqtt"))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		a.outputs = append(a.outputs, m)
+		a.addOutput(m, undo)
 	}
 	if cfg.Kafka != nil {
-		k, err := kafka.New(*cfg.Kafka, cfg.Agent.ID, log.With("output", "kafka"))
+		k, err := kafka.New(*cfg.Kafka, cfg.Agent.ID, a.log.With("output", "kafka"))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		a.outputs = append(a.outputs, k)
+		a.addOutput(k, undo) // its client is started: it must be closed
 	}
+	return nil
+}
+
+func (a *Agent) addOutput(o publish.Output, undo *closers) {
+	a.outputs = append(a.outputs, o)
+	a.outParts = append(a.outParts, &part{kind: "output", name: o.Name()})
+	undo.add(func() { closeOutput(o) })
+}
+
+// closeOutput closes an output that has something to close.
+func closeOutput(o publish.Output) {
+	if c, ok := o.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
+
+// newStore opens the durable buffer, with a cursor for every output.
+func (a *Agent) newStore(undo *closers) error {
 	names := make([]string, len(a.outputs))
 	for i, o := range a.outputs {
 		names[i] = o.Name()
-		a.outParts = append(a.outParts, &part{kind: "output", name: o.Name()})
 	}
-	st, err := openStore(cfg, names, now, log.With("component", "buffer"))
+	st, err := openStore(a.cfg, names, a.now, a.log.With("component", "buffer"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.store = st
-	if cfg.HTTP.Listen != "" {
-		if err := cfg.HTTP.LoadSecrets(); err != nil {
-			st.Close()
-			return nil, err
-		}
-		a.ui = httpui.New(cfg.HTTP, a.Status, now, log.With("component", "httpui"))
-		arch, err := archive.Open(filepath.Join(cfg.Agent.DataDir, "history"), archive.Options{
-			Keep: cfg.HTTP.Archive, FlushEvery: cfg.HTTP.ArchiveFlush,
-			Now: now, // the clock that stamps the readings
-			Log: log.With("component", "history"),
-		})
-		if err != nil {
-			st.Close()
-			return nil, err
-		}
-		a.archive = arch
-		a.ui.SetArchive(arch)
-		for i := range cfg.Sensors {
-			if cfg.Sensors[i].Type == "http" {
-				a.ui.SetIngest(a.Ingest)
-				break
-			}
+	undo.add(func() { st.Close() })
+	return nil
+}
+
+// newPage prepares the page and opens its history archive, when there is
+// a page.
+func (a *Agent) newPage(undo *closers) error {
+	cfg, now, log := a.cfg, a.now, a.log
+	if cfg.HTTP.Listen == "" {
+		return nil
+	}
+	if err := cfg.HTTP.LoadSecrets(); err != nil {
+		return err
+	}
+	a.ui = httpui.New(cfg.HTTP, a.Status, now, log.With("component", "httpui"))
+	arch, err := archive.Open(filepath.Join(cfg.Agent.DataDir, "history"), archive.Options{
+		Keep: cfg.HTTP.Archive, FlushEvery: cfg.HTTP.ArchiveFlush,
+		Now: now, // the clock that stamps the readings
+		Log: log.With("component", "history"),
+	})
+	if err != nil {
+		return err
+	}
+	a.archive = arch
+	undo.add(func() { arch.Close() })
+	a.ui.SetArchive(arch)
+	for i := range cfg.Sensors {
+		if sensorTypes[cfg.Sensors[i].Type].pushed == viaPage {
+			a.ui.SetIngest(a.Ingest)
+			break
 		}
 	}
+	return nil
+}
+
+// newSensors prepares a runner per sensor, and the bulk reads that
+// sensors sharing a bus conversion take part in. Nothing touches the
+// hardware yet.
+func (a *Agent) newSensors(undo *closers) error {
+	cfg, now := a.cfg, a.now
 	a.buses = hw.NewBuses()
-	a.w1 = newW1Buses(log.With("component", "onewire"))
+	undo.add(func() { a.buses.Close() })
+	a.w1 = newW1Buses(a.log.With("component", "onewire"))
 	e := &env{cfg: cfg, now: now, buses: a.buses, w1Bus: a.w1.report}
 	// Sensors on one bus share a bulk read, as their type's groupKey says.
 	members := map[string][]*SensorConfig{}
@@ -225,34 +293,24 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 			g := groups[t.groupKey(s)]
 			open = func() (sensors.Sensor, error) { return &member{g: g, device: s.Address}, nil }
 		}
-		r, err := newRunner(s, open, a.accept, now, log)
+		r, err := newRunner(s, open, a.accept, now, a.log)
 		if err != nil {
-			a.store.Close()
-			if a.archive != nil {
-				a.archive.Close()
-			}
-			return nil, err
+			return err
 		}
 		a.runners = append(a.runners, r)
 		a.byID[s.ID] = r
 	}
-	if err := a.newMQTTIn(); err != nil {
-		a.store.Close()
-		if a.archive != nil {
-			a.archive.Close()
-		}
-		return nil, err
-	}
-	return a, nil
+	return nil
 }
 
-// newMQTTIn prepares the subscriber of the type: mqtt sensors.
-func (a *Agent) newMQTTIn() error {
+// newMQTTIn prepares the subscriber of the sensors pushed over MQTT; it
+// connects in Run.
+func (a *Agent) newMQTTIn(*closers) error {
 	cfg := a.cfg
 	var subs []ingest.Subscription
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
-		if s.Type == "mqtt" {
+		if sensorTypes[s.Type].pushed == viaMQTT {
 			subs = append(subs, ingest.Subscription{Sensor: s.ID, Topic: s.Topic, ValuePath: s.ValuePath})
 		}
 	}
@@ -428,7 +486,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	var readers sync.WaitGroup
 	for _, r := range a.runners {
-		if sensorTypes[r.cfg.Type].pushed {
+		if sensorTypes[r.cfg.Type].pushed != notPushed {
 			continue // devices push its readings: POST /api/ingest
 		}
 		readers.Add(1)
@@ -470,9 +528,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	stopOutputs()
 	outputs.Wait()
 	for _, o := range a.outputs {
-		if c, ok := o.(interface{ Close() }); ok {
-			c.Close()
-		}
+		closeOutput(o)
 	}
 	if err := a.buses.Close(); err != nil {
 		log.Warn("closing I²C buses", "err", err)

@@ -28,7 +28,6 @@ import (
 	"github.com/kelvin-gw/kelvin/publish/mqtt"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
-	"github.com/kelvin-gw/kelvin/sensors/hw"
 )
 
 // Config is the whole of kelvin.yaml. Each section is the config type of
@@ -567,13 +566,6 @@ func (v *validator) validate() {
 			}
 		}
 	}
-	if c.HTTP.Listen == "" {
-		for i := range c.Sensors {
-			if c.Sensors[i].Type == "http" {
-				v.errorf(fmt.Sprintf("sensors[%d].type", i), "http sensors take readings on the page's POST /api/ingest: set http.listen")
-			}
-		}
-	}
 	if t := c.HTTP.TLS; t != nil {
 		v.checkFile("http.tls.cert", t.Cert)
 		v.checkFile("http.tls.key", t.Key)
@@ -669,50 +661,20 @@ func (v *validator) validateSensor(i int, ids map[string]int) {
 }
 
 // validateSharedBuses catches two sensors at one hardware address, and
-// sensors behind one DS2482 bridge that do not share its conversion.
+// what sensors sharing hardware must agree on, as their types claim it.
 func (v *validator) validateSharedBuses() {
-	at := map[string]int{}     // "i2c-1 0x76" or "w1 28-…" → sensor index
-	bridge := map[string]int{} // "i2c-1 0x18" → first ds18b20 behind it
+	at := map[string]int{} // "i2c-1 0x76" or "w1 28-…" → sensor index
 	for i := range v.cfg.Sensors {
-		s := &v.cfg.Sensors[i]
-		p := fmt.Sprintf("sensors[%d]", i)
-		var key string
-		switch {
-		case s.Type == "sim":
+		t := sensorTypes[v.cfg.Sensors[i].Type]
+		if t.claim == nil {
 			continue
-		case s.Type == "ds18b20":
-			key = "w1 " + s.Address
-			if s.Bus != "" {
-				n, _ := hw.ParseBus(s.Bus)
-				bk := fmt.Sprintf("i2c-%d 0x%02x", n, bridgeAddr(s))
-				if j, ok := bridge[bk]; ok {
-					o := &v.cfg.Sensors[j]
-					if o.Interval != s.Interval || o.Resolution != s.Resolution {
-						v.errorf(p+".interval", "sensors behind the DS2482 at %s share one conversion: use the interval and resolution of sensors[%d] (%v, %g bits)", bk, j, o.Interval, o.Resolution)
-					}
-				} else {
-					bridge[bk] = i
-					at[bk] = i
-				}
-			}
-		default:
-			if _, ok := hw.Chips[s.Type]; !ok || s.Bus == "" {
-				continue
-			}
-			n, err := hw.ParseBus(s.Bus)
-			if err != nil {
-				continue
-			}
-			a := hw.Chips[s.Type].Addresses[0]
-			if s.Address != "" {
-				if a, err = hw.ParseAddress(s.Address); err != nil {
-					continue
-				}
-			}
-			key = fmt.Sprintf("i2c-%d 0x%02x", n, a)
+		}
+		key := t.claim(v, i, at)
+		if key == "" {
+			continue
 		}
 		if j, ok := at[key]; ok && j != i {
-			v.errorf(p, "%s is also used by sensors[%d] (%s)", key, j, v.cfg.Sensors[j].ID)
+			v.errorf(fmt.Sprintf("sensors[%d]", i), "%s is also used by sensors[%d] (%s)", key, j, v.cfg.Sensors[j].ID)
 			continue
 		}
 		at[key] = i

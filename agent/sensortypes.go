@@ -32,10 +32,25 @@ type sensorType struct {
 	// conversion.
 	groupKey  func(s *SensorConfig) string
 	openGroup func(e *env, members []*SensorConfig) (sensors.Sensor, error)
-	// pushed sensors are not read: devices push their readings
-	// (POST /api/ingest); interval is how often they are expected.
-	pushed bool
+	// pushed, when set, says the type's sensors are not read: devices
+	// push their readings to that input; interval is how often they are
+	// expected.
+	pushed input
+	// claim, when set, names the hardware sensors[i] occupies ("i2c-1
+	// 0x76", "w1 28-…"), so that no two sensors claim one; at maps what
+	// the sensors before it claimed to their index. It may check what
+	// the sensor must share with those (a DS2482's conversion).
+	claim func(v *validator, i int, at map[string]int) string
 }
+
+// input is where a pushed sensor's readings come in.
+type input int
+
+const (
+	notPushed input = iota
+	viaPage         // POST /api/ingest on the page
+	viaMQTT         // the MQTT input, from the sensor's topic
+)
 
 // env is what opening a sensor may use.
 type env struct {
@@ -84,11 +99,16 @@ func buildSensorTypes() map[string]sensorType {
 			defaultInterval: time.Minute,
 			minInterval:     fixed(time.Second),
 			quantities:      oneQuantity,
-			validate:        validateQuantity,
+			validate: func(v *validator, p string, s *SensorConfig) {
+				validateQuantity(v, p, s)
+				if v.cfg.HTTP.Listen == "" {
+					v.errorf(p+".type", "http sensors take readings on the page's POST /api/ingest: set http.listen")
+				}
+			},
 			open: func(*env, *SensorConfig) (sensors.Sensor, error) {
 				return nil, errors.New("a pushed sensor is not read")
 			},
-			pushed: true,
+			pushed: viaPage,
 		},
 		"mqtt": {
 			keys:            []string{"quantity", "topic", "value_path"},
@@ -99,7 +119,7 @@ func buildSensorTypes() map[string]sensorType {
 			open: func(*env, *SensorConfig) (sensors.Sensor, error) {
 				return nil, errors.New("a pushed sensor is not read")
 			},
-			pushed: true,
+			pushed: viaMQTT,
 		},
 		"ds18b20": {
 			keys:            []string{"address", "bus", "bridge", "resolution"},
@@ -112,6 +132,7 @@ func buildSensorTypes() map[string]sensorType {
 			},
 			quantities: func(*SensorConfig) []string { return []string{reading.Temperature} },
 			validate:   validateDS18B20,
+			claim:      claimDS18B20,
 			groupKey: func(s *SensorConfig) string {
 				if s.Bus == "" {
 					// The kernel's driver: one bulk reader for every
@@ -146,8 +167,8 @@ func buildSensorTypes() map[string]sensorType {
 			},
 		},
 	}
-	for name, chip := range hw.Chips {
-		types[name] = sensorType{
+	for _, chip := range hw.Chips() {
+		types[chip.Type] = sensorType{
 			keys:            append([]string{"address", "bus"}, chip.Options...),
 			defaultInterval: 10 * time.Second,
 			minInterval:     fixed(chip.MinInterval),
@@ -157,26 +178,67 @@ func buildSensorTypes() map[string]sensorType {
 					if a, err := hw.ParseAddress(s.Address); err != nil {
 						v.errorf(p+".address", "%v", err)
 					} else if !slices.Contains(chip.Addresses, a) {
-						v.errorf(p+".address", "a %s answers at %s, not 0x%02x", name, addrList(chip.Addresses), a)
+						v.errorf(p+".address", "a %s answers at %s, not 0x%02x", chip.Type, addrList(chip.Addresses), a)
 					}
 				}
 				validateBus(v, p, s)
-				validateChipOptions(v, p, name, s)
+				validateChipOptions(v, p, chip, s)
 			},
 			open: func(e *env, s *SensorConfig) (sensors.Sensor, error) {
 				n, _ := hw.ParseBus(s.Bus)
-				a := chip.Addresses[0]
-				if s.Address != "" {
-					a, _ = hw.ParseAddress(s.Address)
-				}
-				return e.buses.OpenChip(name, n, a, hw.Options{
+				a, _ := chipAddr(chip, s)
+				return e.buses.OpenChip(chip.Type, n, a, hw.Options{
 					Resolution: s.Resolution, Oversampling: s.Oversampling,
 					IIRFilter: s.IIRFilter, Repeatability: s.Repeatability,
 				}, e.now)
 			},
+			claim: func(v *validator, i int, _ map[string]int) string {
+				s := &v.cfg.Sensors[i]
+				if s.Bus == "" {
+					return ""
+				}
+				n, err := hw.ParseBus(s.Bus)
+				if err != nil {
+					return ""
+				}
+				a, err := chipAddr(chip, s)
+				if err != nil {
+					return ""
+				}
+				return fmt.Sprintf("i2c-%d 0x%02x", n, a)
+			},
 		}
 	}
 	return types
+}
+
+// chipAddr is a chip's address: the config's, or the chip's default.
+func chipAddr(chip hw.Chip, s *SensorConfig) (uint16, error) {
+	if s.Address == "" {
+		return chip.Addresses[0], nil
+	}
+	return hw.ParseAddress(s.Address)
+}
+
+// claimDS18B20 claims the device's 1-Wire address and, behind a DS2482,
+// the bridge's I²C address; sensors behind one bridge share its
+// conversion, so they must agree on interval and resolution.
+func claimDS18B20(v *validator, i int, at map[string]int) string {
+	s := &v.cfg.Sensors[i]
+	if s.Bus != "" {
+		n, _ := hw.ParseBus(s.Bus)
+		bk := fmt.Sprintf("i2c-%d 0x%02x", n, bridgeAddr(s))
+		if j, ok := at["bridge "+bk]; ok {
+			o := &v.cfg.Sensors[j]
+			if o.Interval != s.Interval || o.Resolution != s.Resolution {
+				v.errorf(fmt.Sprintf("sensors[%d].interval", i), "sensors behind the DS2482 at %s share one conversion: use the interval and resolution of sensors[%d] (%v, %g bits)", bk, j, o.Interval, o.Resolution)
+			}
+		} else {
+			at["bridge "+bk] = i // the first sensor behind it
+			at[bk] = i
+		}
+	}
+	return "w1 " + s.Address
 }
 
 // bridgeAddr is a bridged ds18b20's DS2482 address (default 0x18).
@@ -239,12 +301,12 @@ func validateDS18B20(v *validator, p string, s *SensorConfig) {
 	}
 }
 
-func validateChipOptions(v *validator, p, typ string, s *SensorConfig) {
+func validateChipOptions(v *validator, p string, chip hw.Chip, s *SensorConfig) {
 	if v.cfg.has(p+".oversampling") && !slices.Contains([]int{1, 2, 4, 8, 16}, s.Oversampling) {
 		v.errorf(p+".oversampling", "want 1, 2, 4, 8 or 16, got %d", s.Oversampling)
 	}
-	if typ == "bmp180" && s.Oversampling > 8 {
-		v.errorf(p+".oversampling", "a bmp180 oversamples at most 8 times")
+	if chip.MaxOversampling > 0 && s.Oversampling > chip.MaxOversampling {
+		v.errorf(p+".oversampling", "a %s oversamples at most %d times", chip.Type, chip.MaxOversampling)
 	}
 	if v.cfg.has(p+".iir_filter") && !slices.Contains([]int{0, 2, 4, 8, 16}, s.IIRFilter) {
 		v.errorf(p+".iir_filter", "want 0, 2, 4, 8 or 16, got %d", s.IIRFilter)

@@ -31,34 +31,82 @@ import (
 	"github.com/kelvin-gw/kelvin/sensors/tmp102"
 )
 
-// Chip describes an I²C chip type Kelvin supports.
+// Chip is an I²C chip type Kelvin supports: what the config check, the
+// agent and `kelvin scan` need to know of it. Chips lists them all.
 type Chip struct {
 	Type       string   // the config's `type:`
 	Addresses  []uint16 // the addresses the chip can have; the first is the default
 	Quantities []string
 	// Options lists the chip-specific config keys it takes.
 	Options []string
+	// MaxOversampling, when set, is below the options' largest
+	// oversampling (16).
+	MaxOversampling int
 	// MinInterval is the shortest sensible read interval (conversion time).
 	MinInterval time.Duration
+	// Identified says whether `kelvin scan` can tell the chip from its ID
+	// registers; the others are hinted at by address (UnknownHint).
+	Identified bool
 }
 
-// Chips lists the supported I²C chips by config type.
-var Chips = map[string]Chip{
-	"bme280":  {Type: "bme280", Addresses: []uint16{0x76, 0x77}, Quantities: []string{reading.Temperature, reading.Pressure, reading.Humidity}, Options: []string{"oversampling", "iir_filter"}, MinInterval: 100 * time.Millisecond},
-	"bmp280":  {Type: "bmp280", Addresses: []uint16{0x76, 0x77}, Quantities: []string{reading.Temperature, reading.Pressure}, Options: []string{"oversampling", "iir_filter"}, MinInterval: 100 * time.Millisecond},
-	"bmp180":  {Type: "bmp180", Addresses: []uint16{0x77}, Quantities: []string{reading.Temperature, reading.Pressure}, Options: []string{"oversampling"}, MinInterval: 100 * time.Millisecond},
-	"mcp9808": {Type: "mcp9808", Addresses: []uint16{0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f}, Quantities: []string{reading.Temperature}, Options: []string{"resolution"}, MinInterval: 250 * time.Millisecond},
-	"tmp102":  {Type: "tmp102", Addresses: []uint16{0x48, 0x49, 0x4a, 0x4b}, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
-	"lm75":    {Type: "lm75", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
-	"lm75a":   {Type: "lm75a", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
-	"lm75b":   {Type: "lm75b", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
-	"tmp75":   {Type: "tmp75", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
-	"tmp105":  {Type: "tmp105", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
-	"tmp175":  {Type: "tmp175", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
-	"tmp275":  {Type: "tmp275", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
-	"aht20":   {Type: "aht20", Addresses: []uint16{0x38}, Quantities: []string{reading.Temperature, reading.Humidity}, MinInterval: 100 * time.Millisecond},
-	"sht3x":   {Type: "sht3x", Addresses: []uint16{0x44, 0x45}, Quantities: []string{reading.Temperature, reading.Humidity}, Options: []string{"repeatability"}, MinInterval: 50 * time.Millisecond},
-	"sht4x":   {Type: "sht4x", Addresses: []uint16{0x44, 0x45, 0x46}, Quantities: []string{reading.Temperature, reading.Humidity}, Options: []string{"repeatability"}, MinInterval: 50 * time.Millisecond},
+// family is one driver package: its chips, how to open one, and how
+// `kelvin scan` recognises them (nil: they have no ID register).
+type family struct {
+	chips    []Chip
+	open     func(bus i2c.Bus, n int, typ string, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error)
+	identify func(bus i2c.Bus, addr uint16) (chip string, ok bool)
+}
+
+// families is the one table of the I²C chip types, by driver package, in
+// the order `kelvin scan` tries their ID registers. A new chip is an entry
+// in its family's chips; a new driver package is one entry here.
+var families = []family{
+	{chips: []Chip{
+		{Type: "bme280", Addresses: []uint16{0x76, 0x77}, Quantities: []string{reading.Temperature, reading.Pressure, reading.Humidity}, Options: []string{"oversampling", "iir_filter"}, MinInterval: 100 * time.Millisecond},
+		{Type: "bmp280", Addresses: []uint16{0x76, 0x77}, Quantities: []string{reading.Temperature, reading.Pressure}, Options: []string{"oversampling", "iir_filter"}, MinInterval: 100 * time.Millisecond},
+		{Type: "bmp180", Addresses: []uint16{0x77}, Quantities: []string{reading.Temperature, reading.Pressure}, Options: []string{"oversampling"}, MaxOversampling: 8, MinInterval: 100 * time.Millisecond},
+	}, open: openBMxx80, identify: bmxx80.Identify},
+	{chips: []Chip{
+		{Type: "mcp9808", Addresses: []uint16{0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f}, Quantities: []string{reading.Temperature}, Options: []string{"resolution"}, MinInterval: 250 * time.Millisecond},
+	}, open: func(bus i2c.Bus, _ int, _ string, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error) {
+		return mcp9808.NewI2C(bus, addr, &mcp9808.Opts{Resolution: o.Resolution}, now)
+	}, identify: mcp9808.Identify},
+	{chips: []Chip{
+		{Type: "tmp102", Addresses: []uint16{0x48, 0x49, 0x4a, 0x4b}, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+		{Type: "lm75", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+		{Type: "lm75a", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+		{Type: "lm75b", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 100 * time.Millisecond},
+		{Type: "tmp75", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+		{Type: "tmp105", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+		{Type: "tmp175", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+		{Type: "tmp275", Addresses: lm75Addresses, Quantities: []string{reading.Temperature}, MinInterval: 300 * time.Millisecond},
+	}, open: func(bus i2c.Bus, _ int, typ string, addr uint16, _ Options, now func() time.Time) (sensors.Sensor, error) {
+		return tmp102.NewI2C(bus, addr, &tmp102.Opts{Model: typ}, now)
+	}},
+	{chips: []Chip{
+		{Type: "aht20", Addresses: []uint16{aht20.Addr}, Quantities: []string{reading.Temperature, reading.Humidity}, MinInterval: 100 * time.Millisecond},
+	}, open: func(bus i2c.Bus, _ int, _ string, addr uint16, _ Options, now func() time.Time) (sensors.Sensor, error) {
+		return aht20.NewI2C(bus, addr, &aht20.Opts{}, now)
+	}, identify: aht20.Identify},
+	{chips: []Chip{
+		{Type: "sht3x", Addresses: []uint16{0x44, 0x45}, Quantities: []string{reading.Temperature, reading.Humidity}, Options: []string{"repeatability"}, MinInterval: 50 * time.Millisecond},
+		{Type: "sht4x", Addresses: []uint16{0x44, 0x45, 0x46}, Quantities: []string{reading.Temperature, reading.Humidity}, Options: []string{"repeatability"}, MinInterval: 50 * time.Millisecond},
+	}, open: func(bus i2c.Bus, _ int, typ string, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error) {
+		return sht.NewI2C(bus, addr, &sht.Opts{Model: typ, Repeatability: o.Repeatability}, now)
+	}, identify: sht.Identify},
+}
+
+// Chips returns every supported I²C chip type, in the table's order. The
+// slice is new on every call.
+func Chips() []Chip {
+	var out []Chip
+	for _, f := range families {
+		for _, c := range f.chips {
+			c.Identified = f.identify != nil
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // lm75Addresses are the LM75 class's addresses (pins A2–A0 tied low or high).
@@ -158,47 +206,43 @@ func (b *Buses) Close() error {
 
 // OpenChip opens an I²C chip of a type in Chips at addr on bus n.
 func (b *Buses) OpenChip(typ string, n int, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error) {
-	bus, err := b.Get(n)
-	if err != nil {
-		return nil, err
-	}
-	var s sensors.Sensor
-	switch typ {
-	case "bme280", "bmp280", "bmp180":
-		opts := &bmxx80.Opts{Temperature: o.Oversampling, Pressure: o.Oversampling, Humidity: humidityOS(typ, o.Oversampling), Filter: o.IIRFilter}
-		if typ == "bmp180" {
-			opts.Temperature = 0 // a BMP180 oversamples pressure only
+	for _, f := range families {
+		for _, c := range f.chips {
+			if c.Type != typ {
+				continue
+			}
+			bus, err := b.Get(n)
+			if err != nil {
+				return nil, err
+			}
+			s, err := f.open(bus, n, typ, addr, o, now)
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
 		}
-		d, err := bmxx80.NewI2C(bus, addr, opts, now)
-		if err != nil {
-			return nil, err
-		}
-		if d.Chip() != typ {
-			return nil, fmt.Errorf("i2c-%d 0x%02x: found a %s where the config says %s: %w", n, addr, d.Chip(), typ, sensors.ErrNoDevice)
-		}
-		s = d
-	case "mcp9808":
-		s, err = mcp9808.NewI2C(bus, addr, &mcp9808.Opts{Resolution: o.Resolution}, now)
-	case "tmp102", "lm75", "lm75a", "lm75b", "tmp75", "tmp105", "tmp175", "tmp275":
-		s, err = tmp102.NewI2C(bus, addr, &tmp102.Opts{Model: typ}, now)
-	case "aht20":
-		s, err = aht20.NewI2C(bus, addr, &aht20.Opts{}, now)
-	case "sht3x", "sht4x":
-		s, err = sht.NewI2C(bus, addr, &sht.Opts{Model: typ, Repeatability: o.Repeatability}, now)
-	default:
-		return nil, fmt.Errorf("hw: unknown chip type %q", typ)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return nil, fmt.Errorf("hw: unknown chip type %q", typ)
 }
 
-func humidityOS(typ string, n int) int {
-	if typ == "bme280" {
-		return n
+// openBMxx80 opens a Bosch chip and checks that it is the one the config
+// names: the three share addresses and a driver.
+func openBMxx80(bus i2c.Bus, n int, typ string, addr uint16, o Options, now func() time.Time) (sensors.Sensor, error) {
+	opts := &bmxx80.Opts{Temperature: o.Oversampling, Pressure: o.Oversampling, Filter: o.IIRFilter}
+	switch typ {
+	case "bme280":
+		opts.Humidity = o.Oversampling
+	case "bmp180":
+		opts.Temperature = 0 // a BMP180 oversamples pressure only
 	}
-	return 0
+	d, err := bmxx80.NewI2C(bus, addr, opts, now)
+	if err != nil {
+		return nil, err
+	}
+	if d.Chip() != typ {
+		return nil, fmt.Errorf("i2c-%d 0x%02x: found a %s where the config says %s: %w", n, addr, d.Chip(), typ, sensors.ErrNoDevice)
+	}
+	return d, nil
 }
 
 // OpenBridge opens a DS2482 1-Wire bridge at addr on bus n that reads the

@@ -98,9 +98,13 @@ func TestOpenChipSharesTheBus(t *testing.T) {
 // type here, opens through OpenChip, and takes the addresses the driver
 // accepts. A TMP105 opened fresh is set to 12 bits.
 func TestTMP102ModelsAreChips(t *testing.T) {
+	chips := map[string]Chip{}
+	for _, c := range Chips() {
+		chips[c.Type] = c
+	}
 	for _, m := range tmp102.Models() {
-		c, ok := Chips[m]
-		if !ok || c.Type != m {
+		c, ok := chips[m]
+		if !ok || c.Type != m || c.Identified {
 			t.Errorf("tmp102 model %s: not in Chips", m)
 			continue
 		}
@@ -141,6 +145,24 @@ func TestUnknownHint(t *testing.T) {
 	} {
 		if got := UnknownHint(addr); got != want {
 			t.Errorf("UnknownHint(0x%02x) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+// TestChipsTable: each chip type is in the table once, with a default
+// address, and opens through OpenChip by its type alone.
+func TestChipsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range Chips() {
+		if seen[c.Type] || len(c.Addresses) == 0 || len(c.Quantities) == 0 || c.MinInterval <= 0 {
+			t.Errorf("chip %+v: a duplicate, or without addresses, quantities or interval", c)
+		}
+		seen[c.Type] = true
+		b := &Buses{buses: map[int]i2c.BusCloser{}, open: func(int) (i2c.BusCloser, error) {
+			return closer{&i2ctest.Playback{DontPanic: true}}, nil
+		}}
+		if _, err := b.OpenChip(c.Type, 1, c.Addresses[0], Options{}, nil); err != nil && strings.Contains(err.Error(), "unknown chip type") {
+			t.Errorf("OpenChip(%s): %v", c.Type, err)
 		}
 	}
 }

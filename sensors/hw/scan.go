@@ -14,12 +14,7 @@ import (
 	"periph.io/x/conn/v3/i2c"
 
 	"github.com/kelvin-gw/kelvin/sensors"
-	"github.com/kelvin-gw/kelvin/sensors/aht20"
-	"github.com/kelvin-gw/kelvin/sensors/bmxx80"
 	"github.com/kelvin-gw/kelvin/sensors/ds2482"
-	"github.com/kelvin-gw/kelvin/sensors/mcp9808"
-	"github.com/kelvin-gw/kelvin/sensors/sht"
-	"github.com/kelvin-gw/kelvin/sensors/tmp102"
 )
 
 // Found is one device answering on an I²C bus.
@@ -170,19 +165,16 @@ func (b *Buses) forget(n int, bus i2c.Bus) {
 	}
 }
 
-// identify names the chip at addr, read-only probes first.
+// identify names the chip at addr, in the families' order (read-only
+// probes first), then a DS2482 bridge.
 func identify(bus i2c.Bus, addr uint16) string {
-	if c, ok := bmxx80.Identify(bus, addr); ok {
-		return c
-	}
-	if c, ok := mcp9808.Identify(bus, addr); ok {
-		return c
-	}
-	if c, ok := aht20.Identify(bus, addr); ok {
-		return c
-	}
-	if c, ok := sht.Identify(bus, addr); ok {
-		return c
+	for _, f := range families {
+		if f.identify == nil {
+			continue
+		}
+		if c, ok := f.identify(bus, addr); ok {
+			return c
+		}
 	}
 	if c, ok := ds2482.Identify(bus, addr); ok {
 		return c
@@ -191,16 +183,17 @@ func identify(bus i2c.Bus, addr uint16) string {
 }
 
 // UnknownHint says what a chip with no ID register answering at addr may
-// be: " (no ID register: …)" naming the TMP102/LM75-class types that can
-// have that address, to choose from by the part number printed on the chip;
+// be: " (no ID register: …)" naming the chip types without one that can
+// have that address (the TMP102/LM75 class), to choose from by the part number printed on the chip;
 // "" where none can.
 func UnknownHint(addr uint16) string {
 	var types []string
-	for _, m := range tmp102.Models() {
-		if slices.Contains(Chips[m].Addresses, addr) {
-			types = append(types, m)
+	for _, c := range Chips() {
+		if !c.Identified && slices.Contains(c.Addresses, addr) {
+			types = append(types, c.Type)
 		}
 	}
+	slices.Sort(types)
 	if len(types) == 0 {
 		return ""
 	}
