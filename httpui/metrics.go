@@ -140,6 +140,10 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		m.sample("process_resident_memory_bytes", rss)
 	}
 
+	for _, write := range s.extraMetrics() {
+		write(&m.b)
+	}
+
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	h.Set("Cache-Control", "no-store")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,6 +92,8 @@ type Server struct {
 	ingest      IngestFunc // nil: POST /api/ingest answers 404
 	ingestStats ingestStats
 	handler     http.Handler
+	mux         *http.ServeMux      // behind the access control; Mount adds to it
+	metricsFrom []func(w io.Writer) // AddMetrics
 
 	// Websocket hub.
 	writeTimeout    time.Duration // per message and per close; tests shorten it
@@ -151,6 +154,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	mux.HandleFunc("GET /api/history", s.serveHistory)
 	mux.HandleFunc("GET /readyz", s.serveReadyz)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	s.mux = mux
 	// /healthz says only that the process serves: probes get it without
 	// credentials.
 	outer := http.NewServeMux()
