@@ -1,0 +1,297 @@
+package fleet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// ignored is why a message was not taken: Reason is a metrics label
+// (kelvin_fleet_ignored_total{reason}), the message says it to a person.
+type ignored struct {
+	Reason string
+	msg    string
+}
+
+func (e *ignored) Error() string { return "fleet: " + e.msg }
+
+func ignore(reason, format string, args ...any) error {
+	return &ignored{Reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+// Reasons a message is ignored, the label values of
+// kelvin_fleet_ignored_total.
+const (
+	reasonEmpty     = "empty"        // an empty payload (a cleared retained message)
+	reasonValue     = "value_format" // a bare number: mqtt.format value carries no agent, sensor or seq
+	reasonNoSeq     = "no_seq"       // SenML without a seq, or a JSON or line without one
+	reasonMalformed = "malformed"    // not JSON, SenML or line protocol Kelvin writes
+	reasonMissing   = "missing"      // agent, sensor or quantity missing
+	reasonStatus    = "bad_status"   // a status message that is neither online, offline nor a status object
+	reasonCapacity  = "capacity"     // max_gateways or max_sensors reached
+)
+
+// parseReadings decodes one message payload in any of the formats Kelvin
+// publishes that carry agent, sensor and seq: json, influx, and senml with
+// a seq field. The value format and Kelvin's senml (which has no seq) are
+// refused with a reason.
+func parseReadings(payload []byte) ([]reading.Reading, error) {
+	p := bytes.TrimSpace(payload)
+	switch {
+	case len(p) == 0:
+		return nil, ignore(reasonEmpty, "empty payload")
+	case p[0] == '{':
+		r, err := parseJSON(p)
+		if err != nil {
+			return nil, err
+		}
+		return []reading.Reading{r}, nil
+	case p[0] == '[':
+		return parseSenML(p)
+	case p[0] == '-' || p[0] == '+' || p[0] == '.' || (p[0] >= '0' && p[0] <= '9') || string(p) == "NaN":
+		return nil, ignore(reasonValue, "a bare number (mqtt.format: value) says neither agent, sensor nor seq: publish json or influx")
+	}
+	return parseLines(p)
+}
+
+// jsonReading is Kelvin's JSON wire format (reading.Reading.AppendJSON).
+type jsonReading struct {
+	Agent    string   `json:"agent"`
+	Sensor   string   `json:"sensor"`
+	Quantity string   `json:"quantity"`
+	Value    *float64 `json:"value"`
+	Raw      *float64 `json:"raw"`
+	Unit     string   `json:"unit"`
+	TS       string   `json:"ts"`
+	Seq      *uint64  `json:"seq"`
+	Clock    string   `json:"clock"`
+}
+
+func parseJSON(p []byte) (reading.Reading, error) {
+	var j jsonReading
+	if err := json.Unmarshal(p, &j); err != nil {
+		return reading.Reading{}, ignore(reasonMalformed, "not Kelvin's JSON: %v", err)
+	}
+	if j.Seq == nil {
+		return reading.Reading{}, ignore(reasonNoSeq, "JSON without seq: not a Kelvin reading")
+	}
+	r := reading.Reading{Agent: j.Agent, Sensor: j.Sensor, Quantity: j.Quantity, Unit: j.Unit, Seq: *j.Seq, Clock: j.Clock,
+		Value: math.NaN(), Raw: math.NaN()}
+	if j.Value != nil {
+		r.Value = *j.Value
+	}
+	if j.Raw != nil {
+		r.Raw = *j.Raw
+	}
+	if j.TS != "" {
+		t, err := time.Parse(time.RFC3339Nano, j.TS)
+		if err != nil {
+			return reading.Reading{}, ignore(reasonMalformed, "ts %q: %v", j.TS, err)
+		}
+		r.Time = t
+	}
+	return r, check(&r)
+}
+
+func check(r *reading.Reading) error {
+	switch {
+	case r.Agent == "" || r.Sensor == "" || r.Quantity == "":
+		return ignore(reasonMissing, "reading without agent, sensor or quantity")
+	case r.Seq == 0:
+		return ignore(reasonNoSeq, "reading %s/%s without seq (seq counts from 1)", r.Agent, r.Sensor)
+	case len(r.Agent) > 128 || len(r.Sensor) > 128 || len(r.Quantity) > 64:
+		return ignore(reasonMalformed, "agent, sensor or quantity name too long")
+	}
+	return nil
+}
+
+// senmlRecord is one record of a SenML pack as Kelvin writes it, plus seq,
+// which Kelvin's own SenML does not carry.
+type senmlRecord struct {
+	BN  string   `json:"bn"`
+	N   string   `json:"n"`
+	U   string   `json:"u"`
+	V   *float64 `json:"v"`
+	T   float64  `json:"t"`
+	Seq *uint64  `json:"seq"`
+}
+
+func parseSenML(p []byte) ([]reading.Reading, error) {
+	var recs []senmlRecord
+	if err := json.Unmarshal(p, &recs); err != nil {
+		return nil, ignore(reasonMalformed, "not SenML: %v", err)
+	}
+	if len(recs) == 0 || recs[0].BN == "" {
+		return nil, ignore(reasonMalformed, "SenML without a base name")
+	}
+	var seq *uint64
+	for _, rec := range recs {
+		if rec.Seq != nil {
+			seq = rec.Seq
+		}
+	}
+	if seq == nil {
+		return nil, ignore(reasonNoSeq, "SenML carries no seq, so duplicates and losses cannot be told: publish json or influx")
+	}
+	parts := strings.Split(recs[0].BN, ":")
+	if len(parts) != 4 || parts[0] != "kelvin" {
+		return nil, ignore(reasonMalformed, "SenML base name %q is not kelvin:AGENT:SENSOR:", recs[0].BN)
+	}
+	r := reading.Reading{Agent: parts[1], Sensor: parts[2], Seq: *seq, Value: math.NaN(), Raw: math.NaN()}
+	for _, rec := range recs {
+		if rec.V == nil {
+			continue
+		}
+		if q, ok := strings.CutPrefix(rec.N, "raw_"); ok {
+			r.Raw = *rec.V
+			if r.Quantity == "" {
+				r.Quantity = q
+			}
+		} else {
+			r.Value, r.Quantity = *rec.V, rec.N
+		}
+		if rec.T > 0 {
+			r.Time = time.UnixMilli(int64(math.Round(rec.T * 1000)))
+		}
+	}
+	r.Unit = reading.UnitOf(r.Quantity)
+	return []reading.Reading{r}, check(&r)
+}
+
+// parseLines decodes InfluxDB line protocol as Kelvin writes it
+// (reading.FormatInflux), one reading per line.
+func parseLines(p []byte) ([]reading.Reading, error) {
+	var out []reading.Reading
+	for line := range strings.SplitSeq(string(p), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		r, err := parseLine(line)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, ignore(reasonEmpty, "no lines")
+	}
+	return out, nil
+}
+
+func parseLine(line string) (reading.Reading, error) {
+	parts := split(line, ' ')
+	if len(parts) < 2 || len(parts) > 3 {
+		return reading.Reading{}, ignore(reasonMalformed, "not line protocol: want measurement,tags fields [timestamp]")
+	}
+	head := split(parts[0], ',')
+	r := reading.Reading{Quantity: unescape(head[0]), Value: math.NaN(), Raw: math.NaN()}
+	for _, tag := range head[1:] {
+		k, v, ok := strings.Cut(tag, "=")
+		if !ok {
+			return reading.Reading{}, ignore(reasonMalformed, "tag %q: want key=value", tag)
+		}
+		switch k {
+		case "agent":
+			r.Agent = unescape(v)
+		case "sensor":
+			r.Sensor = unescape(v)
+		case "unit":
+			r.Unit = unescape(v)
+		case "clock":
+			r.Clock = unescape(v)
+		}
+	}
+	hasSeq := false
+	for _, f := range split(parts[1], ',') {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return reading.Reading{}, ignore(reasonMalformed, "field %q: want key=value", f)
+		}
+		var err error
+		switch k {
+		case "value":
+			r.Value, err = strconv.ParseFloat(v, 64)
+		case "raw":
+			r.Raw, err = strconv.ParseFloat(v, 64)
+		case "seq":
+			r.Seq, err = strconv.ParseUint(strings.TrimSuffix(v, "i"), 10, 64)
+			hasSeq = true
+		}
+		if err != nil {
+			return reading.Reading{}, ignore(reasonMalformed, "field %s: %q is not a number", k, v)
+		}
+	}
+	if !hasSeq {
+		return reading.Reading{}, ignore(reasonNoSeq, "line without a seq field: not a Kelvin reading")
+	}
+	if len(parts) == 3 {
+		ns, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil {
+			return reading.Reading{}, ignore(reasonMalformed, "timestamp %q: want nanoseconds", parts[2])
+		}
+		r.Time = time.Unix(0, ns)
+	}
+	return r, check(&r)
+}
+
+// split splits s at sep where it is not escaped with a backslash.
+func split(s string, sep byte) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case sep:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+var unescaper = strings.NewReplacer(`\ `, ` `, `\,`, `,`, `\=`, `=`, `\t`, "\t", `\n`, "\n", `\r`, "\r", `\f`, "\f")
+
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	return unescaper.Replace(s)
+}
+
+// Status is what a gateway says about itself on kelvin/AGENT/status: the
+// plain retained "online" / "offline" (its last will) that every Kelvin
+// publishes, or a JSON object (docs/design.md, "The fleet view"):
+//
+//	{"state":"online","page":"http://pi:8080/","skip":{"tank":[1743,2000]}}
+//
+// Skip lists, per sensor, a range of seqs [first, last] the gateway
+// reserved before a restart and will never publish, so the fleet does not
+// count them as lost.
+type Status struct {
+	State string               `json:"state"`
+	Page  string               `json:"page,omitempty"`
+	Skip  map[string][2]uint64 `json:"skip,omitempty"`
+}
+
+func parseStatus(p []byte) (Status, error) {
+	p = bytes.TrimSpace(p)
+	switch s := string(p); s {
+	case "online", "offline":
+		return Status{State: s}, nil
+	case "":
+		return Status{}, ignore(reasonEmpty, "empty status (a cleared retained message)")
+	}
+	var st Status
+	if p[0] != '{' || json.Unmarshal(p, &st) != nil || (st.State != "online" && st.State != "offline") {
+		return Status{}, ignore(reasonStatus, "status %.40q: want online, offline or {\"state\":\"online\",...}", p)
+	}
+	return st, nil
+}
