@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kelvin-gw/kelvin/fleet"
 	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
@@ -75,6 +76,7 @@ type Agent struct {
 	clock   *Clock
 	mqttIn  *ingest.Subscriber // nil without type: mqtt sensors
 	buses   *hw.Buses
+	fleet   *fleet.Fleet // nil without a fleet section
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
 }
@@ -228,6 +230,13 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		a.runners = append(a.runners, r)
 		a.byID[s.ID] = r
 	}
+	if err := a.newFleet(); err != nil {
+		a.store.Close()
+		if a.archive != nil {
+			a.archive.Close()
+		}
+		return nil, err
+	}
 	if err := a.newMQTTIn(); err != nil {
 		a.store.Close()
 		if a.archive != nil {
@@ -364,6 +373,9 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	if a.mqttIn != nil {
 		outputs.Go(func() error { return a.mqttIn.Run(outCtx) })
+	}
+	if a.fleet != nil {
+		outputs.Go(func() error { return a.fleet.Run(outCtx) })
 	}
 	var uiErr chan error // nil (never ready) without a page
 	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
