@@ -53,9 +53,14 @@ func (s *mqttSource) run(ctx context.Context, f *Fleet) error {
 		SetKeepAlive(30 * time.Second).
 		SetDefaultPublishHandler(handle).
 		SetOnConnectHandler(func(c paho.Client) {
-			s.log.Info("fleet connected", "url", s.cfg.URL, "topics", s.cfg.Topics)
+			// paho runs this in a goroutine of its own: waiting is fine.
+			tok := c.SubscribeMultiple(filters, handle)
+			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				s.log.Warn("fleet subscribe failed", "url", s.cfg.URL, "topics", s.cfg.Topics, "err", tok.Error())
+				return
+			}
+			s.log.Info("fleet following", "url", s.cfg.URL, "topics", s.cfg.Topics)
 			f.setConnected("mqtt", true)
-			c.SubscribeMultiple(filters, handle)
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.log.Warn("fleet connection lost", "url", s.cfg.URL, "err", err)
