@@ -253,6 +253,20 @@ func (f *Fleet) WriteMetrics(w io.Writer) {
 			fmt.Fprintf(w, "kelvin_fleet_gateway_last_seen_timestamp_seconds{agent=\"%s\"} %.3f\n", label(a), float64(t.UnixMilli())/1e3)
 		}
 	}
+	fmt.Fprint(w, "# HELP kelvin_fleet_sensor_value The last value of each fleet sensor quantity, in its unit (after the fleet's filters).\n# TYPE kelvin_fleet_sensor_value gauge\n")
+	for _, a := range agents {
+		g := f.gateways[a]
+		for _, id := range slices.Sorted(maps.Keys(g.sensors)) {
+			s := g.sensors[id]
+			for _, q := range slices.Sorted(maps.Keys(s.series)) {
+				r := &s.series[q].last
+				if v := finite(r.Value); v != nil {
+					fmt.Fprintf(w, "kelvin_fleet_sensor_value{agent=\"%s\",sensor=\"%s\",quantity=\"%s\",unit=\"%s\"} %s\n",
+						label(a), label(id), label(q), label(r.Unit), strconv.FormatFloat(r.Value, 'g', -1, 64))
+				}
+			}
+		}
+	}
 	for _, m := range []struct {
 		name, typ, help string
 		v               func(*seqs) uint64

@@ -119,6 +119,7 @@ func TestStatusAndLoss(t *testing.T) {
 		`kelvin_fleet_gateway_up{agent="gw-2"} 1`,
 		`kelvin_fleet_lost_total{agent="gw-2",sensor="tank"} 1`,
 		`kelvin_fleet_received_total{agent="gw-2",sensor="tank"} 4`,
+		`kelvin_fleet_sensor_value{agent="gw-2",sensor="tank",quantity="temperature",unit="°C"} 4`,
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("metrics lack %s:\n%s", want, b.String())

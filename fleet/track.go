@@ -72,13 +72,14 @@ func (s *seqs) accept(seq uint64, now time.Time) int {
 
 // skip records that the gateway will never publish seqs [from, to]: a
 // block it reserved before a restart and did not use. They are neither
-// received nor lost.
+// received nor lost. Before the sensor's first reading it does nothing.
 func (s *seqs) skip(from, to uint64, now time.Time) {
 	if from == 0 || to < from {
 		return
 	}
 	if s.high == 0 {
-		s.high = to
+		// Nothing seen yet: counting starts at the first reading anyway,
+		// and a retained announcement may be from long ago.
 		return
 	}
 	if to > s.high {

@@ -74,6 +74,17 @@ func TestSeqsSkipIsNotLoss(t *testing.T) {
 	}
 }
 
+// A retained announcement from an earlier life of the gateway, seen
+// before any reading, must not make its readings look like duplicates.
+func TestSeqsSkipBeforeFirstReading(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var s seqs
+	s.skip(5, 299, t0)
+	if s.accept(1, t0) != accepted || s.accept(2, t0) != accepted || s.skipped != 0 {
+		t.Fatalf("after a stale skip: received %d duplicates %d skipped %d", s.received, s.duplicates, s.skipped)
+	}
+}
+
 func TestSeqsResetAndBounds(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
 	var s seqs
