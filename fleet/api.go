@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -105,7 +106,7 @@ func (f *Fleet) Summary(q string, offset, limit int) Summary {
 			match = append(match, gi)
 		}
 	}
-	slices.SortFunc(match, func(a, b GatewayInfo) int { return strings.Compare(a.Agent, b.Agent) })
+	sort.Slice(match, func(i, j int) bool { return match[i].Agent < match[j].Agent })
 	sum.Total = len(match)
 	for _, gi := range match {
 		if gi.State == "online" {
@@ -172,10 +173,10 @@ func (f *Fleet) Gateway(agent string, points bool) (GatewayInfo, []SensorInfo, b
 			}
 			si.Series = append(si.Series, x)
 		}
-		slices.SortFunc(si.Series, func(a, b SeriesInfo) int { return strings.Compare(a.Quantity, b.Quantity) })
+		sort.Slice(si.Series, func(i, j int) bool { return si.Series[i].Quantity < si.Series[j].Quantity })
 		out = append(out, si)
 	}
-	slices.SortFunc(out, func(a, b SensorInfo) int { return strings.Compare(a.Sensor, b.Sensor) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Sensor < out[j].Sensor })
 	return g.info(), out, true
 }
 

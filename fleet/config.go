@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -173,7 +174,7 @@ func (c *Config) Validate() []error {
 			bad(fmt.Sprintf("filters[%d].match", i), "%q: want AGENT/SENSOR with * wildcards, like greenhouse-*/tank", r.Match)
 		}
 	}
-	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errs
 }
 

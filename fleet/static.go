@@ -2,20 +2,47 @@ package fleet
 
 import (
 	"embed"
-	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed static
 var staticFiles embed.FS
 
-// staticHandler serves the page's files (index.html at "/").
+// staticHandler serves the page's three files, index.html at "/". It is
+// deliberately not http.FileServer, which would add its range, MIME and
+// directory-listing machinery (about 60 KB) to the binary.
 func staticHandler() http.Handler {
-	sub, _ := fs.Sub(staticFiles, "static")
-	fsrv := http.FileServerFS(sub)
+	type file struct {
+		typ  string
+		body []byte
+	}
+	files := map[string]file{}
+	for name, typ := range map[string]string{
+		"index.html": "text/html; charset=utf-8",
+		"fleet.js":   "text/javascript; charset=utf-8",
+		"fleet.css":  "text/css; charset=utf-8",
+	} {
+		b, err := staticFiles.ReadFile("static/" + name)
+		if err != nil {
+			panic(err) // embedded: cannot happen in a built binary
+		}
+		files[name] = file{typ, b}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		fsrv.ServeHTTP(w, r)
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		if name == "" {
+			name = "index.html"
+		}
+		f, ok := files[name]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", f.typ)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.Write(f.body)
 	})
 }

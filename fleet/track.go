@@ -1,9 +1,6 @@
 package fleet
 
-import (
-	"slices"
-	"time"
-)
+import "time"
 
 // Outcomes of seqs.accept.
 const (
@@ -11,6 +8,9 @@ const (
 	duplicate        // seen before: dropped
 	reset            // far below what was seen: the gateway's seq started over
 )
+
+// The gaps are edited with copy rather than slices.Insert and Delete,
+// whose instantiations for gap cost the binary a few KB.
 
 // maxGaps bounds the open gaps tracked per sensor. Kelvin delivers a
 // sensor's readings in order, so a gap fills from its low end and stays one
@@ -99,7 +99,7 @@ func (s *seqs) skip(from, to uint64, now time.Time) {
 func (s *seqs) open(from, to uint64, now time.Time) {
 	if len(s.gaps) == maxGaps {
 		s.lost += s.gaps[0].size()
-		s.gaps = slices.Delete(s.gaps, 0, 1)
+		s.gaps = s.gaps[:copy(s.gaps, s.gaps[1:])]
 	}
 	s.gaps = append(s.gaps, gap{from: from, to: to, since: now})
 }
@@ -120,7 +120,7 @@ func (s *seqs) fill(from, to uint64) uint64 {
 		n += hi - lo + 1
 		switch {
 		case lo == g.from && hi == g.to:
-			s.gaps = slices.Delete(s.gaps, i, i+1)
+			s.gaps = s.gaps[:i+copy(s.gaps[i:], s.gaps[i+1:])]
 			i--
 		case lo == g.from:
 			s.gaps[i].from = hi + 1
@@ -134,7 +134,9 @@ func (s *seqs) fill(from, to uint64) uint64 {
 				s.lost += s.gaps[i].size()
 				s.gaps[i] = right
 			} else {
-				s.gaps = slices.Insert(s.gaps, i+1, right)
+				s.gaps = append(s.gaps, gap{})
+				copy(s.gaps[i+2:], s.gaps[i+1:])
+				s.gaps[i+1] = right
 				i++
 			}
 		}
@@ -144,13 +146,15 @@ func (s *seqs) fill(from, to uint64) uint64 {
 
 // expire counts the gaps open since before deadline as lost.
 func (s *seqs) expire(deadline time.Time) {
-	s.gaps = slices.DeleteFunc(s.gaps, func(g gap) bool {
+	kept := s.gaps[:0]
+	for _, g := range s.gaps {
 		if g.since.After(deadline) {
-			return false
+			kept = append(kept, g)
+		} else {
+			s.lost += g.size()
 		}
-		s.lost += g.size()
-		return true
-	})
+	}
+	s.gaps = kept
 }
 
 // pending returns how many seqs are missing and not yet counted as lost.
