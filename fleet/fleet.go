@@ -177,7 +177,14 @@ func (f *Fleet) setConnected(name string, up bool) {
 // once a minute; nil when it was taken (duplicates included).
 func (f *Fleet) Handle(topic string, payload []byte) error {
 	now := f.now()
-	if agent, ok := statusAgent(topic); ok {
+	if agent, ok := topicAgent(topic, "/restart"); ok {
+		if resume, err := parseRestart(payload); err == nil {
+			f.restart(agent, resume)
+			return nil
+		}
+		// A sensor called "restart": read on.
+	}
+	if agent, ok := topicAgent(topic, "/status"); ok {
 		st, err := parseStatus(payload)
 		if err == nil {
 			f.status(agent, st, now)
@@ -200,9 +207,9 @@ func (f *Fleet) Handle(topic string, payload []byte) error {
 	return nil
 }
 
-// statusAgent returns AGENT for a topic PREFIX/AGENT/status.
-func statusAgent(topic string) (string, bool) {
-	rest, ok := strings.CutSuffix(topic, "/status")
+// topicAgent returns AGENT for a topic PREFIX/AGENT/suffix ("/status").
+func topicAgent(topic, suffix string) (string, bool) {
+	rest, ok := strings.CutSuffix(topic, suffix)
 	if !ok {
 		return "", false
 	}
@@ -276,6 +283,22 @@ func (f *Fleet) status(agent string, st Status, now time.Time) {
 		g.skips[id] = r
 		if s := f.sensorLocked(g, id); s != nil {
 			s.seqs.skip(r[0], r[1], now)
+		}
+	}
+}
+
+// restart applies a gateway's restart announcement: per sensor, the seq
+// its readings resumed at after the restart.
+func (f *Fleet) restart(agent string, resume map[string]uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g := f.gateways[agent]
+	if g == nil {
+		return // nothing seen of it yet: counting starts at its first reading
+	}
+	for id, v := range resume {
+		if s := g.sensors[id]; s != nil {
+			s.seqs.resume(v)
 		}
 	}
 }

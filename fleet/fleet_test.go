@@ -107,18 +107,21 @@ func TestStatusAndLoss(t *testing.T) {
 	// A restart that skips a reserved block, announced in the status.
 	f.Handle("kelvin/gw-2/status", []byte(`{"state":"online","page":"http://gw-2:8080/","skip":{"tank":[5,100]}}`))
 	send(101)
+	// A crash restart announced the other way: where the seqs resume.
+	send(200)
+	f.Handle("kelvin/gw-2/restart", []byte(`{"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":200}}`))
 	c.t = c.t.Add(time.Minute)
 	f.Expire()
 	gi, _, _ := f.Gateway("gw-2", false)
-	if gi.State != "online" || gi.Page != "http://gw-2:8080/" || gi.Lost != 1 || gi.Skipped != 96 || gi.Pending != 0 {
-		t.Fatalf("got %+v, want online, page, 1 lost (seq 3), 96 skipped", gi)
+	if gi.State != "online" || gi.Page != "http://gw-2:8080/" || gi.Lost != 1 || gi.Skipped != 96+98 || gi.Pending != 0 {
+		t.Fatalf("got %+v, want online, page, 1 lost (seq 3), 96+98 skipped", gi)
 	}
 	var b strings.Builder
 	f.WriteMetrics(&b)
 	for _, want := range []string{
 		`kelvin_fleet_gateway_up{agent="gw-2"} 1`,
 		`kelvin_fleet_lost_total{agent="gw-2",sensor="tank"} 1`,
-		`kelvin_fleet_received_total{agent="gw-2",sensor="tank"} 4`,
+		`kelvin_fleet_received_total{agent="gw-2",sensor="tank"} 5`,
 		`kelvin_fleet_sensor_value{agent="gw-2",sensor="tank",quantity="temperature",unit="°C"} 4`,
 	} {
 		if !strings.Contains(b.String(), want) {

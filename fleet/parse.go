@@ -295,3 +295,18 @@ func parseStatus(p []byte) (Status, error) {
 	}
 	return st, nil
 }
+
+// parseRestart decodes a gateway's retained restart announcement on
+// kelvin/AGENT/restart, per sensor the seq its readings resumed at after
+// seqs it had reserved went unused:
+//
+//	{"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":65537}}
+func parseRestart(p []byte) (map[string]uint64, error) {
+	var a struct {
+		SeqResume map[string]uint64 `json:"seq_resume"`
+	}
+	if err := json.Unmarshal(p, &a); err != nil || a.SeqResume == nil {
+		return nil, ignore(reasonStatus, "restart announcement %.40q: want {\"seq_resume\":{...}}", p)
+	}
+	return a.SeqResume, nil
+}

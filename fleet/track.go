@@ -39,6 +39,9 @@ func (g gap) size() uint64 { return g.to - g.from + 1 }
 type seqs struct {
 	high uint64 // 0: nothing seen yet
 	gaps []gap  // sorted by from, disjoint, all below high
+	// resumeAt is where a restart announced the seqs resume, above high:
+	// the seqs from high+1 below it were reserved and never used. 0: none.
+	resumeAt uint64
 
 	received, duplicates, lost, skipped, resets uint64
 }
@@ -51,8 +54,17 @@ func (s *seqs) accept(seq uint64, now time.Time) int {
 		s.received++
 		return accepted
 	case seq > s.high:
-		if seq > s.high+1 {
-			s.open(s.high+1, seq-1, now)
+		if lo := s.high + 1; seq > lo {
+			if r := s.resumeAt; r > lo && r <= seq {
+				s.skipped += r - lo // the restart's unused reservation
+				lo = r
+			}
+			if seq > lo {
+				s.open(lo, seq-1, now)
+			}
+		}
+		if seq >= s.resumeAt {
+			s.resumeAt = 0
 		}
 		s.high = seq
 		s.received++
@@ -92,6 +104,27 @@ func (s *seqs) skip(from, to uint64, now time.Time) {
 	}
 	if from <= s.high {
 		s.skipped += s.fill(from, min(to, s.high))
+	}
+}
+
+// resume records that after a restart the gateway's seqs resume at v: the
+// seqs between the last it used and v were reserved and never published.
+// Kelvin delivers a sensor in order, so they are the gap that the first
+// reading at v opens (or opened, when the announcement comes late). Before
+// the sensor's first reading it does nothing.
+func (s *seqs) resume(v uint64) {
+	switch {
+	case s.high == 0 || v == 0:
+	case v > s.high+1:
+		s.resumeAt = v
+	default:
+		for i, g := range s.gaps {
+			if g.to == v-1 {
+				s.skipped += g.size()
+				s.gaps = s.gaps[:i+copy(s.gaps[i:], s.gaps[i+1:])]
+				break
+			}
+		}
 	}
 }
 

@@ -74,6 +74,32 @@ func TestSeqsSkipIsNotLoss(t *testing.T) {
 	}
 }
 
+// A restart announced as where the seqs resume (kelvin/AGENT/restart,
+// seq_resume): the gap up to it is no loss, whether the announcement comes
+// before the first reading after the restart or after it.
+func TestSeqsResume(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var a seqs
+	a.accept(10, t0)
+	a.resume(65537)
+	a.accept(65537, t0)
+	a.accept(65539, t0) // 65538 is missing for real
+	a.expire(t0.Add(time.Hour))
+	if a.lost != 1 || a.skipped != 65526 || a.received != 3 {
+		t.Fatalf("before: lost %d skipped %d received %d, want 1 65526 3", a.lost, a.skipped, a.received)
+	}
+	var b seqs
+	b.accept(10, t0)
+	b.accept(12, t0) // 11 missing for real
+	b.accept(65537, t0)
+	b.resume(65537)
+	b.resume(65537) // the retained announcement again
+	b.expire(t0.Add(time.Hour))
+	if b.lost != 1 || b.skipped != 65524 || b.pending() != 0 {
+		t.Fatalf("after: lost %d skipped %d pending %d, want 1 65524 0", b.lost, b.skipped, b.pending())
+	}
+}
+
 // A retained announcement from an earlier life of the gateway, seen
 // before any reading, must not make its readings look like duplicates.
 func TestSeqsSkipBeforeFirstReading(t *testing.T) {
