@@ -100,6 +100,17 @@ func TestBadConfigs(t *testing.T) {
 		"bad-empty.yaml": {
 			`sensors: at least one sensor is needed (see configs/kelvin.yaml, or ` + "`kelvin scan`" + ` to list what is attached)`,
 		},
+		"bad-fleet.yaml": {
+			`2: fleet: the fleet is shown on the page: set http.listen`,
+			`4: fleet.mqtt.url: "broker.lan:1883": want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss`,
+			`5: fleet.mqtt.topics[0]: "kelvin/#/x": want a topic filter like kelvin/#`,
+			`7: fleet.kafka.brokers[0]: "kafka.lan": want host:port`,
+			`8: fleet.kafka.start: want earliest or latest, got "newest"`,
+			`9: fleet.loss_after: 500ms is too short: at least 1s`,
+			`11: fleet.max_gateways: want 1 to 1000000, got -1`,
+			`13: fleet.filters[0].match: "[gw": want AGENT/SENSOR with * wildcards, like greenhouse-*/tank`,
+			`17: fleet.filters[1].filters: want a list of filters: a fleet rule applies to every quantity it matches`,
+		},
 		"bad-env.yaml": {
 			`5: mqtt.url: environment variable KELVIN_TEST_UNSET_BROKER is not set`,
 			`7: mqtt.password_file: /nonexistent/kelvin-password: no such file or directory`,
