@@ -159,8 +159,9 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-c.kicked:
+			// It would not read a close frame behind its queue either:
+			// end the connection at once.
 			h.log.Info("fleet websocket client too slow, dropped", "queue_readings", wsQueue)
-			conn.Close(websocket.StatusPolicyViolation, "too slow")
 			return
 		case <-readDone:
 			return
