@@ -2,8 +2,10 @@ package agent
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/kelvin-gw/kelvin/fleet"
+	"github.com/kelvin-gw/kelvin/httpui"
 )
 
 // FleetConfig is the fleet section: the fleet package's config, plus
@@ -63,6 +65,13 @@ func (a *Agent) newFleet() error {
 	f, err := fleet.New(a.cfg.Fleet.Config, a.now, a.log.With("component", "fleet"))
 	if err != nil {
 		return err
+	}
+	if keep := a.cfg.Fleet.Archive; keep > 0 {
+		arch, err := httpui.OpenArchive(filepath.Join(a.cfg.Agent.DataDir, "fleet-history"), keep, a.log.With("component", "fleet-history"))
+		if err != nil {
+			return err
+		}
+		f.SetArchive(arch) // closed by the fleet's Run
 	}
 	h := f.Handler()
 	for _, p := range fleet.Patterns {

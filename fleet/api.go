@@ -75,6 +75,7 @@ type Summary struct {
 	Refused   map[string]uint64 `json:"refused"`
 	Sources   map[string]bool   `json:"sources"` // connected, by source
 	LossAfter float64           `json:"loss_after_seconds"`
+	Archive   bool              `json:"archive"` // /api/fleet/history serves 24 h and 7 d
 }
 
 func (g *gateway) info() GatewayInfo {
@@ -92,7 +93,7 @@ func (f *Fleet) Summary(q string, offset, limit int) Summary {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	sum := Summary{Now: f.now(), Ignored: maps.Clone(f.ignored), Refused: maps.Clone(f.refused),
-		Sources: maps.Clone(f.connected), LossAfter: f.cfg.LossAfter.Seconds()}
+		Sources: maps.Clone(f.connected), LossAfter: f.cfg.LossAfter.Seconds(), Archive: f.archive != nil}
 	var match []GatewayInfo
 	for _, g := range f.gateways {
 		gi := g.info()
@@ -186,6 +187,7 @@ func (f *Fleet) Gateway(agent string, points bool) (GatewayInfo, []SensorInfo, b
 //	GET /fleet/ws                 the websocket: readings of the gateways a client subscribed to
 //	GET /api/fleet                Summary; ?q=&offset=&limit= (default 50, at most 500)
 //	GET /api/fleet/gateway?agent= one gateway, its sensors and their recent points
+//	GET /api/fleet/history?agent=&sensor=&window=24h  min/mean/max from the archive (SetArchive)
 func (f *Fleet) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /fleet/", http.StripPrefix("/fleet", staticHandler()))
@@ -195,6 +197,7 @@ func (f *Fleet) Handler() http.Handler {
 	mux.HandleFunc("GET /fleet/ws", f.hub.serveWS)
 	mux.HandleFunc("GET /api/fleet", f.serveSummary)
 	mux.HandleFunc("GET /api/fleet/gateway", f.serveGateway)
+	mux.HandleFunc("GET /api/fleet/history", f.serveHistory)
 	return mux
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -57,6 +58,12 @@ func waitFleetPage(t *testing.T, b *testenv.Browser, what string, cond func(p fl
 // the shown gateways live over the websocket, and pages on.
 func TestFleetPageManyGateways(t *testing.T) {
 	f, c := newTestFleet(t, nil)
+	arch, err := httpui.OpenArchive(t.TempDir(), 24*time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arch.Close()
+	f.SetArchive(arch)
 	const gateways, sensors = 1000, 10
 	agent := func(i int) string { return fmt.Sprintf("gw-%04d", i) }
 	for i := range gateways {
@@ -68,6 +75,7 @@ func TestFleetPageManyGateways(t *testing.T) {
 		}
 	}
 	f.Handle("kelvin/gw-0500/status", []byte("offline"))
+	c.t = c.t.Add(2 * time.Minute) // the readings' minute is over: in the archive's answer
 	srv := httptest.NewServer(f.Handler())
 	defer srv.Close()
 	defer f.hub.close()
@@ -103,6 +111,20 @@ func TestFleetPageManyGateways(t *testing.T) {
 	waitFleetPage(t, b, "the new reading on gw-0003's card", func(p fleetPage) bool {
 		return len(p.Gateways) > 3 && p.Gateways[3].Seq["s7/temperature"] == "4"
 	})
+
+	// The 24 h window: the cards draw the archive.
+	b.Eval(`(() => { const w = document.getElementById('window'); w.value = '24h'; w.dispatchEvent(new Event('change')); return !w.hidden; })()`, nil)
+	var long []string
+	testenv.WaitFor(t, "the 24 h charts", func() bool {
+		b.Eval(`[...document.querySelectorAll('#gateways .gw:first-child canvas')].map((c) => c.dataset.window + ':' + c.dataset.points)`, &long)
+		for _, x := range long {
+			if x != "24h:1" {
+				return false
+			}
+		}
+		return len(long) == sensors
+	})
+	b.Eval(`(() => { const w = document.getElementById('window'); w.value = ''; w.dispatchEvent(new Event('change')); return true; })()`, nil)
 
 	// Search.
 	b.Eval(`(() => { const q = document.getElementById('q'); q.value = 'gw-0742'; q.dispatchEvent(new Event('input')); return true; })()`, nil)

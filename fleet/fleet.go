@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kelvin-gw/kelvin/filter"
+	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -25,12 +26,11 @@ const logEvery = time.Minute
 // missing seqs, and keeps the state the fleet page, /api/fleet and
 // /metrics show. Its methods are safe for concurrent use.
 type Fleet struct {
-	cfg Config
-	now func() time.Time
-	log *slog.Logger
-	hub *hub
-	// forward, when set, receives every new reading (after the filters).
-	forward func(reading.Reading)
+	cfg     Config
+	now     func() time.Time
+	log     *slog.Logger
+	hub     *hub
+	archive *httpui.Archive // nil: no long history
 
 	mu        sync.Mutex
 	gateways  map[string]*gateway
@@ -116,10 +116,6 @@ func New(cfg Config, now func() time.Time, log *slog.Logger) (*Fleet, error) {
 	return f, nil
 }
 
-// SetForward makes every new reading (a duplicate never) go to fn as well,
-// after the fleet's filters; call it before Run. fn must not block.
-func (f *Fleet) SetForward(fn func(reading.Reading)) { f.forward = fn }
-
 // Run follows the sources until ctx is done, and counts the gaps older
 // than LossAfter as lost once a second. It returns nil on cancellation.
 func (f *Fleet) Run(ctx context.Context) error {
@@ -144,6 +140,11 @@ func (f *Fleet) Run(ctx context.Context) error {
 	})
 	err := g.Wait()
 	f.hub.close()
+	if f.archive != nil {
+		if cerr := f.archive.Close(); cerr != nil {
+			f.log.Warn("closing the fleet's history archive", "err", cerr)
+		}
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -370,9 +371,7 @@ func (f *Fleet) take(r reading.Reading, now time.Time) error {
 	}
 	f.mu.Unlock()
 	f.hub.publish(&r)
-	if f.forward != nil {
-		f.forward(r)
-	}
+	f.archiveAdd(r)
 	return nil
 }
 

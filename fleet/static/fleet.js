@@ -6,7 +6,7 @@
   const PAGE = 20;            // gateways per page
   const POLL_MS = 3000;       // list refresh
   const KEEP_MS = 10 * 60e3;  // chart window
-  const st = { q: '', offset: 0, total: 0, shown: new Map(), ws: null };
+  const st = { q: '', offset: 0, total: 0, shown: new Map(), ws: null, window: '' };
   const $ = (id) => document.getElementById(id);
 
   function fmtAge(ts, now) {
@@ -38,6 +38,7 @@
 
   function render(sum) {
     st.total = sum.total;
+    $('window').hidden = !sum.archive;
     const now = Date.parse(sum.now);
     $('totals').textContent = sum.online + ' of ' + sum.total + ' online · ' + counts(sum.totals);
     $('totals').dataset.lost = sum.totals.lost;
@@ -107,7 +108,28 @@
           s2.dirty = true;
         }
       }
+      if (st.window) loadLong(v);
     } catch (e) { /* next poll */ }
+  }
+
+  // The 24 h and 7 d charts: min–max band and mean per step, from the
+  // archive, for the cards of one gateway.
+  async function loadLong(v) {
+    const win = st.window;
+    for (const sensor of v.sensors.keys()) {
+      try {
+        const u = '/api/fleet/history?window=' + win + '&agent=' + encodeURIComponent(v.agent) + '&sensor=' + encodeURIComponent(sensor);
+        const r = await fetch(u, { cache: 'no-store' });
+        if (!r.ok || st.window !== win) continue;
+        const h = await r.json();
+        for (const x of h.series) {
+          const s = v.series.get(sensor + '/' + x.quantity);
+          if (!s) continue;
+          s.long = x.points.map((p) => ({ t: p[0], lo: p[1], v: p[2], hi: p[3] }));
+          s.dirty = true;
+        }
+      } catch (e) { /* next change */ }
+    }
   }
 
   function card(v, sensor, quantity, unit) {
@@ -167,21 +189,28 @@
     const g = s.canvas.getContext('2d');
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
-    const pts = s.pts.filter((p) => typeof p.v === 'number' && isFinite(p.v));
+    const long = st.window !== '' && s.long;
+    const pts = (long ? s.long : s.pts).filter((p) => typeof p.v === 'number' && isFinite(p.v));
     s.canvas.dataset.points = pts.length;
+    s.canvas.dataset.window = long ? st.window : '';
     if (pts.length < 2) return;
     let lo = Infinity, hi = -Infinity;
-    for (const p of pts) { lo = Math.min(lo, p.v); hi = Math.max(hi, p.v); }
+    for (const p of pts) { lo = Math.min(lo, p.lo ?? p.v); hi = Math.max(hi, p.hi ?? p.v); }
     if (hi - lo < 0.1) { lo -= 0.05; hi += 0.05; }
     const t0 = pts[0].t, t1 = pts[pts.length - 1].t || t0 + 1;
+    const X = (p) => (p.t - t0) / Math.max(1, t1 - t0) * w;
+    const Y = (v) => h - 2 - (v - lo) / (hi - lo) * (h - 4);
+    if (long) {
+      g.fillStyle = 'rgba(127, 140, 160, 0.3)';
+      g.beginPath();
+      pts.forEach((p, i) => { if (i) g.lineTo(X(p), Y(p.hi)); else g.moveTo(X(p), Y(p.hi)); });
+      for (let i = pts.length - 1; i >= 0; i--) g.lineTo(X(pts[i]), Y(pts[i].lo));
+      g.fill();
+    }
     g.strokeStyle = getComputedStyle(document.body).getPropertyValue('--line') || '#0b6bcb';
     g.lineWidth = 1.5;
     g.beginPath();
-    pts.forEach((p, i) => {
-      const x = (p.t - t0) / Math.max(1, t1 - t0) * w;
-      const y = h - 2 - (p.v - lo) / (hi - lo) * (h - 4);
-      if (i) g.lineTo(x, y); else g.moveTo(x, y);
-    });
+    pts.forEach((p, i) => { if (i) g.lineTo(X(p), Y(p.v)); else g.moveTo(X(p), Y(p.v)); });
     g.stroke();
   }
 
@@ -196,6 +225,13 @@
   $('q').addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(() => { st.q = $('q').value; st.offset = 0; poll(); }, 200);
+  });
+  $('window').addEventListener('change', () => {
+    st.window = $('window').value;
+    for (const v of st.shown.values()) {
+      for (const s of v.series.values()) { s.long = null; s.dirty = true; }
+      if (st.window) loadLong(v);
+    }
   });
   $('prev').onclick = () => { st.offset = Math.max(0, st.offset - PAGE); poll(); };
   $('next').onclick = () => { if (st.offset + PAGE < st.total) { st.offset += PAGE; poll(); } };

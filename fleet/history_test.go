@@ -1,0 +1,59 @@
+package fleet
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/httpui"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// TestHistoryFromArchive: fleet readings go into the one-minute archive,
+// under names safe for files whatever the gateway calls itself, and
+// /api/fleet/history serves their min, mean and max per step.
+func TestHistoryFromArchive(t *testing.T) {
+	f, c := newTestFleet(t, nil)
+	arch, err := httpui.OpenArchive(t.TempDir(), 24*time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arch.Close()
+	f.SetArchive(arch)
+	t0 := c.now().Truncate(time.Minute).Add(-10 * time.Minute)
+	agent := "gw.1/../x" // not a file name
+	for i := range 180 { // three minutes at 1 Hz: 20..22.99
+		ts := t0.Add(time.Duration(i) * time.Second)
+		f.Handle("kelvin/x/y", payload(reading.FormatJSON, agent, "air", uint64(i+1), 20+float64(i)/60, ts))
+	}
+	arch.Flush()
+	srv := httptest.NewServer(f.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/fleet/history?window=1h&sensor=air&agent=" + "gw.1%2F..%2Fx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Step   float64 `json:"step_seconds"`
+		Series []struct {
+			Quantity, Unit string
+			Points         [][4]float64
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %v", resp.Status, err)
+	}
+	if h.Step != 60 || len(h.Series) != 1 || h.Series[0].Quantity != "temperature" || h.Series[0].Unit != "°C" || len(h.Series[0].Points) != 3 {
+		t.Fatalf("got %+v, want one temperature series of 3 one-minute buckets", h)
+	}
+	p := h.Series[0].Points[1]
+	if p[0] != float64(t0.Add(time.Minute).UnixMilli()) || p[1] != 21 || p[3] != 21+59.0/60 {
+		t.Fatalf("second minute %v, want min 21, max 21.98", p)
+	}
+	if got := archiveName(agent, "air"); got != "gw%2E1%2F%2E%2E%2Fx~air" {
+		t.Fatalf("archive name %q", got)
+	}
+}
