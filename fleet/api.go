@@ -96,13 +96,10 @@ func (f *Fleet) Summary(q string, offset, limit int) Summary {
 		Sources: maps.Clone(f.connected), LossAfter: f.cfg.LossAfter.Seconds(), Archive: f.archive != nil}
 	var match []GatewayInfo
 	for _, g := range f.gateways {
+		for _, s := range g.sensors {
+			sum.Totals.add(&s.seqs)
+		}
 		gi := g.info()
-		sum.Totals.Received += gi.Received
-		sum.Totals.Duplicates += gi.Duplicates
-		sum.Totals.Pending += gi.Pending
-		sum.Totals.Lost += gi.Lost
-		sum.Totals.Skipped += gi.Skipped
-		sum.Totals.Resets += gi.Resets
 		if matches(gi, q) {
 			match = append(match, gi)
 		}
@@ -190,10 +187,9 @@ func (f *Fleet) Gateway(agent string, points bool) (GatewayInfo, []SensorInfo, b
 //	GET /api/fleet/history?agent=&sensor=&window=24h  min/mean/max from the archive (SetArchive)
 func (f *Fleet) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /fleet/", http.StripPrefix("/fleet", staticHandler()))
-	mux.HandleFunc("GET /fleet", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/fleet/", http.StatusMovedPermanently)
-	})
+	page := staticHandler()
+	mux.Handle("GET /fleet/", page)
+	mux.Handle("GET /fleet", page)
 	mux.HandleFunc("GET /fleet/ws", f.hub.serveWS)
 	mux.HandleFunc("GET /api/fleet", f.serveSummary)
 	mux.HandleFunc("GET /api/fleet/gateway", f.serveGateway)
@@ -243,7 +239,7 @@ func (f *Fleet) WriteMetrics(w io.Writer) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	agents := slices.Sorted(maps.Keys(f.gateways))
-	fmt.Fprint(w, "# HELP kelvin_fleet_gateway_up 1 when the gateway's status is online (or its readings flow), 0 when offline.\n# TYPE kelvin_fleet_gateway_up gauge\n")
+	fmt.Fprint(w, "# HELP kelvin_fleet_gateway_up 1 when the gateway is online, 0 when offline.\n# TYPE kelvin_fleet_gateway_up gauge\n")
 	for _, a := range agents {
 		up := 0
 		if f.gateways[a].state == "online" {
@@ -257,7 +253,7 @@ func (f *Fleet) WriteMetrics(w io.Writer) {
 			fmt.Fprintf(w, "kelvin_fleet_gateway_last_seen_timestamp_seconds{agent=\"%s\"} %.3f\n", label(a), float64(t.UnixMilli())/1e3)
 		}
 	}
-	fmt.Fprint(w, "# HELP kelvin_fleet_sensor_value The last value of each fleet sensor quantity, in its unit (after the fleet's filters).\n# TYPE kelvin_fleet_sensor_value gauge\n")
+	fmt.Fprint(w, "# HELP kelvin_fleet_sensor_value The last value of each fleet sensor quantity, in its unit.\n# TYPE kelvin_fleet_sensor_value gauge\n")
 	for _, a := range agents {
 		g := f.gateways[a]
 		for _, id := range slices.Sorted(maps.Keys(g.sensors)) {
@@ -275,9 +271,9 @@ func (f *Fleet) WriteMetrics(w io.Writer) {
 		name, typ, help string
 		v               func(*seqs) uint64
 	}{
-		{"kelvin_fleet_received_total", "counter", "Distinct readings received, per gateway and sensor.", func(s *seqs) uint64 { return s.received }},
-		{"kelvin_fleet_duplicates_total", "counter", "Readings dropped as duplicates of (agent, sensor, seq).", func(s *seqs) uint64 { return s.duplicates }},
-		{"kelvin_fleet_pending_readings", "gauge", "Missing seqs not yet counted as lost (a backlog may still fill them).", (*seqs).pending},
+		{"kelvin_fleet_received_total", "counter", "Distinct readings received.", func(s *seqs) uint64 { return s.received }},
+		{"kelvin_fleet_duplicates_total", "counter", "Readings dropped as duplicates.", func(s *seqs) uint64 { return s.duplicates }},
+		{"kelvin_fleet_pending_readings", "gauge", "Missing seqs not yet counted as lost.", (*seqs).pending},
 		{"kelvin_fleet_lost_total", "counter", "Missing seqs counted as lost after fleet.loss_after.", func(s *seqs) uint64 { return s.lost }},
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
@@ -292,7 +288,7 @@ func (f *Fleet) WriteMetrics(w io.Writer) {
 	for _, k := range slices.Sorted(maps.Keys(f.ignored)) {
 		fmt.Fprintf(w, "kelvin_fleet_ignored_total{reason=\"%s\"} %d\n", k, f.ignored[k])
 	}
-	fmt.Fprint(w, "# HELP kelvin_fleet_refused_total Gateways or sensors not tracked: over fleet.max_gateways or max_sensors.\n# TYPE kelvin_fleet_refused_total counter\n")
+	fmt.Fprint(w, "# HELP kelvin_fleet_refused_total Gateways or sensors not tracked (max_gateways, max_sensors).\n# TYPE kelvin_fleet_refused_total counter\n")
 	for _, k := range slices.Sorted(maps.Keys(f.refused)) {
 		fmt.Fprintf(w, "kelvin_fleet_refused_total{what=\"%s\"} %d\n", k, f.refused[k])
 	}

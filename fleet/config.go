@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,7 +135,7 @@ func (c *Config) SetDefaults(agent string) {
 func (c *Config) Validate() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, errors.New(key+": "+fmt.Sprintf(format, args...)))
 	}
 	if m := c.MQTT; m != nil {
 		scheme, rest, ok := strings.Cut(m.URL, "://")
@@ -143,7 +144,7 @@ func (c *Config) Validate() []error {
 		}
 		for i, t := range m.Topics {
 			if t == "" || strings.Contains(t, "#") && !strings.HasSuffix(t, "#") {
-				bad(fmt.Sprintf("mqtt.topics[%d]", i), "%q: want a topic filter like kelvin/#", t)
+				bad("mqtt.topics["+strconv.Itoa(i)+"]", "%q: want a topic filter like kelvin/#", t)
 			}
 		}
 		if m.PasswordFile != "" && m.Username == "" {
@@ -156,7 +157,7 @@ func (c *Config) Validate() []error {
 		}
 		for i, b := range k.Brokers {
 			if !strings.Contains(b, ":") {
-				bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q: want host:port", b)
+				bad("kafka.brokers["+strconv.Itoa(i)+"]", "%q: want host:port", b)
 			}
 		}
 		if strings.ContainsAny(k.Topic, "{}") {
@@ -172,14 +173,14 @@ func (c *Config) Validate() []error {
 	if c.Archive != 0 && c.Archive < time.Hour {
 		bad("archive", "%v is too short: 0 (off) or at least 1h", c.Archive)
 	}
-	for key, v := range map[string]int{"max_gateways": c.MaxGateways, "max_sensors": c.MaxSensors, "history_points": c.HistoryPoints} {
+	for i, v := range [...]int{c.MaxGateways, c.MaxSensors, c.HistoryPoints} {
 		if v < 1 || v > 1_000_000 {
-			bad(key, "want 1 to 1000000, got %d", v)
+			bad([...]string{"max_gateways", "max_sensors", "history_points"}[i], "want 1 to 1000000, got %d", v)
 		}
 	}
 	for i, r := range c.Rules {
 		if _, err := path.Match(r.Match, ""); err != nil || r.Match == "" {
-			bad(fmt.Sprintf("filters[%d].match", i), "%q: want AGENT/SENSOR with * wildcards, like greenhouse-*/tank", r.Match)
+			bad("filters["+strconv.Itoa(i)+"].match", "%q: want AGENT/SENSOR with * wildcards, like greenhouse-*/tank", r.Match)
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })

@@ -9,7 +9,8 @@ import (
 //go:embed static
 var staticFiles embed.FS
 
-// staticHandler serves the page's three files, index.html at "/". It is
+// staticHandler serves the page's three files under /fleet/, index.html
+// at /fleet and /fleet/. It is
 // deliberately not http.FileServer, which would add its range, MIME and
 // directory-listing machinery (about 60 KB) to the binary.
 func staticHandler() http.Handler {
@@ -30,7 +31,7 @@ func staticHandler() http.Handler {
 		files[name] = file{typ, b}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(r.URL.Path, "/")
+		name := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/fleet"), "/")
 		if name == "" {
 			name = "index.html"
 		}

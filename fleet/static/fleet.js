@@ -1,6 +1,4 @@
-// The fleet page: one page of gateways at a time (the list is polled from
-// /api/fleet), and live readings over /fleet/ws for the gateways shown
-// only, so that a fleet of thousands never draws thousands of charts.
+// The fleet page (fleet/doc.go): one page of gateways at a time.
 (() => {
   'use strict';
   const PAGE = 20;            // gateways per page
@@ -33,7 +31,7 @@
       const u = '/api/fleet?limit=' + PAGE + '&offset=' + st.offset + '&q=' + encodeURIComponent(st.q);
       const r = await fetch(u, { cache: 'no-store' });
       if (r.ok) render(await r.json());
-    } catch (e) { /* retried on the next poll */ }
+    } catch (e) { }
   }
 
   function render(sum) {
@@ -109,11 +107,10 @@
         }
       }
       if (st.window) loadLong(v);
-    } catch (e) { /* next poll */ }
+    } catch (e) { }
   }
 
-  // The 24 h and 7 d charts: min–max band and mean per step, from the
-  // archive, for the cards of one gateway.
+  // 24 h and 7 d: min–max band and mean from the archive.
   async function loadLong(v) {
     const win = st.window;
     for (const sensor of v.sensors.keys()) {
@@ -128,7 +125,7 @@
           s.long = x.points.map((p) => ({ t: p[0], lo: p[1], v: p[2], hi: p[3] }));
           s.dirty = true;
         }
-      } catch (e) { /* next change */ }
+      } catch (e) { }
     }
   }
 
@@ -161,7 +158,7 @@
   }
 
   function connect() {
-    const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/fleet/ws');
+    const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/fleet/ws');
     st.ws = ws;
     ws.onopen = () => { ws.sub = ''; subscribe(); document.body.dataset.live = '1'; };
     ws.onmessage = (ev) => {
