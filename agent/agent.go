@@ -375,7 +375,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 		outputs.Go(func() error { return a.mqttIn.Run(outCtx) })
 	}
 	if a.fleet != nil {
-		outputs.Go(func() error { return a.fleet.Run(outCtx) })
+		outputs.Go(func() error { a.runFleet(outCtx); return nil })
 	}
 	var uiErr chan error // nil (never ready) without a page
 	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 
@@ -80,4 +81,12 @@ func (a *Agent) newFleet() error {
 	a.ui.AddMetrics(f.WriteMetrics)
 	a.fleet = f
 	return nil
+}
+
+// runFleet follows the fleet until ctx is done. A fleet that fails is
+// logged and degrades the page; it never stops the agent's own outputs.
+func (a *Agent) runFleet(ctx context.Context) {
+	if err := a.fleet.Run(ctx); err != nil {
+		a.log.Error("fleet stopped", "err", err)
+	}
 }
