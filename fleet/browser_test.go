@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -58,12 +57,7 @@ func waitFleetPage(t *testing.T, b *testenv.Browser, what string, cond func(p fl
 // the shown gateways live over the websocket, and pages on.
 func TestFleetPageManyGateways(t *testing.T) {
 	f, c := newTestFleet(t, nil)
-	arch, err := httpui.OpenArchive(t.TempDir(), 24*time.Hour, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arch.Close()
-	f.SetArchive(arch)
+	setArchive(t, f)
 	const gateways, sensors = 1000, 10
 	agent := func(i int) string { return fmt.Sprintf("gw-%04d", i) }
 	for i := range gateways {

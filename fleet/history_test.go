@@ -11,17 +11,24 @@ import (
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
+// setArchive gives f a one-day archive in a temporary directory.
+func setArchive(t *testing.T, f *Fleet) *httpui.Archive {
+	t.Helper()
+	arch, err := httpui.OpenArchive(t.TempDir(), 24*time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { arch.Close() })
+	f.SetArchive(arch)
+	return arch
+}
+
 // TestHistoryFromArchive: fleet readings go into the one-minute archive,
 // under names safe for files whatever the gateway calls itself, and
 // /api/fleet/history serves their min, mean and max per step.
 func TestHistoryFromArchive(t *testing.T) {
 	f, c := newTestFleet(t, nil)
-	arch, err := httpui.OpenArchive(t.TempDir(), 24*time.Hour, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arch.Close()
-	f.SetArchive(arch)
+	arch := setArchive(t, f)
 	t0 := c.now().Truncate(time.Minute).Add(-10 * time.Minute)
 	agent := "gw.1/../x" // not a file name
 	for i := range 180 { // three minutes at 1 Hz: 20..22.99
