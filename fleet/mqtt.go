@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -40,6 +41,7 @@ func (s *mqttSource) run(ctx context.Context, f *Fleet) error {
 		filters[t] = 1
 	}
 	handle := func(_ paho.Client, m paho.Message) { f.Handle(m.Topic(), m.Payload()) }
+	var failing atomic.Int32
 	opts := paho.NewClientOptions().
 		AddBroker(s.cfg.URL).
 		SetClientID(s.cfg.ClientID).
@@ -65,6 +67,20 @@ func (s *mqttSource) run(ctx context.Context, f *Fleet) error {
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.log.Warn("fleet connection lost", "url", s.cfg.URL, "err", err)
 			f.setConnected("mqtt", false)
+		}).
+		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
+			// Say why the page stays empty: the first failed attempt of
+			// a streak at warn, the retries at debug.
+			switch n := n.(type) {
+			case paho.ConnectionNotificationFailed:
+				if failing.Add(1) == 1 {
+					s.log.Warn("fleet cannot connect to the broker, retrying", "url", s.cfg.URL, "err", n.Reason)
+				} else {
+					s.log.Debug("fleet connect retry failed", "url", s.cfg.URL, "err", n.Reason)
+				}
+			case paho.ConnectionNotificationConnected:
+				failing.Store(0)
+			}
 		})
 	c := paho.NewClient(opts)
 	c.Connect() // retries in the background until ctx is done
