@@ -6,10 +6,10 @@
 // session, so the broker keeps what arrives while the fleet is down) and a
 // Kafka consumer group (committed offsets: a restart resumes where it
 // stopped). There is no per-sensor configuration: gateways and sensors
-// appear as they publish. Payloads are Kelvin's json and influx formats,
-// and senml records that carry a seq; a bare number (format value) and
-// Kelvin's own senml carry no seq and are ignored, counted by reason in
-// kelvin_fleet_ignored_total and logged at most once a minute.
+// appear as they publish. Payloads are Kelvin's json and influx formats;
+// a bare number (format value) and senml carry no seq and are ignored,
+// counted by reason in kelvin_fleet_ignored_total and logged at most once
+// a minute.
 //
 // Exactly once: a reading is identified by (agent, sensor, seq). Per
 // sensor the fleet keeps the highest seq seen and the ranges below it

@@ -51,8 +51,7 @@ func TestHandleFormats(t *testing.T) {
 	if err := f.Handle("kelvin/gw-1/air", payload(reading.FormatInflux, "gw-1", "air", 1, 21.5, ts)); err != nil {
 		t.Fatal(err)
 	}
-	senml := `[{"bn":"kelvin:gw-1:air:","n":"temperature","u":"Cel","v":21.7,"t":1800000000,"seq":3},{"n":"raw_temperature","u":"Cel","v":21.7}]`
-	if err := f.Handle("kelvin/gw-1/air", []byte(senml)); err != nil {
+	if err := f.Handle("kelvin/gw-1/air", payload(reading.FormatJSON, "gw-1", "air", 3, 21.7, ts)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -37,10 +37,9 @@ const (
 	reasonCapacity  = "capacity"     // max_gateways or max_sensors reached
 )
 
-// parseReadings decodes one message payload in any of the formats Kelvin
-// publishes that carry agent, sensor and seq: json, influx, and senml with
-// a seq field. The value format and Kelvin's senml (which has no seq) are
-// refused with a reason.
+// parseReadings decodes one message payload in the formats Kelvin
+// publishes that carry agent, sensor and seq: json and influx. The value
+// and senml formats, which carry no seq, are refused with that reason.
 func parseReadings(payload []byte) ([]reading.Reading, error) {
 	p := bytes.TrimSpace(payload)
 	switch {
@@ -53,7 +52,8 @@ func parseReadings(payload []byte) ([]reading.Reading, error) {
 		}
 		return []reading.Reading{r}, nil
 	case p[0] == '[':
-		return parseSenML(p)
+		// Kelvin's SenML (RFC 8428 has no field for it) carries no seq.
+		return nil, ignore(reasonNoSeq, "SenML carries no seq, so duplicates and losses cannot be told: publish json or influx")
 	case p[0] == '-' || p[0] == '+' || p[0] == '.' || (p[0] >= '0' && p[0] <= '9') || string(p) == "NaN":
 		return nil, ignore(reasonValue, "a bare number (mqtt.format: value) says neither agent, sensor nor seq: publish json or influx")
 	}
@@ -109,59 +109,6 @@ func check(r *reading.Reading) error {
 		return ignore(reasonMalformed, "agent, sensor or quantity name too long")
 	}
 	return nil
-}
-
-// senmlRecord is one record of a SenML pack as Kelvin writes it, plus seq,
-// which Kelvin's own SenML does not carry.
-type senmlRecord struct {
-	BN  string   `json:"bn"`
-	N   string   `json:"n"`
-	U   string   `json:"u"`
-	V   *float64 `json:"v"`
-	T   float64  `json:"t"`
-	Seq *uint64  `json:"seq"`
-}
-
-func parseSenML(p []byte) ([]reading.Reading, error) {
-	var recs []senmlRecord
-	if err := json.Unmarshal(p, &recs); err != nil {
-		return nil, ignore(reasonMalformed, "not SenML: %v", err)
-	}
-	if len(recs) == 0 || recs[0].BN == "" {
-		return nil, ignore(reasonMalformed, "SenML without a base name")
-	}
-	var seq *uint64
-	for _, rec := range recs {
-		if rec.Seq != nil {
-			seq = rec.Seq
-		}
-	}
-	if seq == nil {
-		return nil, ignore(reasonNoSeq, "SenML carries no seq, so duplicates and losses cannot be told: publish json or influx")
-	}
-	parts := strings.Split(recs[0].BN, ":")
-	if len(parts) != 4 || parts[0] != "kelvin" {
-		return nil, ignore(reasonMalformed, "SenML base name %q is not kelvin:AGENT:SENSOR:", recs[0].BN)
-	}
-	r := reading.Reading{Agent: parts[1], Sensor: parts[2], Seq: *seq, Value: math.NaN(), Raw: math.NaN()}
-	for _, rec := range recs {
-		if rec.V == nil {
-			continue
-		}
-		if q, ok := strings.CutPrefix(rec.N, "raw_"); ok {
-			r.Raw = *rec.V
-			if r.Quantity == "" {
-				r.Quantity = q
-			}
-		} else {
-			r.Value, r.Quantity = *rec.V, rec.N
-		}
-		if rec.T > 0 {
-			r.Time = time.UnixMilli(int64(math.Round(rec.T * 1000)))
-		}
-	}
-	r.Unit = reading.UnitOf(r.Quantity)
-	return []reading.Reading{r}, check(&r)
 }
 
 // parseLines decodes InfluxDB line protocol as Kelvin writes it
