@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -47,7 +48,7 @@ type gateway struct {
 	agent    string
 	state    string // "online", "offline", or "" before any status
 	page     string
-	lastSeen time.Time // last reading or status
+	lastSeen time.Time // last reading
 	changed  time.Time // state last changed
 	sensors  map[string]*sensor
 	skips    map[string][2]uint64 // last announced per sensor, applied once
@@ -178,6 +179,15 @@ func (f *Fleet) setConnected(name string, up bool) {
 // once a minute; nil when it was taken (duplicates included).
 func (f *Fleet) Handle(topic string, payload []byte) error {
 	now := f.now()
+	if strings.HasSuffix(topic, "/config") {
+		if agent, page, ok := parseDiscovery(payload); ok {
+			f.status(agent, Status{Page: page}, now)
+			return nil
+		}
+		if !bytes.Contains(payload, []byte(`"seq"`)) {
+			return nil // another device's discovery: none of the fleet's business
+		}
+	}
 	if agent, ok := topicAgent(topic, "/restart"); ok {
 		if resume, err := parseRestart(payload); err == nil {
 			f.restart(agent, resume)
@@ -267,10 +277,9 @@ func (f *Fleet) status(agent string, st Status, now time.Time) {
 		f.ignored[reasonCapacity]++
 		return
 	}
-	if g.state != st.State {
+	if st.State != "" && g.state != st.State {
 		g.state, g.changed = st.State, now
 	}
-	g.lastSeen = now
 	if st.Page != "" {
 		g.page = st.Page
 	}

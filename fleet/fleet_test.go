@@ -111,6 +111,16 @@ func TestStatusAndLoss(t *testing.T) {
 	f.Handle("kelvin/gw-2/restart", []byte(`{"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":200}}`))
 	c.t = c.t.Add(time.Minute)
 	f.Expire()
+	// Another device's discovery is no business of the fleet's; a
+	// gateway's says where its page is.
+	if err := f.Handle("homeassistant/sensor/plug/power/config", []byte(`{"availability_topic":"tele/plug/LWT"}`)); err != nil {
+		t.Fatal(err)
+	}
+	f.Handle("homeassistant/sensor/kelvin_gw-3/tank_temperature/config",
+		[]byte(`{"availability_topic":"kelvin/gw-3/status","device":{"configuration_url":"http://gw-3.lan:8080/"}}`))
+	if gi, _, _ := f.Gateway("gw-3", false); gi.Page != "http://gw-3.lan:8080/" {
+		t.Fatalf("gw-3: %+v, want its page from the discovery", gi)
+	}
 	gi, _, _ := f.Gateway("gw-2", false)
 	if gi.State != "online" || gi.Page != "http://gw-2:8080/" || gi.Lost != 1 || gi.Skipped != 96+98 || gi.Pending != 0 {
 		t.Fatalf("got %+v, want online, page, 1 lost (seq 3), 96+98 skipped", gi)

@@ -52,7 +52,7 @@ func (f *Fleet) archiveAdd(r reading.Reading) {
 }
 
 // serveHistory answers GET /api/fleet/history?agent=&sensor=&window=24h
-// (or 7d; at most 31d) with the min, mean and max per step of each of the
+// (or 7d) with the min, mean and max per step of each of the
 // sensor's quantities, about 300 steps over the window:
 //
 //	{"window_seconds":86400,"step_seconds":300,"series":[{"quantity":"temperature","unit":"°C",
@@ -63,19 +63,15 @@ func (f *Fleet) serveHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	window := 24 * time.Hour
-	if v := q.Get("window"); v != "" {
-		switch v {
-		case "7d":
-			window = 7 * 24 * time.Hour
-		default:
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 || d > 31*24*time.Hour {
-				http.Error(w, "fleet: window: want 24h, 7d or a duration up to 744h", http.StatusBadRequest)
-				return
-			}
-			window = d
-		}
+	var window time.Duration
+	switch q.Get("window") {
+	case "", "24h":
+		window = 24 * time.Hour
+	case "7d":
+		window = 7 * 24 * time.Hour
+	default:
+		http.Error(w, "fleet: window: want 24h or 7d", http.StatusBadRequest)
+		return
 	}
 	to := f.now()
 	step := max(httpui.ArchiveStep, (window / historyPoints).Truncate(httpui.ArchiveStep))

@@ -53,9 +53,9 @@ func parseReadings(payload []byte) ([]reading.Reading, error) {
 		return []reading.Reading{r}, nil
 	case p[0] == '[':
 		// Kelvin's SenML (RFC 8428 has no field for it) carries no seq.
-		return nil, ignore(reasonNoSeq, "SenML carries no seq, so duplicates and losses cannot be told: publish json or influx")
+		return nil, ignore(reasonNoSeq, "SenML has no seq, so duplicates and losses cannot be told: publish json or influx")
 	case p[0] == '-' || p[0] == '+' || p[0] == '.' || (p[0] >= '0' && p[0] <= '9') || string(p) == "NaN":
-		return nil, ignore(reasonValue, "a bare number (mqtt.format: value) says neither agent, sensor nor seq: publish json or influx")
+		return nil, ignore(reasonValue, "a bare number (format value) has no agent, sensor or seq: publish json or influx")
 	}
 	return parseLines(p)
 }
@@ -256,4 +256,23 @@ func parseRestart(p []byte) (map[string]uint64, error) {
 		return nil, ignore(reasonStatus, "restart announcement %.40q: want {\"seq_resume\":{...}}", p)
 	}
 	return a.SeqResume, nil
+}
+
+// parseDiscovery reads a Kelvin gateway's Home Assistant discovery config
+// (homeassistant/sensor/kelvin_AGENT/.../config, retained): its agent,
+// from the availability topic kelvin/AGENT/status, and the address of its
+// page, configuration_url. ok is false for anything else, such as other
+// devices' discovery.
+func parseDiscovery(p []byte) (agent, page string, ok bool) {
+	var d struct {
+		AvailabilityTopic string `json:"availability_topic"`
+		Device            struct {
+			ConfigurationURL string `json:"configuration_url"`
+		} `json:"device"`
+	}
+	if json.Unmarshal(p, &d) != nil || !strings.HasPrefix(d.AvailabilityTopic, "kelvin/") {
+		return "", "", false
+	}
+	agent, ok = topicAgent(d.AvailabilityTopic, "/status")
+	return agent, d.Device.ConfigurationURL, ok
 }
