@@ -129,6 +129,8 @@ http: { listen: "127.0.0.1:%d" }
 		return get(api, &s) && s.Sources["mqtt"]
 	})
 
+	// gw-1 has a page, which it announces in its Home Assistant discovery.
+	pages := []string{fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), "", ""}
 	var gws []*gatewayProc
 	for i := 1; i <= 3; i++ {
 		g := &gatewayProc{id: fmt.Sprintf("gw-%d", i), bin: bin, data: filepath.Join(dir, fmt.Sprintf("gw-%d", i))}
@@ -139,10 +141,10 @@ sensors:
   - { id: air, type: sim, interval: 100ms }
   - { id: soil, type: sim, interval: 150ms }
 buffer: { sync: 100ms }
-mqtt: { url: %q, qos: 1 }
-http: { listen: "" }
+mqtt: { url: %q, qos: 1, homeassistant: true }
+http: { listen: %q }
 log: { level: warn }
-`, g.id, g.data, broker.URL)), 0o644)
+`, g.id, g.data, broker.URL, pages[i-1])), 0o644)
 		g.start(t)
 		gws = append(gws, g)
 		t.Cleanup(func() {
@@ -176,6 +178,10 @@ log: { level: warn }
 		return true
 	})
 
+	testenv.WaitFor(t, "gw-1's page from its discovery", func() bool {
+		gi, _ := gateway("gw-1")
+		return gi.Page == "http://"+pages[0]+"/"
+	})
 	gws[1].stop(syscall.SIGKILL)
 	testenv.WaitFor(t, "gw-2 offline in the fleet (its last will)", func() bool {
 		gi, _ := gateway("gw-2")

@@ -17,6 +17,7 @@ import (
 const (
 	DefaultURL           = "tcp://localhost:1883"
 	DefaultTopic         = "kelvin/#"
+	DefaultDiscovery     = "homeassistant/sensor/+/+/config" // where gateways announce their page
 	DefaultKafkaTopic    = "kelvin.readings"
 	DefaultLossAfter     = 10 * time.Minute
 	DefaultMaxGateways   = 2000
@@ -68,10 +69,13 @@ type MQTTConfig struct {
 	// ClientID is the fleet's session; default kelvin-fleet-{agent}. The
 	// session is persistent (clean session off), so the broker keeps the
 	// QoS 1 readings that arrive while the fleet is down.
-	ClientID     string   `yaml:"client_id"`
-	Username     string   `yaml:"username"`
-	PasswordFile string   `yaml:"password_file"`
-	Topics       []string `yaml:"topics"` // default ["kelvin/#"]
+	ClientID     string `yaml:"client_id"`
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	// Topics are the filters subscribed to: by default kelvin/# (readings,
+	// status, restart announcements) and homeassistant/sensor/+/+/config,
+	// where gateways with mqtt.homeassistant announce their page.
+	Topics []string `yaml:"topics"`
 }
 
 // KafkaConfig is a Kafka topic to follow as a consumer group.
@@ -102,7 +106,7 @@ func (c *Config) SetDefaults(agent string) {
 			m.ClientID = "kelvin-fleet-" + agent
 		}
 		if len(m.Topics) == 0 {
-			m.Topics = []string{DefaultTopic}
+			m.Topics = []string{DefaultTopic, DefaultDiscovery}
 		}
 	}
 	if k := c.Kafka; k != nil {
