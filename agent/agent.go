@@ -24,6 +24,7 @@ import (
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 
 	"github.com/kelvin-gw/kelvin/archive"
+	"github.com/kelvin-gw/kelvin/fleet"
 	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
@@ -81,6 +82,7 @@ type Agent struct {
 	w1       *w1Buses // what the 1-Wire bulk reader says of each bus
 	groups   []*group // shared bulk reads
 	refusals *refusals
+	fleet    *fleet.Fleet // nil without a fleet section
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
 }
@@ -118,7 +120,7 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent: data_dir: %w", err)
 	}
 	var undo closers
-	for _, step := range []func(*closers) error{a.newOutputs, a.newStore, a.newPage, a.newSensors, a.newMQTTIn} {
+	for _, step := range []func(*closers) error{a.newOutputs, a.newStore, a.newPage, a.newSensors, a.newFleet, a.newMQTTIn} {
 		if err := step(&undo); err != nil {
 			undo.close()
 			return nil, err
@@ -470,6 +472,9 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	if a.mqttIn != nil {
 		goPart(a.inPart, a.mqttIn.Run, log.With("input", "mqtt"))
+	}
+	if a.fleet != nil {
+		outputs.Go(func() { a.runFleet(outCtx) })
 	}
 	var uiErr chan error // nil (never ready) without a page
 	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))

@@ -42,6 +42,7 @@ type Config struct {
 	MQTTIn  *MQTTInConfig  `yaml:"mqtt_in"` // the broker type: mqtt sensors read from
 	HTTP    httpui.Config  `yaml:"http"`
 	Log     LogConfig      `yaml:"log"`
+	Fleet   *FleetConfig   `yaml:"fleet"` // nil: no fleet view
 
 	// File is the path the config was read from ("(built-in demo)" for the demo).
 	File string `yaml:"-"`
@@ -425,6 +426,7 @@ func (c *Config) setDefaults() {
 	if c.Kafka != nil {
 		c.Kafka.SetDefaults()
 	}
+	c.setFleetDefaults()
 	for i := range c.Sensors {
 		s := &c.Sensors[i]
 		if t, ok := sensorTypes[s.Type]; ok && s.Interval == 0 {
@@ -527,7 +529,7 @@ func (v *validator) validate() {
 	if !agentID.MatchString(c.Agent.ID) {
 		v.errorf("agent.id", "%q: use letters, digits, '.', '_' and '-' only", c.Agent.ID)
 	}
-	if len(c.Sensors) == 0 {
+	if len(c.Sensors) == 0 && c.Fleet == nil {
 		v.errorf("sensors", "at least one sensor is needed (see configs/kelvin.yaml, or `kelvin scan` to list what is attached)")
 	}
 	ids := map[string]int{}
@@ -535,6 +537,7 @@ func (v *validator) validate() {
 		v.validateSensor(i, ids)
 	}
 	v.validateSharedBuses()
+	v.validateFleet()
 	for _, e := range []struct {
 		key, value string
 		values     []string

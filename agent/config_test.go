@@ -27,7 +27,7 @@ func TestExampleConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v", err)
 			}
-			if len(cfg.Sensors) == 0 {
+			if len(cfg.Sensors) == 0 && cfg.Fleet == nil {
 				t.Error("no sensors")
 			}
 		})
@@ -125,6 +125,17 @@ func TestBadConfigs(t *testing.T) {
 		},
 		"bad-listen.yaml": {
 			`3: http.listen: "999.1.1.1:80": 999.1.1.1 is not an IP address`,
+		},
+		"bad-fleet.yaml": {
+			`2: fleet: the fleet is shown on the page: set http.listen`,
+			`4: fleet.mqtt.url: "broker.lan:1883": want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss`,
+			`5: fleet.mqtt.topics[0]: "kelvin/#/x": want a topic filter like kelvin/#`,
+			`7: fleet.kafka.brokers[0]: "kafka.lan": want host:port`,
+			`8: fleet.kafka.start: want earliest or latest, got "newest"`,
+			`9: fleet.loss_after: 500ms is too short: at least 1s`,
+			`11: fleet.max_gateways: want 1 to 1000000, got -1`,
+			`13: fleet.filters[0].match: "[gw": want AGENT/SENSOR with * wildcards, like greenhouse-*/tank`,
+			`17: fleet.filters[1].filters: want a list of filters: a fleet rule applies to every quantity it matches`,
 		},
 		"bad-env.yaml": {
 			`5: mqtt.url: environment variable KELVIN_TEST_UNSET_BROKER is not set`,

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding"
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -93,7 +94,11 @@ func schemaOf(t reflect.Type, path string) map[string]any {
 		props := map[string]any{}
 		for i := range t.NumField() {
 			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if opts == "inline" {
+				maps.Copy(props, schemaOf(f.Type, path)["properties"].(map[string]any))
+				continue
+			}
 			if name == "" || name == "-" || !f.IsExported() {
 				continue
 			}

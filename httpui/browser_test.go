@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/kelvin-gw/kelvin/archive"
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
@@ -24,132 +20,28 @@ import (
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
-// browser is a headless Chromium driven over the DevTools protocol.
+// browser is a headless Chromium driven over the DevTools protocol
+// (testenv.Browser), with the test at hand for this file's helpers.
 type browser struct {
-	t    *testing.T
-	conn *websocket.Conn
-	id   int
+	*testenv.Browser
+	t *testing.T
 }
 
 // startBrowser starts headless Chromium for the rest of the test and
 // connects to its one page.
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
-	bin := testenv.Require(t, "chromium", "chromium")
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-		"--user-data-dir="+dir, "--window-size=1200,900", "--remote-debugging-port=0", "about:blank")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-
-	// Chromium writes its port and browser endpoint to DevToolsActivePort
-	// once it listens.
-	var port, browserPath string
-	testenv.WaitFor(t, "chromium's DevTools port", func() bool {
-		b, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort"))
-		port, browserPath, _ = strings.Cut(string(b), "\n")
-		return err == nil && port != "" && strings.HasPrefix(browserPath, "/devtools/browser/")
-	})
-	// Close it with Browser.close, so that it ends all its processes before
-	// its directory is removed; kill it if that fails.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, _, err := websocket.Dial(ctx, "ws://127.0.0.1:"+port+strings.TrimSpace(browserPath), nil); err == nil {
-			c.Write(ctx, websocket.MessageText, []byte(`{"id":1,"method":"Browser.close"}`))
-			defer c.CloseNow()
-		}
-		select {
-		case <-exited:
-		case <-ctx.Done():
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	var targets []struct{ Type, WebSocketDebuggerURL string }
-	testenv.WaitFor(t, "chromium's page", func() bool {
-		resp, err := http.Get("http://127.0.0.1:" + port + "/json/list")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		targets = nil
-		json.NewDecoder(resp.Body).Decode(&targets)
-		for _, tg := range targets {
-			if tg.Type == "page" {
-				return true
-			}
-		}
-		return false
-	})
-	var url string
-	for _, tg := range targets {
-		if tg.Type == "page" {
-			url = tg.WebSocketDebuggerURL
-			break
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		t.Fatalf("connect to chromium: %v", err)
-	}
-	conn.SetReadLimit(-1)
-	t.Cleanup(func() { conn.CloseNow() })
-	return &browser{t: t, conn: conn}
+	return &browser{Browser: testenv.StartBrowser(t), t: t}
 }
 
-// call sends a DevTools command and returns its result.
 func (b *browser) call(method string, params any) json.RawMessage {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b.id++
-	msg, _ := json.Marshal(map[string]any{"id": b.id, "method": method, "params": params})
-	if err := b.conn.Write(ctx, websocket.MessageText, msg); err != nil {
-		b.t.Fatalf("%s: %v", method, err)
-	}
-	for {
-		_, data, err := b.conn.Read(ctx)
-		if err != nil {
-			b.t.Fatalf("%s: %v", method, err)
-		}
-		var resp struct {
-			ID     int
-			Result json.RawMessage
-			Error  *struct{ Message string }
-		}
-		json.Unmarshal(data, &resp)
-		if resp.ID != b.id {
-			continue // an event
-		}
-		if resp.Error != nil {
-			b.t.Fatalf("%s: %s", method, resp.Error.Message)
-		}
-		return resp.Result
-	}
+	return b.Call(method, params)
 }
 
-// eval evaluates a JavaScript expression in the page and decodes its
-// JSON-compatible value into v.
 func (b *browser) eval(expr string, v any) {
 	b.t.Helper()
-	var res struct {
-		Result           struct{ Value json.RawMessage }
-		ExceptionDetails *struct{ Text string }
-	}
-	json.Unmarshal(b.call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}), &res)
-	if res.ExceptionDetails != nil {
-		b.t.Fatalf("eval %s: %s", expr, res.ExceptionDetails.Text)
-	}
-	if err := json.Unmarshal(res.Result.Value, v); err != nil {
-		b.t.Fatalf("eval %s: %v (%s)", expr, err, res.Result.Value)
-	}
+	b.Eval(expr, v)
 }
 
 // pageState is what the page shows, read from its DOM.

@@ -161,6 +161,10 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 
 	writeRuntime(m)
 
+	for _, write := range s.extraMetrics() {
+		write(&m.b)
+	}
+
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	h.Set("Cache-Control", "no-store")

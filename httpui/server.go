@@ -119,6 +119,8 @@ type Server struct {
 	handler     http.Handler
 	names       []string // host names of this machine (localNames); tests set them
 	guardStats  guardStats
+	mux         *http.ServeMux      // behind the access control; Mount adds to it
+	metricsFrom []func(w io.Writer) // AddMetrics
 
 	// Websocket hub.
 	writeTimeout    time.Duration // per message and per close; tests shorten it
@@ -191,6 +193,7 @@ func New(cfg Config, status func() Status, now func() time.Time, log *slog.Logge
 	mux.HandleFunc("GET /api/history", s.serveHistory)
 	mux.HandleFunc("GET /readyz", s.serveReadyz)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	s.mux = mux
 	// /healthz says only that the process serves: probes get it without
 	// credentials.
 	outer := http.NewServeMux()

@@ -82,5 +82,5 @@ go test -race -count=1 -timeout 10m "${args[@]}"
 if [ $# -eq 0 ]; then
   echo "== go test, clock 400 days ahead (-tags kelvin_skew, KELVIN_CLOCK_SKEW=9600h)"
   KELVIN_CLOCK_SKEW=9600h go test -tags kelvin_skew -count=1 -timeout 10m \
-    ./internal/wallclock ./agent ./archive ./buffer ./httpui ./ingest ./filter ./reading ./publish/...
+    ./internal/wallclock ./agent ./archive ./buffer ./fleet/... ./httpui ./ingest ./filter ./reading ./publish/...
 fi

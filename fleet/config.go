@@ -1,0 +1,195 @@
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/filter"
+)
+
+// Defaults applied by Config.SetDefaults.
+const (
+	DefaultURL           = "tcp://localhost:1883"
+	DefaultTopic         = "kelvin/#"
+	DefaultDiscovery     = "homeassistant/sensor/+/+/config" // where gateways announce their page
+	DefaultKafkaTopic    = "kelvin.readings"
+	DefaultLossAfter     = 10 * time.Minute
+	DefaultMaxGateways   = 2000
+	DefaultMaxSensors    = 64
+	DefaultHistoryPoints = 300
+)
+
+// Config is the fleet section of kelvin.yaml: where the fleet's readings
+// come from and how much of them is kept. Read-only once passed to New.
+type Config struct {
+	// MQTT is the central broker the gateways publish to. With neither
+	// MQTT nor Kafka set, the fleet follows DefaultURL.
+	MQTT *MQTTConfig `yaml:"mqtt"`
+	// Kafka is the topic the gateways produce to, read as a consumer group.
+	Kafka *KafkaConfig `yaml:"kafka"`
+	// LossAfter is how long a missing seq may stay missing (a gateway
+	// still draining its backlog fills it) before it is counted as lost;
+	// default 10m.
+	LossAfter time.Duration `yaml:"loss_after"`
+	// MaxGateways bounds the gateways tracked (default 2000); readings of
+	// any more are refused and counted.
+	MaxGateways int `yaml:"max_gateways"`
+	// MaxSensors bounds the sensors tracked per gateway (default 64).
+	MaxSensors int `yaml:"max_sensors"`
+	// HistoryPoints is how many readings per series the fleet keeps in
+	// memory for the charts (default 300: 5 minutes at 1 Hz).
+	HistoryPoints int `yaml:"history_points"`
+	// Archive, when set, keeps every fleet series' min, mean and max per
+	// minute on disk for this long (at least 1h), for the page's 24 h and
+	// 7 d charts: 40 bytes per series per minute, one file per series.
+	// Default 0: off.
+	Archive time.Duration `yaml:"archive"`
+
+	// Rules are filter chains for fleet series, the first matching rule
+	// per series; the agent decodes them from fleet.filters.
+	Rules []Rule `yaml:"-"`
+}
+
+// Rule applies a filter chain to the series whose "AGENT/SENSOR" matches
+// Match (path.Match syntax: "greenhouse-*/tank", "*/*").
+type Rule struct {
+	Match string
+	Specs []filter.Spec
+}
+
+// MQTTConfig is a broker to follow.
+type MQTTConfig struct {
+	URL string `yaml:"url"` // default tcp://localhost:1883
+	// ClientID is the fleet's session; default kelvin-fleet-{agent}. The
+	// session is persistent (clean session off), so the broker keeps the
+	// QoS 1 readings that arrive while the fleet is down.
+	ClientID     string `yaml:"client_id"`
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	// Topics are the filters subscribed to: by default kelvin/# (readings,
+	// status, restart announcements) and homeassistant/sensor/+/+/config,
+	// where gateways with mqtt.homeassistant announce their page.
+	Topics []string `yaml:"topics"`
+}
+
+// KafkaConfig is a Kafka topic to follow as a consumer group.
+type KafkaConfig struct {
+	Brokers []string `yaml:"brokers"`
+	Topic   string   `yaml:"topic"` // default kelvin.readings
+	// Group is the consumer group; default kelvin-fleet-{agent}. Its
+	// committed offsets make a restart resume where it stopped. Each
+	// fleet instance with its own group sees every reading; instances
+	// sharing a group share the partitions.
+	Group string `yaml:"group"`
+	// Start is where a group without committed offsets begins: earliest
+	// (the default) or latest.
+	Start string `yaml:"start"`
+}
+
+// SetDefaults fills zero fields with their defaults; agent names the
+// instance in default client ids and groups.
+func (c *Config) SetDefaults(agent string) {
+	if c.MQTT == nil && c.Kafka == nil {
+		c.MQTT = &MQTTConfig{}
+	}
+	if m := c.MQTT; m != nil {
+		if m.URL == "" {
+			m.URL = DefaultURL
+		}
+		if m.ClientID == "" {
+			m.ClientID = "kelvin-fleet-" + agent
+		}
+		if len(m.Topics) == 0 {
+			m.Topics = []string{DefaultTopic, DefaultDiscovery}
+		}
+	}
+	if k := c.Kafka; k != nil {
+		if k.Topic == "" {
+			k.Topic = DefaultKafkaTopic
+		}
+		if k.Group == "" {
+			k.Group = "kelvin-fleet-" + agent
+		}
+		if k.Start == "" {
+			k.Start = "earliest"
+		}
+	}
+	if c.LossAfter == 0 {
+		c.LossAfter = DefaultLossAfter
+	}
+	if c.MaxGateways == 0 {
+		c.MaxGateways = DefaultMaxGateways
+	}
+	if c.MaxSensors == 0 {
+		c.MaxSensors = DefaultMaxSensors
+	}
+	if c.HistoryPoints == 0 {
+		c.HistoryPoints = DefaultHistoryPoints
+	}
+}
+
+// Validate returns every problem, each as "key: message", once
+// SetDefaults has run.
+func (c *Config) Validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, errors.New(key+": "+fmt.Sprintf(format, args...)))
+	}
+	if m := c.MQTT; m != nil {
+		scheme, rest, ok := strings.Cut(m.URL, "://")
+		if !ok || rest == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme) {
+			bad("mqtt.url", "%q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss", m.URL)
+		}
+		for i, t := range m.Topics {
+			if t == "" || strings.Contains(t, "#") && !strings.HasSuffix(t, "#") {
+				bad("mqtt.topics["+strconv.Itoa(i)+"]", "%q: want a topic filter like kelvin/#", t)
+			}
+		}
+		if m.PasswordFile != "" && m.Username == "" {
+			bad("mqtt.password_file", "needs mqtt.username")
+		}
+	}
+	if k := c.Kafka; k != nil {
+		if len(k.Brokers) == 0 {
+			bad("kafka.brokers", "at least one broker is needed, e.g. [kafka.lan:9092]")
+		}
+		for i, b := range k.Brokers {
+			if !strings.Contains(b, ":") {
+				bad("kafka.brokers["+strconv.Itoa(i)+"]", "%q: want host:port", b)
+			}
+		}
+		if strings.ContainsAny(k.Topic, "{}") {
+			bad("kafka.topic", "%q: the fleet reads one topic, without placeholders", k.Topic)
+		}
+		if k.Start != "earliest" && k.Start != "latest" {
+			bad("kafka.start", "want earliest or latest, got %q", k.Start)
+		}
+	}
+	if c.LossAfter < time.Second {
+		bad("loss_after", "%v is too short: at least 1s", c.LossAfter)
+	}
+	if c.Archive != 0 && c.Archive < time.Hour {
+		bad("archive", "%v is too short: 0 (off) or at least 1h", c.Archive)
+	}
+	for i, v := range [...]int{c.MaxGateways, c.MaxSensors, c.HistoryPoints} {
+		if v < 1 || v > 1_000_000 {
+			bad([...]string{"max_gateways", "max_sensors", "history_points"}[i], "want 1 to 1000000, got %d", v)
+		}
+	}
+	for i, r := range c.Rules {
+		if _, err := path.Match(r.Match, ""); err != nil || r.Match == "" {
+			bad("filters["+strconv.Itoa(i)+"].match", "%q: want AGENT/SENSOR with * wildcards, like greenhouse-*/tank", r.Match)
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errs
+}
+
+// ErrNoSource is returned by Run when no source could be started.
+var ErrNoSource = errors.New("fleet: no source configured")

@@ -1,0 +1,36 @@
+// Package fleet is Kelvin's receiving side: one page for every gateway
+// that publishes to a central MQTT broker or Kafka topic, with an
+// exactly-once view of the at-least-once stream.
+//
+// Sources: an MQTT subscription (default kelvin/#, a persistent QoS 1
+// session, so the broker keeps what arrives while the fleet is down) and a
+// Kafka consumer group (committed offsets: a restart resumes where it
+// stopped). There is no per-sensor configuration: gateways and sensors
+// appear as they publish. Payloads are Kelvin's json and influx formats;
+// a bare number (format value) and senml carry no seq and are ignored,
+// counted by reason in kelvin_fleet_ignored_total and logged at most once
+// a minute.
+//
+// Exactly once: a reading is identified by (agent, sensor, seq). Per
+// sensor the fleet keeps the highest seq seen and the ranges below it
+// still missing (at most 64 ranges; Kelvin delivers a sensor in order, so
+// a backlog drain fills a gap from its low end). A reading at or below the
+// highest seq and in no open gap is a duplicate and dropped. A gap that a
+// later drain fills was never a loss; one still open after loss_after is
+// counted as lost. A gateway that restarts and skips seqs it had reserved
+// says so, in its status object ("skip", see Status) or on
+// kelvin/AGENT/restart ({"seq_resume":{"tank":65537}}: where each sensor's
+// seqs resumed), and those seqs are neither received nor lost. A seq far below the highest (2^20), outside
+// every gap, means the gateway started over with a new data directory:
+// counted as a reset, not as duplicates forever.
+//
+// Memory is bounded: max_gateways, max_sensors per gateway, 8 quantities
+// per sensor, history_points readings per series, a 256-reading queue per
+// websocket client (a slow one is dropped), 64 clients, and each client
+// follows only the gateways on its screen (at most 200).
+//
+// The page (/fleet/) lists the gateways a page at a time, filtered by the
+// search box, and draws the sensors of the shown gateways only, live over
+// /fleet/ws. /api/fleet and /api/fleet/gateway serve the same data as
+// JSON, WriteMetrics the kelvin_fleet_* families of /metrics.
+package fleet

@@ -1,0 +1,405 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kelvin-gw/kelvin/archive"
+	"github.com/kelvin-gw/kelvin/filter"
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// logEvery rate-limits the log line about ignored messages.
+const logEvery = time.Minute
+
+// Fleet is the receiving side of many gateways: it takes their readings
+// from the sources, drops duplicates on (agent, sensor, seq), tracks
+// missing seqs, and keeps the state the fleet page, /api/fleet and
+// /metrics show. Its methods are safe for concurrent use.
+type Fleet struct {
+	cfg     Config
+	now     func() time.Time
+	log     *slog.Logger
+	hub     *hub
+	archive *archive.Archive // nil: no long history
+
+	mu        sync.Mutex
+	gateways  map[string]*gateway
+	ignored   map[string]uint64 // by reason
+	refused   map[string]uint64 // "gateway" or "sensor": over max_gateways / max_sensors
+	lastLog   time.Time
+	suppress  int // ignored messages not logged since lastLog
+	sources   []source
+	connected map[string]bool // by source name
+}
+
+// gateway is one agent seen on the stream.
+type gateway struct {
+	agent    string
+	state    string // "online", "offline", or "" before any status
+	page     string
+	lastSeen time.Time // last reading
+	changed  time.Time // state last changed
+	sensors  map[string]*sensor
+	skips    map[string][2]uint64 // last announced per sensor, applied once
+}
+
+// sensor is one sensor of a gateway: its seq state and its series.
+type sensor struct {
+	id     string
+	seqs   seqs
+	series map[string]*series // by quantity
+}
+
+// series is one quantity of a sensor: its last readings for the charts.
+type series struct {
+	quantity, unit string
+	chain          *filter.Chain // nil: no rule matched
+	ring           []point       // HistoryPoints at most, oldest first from next
+	next           int
+	last           reading.Reading
+}
+
+// point is one reading of a series as the charts draw it.
+type point struct {
+	T   int64   // unix milliseconds
+	V   float32 // value after the gateway's and the fleet's filters
+	Raw float32
+}
+
+// source is one place readings come from.
+type source interface {
+	name() string
+	run(ctx context.Context, f *Fleet) error
+}
+
+// New returns a fleet configured by cfg (SetDefaults must have run). now
+// is the clock (nil: wallclock.Now), log the logger (nil: discard).
+func New(cfg Config, now func() time.Time, log *slog.Logger) (*Fleet, error) {
+	if now == nil {
+		now = wallclock.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, r := range cfg.Rules {
+		if _, err := filter.NewChain(r.Specs); err != nil {
+			return nil, err
+		}
+	}
+	f := &Fleet{cfg: cfg, now: now, log: log, gateways: map[string]*gateway{},
+		ignored: map[string]uint64{}, refused: map[string]uint64{}, connected: map[string]bool{}}
+	f.hub = newHub(log)
+	if cfg.MQTT != nil {
+		s, err := newMQTTSource(*cfg.MQTT, log.With("source", "mqtt"))
+		if err != nil {
+			return nil, err
+		}
+		f.sources = append(f.sources, s)
+	}
+	if cfg.Kafka != nil {
+		s, err := newKafkaSource(*cfg.Kafka, log.With("source", "kafka"))
+		if err != nil {
+			return nil, err
+		}
+		f.sources = append(f.sources, s)
+	}
+	return f, nil
+}
+
+// Run follows the sources until ctx is done, and counts the gaps older
+// than LossAfter as lost once a second. It returns nil on cancellation.
+func (f *Fleet) Run(ctx context.Context) error {
+	if len(f.sources) == 0 {
+		return ErrNoSource
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, s := range f.sources {
+		g.Go(func() error { return s.run(ctx, f) })
+	}
+	g.Go(func() error {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				f.Expire()
+			}
+		}
+	})
+	err := g.Wait()
+	f.hub.close()
+	if f.archive != nil {
+		if cerr := f.archive.Close(); cerr != nil {
+			f.log.Warn("closing the fleet's history archive", "err", cerr)
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Expire counts the gaps open for LossAfter or longer as lost.
+func (f *Fleet) Expire() {
+	deadline := f.now().Add(-f.cfg.LossAfter)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, g := range f.gateways {
+		for _, s := range g.sensors {
+			if len(s.seqs.gaps) > 0 {
+				s.seqs.expire(deadline)
+			}
+		}
+	}
+}
+
+// setConnected records whether a source is connected, for the page.
+func (f *Fleet) setConnected(name string, up bool) {
+	f.mu.Lock()
+	f.connected[name] = up
+	f.mu.Unlock()
+}
+
+// Handle takes one message from a source: a reading (or a batch of them)
+// or, on a topic ending in /status, a gateway's status. It returns the
+// reason a message was ignored, which is also counted and logged at most
+// once a minute; nil when it was taken (duplicates included).
+func (f *Fleet) Handle(topic string, payload []byte) error {
+	now := f.now()
+	if strings.HasSuffix(topic, "/config") {
+		if agent, page, ok := parseDiscovery(payload); ok {
+			f.status(agent, Status{Page: page}, now)
+			return nil
+		}
+		if !bytes.Contains(payload, []byte(`"seq"`)) {
+			return nil // another device's discovery: none of the fleet's business
+		}
+	}
+	if agent, ok := topicAgent(topic, "/restart"); ok {
+		if resume, err := parseRestart(payload); err == nil {
+			f.restart(agent, resume)
+			return nil
+		}
+		// A sensor called "restart": read on.
+	}
+	if agent, ok := topicAgent(topic, "/status"); ok {
+		st, err := parseStatus(payload)
+		if err == nil {
+			f.status(agent, st, now)
+			return nil
+		}
+		if len(payload) == 0 || payload[0] != '{' {
+			return f.ignore(topic, err)
+		}
+		// A sensor called "status": read on.
+	}
+	rs, err := parseReadings(payload)
+	if err != nil {
+		return f.ignore(topic, err)
+	}
+	for _, r := range rs {
+		if err := f.take(r, now); err != nil {
+			return f.ignore(topic, err)
+		}
+	}
+	return nil
+}
+
+// topicAgent returns AGENT for a topic PREFIX/AGENT/suffix ("/status").
+func topicAgent(topic, suffix string) (string, bool) {
+	rest, ok := strings.CutSuffix(topic, suffix)
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i < 0 || strings.Contains(rest[:i], "/") {
+		return "", false
+	}
+	return rest[i+1:], rest[i+1:] != ""
+}
+
+func (f *Fleet) ignore(topic string, err error) error {
+	reason := reasonMalformed
+	var ig *ignored
+	if errors.As(err, &ig) {
+		reason = ig.Reason
+	}
+	now := f.now()
+	f.mu.Lock()
+	f.ignored[reason]++
+	logIt := now.Sub(f.lastLog) >= logEvery
+	suppressed := f.suppress
+	if logIt {
+		f.lastLog, f.suppress = now, 0
+	} else {
+		f.suppress++
+	}
+	f.mu.Unlock()
+	if logIt {
+		f.log.Warn("fleet message ignored", "topic", topic, "reason", reason, "err", err, "suppressed_since_last", suppressed)
+	}
+	return err
+}
+
+// gatewayLocked returns the agent's gateway, creating it when there is
+// room; nil when max_gateways is reached.
+func (f *Fleet) gatewayLocked(agent string, now time.Time) *gateway {
+	g := f.gateways[agent]
+	if g == nil {
+		if len(f.gateways) >= f.cfg.MaxGateways {
+			f.refused["gateway"]++
+			return nil
+		}
+		g = &gateway{agent: agent, sensors: map[string]*sensor{}, changed: now}
+		f.gateways[agent] = g
+	}
+	return g
+}
+
+func (f *Fleet) status(agent string, st Status, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g := f.gatewayLocked(agent, now)
+	if g == nil {
+		f.ignored[reasonCapacity]++
+		return
+	}
+	if st.State != "" && g.state != st.State {
+		g.state, g.changed = st.State, now
+	}
+	if st.Page != "" {
+		g.page = st.Page
+	}
+	for id, r := range st.Skip {
+		if g.skips[id] == r {
+			continue // the same retained announcement again
+		}
+		if g.skips == nil {
+			g.skips = map[string][2]uint64{}
+		}
+		g.skips[id] = r
+		if s := f.sensorLocked(g, id); s != nil {
+			s.seqs.skip(r[0], r[1], now)
+		}
+	}
+}
+
+// restart applies a gateway's restart announcement: per sensor, the seq
+// its readings resumed at after the restart.
+func (f *Fleet) restart(agent string, resume map[string]uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g := f.gateways[agent]
+	if g == nil {
+		return // nothing seen of it yet: counting starts at its first reading
+	}
+	for id, v := range resume {
+		if s := g.sensors[id]; s != nil {
+			s.seqs.resume(v)
+		}
+	}
+}
+
+func (f *Fleet) sensorLocked(g *gateway, id string) *sensor {
+	s := g.sensors[id]
+	if s == nil {
+		if len(g.sensors) >= f.cfg.MaxSensors {
+			f.refused["sensor"]++
+			return nil
+		}
+		s = &sensor{id: id, series: map[string]*series{}}
+		g.sensors[id] = s
+	}
+	return s
+}
+
+// take records one reading; a duplicate is counted and dropped.
+func (f *Fleet) take(r reading.Reading, now time.Time) error {
+	f.mu.Lock()
+	g := f.gatewayLocked(r.Agent, now)
+	if g == nil {
+		f.mu.Unlock()
+		return ignore(reasonCapacity, "max_gateways (%d) reached: %s not tracked", f.cfg.MaxGateways, r.Agent)
+	}
+	s := f.sensorLocked(g, r.Sensor)
+	if s == nil {
+		f.mu.Unlock()
+		return ignore(reasonCapacity, "max_sensors (%d) reached on %s: %s not tracked", f.cfg.MaxSensors, r.Agent, r.Sensor)
+	}
+	g.lastSeen = now
+	if g.state == "" || g.state == "offline" {
+		// Readings flow: it is up, whatever the last status said (a
+		// lost retained message, or one that came late).
+		g.state, g.changed = "online", now
+	}
+	if s.seqs.accept(r.Seq, now) == duplicate {
+		f.mu.Unlock()
+		return nil
+	}
+	se := s.series[r.Quantity]
+	if se == nil {
+		if len(s.series) >= 8 {
+			f.refused["sensor"]++
+			f.mu.Unlock()
+			return ignore(reasonCapacity, "more than 8 quantities on %s/%s", r.Agent, r.Sensor)
+		}
+		se = &series{quantity: r.Quantity, chain: f.chainFor(r.Agent, r.Sensor)}
+		s.series[r.Quantity] = se
+	}
+	se.unit = r.Unit
+	if se.chain != nil {
+		out, err := se.chain.Apply(filter.Sample{Time: r.Time, Value: r.Value})
+		if err != nil {
+			// Held back or dropped by the fleet's filters: received, not
+			// shown.
+			f.mu.Unlock()
+			return nil
+		}
+		r.Value = out.Value
+	}
+	se.last = r
+	p := point{T: r.Time.UnixMilli(), V: float32(r.Value), Raw: float32(r.Raw)}
+	if len(se.ring) < f.cfg.HistoryPoints {
+		se.ring = append(se.ring, p)
+	} else {
+		se.ring[se.next] = p
+		se.next = (se.next + 1) % len(se.ring)
+	}
+	f.mu.Unlock()
+	f.hub.publish(&r)
+	f.archiveAdd(r)
+	return nil
+}
+
+// chainFor builds the chain of the first rule matching agent/sensor.
+func (f *Fleet) chainFor(agent, sensor string) *filter.Chain {
+	name := agent + "/" + sensor
+	for _, r := range f.cfg.Rules {
+		if ok, _ := path.Match(r.Match, name); ok {
+			c, _ := filter.NewChain(r.Specs) // checked by New
+			return c
+		}
+	}
+	return nil
+}
+
+// finite32 returns v, or NaN for the JSON encoder to write as null.
+func finite(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}

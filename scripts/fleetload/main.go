@@ -1,0 +1,397 @@
+// Command fleetload simulates a fleet of Kelvin gateways for the fleet
+// view: N gateways × M sensors publishing Kelvin-format readings at a rate
+// to mosquitto (or producing to Kafka), with a controlled share of
+// duplicates, gaps (seqs never sent: the losses the fleet must count),
+// reordering and restarts (a skipped block of seqs, announced in the
+// gateway's status object). With -ws it also follows the fleet page's
+// websocket and reports the latency from publish to websocket; with -pid
+// the fleet process's CPU share and resident memory.
+//
+//	go run ./scripts/fleetload -gateways 1000 -sensors 10 -duration 60s \
+//	    -ws ws://127.0.0.1:8080/fleet/ws -api http://127.0.0.1:8080/api/fleet -pid $(pgrep -n kelvin)
+//
+// It is a benchmark tool, not part of the agent binary.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+type options struct {
+	url, kafka, topic, ws, api, format string
+	gateways, sensors, conns, follow   int
+	rate                               float64
+	duration, settle                   time.Duration
+	dup, gap, reorder, restart         float64
+	pid                                int
+	seed                               uint64
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "tcp://127.0.0.1:1883", "MQTT broker")
+	flag.StringVar(&o.kafka, "kafka", "", "Kafka seed brokers (comma-separated): produce there instead of MQTT")
+	flag.StringVar(&o.topic, "kafka-topic", "kelvin.readings", "Kafka topic")
+	flag.StringVar(&o.format, "format", "json", "payload format: json or influx")
+	flag.IntVar(&o.gateways, "gateways", 100, "simulated gateways")
+	flag.IntVar(&o.sensors, "sensors", 10, "sensors per gateway")
+	flag.IntVar(&o.conns, "conns", 20, "MQTT connections the gateways share")
+	flag.Float64Var(&o.rate, "rate", 1, "readings per second per sensor")
+	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long to publish")
+	flag.DurationVar(&o.settle, "settle", 0, "after publishing, wait this long (longer than the fleet's loss_after) and compare its loss count with the injected gaps")
+	flag.Float64Var(&o.dup, "dup", 0.01, "share of readings sent twice")
+	flag.Float64Var(&o.gap, "gap", 0.001, "share of seqs never sent (injected losses)")
+	flag.Float64Var(&o.reorder, "reorder", 0.01, "share of readings held back and sent after the next one")
+	flag.Float64Var(&o.restart, "restart", 0.0005, "chance per gateway per second of a restart: a block of 100 seqs skipped and announced")
+	flag.StringVar(&o.ws, "ws", "", "the fleet's websocket (ws://HOST:PORT/fleet/ws): measure publish → websocket latency")
+	flag.IntVar(&o.follow, "follow", 200, "gateways the websocket follows (at most 200 per client)")
+	flag.StringVar(&o.api, "api", "", "the fleet's /api/fleet, read at the end")
+	flag.IntVar(&o.pid, "pid", 0, "the fleet process: report its CPU share and RSS")
+	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// sink publishes one payload for a gateway.
+type sink interface {
+	send(gw int, topic string, payload []byte, retained bool)
+	close()
+}
+
+type mqttSink struct{ cs []paho.Client }
+
+func newMQTTSink(o options) (*mqttSink, error) {
+	s := &mqttSink{}
+	for i := range o.conns {
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(o.url).SetClientID(fmt.Sprintf("fleetload-%d", i)).
+			SetMaxResumePubInFlight(1000).SetWriteTimeout(10 * time.Second))
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			return nil, fmt.Errorf("connect %s: %v", o.url, tok.Error())
+		}
+		s.cs = append(s.cs, c)
+	}
+	return s, nil
+}
+
+func (s *mqttSink) send(gw int, topic string, payload []byte, retained bool) {
+	s.cs[gw%len(s.cs)].Publish(topic, 1, retained, payload) // QoS 1, not waited for: paho pipelines
+}
+
+func (s *mqttSink) close() {
+	for _, c := range s.cs {
+		c.Disconnect(1000)
+	}
+}
+
+type kafkaSink struct {
+	cl    *kgo.Client
+	topic string
+}
+
+func (s *kafkaSink) send(_ int, topic string, payload []byte, _ bool) {
+	if strings.HasSuffix(topic, "/status") {
+		return // statuses are MQTT only
+	}
+	key := strings.TrimPrefix(topic, "kelvin/")
+	s.cl.Produce(context.Background(), &kgo.Record{Topic: s.topic, Key: []byte(key), Value: payload}, nil)
+}
+
+func (s *kafkaSink) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.cl.Flush(ctx)
+	s.cl.Close()
+}
+
+// gateway is one simulated gateway's state.
+type gateway struct {
+	id    string
+	next  []uint64 // per sensor
+	held  []*reading.Reading
+	trail []int64 // seqs not sent since the sensor's last reading: a loss only once a later one reveals it
+}
+
+type counts struct {
+	sent, dups, gaps, trailing, reordered, restarts, skipped atomic.Int64
+}
+
+func run(ctx context.Context, o options) error {
+	var s sink
+	var err error
+	if o.kafka != "" {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.kafka, ",")...), kgo.DefaultProduceTopic(o.topic))
+		if err != nil {
+			return err
+		}
+		s = &kafkaSink{cl: cl, topic: o.topic}
+	} else if s, err = newMQTTSink(o); err != nil {
+		return err
+	}
+	defer s.close()
+	format, err := reading.ParseFormat(o.format)
+	if err != nil || format == reading.FormatValue || format == reading.FormatSenML {
+		return fmt.Errorf("-format: want json or influx")
+	}
+
+	var lat latencies
+	if o.ws != "" {
+		go lat.follow(ctx, o)
+	}
+	var cpu0 float64
+	if o.pid > 0 {
+		cpu0 = cpuSeconds(o.pid)
+	}
+	var rssMax atomic.Int64
+	if o.pid > 0 {
+		go func() {
+			for ctx.Err() == nil {
+				rssMax.Store(max(rssMax.Load(), rss(o.pid)))
+				time.Sleep(time.Second)
+			}
+		}()
+	}
+
+	gws := make([]*gateway, o.gateways)
+	for i := range gws {
+		gws[i] = &gateway{id: fmt.Sprintf("sim-%05d", i), next: make([]uint64, o.sensors), held: make([]*reading.Reading, o.sensors), trail: make([]int64, o.sensors)}
+		for j := range gws[i].next {
+			gws[i].next[j] = 1
+		}
+		s.send(i, "kelvin/"+gws[i].id+"/status", []byte("online"), true)
+	}
+	var c counts
+	// One goroutine per connection's share of gateways, each on a tick of
+	// 1/rate: every tick, every sensor of its gateways publishes once.
+	workers := min(o.conns, o.gateways)
+	start := time.Now()
+	end := start.Add(o.duration)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(o.seed, uint64(w)))
+			tick := time.Duration(float64(time.Second) / o.rate)
+			// Spread the workers over the tick.
+			next := start.Add(tick * time.Duration(w) / time.Duration(workers))
+			buf := make([]byte, 0, 256)
+			for ctx.Err() == nil && next.Before(end) {
+				time.Sleep(time.Until(next))
+				next = next.Add(tick)
+				for gi := w; gi < len(gws); gi += workers {
+					g := gws[gi]
+					if g.next[0] > 1 && rng.Float64() < o.restart/o.rate {
+						restart(s, gi, g, &c)
+					}
+					for si := range g.next {
+						seq := g.next[si]
+						g.next[si]++
+						// The fleet counts from the first seq it sees of a
+						// sensor: the first is always sent, in order.
+						first := seq == 1
+						if !first && rng.Float64() < o.gap {
+							g.trail[si]++
+							continue
+						}
+						c.gaps.Add(g.trail[si])
+						g.trail[si] = 0
+						r := &reading.Reading{Agent: g.id, Sensor: "s" + strconv.Itoa(si), Quantity: reading.Temperature, Unit: "°C",
+							Value: 20 + rng.NormFloat64(), Raw: 20, Time: time.Now(), Seq: seq}
+						r.Raw = r.Value
+						if !first && g.held[si] == nil && rng.Float64() < o.reorder {
+							g.held[si] = r
+							c.reordered.Add(1)
+							continue
+						}
+						topic := "kelvin/" + g.id + "/" + r.Sensor
+						buf = format.Append(buf[:0], r)
+						s.send(gi, topic, slices.Clone(buf), false)
+						c.sent.Add(1)
+						if h := g.held[si]; h != nil {
+							g.held[si] = nil
+							h.Time = time.Now()
+							buf = format.Append(buf[:0], h)
+							s.send(gi, topic, slices.Clone(buf), false)
+							c.sent.Add(1)
+						}
+						if rng.Float64() < o.dup {
+							s.send(gi, topic, slices.Clone(buf), false)
+							c.dups.Add(1)
+						}
+					}
+				}
+			}
+			// Send what is still held back, so that only the gaps are missing.
+			for gi := w; gi < len(gws); gi += workers {
+				g := gws[gi]
+				for si, h := range g.held {
+					c.trailing.Add(g.trail[si])
+					if h != nil {
+						buf = format.Append(buf[:0], h)
+						s.send(gi, "kelvin/"+g.id+"/"+h.Sensor, slices.Clone(buf), false)
+						c.sent.Add(1)
+						g.held[si] = nil
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	fmt.Printf("published %d readings in %.1f s (%.0f/s) from %d gateways × %d sensors: %d duplicates, %d gaps (lost; %d more at the very end, which no later reading reveals), %d reordered, %d restarts (%d seqs skipped)\n",
+		c.sent.Load(), elapsed.Seconds(), float64(c.sent.Load())/elapsed.Seconds(), o.gateways, o.sensors,
+		c.dups.Load(), c.gaps.Load(), c.trailing.Load(), c.reordered.Load(), c.restarts.Load(), c.skipped.Load())
+	if o.pid > 0 {
+		fmt.Printf("fleet process %d: CPU %.1f%% of one core over the run, RSS max %.1f MiB\n",
+			o.pid, 100*(cpuSeconds(o.pid)-cpu0)/elapsed.Seconds(), float64(rssMax.Load())/(1<<20))
+	}
+	if o.ws != "" {
+		time.Sleep(2 * time.Second) // the last readings in flight
+		lat.report()
+	}
+	if o.api != "" {
+		if o.settle > 0 {
+			fmt.Printf("waiting %v for the fleet's loss_after\n", o.settle)
+			select {
+			case <-time.After(o.settle):
+			case <-ctx.Done():
+			}
+		}
+		var sum struct {
+			Total  int `json:"total"`
+			Totals struct {
+				Received, Duplicates, Pending, Lost, Skipped uint64
+			} `json:"totals"`
+		}
+		resp, err := http.Get(o.api + "?limit=1")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&sum); err != nil {
+			return err
+		}
+		fmt.Printf("fleet: %d gateways, received %d, duplicates %d, pending %d, lost %d (injected %d), skipped %d (announced %d)\n",
+			sum.Total, sum.Totals.Received, sum.Totals.Duplicates, sum.Totals.Pending, sum.Totals.Lost, c.gaps.Load(), sum.Totals.Skipped, c.skipped.Load())
+	}
+	return nil
+}
+
+// restart simulates a gateway restart with seqs reserved in blocks: every
+// sensor skips to the next block of 100, and the status says so.
+func restart(s sink, gi int, g *gateway, c *counts) {
+	skip := map[string][2]uint64{}
+	for si, next := range g.next {
+		if g.held[si] != nil {
+			continue // keep it simple: no restart with a reading held back
+		}
+		resume := (next/100 + 1) * 100
+		skip["s"+strconv.Itoa(si)] = [2]uint64{next, resume - 1}
+		c.skipped.Add(int64(resume - next))
+		g.next[si] = resume
+	}
+	b, _ := json.Marshal(map[string]any{"state": "online", "skip": skip})
+	s.send(gi, "kelvin/"+g.id+"/status", b, true)
+	c.restarts.Add(1)
+}
+
+// latencies collects publish → websocket delays.
+type latencies struct {
+	mu  sync.Mutex
+	ms  []float64
+	got int
+}
+
+func (l *latencies) follow(ctx context.Context, o options) {
+	c, _, err := websocket.Dial(ctx, o.ws, nil)
+	if err != nil {
+		log.Printf("websocket: %v", err)
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(1 << 20)
+	var agents []string
+	for i := range min(o.follow, o.gateways) {
+		agents = append(agents, fmt.Sprintf("sim-%05d", i))
+	}
+	sub, _ := json.Marshal(map[string]any{"agents": agents})
+	c.Write(ctx, websocket.MessageText, sub)
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		var r struct {
+			TS time.Time `json:"ts"`
+		}
+		if json.Unmarshal(b, &r) == nil {
+			l.mu.Lock()
+			l.ms = append(l.ms, float64(now.Sub(r.TS).Microseconds())/1000)
+			l.mu.Unlock()
+		}
+	}
+}
+
+func (l *latencies) report() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ms) == 0 {
+		fmt.Println("websocket: no readings received")
+		return
+	}
+	slices.Sort(l.ms)
+	q := func(p float64) float64 { return l.ms[min(len(l.ms)-1, int(p*float64(len(l.ms))))] }
+	fmt.Printf("publish → websocket latency over %d readings: p50 %.1f ms, p99 %.1f ms, max %.1f ms (ts has ms precision)\n",
+		len(l.ms), q(0.50), q(0.99), l.ms[len(l.ms)-1])
+}
+
+// cpuSeconds reads a process's user+system CPU time.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// rss reads a process's resident set size in bytes.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
