@@ -82,6 +82,9 @@ func BenchmarkDrain(b *testing.B) {
 	}
 	defer l.Close()
 	fill(b, l, backlog)
+	// A failsafe: a bug fails the benchmark instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -92,7 +95,7 @@ func BenchmarkDrain(b *testing.B) {
 		}
 		n := 0
 		for n < backlog {
-			rs, err := c.Next(context.Background(), 1000)
+			rs, err := c.Next(ctx, 1000)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -137,11 +140,14 @@ func rssChild(dir string) {
 	if err != nil {
 		fail(err)
 	}
+	// A failsafe: a reading lost by a bug ends the child instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	var heapMax uint64
 	var ms runtime.MemStats
 	got := 0
 	for i := 0; got < n; i++ {
-		rs, err := c.Next(context.Background(), 1000)
+		rs, err := c.Next(ctx, 1000)
 		if err != nil {
 			fail(err)
 		}

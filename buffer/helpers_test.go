@@ -14,11 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
-// t0 is the fake clock's start.
-var t0 = time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC)
+// t0 is the fake clock's start and the time readings are stamped around:
+// the wall clock when the test binary started (moved ahead in the
+// kelvin_skew build), so no test depends on the calendar.
+var t0 = wallclock.Now().UTC().Truncate(time.Second)
 
 // fakeClock is an injected clock; sleep advances it instead of waiting.
 type fakeClock struct {
@@ -86,7 +89,7 @@ func newEnv(t *testing.T, cfg Config, o options) *env {
 	if cfg.Sync == "" {
 		cfg.Sync = "1h"
 	}
-	e := &env{t: t, dir: t.TempDir(), cfg: cfg, o: o, now: time.Now, logs: &logBuf{}}
+	e := &env{t: t, dir: t.TempDir(), cfg: cfg, o: o, now: wallclock.Now, logs: &logBuf{}}
 	e.open()
 	return e
 }

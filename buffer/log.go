@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -120,7 +121,7 @@ type seqUndo struct {
 // Open opens the buffer in dir, creating dir if needed, recovers it after a
 // crash (see the package doc) and starts the background group commit. cfg
 // is defaulted with SetDefaults and validated. now is the clock for max_age
-// and drain_rate (nil: time.Now); log receives recovery and drop events
+// and drain_rate (nil: wallclock.Now); log receives recovery and drop events
 // (nil: discarded). Only one process may open dir at a time.
 func Open(dir string, cfg Config, now func() time.Time, log *slog.Logger) (*Log, error) {
 	return open(dir, cfg, now, log, options{})
@@ -133,7 +134,7 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	}
 	every, always, _ := cfg.syncMode()
 	if now == nil {
-		now = time.Now
+		now = wallclock.Now
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -179,6 +179,9 @@ func TestCorruptionFoundWhileReading(t *testing.T) {
 	}
 	e.sync()
 	files := segFiles(t, e.dir)
+	if len(files) < 2 {
+		t.Fatalf("%d segments, want several", len(files))
+	}
 	b, _ := os.ReadFile(files[1])
 	recs := records(t, b)
 	victim := recs[3]
