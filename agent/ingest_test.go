@@ -207,9 +207,13 @@ log: { level: warn }
 	if err != nil || len(rs) != rounds {
 		t.Fatalf("after %d kill -9s the buffer holds %d readings (%v), want every one that got a 202", rounds, len(rs), err)
 	}
+	// Each kill leaves a gap in seqs (they resume after their reservation),
+	// never a reuse.
+	var prev uint64
 	for i, r := range rs {
-		if r.Value != float64(i+1) || r.Seq != uint64(i+1) {
-			t.Errorf("reading %d = value %v seq %d", i, r.Value, r.Seq)
+		if r.Value != float64(i+1) || r.Seq <= prev || i == 0 && r.Seq != 1 {
+			t.Errorf("reading %d = value %v seq %d (after seq %d)", i, r.Value, r.Seq, prev)
 		}
+		prev = r.Seq
 	}
 }

@@ -169,6 +169,7 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 			}
 		}
 	}
+	reserve := false
 	for i := range rs {
 		r := rs[i]
 		last, existed := l.seqs[r.Sensor]
@@ -185,6 +186,9 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 		r.Seq = last + 1
 		l.seqs[r.Sensor] = r.Seq
 		seqs = append(seqs, r.Seq)
+		if r.Seq > l.reserved[r.Sensor] {
+			reserve = true
+		}
 		before := len(enc)
 		enc = appendReading(enc, &r)
 		if n := len(enc) - before - headerLen; n > maxReadingPayload {
@@ -227,6 +231,10 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 			return 0, fmt.Errorf("buffer: %w", err)
 		}
 		a = l.active()
+	}
+	if reserve {
+		// Before a seq beyond its reservation is handed out (reserve.go).
+		l.reserveLocked(nil)
 	}
 	l.wbuf = append(l.wbuf, enc...)
 	l.wbufReadings += int64(len(rs))

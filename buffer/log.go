@@ -106,6 +106,12 @@ type Log struct {
 	undo         []seqUndo
 	seqBuf       []uint64
 	st           Stats
+
+	// Seq reservations (reserve.go).
+	reserved     map[string]uint64 // per sensor, seqs reserved on disk
+	resumed      map[string]uint64 // per sensor, where this run resumed after a gap
+	reserveErr   error             // last reservation write's error
+	reserveTried time.Time         // when it was tried
 }
 
 // Open opens the buffer in dir, creating dir if needed, recovers it after a
@@ -165,6 +171,8 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 		lock.Close()
 		return nil, err
 	}
+	l.resumeAfterReservation()
+	l.reserveLocked(nil)
 	l.wg.Add(1)
 	go l.run()
 	return l, nil
@@ -218,6 +226,9 @@ func (l *Log) Close() error {
 	err := l.commit(true)
 	l.syncMu.Unlock()
 	l.mu.Lock()
+	if err == nil {
+		l.recordEndLocked()
+	}
 	l.shut = true
 	for _, s := range l.segs {
 		if s.w != nil {
@@ -247,6 +258,8 @@ type Stats struct {
 	Refused        uint64        `json:"refused"`         // readings Append refused (ErrFull or a write error)
 	CorruptSkipped uint64        `json:"corrupt_skipped"` // corrupt regions skipped (bit rot)
 	TornTruncated  uint64        `json:"torn_truncated"`  // torn tails cut off at open (power cut mid-write)
+	LostBytes      uint64        `json:"lost_bytes"`      // bytes the log lost after they were durable (found at open)
+	Reservations   uint64        `json:"reservations"`    // seq reservations written
 	Fsyncs         uint64        `json:"fsyncs"`          // fsync calls, files and directory
 	BytesWritten   uint64        `json:"bytes_written"`   // bytes written to segment files
 	Cursors        []CursorStats `json:"cursors"`         // by name
