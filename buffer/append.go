@@ -20,24 +20,36 @@ type seqUndo struct {
 }
 
 // createSegment starts a new active segment at global offset base.
+// With a hot directory it is created there (see hot.go), without
+// preallocation.
 func (l *Log) createSegment(base int64) error {
-	f, err := os.OpenFile(l.segPath(base), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o640)
+	seg := &segment{base: base, hot: l.hot != ""}
+	path := l.pathOf(seg)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o640)
 	if err != nil {
 		return err
 	}
-	if err := preallocate(f, l.segBytes); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("preallocate %s: %w", filepath.Base(f.Name()), err)
+	if !seg.hot {
+		if err := preallocate(f, l.segBytes); err != nil {
+			if !l.opening || !errors.Is(err, syscall.ENOSPC) {
+				f.Close()
+				os.Remove(f.Name())
+				return fmt.Errorf("preallocate %s: %w", filepath.Base(f.Name()), err)
+			}
+			// Start anyway: readings are refused (and counted) while the
+			// disk is full, and stored again once space returns.
+			l.log.Warn("buffer: the disk has less free space than one segment; starting without reserving it", "segment", filepath.Base(f.Name()), "err", err)
+			l.setDiskFull(err)
+		}
 	}
-	seg := &segment{base: base, w: f}
+	seg.w = f
 	if err := l.writeHeader(seg); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return err
 	}
 	l.segs = append(l.segs, seg)
-	l.dirDirty = true
+	l.dirDirty = l.dirDirty || !seg.hot
 	return nil
 }
 
@@ -54,7 +66,9 @@ func (l *Log) writeHeader(seg *segment) error {
 	}
 	seg.size = int64(n)
 	l.total += int64(n)
-	l.st.BytesWritten += uint64(n)
+	if !seg.hot {
+		l.st.BytesWritten += uint64(n)
+	}
 	seg.ckptEnd = int64(n)
 	l.ckptLen = int64(n) - magicLen
 	return nil
@@ -83,11 +97,24 @@ func (l *Log) flushLocked() error {
 		l.total -= int64(len(l.wbuf))
 		l.wbuf, l.wbufReadings = l.wbuf[:0], 0
 		l.st.DroppedFull += uint64(lost)
-		l.log.Error("buffer: write failed, buffered readings lost", "segment", filepath.Base(a.w.Name()), "readings", lost, "err", err)
+		if !errors.Is(err, syscall.ENOSPC) || !l.diskFull {
+			l.log.Error("buffer: write failed, buffered readings lost", "segment", filepath.Base(a.w.Name()), "readings", lost, "err", err)
+		}
+		if !a.hot {
+			l.noteWrite(err)
+		}
 		return fmt.Errorf("write %s: %w", filepath.Base(a.w.Name()), err)
 	}
+	if !a.hot {
+		l.noteWrite(nil)
+	}
 	a.size += int64(n)
-	l.st.BytesWritten += uint64(n)
+	if a.hot {
+		// In the hot tail: safe from a kill -9, so durable for Next.
+		a.synced = a.size
+	} else {
+		l.st.BytesWritten += uint64(n)
+	}
 	l.wbuf, l.wbufReadings = l.wbuf[:0], 0
 	return nil
 }
@@ -225,7 +252,7 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 			rollback()
 			l.st.Refused += uint64(len(rs))
 			if errors.Is(err, syscall.ENOSPC) {
-				l.log.Warn("buffer: disk full, readings refused", "readings", len(rs), "err", err)
+				l.noteWrite(err)
 				return 0, fmt.Errorf("%w: %w", ErrFull, err)
 			}
 			return 0, fmt.Errorf("buffer: %w", err)
@@ -255,7 +282,7 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 	}
 	l.st.Appended += uint64(len(rs))
 	end := l.end()
-	if len(l.wbuf) >= flushBytes {
+	if len(l.wbuf) >= flushBytes || l.hot != "" {
 		if err := l.flushLocked(); err != nil {
 			// The batch is lost with the buffer: count it as refused, the
 			// earlier buffered readings as dropped.
@@ -267,6 +294,10 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 			}
 			return 0, fmt.Errorf("buffer: %w", err)
 		}
+	}
+	if l.hot != "" {
+		l.marks = append(l.marks, mark{end: end, at: time.Now(), n: int64(len(rs))})
+		l.advanceDurable(end)
 	}
 	return end, nil
 }

@@ -61,16 +61,21 @@ func (l *Log) run() {
 		case <-l.stop:
 			return
 		case <-l.kick:
-			if time.Since(last) < l.syncEvery {
+			if l.hot != "" || time.Since(last) < l.syncEvery {
 				continue // the timer commits it at last+syncEvery
 			}
 		case <-t.C:
 		}
 		last = time.Now()
 		t.Reset(l.syncEvery)
+		if l.hot != "" {
+			// Wake when the oldest unacknowledged reading has waited a
+			// whole interval.
+			t.Reset(l.nextDue())
+		}
 		{
 			l.syncMu.Lock()
-			err := l.commit(false)
+			err := l.commit(false, false)
 			l.syncMu.Unlock()
 			l.mu.Lock()
 			switch {
@@ -92,11 +97,14 @@ func (l *Log) syncTo(end int64) error {
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	done := l.durable >= end
+	if l.hot != "" {
+		done = l.coldFrontier() >= end
+	}
 	l.mu.Unlock()
 	if done {
 		return nil
 	}
-	return l.commit(false)
+	return l.commit(false, true)
 }
 
 // Sync writes and fsyncs everything appended so far and returns once it is
@@ -111,7 +119,7 @@ func (l *Log) Sync() error {
 	if closed {
 		return ErrClosed
 	}
-	return l.commit(false)
+	return l.commit(false, true)
 }
 
 // commit is one group commit; syncMu is held. It writes the buffered
@@ -119,7 +127,11 @@ func (l *Log) Sync() error {
 // cursor that moved; fsyncs outside mu every file with unsynced bytes (and
 // the directory after a segment was created); then advances the durable
 // offset, wakes Next, and deletes the segments no longer needed.
-func (l *Log) commit(force bool) error {
+//
+// With a hot directory, spill says whether every unacknowledged byte of the
+// hot tail must reach the disk now (Sync, Close, sync: always); otherwise
+// only what waited a sync interval does (see hot.go).
+func (l *Log) commit(force, spill bool) error {
 	l.mu.Lock()
 	if l.shut {
 		l.mu.Unlock()
@@ -132,6 +144,9 @@ func (l *Log) commit(force bool) error {
 		}
 	}
 	var persisted map[string]int64
+	// While the disk holds a backlog, positions go out at every commit, so
+	// the one that spills them when it drained has them.
+	force = force || l.coldBehind
 	if force || now.Sub(l.lastPersist) >= l.o.cursorEvery || now.Before(l.lastPersist) {
 		for name, c := range l.cursors {
 			if c.dirty {
@@ -164,6 +179,14 @@ func (l *Log) commit(force bool) error {
 			jobs = append(jobs, job{s, s.w, s.size})
 		}
 	}
+	var spills []spillJob
+	var spillErr error
+	if l.hot != "" {
+		spills, spillErr = l.planSpill(spill)
+		for _, j := range spills {
+			l.dirDirty = l.dirDirty || j.created
+		}
+	}
 	dir := l.dirDirty
 	l.dirDirty = false
 	target := l.active().end()
@@ -172,6 +195,13 @@ func (l *Log) commit(force bool) error {
 	errs := make([]error, len(jobs))
 	for i, j := range jobs {
 		errs[i] = j.f.Sync()
+	}
+	spillErrs := make([]error, len(spills))
+	for i, j := range spills {
+		spillErrs[i] = j.seg.cold.Sync()
+		if spillErrs[i] != nil && spillErr == nil {
+			spillErr = fmt.Errorf("sync %s: %w", filepath.Base(j.seg.cold.Name()), spillErrs[i])
+		}
 	}
 	var dirErr error
 	if dir {
@@ -182,7 +212,17 @@ func (l *Log) commit(force bool) error {
 	}
 
 	l.mu.Lock()
-	l.st.Fsyncs += uint64(len(jobs))
+	l.st.Fsyncs += uint64(len(jobs) + len(spills))
+	if l.hot != "" {
+		l.spillDone(spills, spillErrs)
+		if dirErr != nil && spillErr == nil {
+			spillErr = dirErr
+		}
+		l.noteWrite(spillErr)
+		if firstErr == nil {
+			firstErr = spillErr
+		}
+	}
 	if dirErr != nil {
 		l.dirDirty = true
 	}
@@ -204,12 +244,9 @@ func (l *Log) commit(force bool) error {
 			j.seg.w = nil
 		}
 	}
-	if firstErr == nil && !failed {
-		if target > l.durable {
-			l.durable = target
-			close(l.notify)
-			l.notify = make(chan struct{})
-		}
+	if l.hot != "" || (firstErr == nil && !failed) {
+		// With a hot tail, what is in it is durable whatever the disk does.
+		l.advanceDurable(target)
 		for name, pos := range persisted {
 			if c := l.cursors[name]; c != nil && pos > c.persisted {
 				c.persisted = pos

@@ -8,17 +8,30 @@
 // order per sensor, across broker outages, kill -9 and power cuts, within
 // the disk budget (max_bytes, max_age) the user sets. Precisely:
 //
-//   - A reading is in the buffer once it is durable: when Append returns
-//     with sync: always, otherwise after the next group commit, which runs
-//     every sync interval (default 1s). A power cut loses at most the
-//     readings appended since the start of the last completed group commit:
-//     with sync: 1s, the last second plus the time one fsync takes (on an
-//     SD card, tens to a few hundred milliseconds). A process crash (kill -9)
-//     loses at most the readings still in Append's 64 KiB write buffer, which
-//     is written at least at every group commit.
-//   - Outputs only ever see durable readings, so a reading is never sent and
-//     then lost by a power cut. The price is latency: up to one sync
-//     interval between Append and Next.
+//   - With a hot directory (hot_dir, by default systemd's runtime
+//     directory /run/kelvin, a tmpfs kept across restarts of the service):
+//     a reading is in the buffer when Append returns. It is then in the
+//     tmpfs, which a kill -9 does not touch, and outputs see it at once. A
+//     reading that every output acknowledged within one sync interval is
+//     never written to disk; one that some output has not acknowledged by
+//     then is copied to disk and fsynced (one fsync per commit, whatever
+//     the rate), and from then on the disk serves it in order until every
+//     output has it. A power cut loses at most the readings no output had
+//     acknowledged that were appended in the last sync interval (plus the
+//     time one fsync takes); with sync: always, Append returns only after
+//     the fsync, as without a hot directory.
+//   - Without one (hot_dir: off, or none found): a reading is in the buffer
+//     once it is durable: when Append returns with sync: always, otherwise
+//     after the next group commit, which runs every sync interval (default
+//     1s). A power cut loses at most the readings appended since the start
+//     of the last completed group commit: with sync: 1s, the last second
+//     plus the time one fsync takes (on an SD card, tens to a few hundred
+//     milliseconds). A process crash (kill -9) loses at most the readings
+//     still in Append's 64 KiB write buffer, which is written at least at
+//     every group commit. Outputs only ever see durable readings, so a
+//     reading is never sent and then lost by a power cut; the price is
+//     latency (up to one sync interval between Append and Next) and a
+//     write to disk for every reading.
 //   - Seq is assigned by Append per Sensor (across its quantities), from 1,
 //     and never repeats, across restarts and even when the tail of the log
 //     is lost after it was durable (a disk that drops acknowledged writes,
@@ -56,7 +69,12 @@
 //     preallocated, so it shows up when a new segment is created, before a
 //     batch is written; the batch is refused with ErrFull (after dropping
 //     the oldest segment once, with drop_oldest). A failed write is cut back
-//     to the last good record: the log is never left corrupt.
+//     to the last good record: the log is never left corrupt. With a hot
+//     directory, readings stay in it while the disk is full (within
+//     max_bytes) and go to disk once space returns. Open does not fail on a
+//     disk with less free space than a segment. DiskFull reports the state
+//     (logged when it starts, once a minute while it lasts, and when it
+//     ends).
 //   - A corrupt record found by a reader (bit rot) is skipped, counted in
 //     Stats.CorruptSkipped and logged; the records after it are delivered.
 //

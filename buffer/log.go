@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
@@ -47,6 +48,8 @@ type options struct {
 	committed func(cursors map[string]int64)
 	// cursorEvery overrides the interval between cursor records.
 	cursorEvery time.Duration
+	// hotCandidates overrides the directories hot_dir: auto tries.
+	hotCandidates []string
 }
 
 // segment is one segment file. Global offsets: a segment holds the bytes
@@ -61,6 +64,11 @@ type segment struct {
 	newest   int64    // unix ns of the newest reading's time
 	w        *os.File // write handle, until the segment is sealed and synced
 	deleted  bool
+
+	// With a hot directory (hot.go).
+	hot     bool     // the file is in the hot directory
+	spilled int64    // file offset up to which every unacknowledged byte is on disk
+	cold    *os.File // the disk file of a hot segment, once created
 }
 
 func (s *segment) end() int64 { return s.base + s.size }
@@ -112,6 +120,17 @@ type Log struct {
 	resumed      map[string]uint64 // per sensor, where this run resumed after a gap
 	reserveErr   error             // last reservation write's error
 	reserveTried time.Time         // when it was tried
+
+	// The hot tail (hot.go); hot is "" without one.
+	hot         string
+	marks       []mark    // Appends not yet acknowledged by every cursor
+	coldBehind  bool      // the disk holds readings not every cursor has acknowledged
+	coldEndV    int64     // global offset up to which the disk holds the log
+	opening     bool      // in Open: a nearly full disk is not fatal
+	diskFull    bool      // the last write to disk failed for lack of space
+	fullSince   time.Time // when it started
+	fullLogged  time.Time // when it was last logged
+	fullRefused uint64    // Stats.Refused when it started
 }
 
 // Open opens the buffer in dir, creating dir if needed, recovers it after a
@@ -147,6 +166,13 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("buffer: %w", err)
 	}
+	if o.hotCandidates == nil {
+		o.hotCandidates = hotCandidates()
+	}
+	hot, err := resolveHot(dir, cfg.HotDir, o.hotCandidates)
+	if err != nil {
+		return nil, fmt.Errorf("buffer: %w", err)
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -161,8 +187,10 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 		cursors:     map[string]*Cursor{},
 		corruptSeen: map[int64]bool{},
 		lastPersist: now(),
+		hot:         hot,
+		opening:     true,
 	}
-	if err := l.recover(); err != nil {
+	if err := l.openFiles(); err != nil {
 		for _, s := range l.segs {
 			if s.w != nil {
 				s.w.Close()
@@ -223,9 +251,19 @@ func (l *Log) Close() error {
 	close(l.stop)
 	l.wg.Wait()
 	l.syncMu.Lock()
-	err := l.commit(true)
+	err := l.commit(true, true)
 	l.syncMu.Unlock()
 	l.mu.Lock()
+	if l.hot != "" {
+		// Everything unacknowledged is on disk now (or, if the disk
+		// failed, stays in the hot directory for the next Open).
+		floor := l.minAcked()
+		for _, s := range l.segs {
+			if s.hot && (s.spilled >= s.size || floor >= s.end()) {
+				l.dropHot(s)
+			}
+		}
+	}
 	if err == nil {
 		l.recordEndLocked()
 	}
@@ -234,6 +272,10 @@ func (l *Log) Close() error {
 		if s.w != nil {
 			s.w.Close()
 			s.w = nil
+		}
+		if s.cold != nil {
+			s.cold.Close()
+			s.cold = nil
 		}
 	}
 	close(l.notify)
@@ -263,6 +305,15 @@ type Stats struct {
 	Fsyncs         uint64        `json:"fsyncs"`          // fsync calls, files and directory
 	BytesWritten   uint64        `json:"bytes_written"`   // bytes written to segment files
 	Cursors        []CursorStats `json:"cursors"`         // by name
+
+	// OnDisk is the number of readings on disk that some output has not
+	// acknowledged: 0 while the outputs keep up ("in memory, nothing
+	// pending"), the backlog the disk holds otherwise.
+	OnDisk int64 `json:"on_disk"`
+	// Hot is the hot directory in use (see Config.HotDir), "" for none.
+	Hot string `json:"hot_dir,omitempty"`
+	// DiskFull is DiskFull's answer.
+	DiskFull bool `json:"disk_full"`
 }
 
 // CursorStats is one cursor's share of Stats.
@@ -302,7 +353,15 @@ func (l *Log) Stats() Stats {
 			}
 		}
 		s.Cursors = append(s.Cursors, cs)
+		s.OnDisk = max(s.OnDisk, cs.Backlog)
 	}
+	if len(l.cursors) == 0 {
+		for _, seg := range l.segs {
+			s.OnDisk += seg.readings
+		}
+	}
+	s.OnDisk = max(0, s.OnDisk-l.hotReadings()-l.wbufReadings)
+	s.Hot, s.DiskFull = l.hot, l.diskFull
 	return s
 }
 
@@ -322,4 +381,62 @@ func (l *Log) segmentAfter(base int64) *segment {
 		return l.segs[i]
 	}
 	return nil
+}
+
+// openFiles copies a hot tail a killed process left to disk, recovers the
+// log and, with a hot directory, starts a segment there.
+func (l *Log) openFiles() error {
+	if l.hot != "" {
+		if err := l.promoteHot(); err != nil {
+			return fmt.Errorf("buffer: hot_dir: %w", err)
+		}
+	}
+	if err := l.recover(); err != nil {
+		return err
+	}
+	if l.hot != "" && !l.active().hot {
+		if err := l.rollover(); err != nil {
+			return fmt.Errorf("buffer: hot_dir: %w", err)
+		}
+		l.durable = l.end()
+	}
+	l.coldEndV = l.coldFrontier()
+	l.opening = false
+	return nil
+}
+
+// fullSummaryEvery is how often a full disk is logged again while it lasts.
+const fullSummaryEvery = time.Minute
+
+// noteWrite follows the disk's state from the outcome of a write to it; mu
+// is held. A full disk is logged when it starts, then once a minute with
+// what it cost, and when it ends; never per reading.
+func (l *Log) noteWrite(err error) {
+	full := errors.Is(err, syscall.ENOSPC)
+	now := time.Now()
+	switch {
+	case full && !l.diskFull:
+		l.diskFull, l.fullSince, l.fullLogged, l.fullRefused = true, now, now, l.st.Refused
+		l.log.Warn("buffer: disk full: readings are refused (or, with a hot tail, kept in memory) until space returns", "dir", l.dir, "err", err)
+	case full && now.Sub(l.fullLogged) >= fullSummaryEvery:
+		l.fullLogged = now
+		l.log.Warn("buffer: disk still full", "full_seconds", int(now.Sub(l.fullSince).Seconds()), "refused", l.st.Refused-l.fullRefused)
+	case err == nil && l.diskFull:
+		l.diskFull = false
+		l.log.Info("buffer: disk has space again, storing", "full_seconds", int(now.Sub(l.fullSince).Seconds()), "refused", l.st.Refused-l.fullRefused)
+	}
+}
+
+// setDiskFull marks the disk full from an error found outside a write (a
+// failed preallocation at Open).
+func (l *Log) setDiskFull(err error) { l.noteWrite(err) }
+
+// DiskFull reports whether the last write to disk failed for lack of
+// space: readings are then refused (ErrFull), or, with a hot tail, kept in
+// memory without their power-cut protection, until a write succeeds. The
+// agent is not ready while it is true. Safe for concurrent use.
+func (l *Log) DiskFull() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.diskFull
 }

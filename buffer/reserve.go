@@ -139,7 +139,12 @@ func (l *Log) resumeAfterReservation() {
 }
 
 // coldEnd is the global offset up to which the log is on disk.
-func (l *Log) coldEnd() int64 { return l.durable }
+func (l *Log) coldEnd() int64 {
+	if l.hot != "" {
+		return l.coldEndV
+	}
+	return l.durable
+}
 
 // reserveLocked writes a reservation covering every sensor's next seqs; mu
 // is held. A failure (a full disk) is logged once per failure spell and

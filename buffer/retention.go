@@ -83,6 +83,10 @@ func (l *Log) deleteOldest(ev *dropEvent) {
 	}
 	for name, c := range l.cursors {
 		if c.acked.pos >= s.end() {
+			if c.acked.segBase == s.base {
+				// At the very end of it: count from the next segment on.
+				c.acked = ackPoint{pos: c.acked.pos, segBase: next.base}
+			}
 			continue
 		}
 		n := s.readings
@@ -106,6 +110,13 @@ func (l *Log) deleteOldest(ev *dropEvent) {
 	if s.w != nil {
 		s.w.Close()
 		s.w = nil
+	}
+	if s.cold != nil {
+		s.cold.Close()
+		s.cold = nil
+	}
+	if s.hot {
+		os.Remove(l.hotPath(s.base))
 	}
 	s.deleted = true
 	if err := os.Remove(l.segPath(s.base)); err != nil && !errors.Is(err, os.ErrNotExist) {
