@@ -30,7 +30,7 @@ func (l *Log) createSegment(base int64) error {
 		return err
 	}
 	if !seg.hot {
-		if err := preallocate(f, l.segBytes); err != nil {
+		if err := l.o.preallocate(f, l.segBytes); err != nil {
 			if !l.opening || !errors.Is(err, syscall.ENOSPC) {
 				f.Close()
 				os.Remove(f.Name())

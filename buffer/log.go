@@ -50,6 +50,8 @@ type options struct {
 	cursorEvery time.Duration
 	// hotCandidates overrides the directories hot_dir: auto tries.
 	hotCandidates []string
+	// preallocate reserves disk for a new segment (to inject ENOSPC).
+	preallocate func(f *os.File, n int64) error
 }
 
 // segment is one segment file. Global offsets: a segment holds the bytes
@@ -165,6 +167,9 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("buffer: %w", err)
+	}
+	if o.preallocate == nil {
+		o.preallocate = preallocate
 	}
 	if o.hotCandidates == nil {
 		o.hotCandidates = hotCandidates()

@@ -479,8 +479,12 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("Append on a full disk = %v, want ErrFull wrapping ENOSPC", err)
 	}
 	st := e.l.Stats()
-	if st.Refused == 0 || st.DroppedFull == 0 {
+	if st.Refused == 0 || st.DroppedFull == 0 || !st.DiskFull {
 		t.Fatalf("stats = %+v", st)
+	}
+	// A state, logged once, not a line per refused batch.
+	if n := e.logs.count("buffer: disk full"); n != 1 {
+		t.Fatalf("%d disk-full log lines for %d refused readings, want 1", n, st.Refused)
 	}
 	setFull(false)
 	e.append(rd("air", 999))
@@ -734,5 +738,31 @@ func TestUnsyncedReadingsAreNotTooOld(t *testing.T) {
 			t.Errorf("a reading from 2000 with a synced clock: %d dropped for age, want 1", st.DroppedAge)
 		}
 		l.Close()
+	}
+}
+
+// TestOpenOnANearlyFullDisk: with less free space than one segment (its
+// preallocation fails) Open still succeeds, says the disk is full, and
+// stores again, clearing the state, once a write succeeds.
+func TestOpenOnANearlyFullDisk(t *testing.T) {
+	noSpace := func(*os.File, int64) error { return fmt.Errorf("fallocate: %w", syscall.ENOSPC) }
+	e := newEnv(t, Config{}, options{preallocate: noSpace})
+	if !e.l.DiskFull() || !e.l.Stats().DiskFull {
+		t.Fatal("DiskFull = false after a failed preallocation at Open")
+	}
+	if n := e.logs.count("disk full"); n != 1 {
+		t.Fatalf("%d disk-full log lines, want 1: %s", n, e.logs)
+	}
+	c := e.cursor("mqtt")
+	e.append(rd("air", 1))
+	e.sync()
+	if e.l.DiskFull() {
+		t.Fatal("DiskFull still true after a write succeeded")
+	}
+	if got := drain(t, c, 10); !equal(values(got), []float64{1}) {
+		t.Fatalf("read %v", values(got))
+	}
+	if n := e.logs.count("disk has space again"); n != 1 {
+		t.Fatalf("%d recovery log lines, want 1", n)
 	}
 }
