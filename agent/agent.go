@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kelvin-gw/kelvin/ingest"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/ingest"
 
 	"golang.org/x/sync/errgroup"
 
@@ -161,6 +162,18 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.store = st
+	// Say where seqs resume, so a consumer tells a restart's gap from a loss.
+	resumed := st.Resumed()
+	for _, o := range a.outputs {
+		if r, ok := o.(interface {
+			AnnounceRestart(time.Time, map[string]uint64)
+		}); ok {
+			r.AnnounceRestart(a.started, resumed)
+		}
+	}
+	if len(resumed) > 0 {
+		log.Info("seqs resume after their reservation: the previous run did not stop cleanly", "sensors", len(resumed))
+	}
 	if cfg.HTTP.Listen != "" {
 		if err := cfg.HTTP.LoadSecrets(); err != nil {
 			st.Close()
@@ -286,8 +299,9 @@ func (a *Agent) accept(rs []reading.Reading) {
 		rs[i].Agent = a.cfg.Agent.ID
 	}
 	a.clock.mark(rs)
-	if err := a.store.Append(rs); err != nil {
-		a.log.Warn("readings not stored", "count", len(rs), "err", err)
+	err := a.store.Append(rs)
+	a.store.noteAppend(a.log, len(rs), err)
+	if err != nil {
 		return
 	}
 	if a.ui != nil {
@@ -319,6 +333,7 @@ func (a *Agent) Status() httpui.Status {
 		Dropped: bs.DroppedFull + bs.DroppedAge, Refused: bs.Refused, Corrupt: bs.CorruptSkipped + bs.TornTruncated,
 		FsyncsPerHour: float64(bs.Fsyncs) / hours, BytesWrittenPerHr: float64(bs.BytesWritten) / hours,
 		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten,
+		OnDisk: bs.OnDisk, HotTail: bs.Hot != "", DiskFull: bs.DiskFull,
 	}
 	for i, o := range a.outputs {
 		st.Outputs[i] = o.Status()

@@ -156,6 +156,9 @@ func TestIngestAcceptedSurvivesKill9(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	data := filepath.Join(dir, "data")
+	// The hot tail, as systemd's RuntimeDirectory= gives it: a 202 means
+	// the readings are there, and a kill -9 must not lose them.
+	run := t.TempDir()
 	const rounds = 5
 	for i := 1; i <= rounds; i++ {
 		port := testenv.FreePort(t)
@@ -167,6 +170,7 @@ http: { listen: "127.0.0.1:%d" }
 log: { level: warn }
 `, data, port)), 0o644)
 		cmd := exec.Command(bin, "run", "-config", conf)
+		cmd.Env = append(os.Environ(), "RUNTIME_DIRECTORY="+run)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +199,10 @@ log: { level: warn }
 			t.Fatalf("round %d: %d %s", i, code, body)
 		}
 	}
-	l, err := buffer.Open(filepath.Join(data, "buffer"), buffer.Config{}, nil, nil)
+	if m, _ := filepath.Glob(filepath.Join(run, "buffer-*", "*.seg")); len(m) == 0 {
+		t.Fatal("no hot tail in $RUNTIME_DIRECTORY: the agent wrote every reading to disk")
+	}
+	l, err := buffer.Open(filepath.Join(data, "buffer"), buffer.Config{HotDir: run}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
