@@ -85,8 +85,9 @@
 //
 // # Files
 //
-// The directory holds a LOCK file (flock: one process per buffer) and
-// segment files named after the global byte offset of their first byte, in
+// The directory holds a LOCK file (flock: one process per buffer), the seq
+// reservation SEQ (reserve.go), and segment files named after the global
+// byte offset of their first byte, in
 // 20 decimal digits (00000000000000000000.seg, 00000000000004194345.seg,
 // ...). A segment is closed at segment_bytes (4 MiB, at most max_bytes/4)
 // and the next one starts at the offset where it ended, so offsets grow
@@ -121,6 +122,11 @@
 // never loses it. A segment is deleted only once a later checkpoint is
 // durable.
 //
+// With a hot directory the segments being written live there, under the
+// same names, and the disk holds sparse copies of them: the bytes that some
+// output had not acknowledged when they were due, at their own offsets, the
+// rest a hole of zero bytes that readers skip silently (see hot.go).
+//
 // # Recovery
 //
 // Open scans every segment (sequential reads: about the log size divided by
@@ -137,8 +143,11 @@
 //
 // # Write path and memory
 //
-// Append encodes into a 64 KiB buffer that is written to the active
-// segment when full and at every group commit; one background goroutine
+// With a hot directory, Append writes each batch to the hot segment at
+// once (a write to tmpfs, no fsync) and the group commit copies to disk
+// only what is due and unacknowledged (see hot.go). Without one, Append
+// encodes into a 64 KiB buffer that is written to the active segment when
+// full and at every group commit; one background goroutine
 // fsyncs every sync interval, only when something changed, so fsyncs do not
 // grow with the reading rate (one per interval, plus one for the directory
 // when a segment was created). With sync: always, concurrent Appends share

@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -213,5 +214,41 @@ func TestHotSpillsOnlyWhatIsDue(t *testing.T) {
 		if n := commit(); n != drained {
 			t.Fatalf("%d more bytes written with the outputs keeping up", n-drained)
 		}
+	}
+}
+
+// TestHotOutageThenDrain: an outage over several segments puts them on
+// disk and out of the tmpfs but for the active one; once the output drained
+// them they are deleted, and a clean Close leaves the tmpfs empty.
+func TestHotOutageThenDrain(t *testing.T) {
+	e := newHotEnv(t, Config{Sync: "20ms", SegmentBytes: 4 << 10})
+	c := e.cursor("mqtt")
+	for i := range 30 {
+		e.append(many("air", i*10, 10)...)
+	}
+	testenv.WaitFor(t, "the backlog on disk", func() bool { return e.l.Stats().OnDisk == 300 })
+	hotFiles := func() []string {
+		m, _ := filepath.Glob(filepath.Join(e.l.hot, "*"+segExt))
+		return m
+	}
+	if n := len(hotFiles()); n != 1 {
+		t.Fatalf("%d segment files in the tmpfs after the outage, want the active one only", n)
+	}
+	if got := drain(t, c, 64); !equal(values(got), span(0, 300)) {
+		t.Fatalf("drained %d readings", len(got))
+	}
+	e.sync()
+	if n := len(segFiles(t, e.dir)); n > 1 {
+		t.Fatalf("%d segment files on disk after the drain, want at most the active one's copy", n)
+	}
+	if err := e.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(hotFiles()); n != 0 {
+		t.Fatalf("%d files left in the tmpfs after Close", n)
+	}
+	e.open()
+	if got := drain(t, e.cursor("mqtt"), 100); len(got) != 0 {
+		t.Fatalf("after a clean restart the cursor read %d readings again", len(got))
 	}
 }
