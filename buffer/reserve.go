@@ -217,3 +217,13 @@ func (l *Log) recordEndLocked() {
 		l.log.Warn("buffer: cannot record the log's end in the seq reservation", "err", err)
 	}
 }
+
+// LastSeq returns the last seq handed out to sensor, or, after a crash,
+// the reservation it resumes after (0 for a sensor never seen). After a
+// clean Close and Open it is the seq of the sensor's last reading. Safe for
+// concurrent use.
+func (l *Log) LastSeq(sensor string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seqs[sensor]
+}
