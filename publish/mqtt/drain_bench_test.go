@@ -26,8 +26,9 @@ const drainBacklog = 20_000
 // client, acknowledged batches), against mosquitto_pub -l -q 1 sending the
 // same payloads to the same broker (the baseline). Both are counted by a
 // subscriber (QoS 0, so its own acknowledgements are not the bottleneck),
-// never by what the publisher claims. Run the two sub-benchmarks
-// interleaved with -count to compare: scripts/bench.sh does.
+// never by what the publisher claims. With -count, Go runs every repeat of
+// the first sub-benchmark, then every repeat of the second: they do not
+// interleave, so compare runs made close together.
 func BenchmarkDrain(b *testing.B) {
 	m := testenv.StartMosquitto(b)
 	sub := subscribe(b, m.URL, "kelvin/bench/#", 0)
