@@ -178,6 +178,9 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	if err != nil {
 		return nil, fmt.Errorf("buffer: %w", err)
 	}
+	if hot == "" && cfg.HotDir == HotDirAuto {
+		log.Info("buffer: no hot directory ($RUNTIME_DIRECTORY unset, /run/kelvin not writable): every reading is written to disk", "candidates", o.hotCandidates)
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
