@@ -61,6 +61,7 @@ func TestBadConfigs(t *testing.T) {
 			`15: mqtt.url: unknown scheme "ftp" (tcp, mqtt, ssl, tls, mqtts, ws, wss)`,
 			`16: mqtt.qos: want 0, 1 or 2, got 3`,
 			`17: mqtt.topic: "kelvin/all" must contain {sensor}, or every sensor would share one topic`,
+			`19: buffer.hot_dir: want "auto", "off" or an absolute directory, got "run/kelvin"`,
 		},
 		"bad-filters.yaml": {
 			`5: sensors[0].filters[0].median: window must be at least 1 sample`,
