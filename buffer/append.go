@@ -147,11 +147,12 @@ func (l *Log) Append(rs []reading.Reading) error {
 	return nil
 }
 
-// WaitDurable waits until everything appended before the call is durable,
-// or ctx is done: at the next group commit (at once after a quiet spell, at
-// most Config.Sync later otherwise), so a caller that must not answer
-// before its data is on disk (an HTTP ingest's 202) costs no fsync of its
-// own.
+// WaitDurable waits until everything appended before the call is in the
+// buffer as the guarantee defines it, or ctx is done. With a hot directory
+// that is at once (the readings are in it: see hot.go); without one, at
+// the next group commit (at once after a quiet spell, at most Config.Sync
+// later otherwise). Either way a caller that must not answer before its
+// data is stored (an HTTP ingest's 202) costs no fsync of its own.
 func (l *Log) WaitDurable(ctx context.Context) error {
 	l.mu.Lock()
 	end := l.end()
