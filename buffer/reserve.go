@@ -20,7 +20,10 @@ import (
 // the reservation; before it passes one, it reserves reserveBlock more for
 // every sensor close to its own (so sensors read at one rate share one
 // write), and writes the file: a temporary file, fsync, rename, fsync of
-// the directory. At 1 Hz that is about one write a day; at 10 Hz, a few.
+// the directory. A write happens when a sensor has used up its block, and
+// renews every sensor within half a block of the end of its own, so
+// sensors read at one rate share it: at 1 Hz one write every 18 hours (two
+// fsyncs); at 10 Hz, one every 2 hours. Each new sensor costs one more.
 // At Open every sensor resumes after its reservation (Log.Resumed), so a
 // restart after a crash leaves a gap in each sensor's seqs, which the agent
 // announces, and never a reuse. Close records the exact last seqs, so a
