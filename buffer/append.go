@@ -13,6 +13,14 @@ import (
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
+// appendScratch is the memory Append reuses: the encoded batch, the seqs
+// to undo if it is refused, the seqs handed out.
+type appendScratch struct {
+	enc    []byte
+	undo   []seqUndo
+	seqBuf []uint64
+}
+
 type seqUndo struct {
 	sensor  string
 	seq     uint64
@@ -99,7 +107,7 @@ func (l *Log) flushLocked() error {
 		l.total -= int64(len(l.wbuf))
 		l.wbuf, l.wbufReadings = l.wbuf[:0], 0
 		l.st.DroppedFull += uint64(lost)
-		if !errors.Is(err, syscall.ENOSPC) || !l.diskFull {
+		if !errors.Is(err, syscall.ENOSPC) || !l.full.on {
 			l.log.Error("buffer: write failed, buffered readings lost", "segment", filepath.Base(a.w.Name()), "readings", lost, "err", err)
 		}
 		if !a.hot {
@@ -188,8 +196,8 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 		return 0, ErrClosed
 	}
 	nowNS := l.now().UnixNano()
-	enc, undo, seqs := l.enc[:0], l.undo[:0], l.seqBuf[:0]
-	defer func() { l.enc, l.undo, l.seqBuf = enc[:0], undo[:0], seqs[:0] }()
+	enc, undo, seqs := l.scratch.enc[:0], l.scratch.undo[:0], l.scratch.seqBuf[:0]
+	defer func() { l.scratch.enc, l.scratch.undo, l.scratch.seqBuf = enc[:0], undo[:0], seqs[:0] }()
 	rollback := func() {
 		for i := len(undo) - 1; i >= 0; i-- {
 			if u := undo[i]; u.existed {
@@ -216,7 +224,7 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 		r.Seq = last + 1
 		l.seqs[r.Sensor] = r.Seq
 		seqs = append(seqs, r.Seq)
-		if r.Seq > l.reserved[r.Sensor] {
+		if r.Seq > l.res.reserved[r.Sensor] {
 			reserve = true
 		}
 		before := len(enc)

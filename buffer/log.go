@@ -111,28 +111,27 @@ type Log struct {
 	dirDirty     bool
 	lastPersist  time.Time // when cursor positions were last written
 	corruptSeen  map[int64]bool
-	syncErr      error // last background commit error, logged on change
-	enc          []byte
-	undo         []seqUndo
-	seqBuf       []uint64
+	syncErr      error         // last background commit error, logged on change
+	scratch      appendScratch // reused by every Append
 	st           Stats
 
-	// Seq reservations (reserve.go).
-	reserved     map[string]uint64 // per sensor, seqs reserved on disk
-	resumed      map[string]uint64 // per sensor, where this run resumed after a gap
-	reserveErr   error             // last reservation write's error
-	reserveTried time.Time         // when it was tried
+	res  reservations // seq reservations (reserve.go)
+	full diskState    // a full disk (noteWrite)
 
 	// The hot tail (hot.go); hot is "" without one.
-	hot         string
-	marks       []mark    // Appends not yet acknowledged by every cursor
-	coldBehind  bool      // the disk holds readings not every cursor has acknowledged
-	coldEndV    int64     // global offset up to which the disk holds the log
-	opening     bool      // in Open: a nearly full disk is not fatal
-	diskFull    bool      // the last write to disk failed for lack of space
-	fullSince   time.Time // when it started
-	fullLogged  time.Time // when it was last logged
-	fullRefused uint64    // Stats.Refused when it started
+	hot        string
+	marks      []mark // Appends not yet acknowledged by every cursor
+	coldBehind bool   // the disk holds readings not every cursor has acknowledged
+	coldEndV   int64  // global offset up to which the disk holds the log
+	opening    bool   // in Open: a nearly full disk is not fatal
+}
+
+// diskState follows a full disk, for DiskFull and its log lines.
+type diskState struct {
+	on      bool      // the last write to disk failed for lack of space
+	since   time.Time // when it started
+	logged  time.Time // when it was last logged
+	refused uint64    // Stats.Refused when it started
 }
 
 // Open opens the buffer in dir, creating dir if needed, recovers it after a
@@ -369,7 +368,7 @@ func (l *Log) Stats() Stats {
 		}
 	}
 	s.OnDisk = max(0, s.OnDisk-l.hotReadings()-l.wbufReadings)
-	s.Hot, s.DiskFull = l.hot, l.diskFull
+	s.Hot, s.DiskFull = l.hot, l.full.on
 	return s
 }
 
@@ -423,15 +422,15 @@ func (l *Log) noteWrite(err error) {
 	full := errors.Is(err, syscall.ENOSPC)
 	now := time.Now()
 	switch {
-	case full && !l.diskFull:
-		l.diskFull, l.fullSince, l.fullLogged, l.fullRefused = true, now, now, l.st.Refused
+	case full && !l.full.on:
+		l.full = diskState{on: true, since: now, logged: now, refused: l.st.Refused}
 		l.log.Warn("buffer: disk full: readings are refused (or, with a hot tail, kept in memory) until space returns", "dir", l.dir, "err", err)
-	case full && now.Sub(l.fullLogged) >= fullSummaryEvery:
-		l.fullLogged = now
-		l.log.Warn("buffer: disk still full", "full_seconds", int(now.Sub(l.fullSince).Seconds()), "refused", l.st.Refused-l.fullRefused)
-	case err == nil && l.diskFull:
-		l.diskFull = false
-		l.log.Info("buffer: disk has space again, storing", "full_seconds", int(now.Sub(l.fullSince).Seconds()), "refused", l.st.Refused-l.fullRefused)
+	case full && now.Sub(l.full.logged) >= fullSummaryEvery:
+		l.full.logged = now
+		l.log.Warn("buffer: disk still full", "full_seconds", int(now.Sub(l.full.since).Seconds()), "refused", l.st.Refused-l.full.refused)
+	case err == nil && l.full.on:
+		l.full.on = false
+		l.log.Info("buffer: disk has space again, storing", "full_seconds", int(now.Sub(l.full.since).Seconds()), "refused", l.st.Refused-l.full.refused)
 	}
 }
 
@@ -446,5 +445,5 @@ func (l *Log) setDiskFull(err error) { l.noteWrite(err) }
 func (l *Log) DiskFull() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.diskFull
+	return l.full.on
 }

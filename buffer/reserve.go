@@ -37,6 +37,14 @@ const (
 	reserveMagic = "KLVNSEQ1"
 )
 
+// reservations is the Log's state of seq reservations; guarded by Log.mu.
+type reservations struct {
+	reserved map[string]uint64 // per sensor, seqs reserved on disk
+	resumed  map[string]uint64 // per sensor, where this run resumed after a gap
+	err      error             // last reservation write's error
+	tried    time.Time         // when it was tried
+}
+
 // reservation is the decoded SEQ file.
 type reservation struct {
 	seqs map[string]uint64 // per sensor, the highest seq reserved
@@ -126,14 +134,14 @@ func (l *Log) resumeAfterReservation() {
 		l.log.Error("buffer: cannot read the seq reservation; seqs resume after the log's", "err", err)
 		l.st.CorruptSkipped++
 	}
-	l.resumed = map[string]uint64{}
+	l.res.resumed = map[string]uint64{}
 	for s, v := range r.seqs {
 		if v > l.seqs[s] {
 			l.seqs[s] = v
-			l.resumed[s] = v + 1
+			l.res.resumed[s] = v + 1
 		}
 	}
-	l.reserved = map[string]uint64{}
+	l.res.reserved = map[string]uint64{}
 	if end := l.coldEnd(); r.end > end {
 		l.st.LostBytes += uint64(r.end - end)
 		l.log.Error("buffer: the log is shorter than it was when last known durable: its tail was lost (a disk that dropped acknowledged writes, or a restored backup); seqs resume after their reservation, never reused",
@@ -155,10 +163,10 @@ func (l *Log) coldEnd() int64 {
 // since refusing readings for it would lose more than it protects.
 func (l *Log) reserveLocked(extra map[string]uint64) {
 	now := time.Now()
-	if l.reserveErr != nil && now.Sub(l.reserveTried) < l.syncEvery && now.After(l.reserveTried) {
+	if l.res.err != nil && now.Sub(l.res.tried) < l.syncEvery && now.After(l.res.tried) {
 		return
 	}
-	l.reserveTried = now
+	l.res.tried = now
 	next := make(map[string]uint64, len(l.seqs))
 	for s, v := range l.seqs {
 		next[s] = max(v, extra[s])
@@ -168,7 +176,7 @@ func (l *Log) reserveLocked(extra map[string]uint64) {
 	}
 	res := reservation{seqs: make(map[string]uint64, len(next)), end: l.coldEnd()}
 	for s, v := range next {
-		r := l.reserved[s]
+		r := l.res.reserved[s]
 		if v+reserveBlock/2 > r {
 			r = v + reserveBlock
 		}
@@ -177,14 +185,14 @@ func (l *Log) reserveLocked(extra map[string]uint64) {
 	n, err := writeReservation(l.dir, res)
 	l.st.Fsyncs += uint64(n)
 	switch {
-	case err != nil && l.reserveErr == nil:
+	case err != nil && l.res.err == nil:
 		l.log.Error("buffer: cannot write the seq reservation; retrying, seqs are still handed out", "err", err)
-	case err == nil && l.reserveErr != nil:
+	case err == nil && l.res.err != nil:
 		l.log.Info("buffer: seq reservation written again")
 	}
-	l.reserveErr = err
+	l.res.err = err
 	if err == nil {
-		l.reserved = res.seqs
+		l.res.reserved = res.seqs
 		l.st.Reservations++
 	}
 }
@@ -198,8 +206,8 @@ func (l *Log) reserveLocked(extra map[string]uint64) {
 func (l *Log) Resumed() map[string]uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m := make(map[string]uint64, len(l.resumed))
-	for s, v := range l.resumed {
+	m := make(map[string]uint64, len(l.res.resumed))
+	for s, v := range l.res.resumed {
 		m[s] = v
 	}
 	return m
