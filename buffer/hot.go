@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -103,20 +102,12 @@ func (l *Log) pathOf(s *segment) string {
 // directory to the disk, whole, fsynced, and removes it from the hot
 // directory; recovery then reads the disk alone.
 func (l *Log) promoteHot() error {
-	entries, err := os.ReadDir(l.hot)
+	bases, err := segmentBases(l.hot)
 	if err != nil {
 		return err
 	}
-	promoted := false
-	for _, e := range entries {
-		m := segName.FindStringSubmatch(e.Name())
-		if m == nil || !e.Type().IsRegular() {
-			continue
-		}
-		base, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil {
-			continue
-		}
+	for _, base := range bases {
+		name := filepath.Base(l.hotPath(base))
 		b, err := os.ReadFile(l.hotPath(base))
 		if err != nil {
 			return err
@@ -135,21 +126,18 @@ func (l *Log) promoteHot() error {
 		}
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("copy %s from %s: %w", e.Name(), l.hot, err)
+			return fmt.Errorf("copy %s from %s: %w", name, l.hot, err)
 		}
 		l.st.BytesWritten += uint64(len(b))
-		promoted = true
-		l.log.Info("buffer: copied the hot tail a stopped process left to disk", "segment", e.Name(), "bytes", len(b))
+		l.log.Info("buffer: copied the hot tail a stopped process left to disk", "segment", name, "bytes", len(b))
 	}
-	if promoted {
+	if len(bases) > 0 {
 		if err := l.syncDir(); err != nil {
 			return err
 		}
 	}
-	for _, e := range entries {
-		if segName.MatchString(e.Name()) {
-			os.Remove(filepath.Join(l.hot, e.Name()))
-		}
+	for _, base := range bases {
+		os.Remove(l.hotPath(base))
 	}
 	return nil
 }

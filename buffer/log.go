@@ -75,6 +75,18 @@ type segment struct {
 
 func (s *segment) end() int64 { return s.base + s.size }
 
+// closeFiles closes the segment's open handles.
+func (s *segment) closeFiles() {
+	if s.w != nil {
+		s.w.Close()
+		s.w = nil
+	}
+	if s.cold != nil {
+		s.cold.Close()
+		s.cold = nil
+	}
+}
+
 // Log is the durable buffer: an append-only log of segment files in one
 // directory, with named cursors reading it. All its methods are safe for
 // concurrent use.
@@ -276,14 +288,7 @@ func (l *Log) Close() error {
 	}
 	l.shut = true
 	for _, s := range l.segs {
-		if s.w != nil {
-			s.w.Close()
-			s.w = nil
-		}
-		if s.cold != nil {
-			s.cold.Close()
-			s.cold = nil
-		}
+		s.closeFiles()
 	}
 	close(l.notify)
 	for _, c := range l.cursors {

@@ -11,23 +11,10 @@ import (
 // recover scans every segment, truncates a torn tail, rebuilds the seq
 // table and cursor positions, and makes everything on disk durable.
 func (l *Log) recover() error {
-	entries, err := os.ReadDir(l.dir)
+	bases, err := segmentBases(l.dir)
 	if err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
-	var bases []int64
-	for _, e := range entries {
-		m := segName.FindStringSubmatch(e.Name())
-		if m == nil || !e.Type().IsRegular() {
-			continue
-		}
-		b, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		bases = append(bases, b)
-	}
-	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	cursorPos := map[string]int64{}
 	openNS := l.now().UnixNano()
 	needRoll := false
@@ -281,4 +268,26 @@ func (l *Log) ackPointAt(pos int64) (ackPoint, error) {
 			ap.nInSeg++
 		}
 	}
+}
+
+// segmentBases lists the segment files of dir by their base, oldest first.
+func segmentBases(dir string) ([]int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var bases []int64
+	for _, e := range entries {
+		m := segName.FindStringSubmatch(e.Name())
+		if m == nil || !e.Type().IsRegular() {
+			continue
+		}
+		b, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		bases = append(bases, b)
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
 }

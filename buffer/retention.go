@@ -107,14 +107,7 @@ func (l *Log) deleteOldest(ev *dropEvent) {
 	}
 	ev.segments++
 	ev.readings += unread
-	if s.w != nil {
-		s.w.Close()
-		s.w = nil
-	}
-	if s.cold != nil {
-		s.cold.Close()
-		s.cold = nil
-	}
+	s.closeFiles()
 	if s.hot {
 		os.Remove(l.hotPath(s.base))
 	}
