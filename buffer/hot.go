@@ -264,7 +264,6 @@ func (l *Log) spillDone(jobs []spillJob, errs []error) {
 			continue
 		}
 		s.spilled = max(s.spilled, j.to)
-		l.coldEndV = max(l.coldEndV, s.base+s.spilled)
 		if s != l.active() && s.spilled >= s.size {
 			l.dropHot(s)
 		}

@@ -134,7 +134,6 @@ type Log struct {
 	hot        string
 	marks      []mark // Appends not yet acknowledged by every cursor
 	coldBehind bool   // the disk holds readings not every cursor has acknowledged
-	coldEndV   int64  // global offset up to which the disk holds the log
 	opening    bool   // in Open: a nearly full disk is not fatal
 }
 
@@ -412,7 +411,6 @@ func (l *Log) openFiles() error {
 		}
 		l.durable = l.end()
 	}
-	l.coldEndV = l.coldFrontier()
 	l.opening = false
 	return nil
 }

@@ -149,12 +149,25 @@ func (l *Log) resumeAfterReservation() {
 	}
 }
 
-// coldEnd is the global offset up to which the log is on disk.
+// coldEnd is the end of what the disk must still hold: the end of the
+// newest segment that has a file on disk (a hot segment's copy counts up
+// to what was copied). Segments retention deleted, and hot segments never
+// copied because every output acknowledged them in time, do not count: a
+// log found shorter than this at Open lost data it should have kept.
 func (l *Log) coldEnd() int64 {
-	if l.hot != "" {
-		return l.coldEndV
+	if l.hot == "" {
+		return l.durable
 	}
-	return l.durable
+	var end int64
+	for _, s := range l.segs {
+		switch {
+		case !s.hot:
+			end = max(end, s.end())
+		case s.cold != nil:
+			end = max(end, s.base+s.spilled)
+		}
+	}
+	return end
 }
 
 // reserveLocked writes a reservation covering every sensor's next seqs; mu
