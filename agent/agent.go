@@ -225,6 +225,18 @@ func (a *Agent) newStore(undo *closers) error {
 	}
 	a.store = st
 	undo.add(func() { st.Close() })
+	// Say where seqs resume, so a consumer tells a restart's gap from a loss.
+	resumed := st.Resumed()
+	for _, o := range a.outputs {
+		if r, ok := o.(interface {
+			AnnounceRestart(time.Time, map[string]uint64)
+		}); ok {
+			r.AnnounceRestart(a.started, resumed)
+		}
+	}
+	if len(resumed) > 0 {
+		a.log.Info("seqs resume after their reservation: the previous run did not stop cleanly", "sensors", len(resumed))
+	}
 	return nil
 }
 
@@ -415,6 +427,7 @@ func (a *Agent) Status() httpui.Status {
 		FsyncsPerHour: float64(bs.Fsyncs) / hours, BytesWrittenPerHr: float64(bs.BytesWritten) / hours,
 		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten,
 		Refusing: a.refusals.state(),
+		OnDisk:   bs.OnDisk, HotTail: bs.Hot != "", DiskFull: bs.DiskFull,
 	}
 	for i, o := range a.outputs {
 		st.Outputs[i] = o.Status()

@@ -162,6 +162,9 @@ func TestIngestAcceptedSurvivesKill9(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	data := filepath.Join(dir, "data")
+	// The hot tail, as systemd's RuntimeDirectory= gives it: a 202 means
+	// the readings are there, and a kill -9 must not lose them.
+	run := t.TempDir()
 	const rounds = 5
 	for i := 1; i <= rounds; i++ {
 		port := testenv.FreePort(t)
@@ -173,6 +176,7 @@ http: { listen: "127.0.0.1:%d" }
 log: { level: warn }
 `, data, port)), 0o644)
 		cmd := exec.Command(bin, "run", "-config", conf)
+		cmd.Env = append(os.Environ(), "RUNTIME_DIRECTORY="+run)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +205,10 @@ log: { level: warn }
 			t.Fatalf("round %d: %d %s", i, code, body)
 		}
 	}
-	l, err := buffer.Open(filepath.Join(data, "buffer"), buffer.Config{}, nil, nil)
+	if m, _ := filepath.Glob(filepath.Join(run, "buffer-*", "*.seg")); len(m) == 0 {
+		t.Fatal("no hot tail in $RUNTIME_DIRECTORY: the agent wrote every reading to disk")
+	}
+	l, err := buffer.Open(filepath.Join(data, "buffer"), buffer.Config{HotDir: run}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,10 +220,14 @@ log: { level: warn }
 	if err != nil || len(rs) != rounds {
 		t.Fatalf("after %d kill -9s the buffer holds %d readings (%v), want every one that got a 202", rounds, len(rs), err)
 	}
+	// Each kill leaves a gap in seqs (they resume after their reservation),
+	// never a reuse.
+	var prev uint64
 	for i, r := range rs {
-		if r.Value != float64(i+1) || r.Seq != uint64(i+1) {
-			t.Errorf("reading %d = value %v seq %d", i, r.Value, r.Seq)
+		if r.Value != float64(i+1) || r.Seq <= prev || i == 0 && r.Seq != 1 {
+			t.Errorf("reading %d = value %v seq %d (after seq %d)", i, r.Value, r.Seq, prev)
 		}
+		prev = r.Seq
 	}
 }
 

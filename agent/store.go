@@ -43,5 +43,9 @@ func (b *bufferStore) Backlog(output string) int {
 }
 
 func (b *bufferStore) Stats() buffer.Stats { return b.log.Stats() }
-func (b *bufferStore) Flush() error        { return b.log.Sync() }
-func (b *bufferStore) Close() error        { return b.log.Close() }
+
+// Resumed is buffer.Log.Resumed: where each sensor's seqs resumed after a
+// gap at this start.
+func (b *bufferStore) Resumed() map[string]uint64 { return b.log.Resumed() }
+func (b *bufferStore) Flush() error               { return b.log.Sync() }
+func (b *bufferStore) Close() error               { return b.log.Close() }

@@ -3,6 +3,7 @@ package buffer
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,9 @@ const (
 	DefaultFull = FullDropOldest
 	// DefaultSegmentBytes is the default segment file size, in bytes (4 MiB).
 	DefaultSegmentBytes = 4 << 20
+	// DefaultHotDir is the default Config.HotDir: systemd's runtime
+	// directory, else /run/kelvin, else none.
+	DefaultHotDir = HotDirAuto
 )
 
 // Values of Config.Full.
@@ -56,6 +60,14 @@ type Config struct {
 	// Full is what happens when MaxBytes is reached: "drop_oldest" (the
 	// default) or "block_newest".
 	Full string `yaml:"full"`
+	// HotDir is where the newest readings are kept until every output
+	// acknowledged them, so that with outputs keeping up readings never
+	// touch the disk: a directory on a tmpfs that outlives the process
+	// (systemd's RuntimeDirectory= with RuntimeDirectoryPreserve=yes).
+	// "auto" (the default) takes $RUNTIME_DIRECTORY, else /run/kelvin if it
+	// exists and is writable, else none; "off" writes every reading to disk.
+	// See hot.go for what each choice guarantees.
+	HotDir string `yaml:"hot_dir"`
 	// DrainRate caps the readings per second each cursor's Next returns;
 	// 0 (the default) is unlimited.
 	DrainRate float64 `yaml:"drain_rate"`
@@ -86,6 +98,9 @@ func (c *Config) SetDefaults() {
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = DefaultSegmentBytes
 	}
+	if c.HotDir == "" {
+		c.HotDir = DefaultHotDir
+	}
 }
 
 // Validate returns one error per bad field, each message starting with the
@@ -106,6 +121,9 @@ func (c Config) Validate() []error {
 	}
 	if c.DrainRate < 0 || math.IsNaN(c.DrainRate) || math.IsInf(c.DrainRate, 0) {
 		errs = append(errs, fmt.Errorf("drain_rate: want readings per second, 0 or more (0 is unlimited), got %v", c.DrainRate))
+	}
+	if c.HotDir != HotDirAuto && c.HotDir != HotDirOff && !filepath.IsAbs(c.HotDir) {
+		errs = append(errs, fmt.Errorf("hot_dir: want %q, %q or an absolute directory, got %q", HotDirAuto, HotDirOff, c.HotDir))
 	}
 	if c.SegmentBytes < minSegmentBytes {
 		errs = append(errs, fmt.Errorf("segment_bytes: want at least %d, got %d", minSegmentBytes, c.SegmentBytes))

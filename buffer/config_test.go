@@ -9,7 +9,7 @@ import (
 func TestConfigDefaults(t *testing.T) {
 	var c Config
 	c.SetDefaults()
-	want := Config{Sync: "1s", MaxBytes: 64 << 20, MaxAge: 7 * 24 * time.Hour, Full: "drop_oldest", SegmentBytes: 4 << 20}
+	want := Config{Sync: "1s", MaxBytes: 64 << 20, MaxAge: 7 * 24 * time.Hour, Full: "drop_oldest", HotDir: "auto", SegmentBytes: 4 << 20}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)
 	}
@@ -19,13 +19,14 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	c := Config{Sync: "x", MaxBytes: 1000, MaxAge: -time.Second, Full: "never", DrainRate: -1, SegmentBytes: 10}
+	c := Config{Sync: "x", MaxBytes: 1000, MaxAge: -time.Second, Full: "never", HotDir: "run/kelvin", DrainRate: -1, SegmentBytes: 10}
 	want := []string{
 		`sync: want a duration like "1s" or "always", got "x"`,
 		`max_bytes: want at least 64KiB, got 1000`,
 		`max_age: want a positive duration, got -1s`,
 		`full: want "drop_oldest" or "block_newest", got "never"`,
 		`drain_rate: want readings per second, 0 or more (0 is unlimited), got -1`,
+		`hot_dir: want "auto", "off" or an absolute directory, got "run/kelvin"`,
 		`segment_bytes: want at least 4096, got 10`,
 	}
 	errs := c.Validate()

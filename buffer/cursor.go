@@ -215,6 +215,7 @@ func (c *Cursor) read(start ackPoint, n int) ([]reading.Reading, ackPoint, error
 			return nil, p, errMoved
 		}
 		segEnd := seg.end()
+		path := l.pathOf(seg)
 		limit := min(segEnd, l.durable)
 		next := l.segmentAfter(seg.base)
 		var nextBase int64
@@ -232,7 +233,7 @@ func (c *Cursor) read(start ackPoint, n int) ([]reading.Reading, ackPoint, error
 		}
 		if c.f == nil || c.rdBase != p.segBase {
 			c.closeReader()
-			f, err := os.Open(l.segPath(p.segBase))
+			f, err := os.Open(path)
 			if errors.Is(err, os.ErrNotExist) {
 				if len(out) > 0 {
 					break

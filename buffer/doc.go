@@ -8,23 +8,44 @@
 // order per sensor, across broker outages, kill -9 and power cuts, within
 // the disk budget (max_bytes, max_age) the user sets. Precisely:
 //
-//   - A reading is in the buffer once it is durable: when Append returns
-//     with sync: always, otherwise after the next group commit, which runs
-//     every sync interval (default 1s). A power cut loses at most the
-//     readings appended since the start of the last completed group commit:
-//     with sync: 1s, the last second plus the time one fsync takes (on an
-//     SD card, tens to a few hundred milliseconds). A process crash (kill -9)
-//     loses at most the readings still in Append's 64 KiB write buffer, which
-//     is written at least at every group commit.
-//   - Outputs only ever see durable readings, so a reading is never sent and
-//     then lost by a power cut. The price is latency: up to one sync
-//     interval between Append and Next.
+//   - With a hot directory (hot_dir, by default systemd's runtime
+//     directory /run/kelvin, a tmpfs kept across restarts of the service):
+//     a reading is in the buffer when Append returns. It is then in the
+//     tmpfs, which a kill -9 does not touch, and outputs see it at once. A
+//     reading that every output acknowledged within one sync interval is
+//     never written to disk; one that some output has not acknowledged by
+//     then is copied to disk and fsynced (one fsync per commit, whatever
+//     the rate), and from then on the disk serves it in order until every
+//     output has it. A power cut loses at most the readings no output had
+//     acknowledged that were appended in the last sync interval (plus the
+//     time one fsync takes); with sync: always, Append returns only after
+//     the fsync, as without a hot directory.
+//   - Without one (hot_dir: off, or none found): a reading is in the buffer
+//     once it is durable: when Append returns with sync: always, otherwise
+//     after the next group commit, which runs every sync interval (default
+//     1s). A power cut loses at most the readings appended since the start
+//     of the last completed group commit: with sync: 1s, the last second
+//     plus the time one fsync takes (on an SD card, tens to a few hundred
+//     milliseconds). A process crash (kill -9) loses at most the readings
+//     still in Append's 64 KiB write buffer, which is written at least at
+//     every group commit. Outputs only ever see durable readings, so a
+//     reading is never sent and then lost by a power cut; the price is
+//     latency (up to one sync interval between Append and Next) and a
+//     write to disk for every reading.
 //   - Seq is assigned by Append per Sensor (across its quantities), from 1,
-//     and never repeats across restarts, so (agent, sensor, seq) identifies
-//     a reading and a consumer can drop the duplicates that at-least-once
-//     delivery produces. A seq handed to a reading that a power cut lost
-//     before it was durable (and so before any output saw it) may be handed
-//     out again.
+//     and never repeats, across restarts and even when the tail of the log
+//     is lost after it was durable (a disk that drops acknowledged writes,
+//     a restored backup): seqs are reserved ahead in blocks of 65,536 per
+//     sensor in the small file SEQ, written when a sensor used up its block
+//     (at 1 Hz every 18 hours, two fsyncs, shared by the sensors read at
+//     that rate), and
+//     after a crash every sensor resumes after its reservation, leaving a
+//     gap that Log.Resumed reports (the agent announces it). A clean Close
+//     records the exact last seqs, so a clean restart leaves no gap. So
+//     (agent, sensor, seq) identifies a reading and a consumer can drop
+//     the duplicates that at-least-once delivery produces. A log found
+//     shorter than the durable end SEQ recorded is reported with the bytes
+//     really lost (Stats.LostBytes).
 //   - A cursor's position is persisted at most once per sync interval and
 //     on Close. After a crash it may be a little behind (readings are sent
 //     again) but is never behind its last persisted position and never skips
@@ -50,7 +71,12 @@
 //     preallocated, so it shows up when a new segment is created, before a
 //     batch is written; the batch is refused with ErrFull (after dropping
 //     the oldest segment once, with drop_oldest). A failed write is cut back
-//     to the last good record: the log is never left corrupt.
+//     to the last good record: the log is never left corrupt. With a hot
+//     directory, readings stay in it while the disk is full (within
+//     max_bytes) and go to disk once space returns. Open does not fail on a
+//     disk with less free space than a segment. DiskFull reports the state
+//     (logged when it starts, once a minute while it lasts, and when it
+//     ends).
 //   - A corrupt record found by a reader (bit rot) is skipped, counted in
 //     Stats.CorruptSkipped and logged; the records after it are delivered.
 //
@@ -61,8 +87,9 @@
 //
 // # Files
 //
-// The directory holds a LOCK file (flock: one process per buffer) and
-// segment files named after the global byte offset of their first byte, in
+// The directory holds a LOCK file (flock: one process per buffer), the seq
+// reservation SEQ (reserve.go), and segment files named after the global
+// byte offset of their first byte, in
 // 20 decimal digits (00000000000000000000.seg, 00000000000004194345.seg,
 // ...). A segment is closed at segment_bytes (4 MiB, at most max_bytes/4)
 // and the next one starts at the offset where it ended, so offsets grow
@@ -97,6 +124,11 @@
 // never loses it. A segment is deleted only once a later checkpoint is
 // durable.
 //
+// With a hot directory the segments being written live there, under the
+// same names, and the disk holds sparse copies of them: the bytes that some
+// output had not acknowledged when they were due, at their own offsets, the
+// rest a hole of zero bytes that readers skip silently (see hot.go).
+//
 // # Recovery
 //
 // Open scans every segment (sequential reads: about the log size divided by
@@ -113,8 +145,11 @@
 //
 // # Write path and memory
 //
-// Append encodes into a 64 KiB buffer that is written to the active
-// segment when full and at every group commit; one background goroutine
+// With a hot directory, Append writes each batch to the hot segment at
+// once (a write to tmpfs, no fsync) and the group commit copies to disk
+// only what is due and unacknowledged (see hot.go). Without one, Append
+// encodes into a 64 KiB buffer that is written to the active segment when
+// full and at every group commit; one background goroutine
 // fsyncs every sync interval, only when something changed, so fsyncs do not
 // grow with the reading rate (one per interval, plus one for the directory
 // when a segment was created). With sync: always, concurrent Appends share

@@ -463,7 +463,8 @@ func (s *segReader) at(off int64) (record, bool, error) {
 func binaryLE32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
 
 // next returns the next valid record and advances past it. skipped is the
-// number of corrupt bytes passed over before it. At the limit it returns
+// number of corrupt bytes passed over before it; zero bytes followed by a
+// valid record are a hole in a sparse segment, not corruption. At the limit it returns
 // ok=false; skipped then counts a corrupt tail that held no valid record
 // (a torn write). err is an I/O error only.
 func (s *segReader) next() (rec record, skipped int64, ok bool, err error) {
@@ -475,9 +476,33 @@ func (s *segReader) next() (rec record, skipped int64, ok bool, err error) {
 		}
 		if ok {
 			s.pos = rec.end
-			return rec, off - start, true, nil
+			skipped := off - start
+			if skipped > 0 && s.zeros(start, off) {
+				// A hole: bytes every output had acknowledged before they
+				// were due for the disk were never written (hot.go).
+				skipped = 0
+			}
+			return rec, skipped, true, nil
 		}
 	}
 	s.pos = s.limit
 	return record{}, s.limit - start, false, nil
+}
+
+// zeros reports whether the file bytes [from, to) are all zero.
+func (s *segReader) zeros(from, to int64) bool {
+	for off := from; off < to; {
+		n := int(min(to-off, readBufSize))
+		b, err := s.window(off, n)
+		if err != nil {
+			return false
+		}
+		for _, c := range b {
+			if c != 0 {
+				return false
+			}
+		}
+		off += int64(n)
+	}
+	return true
 }

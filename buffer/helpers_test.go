@@ -89,6 +89,9 @@ func newEnv(t *testing.T, cfg Config, o options) *env {
 	if cfg.Sync == "" {
 		cfg.Sync = "1h"
 	}
+	if cfg.HotDir == "" {
+		cfg.HotDir = HotDirOff
+	}
 	e := &env{t: t, dir: t.TempDir(), cfg: cfg, o: o, now: wallclock.Now, logs: &logBuf{}}
 	e.open()
 	return e

@@ -70,6 +70,13 @@ func TestAppendNextAck(t *testing.T) {
 func TestNextReturnsOnlyDurableReadings(t *testing.T) {
 	e := newEnv(t, Config{Sync: "1h"}, options{})
 	c := e.cursor("mqtt")
+	// The first reading after a quiet spell is committed at once (the
+	// leading edge); the next one waits for the interval, an hour here.
+	e.append(rd("air", 0))
+	if err := e.l.WaitDurable(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, c, 10)
 	e.append(rd("air", 1))
 	if got := drain(t, c, 10); len(got) != 0 {
 		t.Fatalf("Next returned %v before the reading was durable", values(got))
@@ -479,8 +486,12 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("Append on a full disk = %v, want ErrFull wrapping ENOSPC", err)
 	}
 	st := e.l.Stats()
-	if st.Refused == 0 || st.DroppedFull == 0 {
+	if st.Refused == 0 || st.DroppedFull == 0 || !st.DiskFull {
 		t.Fatalf("stats = %+v", st)
+	}
+	// A state, logged once, not a line per refused batch.
+	if n := e.logs.count("buffer: disk full"); n != 1 {
+		t.Fatalf("%d disk-full log lines for %d refused readings, want 1", n, st.Refused)
 	}
 	setFull(false)
 	e.append(rd("air", 999))
@@ -531,10 +542,11 @@ func TestGroupCommitFsyncsDoNotGrowWithRate(t *testing.T) {
 	for i := range 20000 {
 		e.append(rd("air", float64(i)))
 	}
-	fsyncs := e.l.Stats().Fsyncs - before
+	st := e.l.Stats()
+	fsyncs := st.Fsyncs - before
 	// One commit per second at most, each one file fsync plus one for the
-	// directory after a segment was created.
-	if limit := 2 * (uint64(time.Since(start)/time.Second) + 1); fsyncs > limit {
+	// directory after a segment was created, and two per seq reservation.
+	if limit := 2*(uint64(time.Since(start)/time.Second)+1) + 2*st.Reservations; fsyncs > limit {
 		t.Fatalf("%d fsyncs for 20000 appends in %v, want at most %d", fsyncs, time.Since(start), limit)
 	}
 }
@@ -733,5 +745,31 @@ func TestUnsyncedReadingsAreNotTooOld(t *testing.T) {
 			t.Errorf("a reading from 2000 with a synced clock: %d dropped for age, want 1", st.DroppedAge)
 		}
 		l.Close()
+	}
+}
+
+// TestOpenOnANearlyFullDisk: with less free space than one segment (its
+// preallocation fails) Open still succeeds, says the disk is full, and
+// stores again, clearing the state, once a write succeeds.
+func TestOpenOnANearlyFullDisk(t *testing.T) {
+	noSpace := func(*os.File, int64) error { return fmt.Errorf("fallocate: %w", syscall.ENOSPC) }
+	e := newEnv(t, Config{}, options{preallocate: noSpace})
+	if !e.l.DiskFull() || !e.l.Stats().DiskFull {
+		t.Fatal("DiskFull = false after a failed preallocation at Open")
+	}
+	if n := e.logs.count("disk full"); n != 1 {
+		t.Fatalf("%d disk-full log lines, want 1: %s", n, e.logs)
+	}
+	c := e.cursor("mqtt")
+	e.append(rd("air", 1))
+	e.sync()
+	if e.l.DiskFull() {
+		t.Fatal("DiskFull still true after a write succeeded")
+	}
+	if got := drain(t, c, 10); !equal(values(got), []float64{1}) {
+		t.Fatalf("read %v", values(got))
+	}
+	if n := e.logs.count("disk has space again"); n != 1 {
+		t.Fatalf("%d recovery log lines, want 1", n)
 	}
 }

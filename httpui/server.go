@@ -100,6 +100,16 @@ type BufferStatus struct {
 	Refusing     string `json:"refusing,omitempty"`
 	Fsyncs       uint64 `json:"fsyncs"`        // since the start
 	BytesWritten uint64 `json:"bytes_written"` // since the start
+	// OnDisk is the number of readings on disk that an output has not
+	// acknowledged yet: 0 with HotTail means "in memory, nothing pending".
+	OnDisk int64 `json:"on_disk"`
+	// HotTail: the newest readings wait in memory (buffer.hot_dir), and
+	// only what the outputs do not acknowledge in time is written to disk.
+	HotTail bool `json:"hot_tail"`
+	// DiskFull: the buffer's last write to disk failed for lack of space;
+	// readings are refused, or kept in memory only, until space returns.
+	// The agent is not ready while it is true.
+	DiskFull bool `json:"disk_full"`
 }
 
 // Server is the live page: the history ring, the websocket hub and the

@@ -5,16 +5,22 @@
 # Prints Markdown tables of medians with min–max; docs/BENCHMARKS.md quotes
 # them. Numbers, never pass/fail: nothing here is a test.
 #
-# Usage: scripts/bench.sh [all|go|agent|start|size]
+# Usage: scripts/bench.sh [all|go|agent|start|disk|size]
 #   go     go test -bench of every package, COUNT runs each, one at a time,
 #          so that a benchmark and its baseline (sub-benchmarks) interleave
 #   agent  kelvin run with 1 (idle), 8 and 64 simulated sensors at 1 Hz
 #          publishing at QoS 1: VmRSS, RssAnon and CPU share over WINDOW
-#          seconds; and start → first message at the broker
+#          seconds; bytes sent to storage and fsyncs per day (DISK_WINDOW
+#          seconds, strace) at 8 and 64 sensors, with the buffer's hot tail
+#          and without it (hot_dir: off, every reading written), the page on
+#          and off (its history archive writes too); and start → first
+#          message at the broker
 #   start  only start → first message
+#   disk   only the bytes to storage and fsyncs
 #   size   stripped binaries for every target, with and without Kafka
 #
 # Environment: COUNT (default 5), WINDOW (seconds, default 30),
+# DISK_WINDOW (seconds, default 60), DISK_COUNT (default 3),
 # OUT (raw output directory, default a temporary one).
 # Needs mosquitto and mosquitto-clients (scripts/test.sh installs them).
 set -euo pipefail
@@ -99,16 +105,87 @@ bench_agent() {
 	local tck
 	tck=$(getconf CLK_TCK)
 
-	config() { # sensors interval
-		local i
-		printf 'agent: { id: bench, data_dir: %s/data }\nmqtt: { url: "tcp://127.0.0.1:%s", qos: 1 }\nhttp: { listen: "127.0.0.1:%s" }\nlog: { level: warn }\nsensors:\n' "$dir" "$port" "$(free_port)"
+	config() { # sensors interval [hot_dir [page: on|off [broker: up|down]]]
+		local i p=$port
+		[ "${5:-up}" = down ] && p=$(free_port) # nothing listens there: an outage
+		printf 'agent: { id: bench, data_dir: %s/data }\nmqtt: { url: "tcp://127.0.0.1:%s", qos: 1 }\nlog: { level: error }\nbuffer: { hot_dir: %s }\n' "$dir" "$p" "${3:-auto}"
+		if [ "${4:-on}" = on ]; then
+			printf 'http: { listen: "127.0.0.1:%s" }\n' "$(free_port)"
+		else
+			printf 'http: { listen: "" }\n' # no page, no history archive
+		fi
+		printf 'sensors:\n'
 		for ((i = 0; i < $1; i++)); do
 			printf '  - { id: s%d, type: sim, interval: %s, filters: [ {median: 3}, {ema: 0.3}, {round: 2} ] }\n' "$i" "$2"
 		done
 	}
 
-	[ "${1:-}" = start ] || agent_rss
-	agent_start
+	# The hot tail's tmpfs, as systemd's RuntimeDirectory= gives it.
+	local run
+	run=$(mktemp -d /dev/shm/kelvin-bench-run.XXXXXX)
+	export RUNTIME_DIRECTORY=$run
+	trap 'kill $mpid 2>/dev/null || true; rm -rf "$dir" "$run"' RETURN
+	case ${1:-} in
+	start) agent_start ;;
+	disk) agent_disk ;;
+	*)
+		agent_rss
+		agent_disk
+		agent_start
+		;;
+	esac
+}
+
+# agent_disk: what the running agent sends to storage (write_bytes −
+# cancelled_write_bytes of /proc/PID/io: tmpfs writes are not storage) and
+# the fsync/fdatasync calls strace counts, over DISK_WINDOW seconds after 5 s
+# of warm-up, projected to a day. The rows without the page show the buffer
+# alone; the page adds its history archive (httpui/archive.go). The rows
+# with the broker down measure an outage: every reading is stored on disk,
+# and "B/reading" is what each one costs the storage.
+agent_disk() {
+	local strace
+	strace=$(find_prog strace strace)
+	local win=${DISK_WINDOW:-60} count=${DISK_COUNT:-3}
+	echo
+	echo "== agent: bytes to storage and fsyncs (DISK_WINDOW=${win}s, DISK_COUNT=$count; projected per day; /proc/PID/io, strace -f -c)"
+	machine
+	echo "data_dir on $(df --output=fstype "$dir" | tail -1), hot tail on $(df --output=fstype "$RUNTIME_DIRECTORY" | tail -1)"
+	echo
+	echo "| sensors @ 1 Hz | buffer | page | broker | MB/day to storage | fsyncs/day | B to storage per reading |"
+	echo "|---|---|---|---|---:|---:|---:|"
+	local row
+	for row in ${DISK_ROWS:-8:auto:on:up 8:auto:off:up 8:off:on:up 64:auto:on:up 64:off:on:up 8:auto:off:down 8:off:off:down}; do
+		local n hot page broker
+		IFS=: read -r n hot page broker <<<"$row"
+		config "$n" 1s "$hot" "$page" "$broker" >"$dir/kelvin.yaml"
+		local mb=() fs=() per=()
+		local c
+		for ((c = 0; c < count; c++)); do
+			rm -rf "$dir/data" "${RUNTIME_DIRECTORY:?}"/*
+			"$bin" run -config "$dir/kelvin.yaml" 2>>"$OUT/agent.log" &
+			local pid=$!
+			sleep 5
+			local w0 w1
+			w0=$(awk '/^write_bytes/ {w=$2} /^cancelled_write_bytes/ {c=$2} END {print w-c}' "/proc/$pid/io")
+			"$strace" -f -c -e trace=fsync,fdatasync -p "$pid" -o "$OUT/strace.txt" 2>/dev/null &
+			local spid=$!
+			sleep "$win"
+			kill -INT "$spid"
+			wait "$spid" || true
+			w1=$(awk '/^write_bytes/ {w=$2} /^cancelled_write_bytes/ {c=$2} END {print w-c}' "/proc/$pid/io")
+			kill -TERM "$pid"
+			wait "$pid" || true
+			mb+=("$(awk -v d=$((w1 - w0)) -v w="$win" 'BEGIN {printf "%.2f", d*86400/w/1e6}')")
+			per+=("$(awk -v d=$((w1 - w0)) -v w="$win" -v n="$n" 'BEGIN {printf "%.0f", d/(w*n)}')")
+			fs+=("$(awk -v w="$win" '$NF ~ /^(fsync|fdatasync)$/ {n += (NF == 6 ? $4 : $(NF-1))} END {printf "%.0f", n*86400/w}' "$OUT/strace.txt")")
+		done
+		printf '| %s | %s | %s | %s | %s (%s–%s) | %s (%s–%s) | %s |\n' "$n" \
+			"$([ "$hot" = off ] && echo "hot_dir: off (every reading written)" || echo "hot tail")" "$page" "$broker" \
+			"$(printf '%s\n' "${mb[@]}" | median)" "$(printf '%s\n' "${mb[@]}" | sort -n | head -1)" "$(printf '%s\n' "${mb[@]}" | sort -n | tail -1)" \
+			"$(printf '%s\n' "${fs[@]}" | median)" "$(printf '%s\n' "${fs[@]}" | sort -n | head -1)" "$(printf '%s\n' "${fs[@]}" | sort -n | tail -1)" \
+			"$(printf '%s\n' "${per[@]}" | median)"
+	done
 }
 
 agent_rss() {
@@ -201,6 +278,7 @@ case $mode in
 go) bench_go ;;
 agent) bench_agent ;;
 start) bench_agent start ;;
+disk) bench_agent disk ;;
 size) bench_size ;;
 all)
 	bench_size
@@ -210,7 +288,7 @@ all)
 	bench_go
 	;;
 *)
-	echo "usage: scripts/bench.sh [all|go|agent|start|size]" >&2
+	echo "usage: scripts/bench.sh [all|go|agent|start|disk|size]" >&2
 	exit 2
 	;;
 esac

@@ -503,10 +503,15 @@
       use.className = 'pill ' + (b.refusing ? 'bad' : full > 0.9 || b.dropped ? 'warn' : 'ok');
       use.textContent = fmtBytes(b.bytes) + ' of ' + fmtBytes(b.max_bytes) +
         (b.dropped ? ' · dropped ' + b.dropped : '') + (b.refusing ? ' · refusing readings: ' + b.refusing : '');
+      if (b.disk_full && !b.refusing) use.className = 'pill warn';
+      const where = document.createElement('span');
+      where.className = 'muted';
+      where.textContent = b.disk_full ? 'disk full' : b.on_disk ? b.on_disk + ' readings on disk' :
+        b.hot_tail ? 'in memory, nothing pending' : 'nothing pending';
       const wear = document.createElement('span');
       wear.className = 'muted';
       wear.textContent = Math.round(b.fsyncs_per_hour) + ' fsyncs/h · ' + fmtBytes(b.bytes_written_per_hour) + '/h written';
-      li.append(name, use, wear);
+      li.append(name, use, where, wear);
       ul.append(li);
     }
     // Conditions that slow the agent down, e.g. a 1-Wire bus read without

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,7 +77,13 @@ type Client struct {
 	format      reading.Format
 	statusTopic string
 	topic       topicTemplate
-	multi       func(sensor string) bool
+
+	// restart is the retained announcement of this start (AnnounceRestart),
+	// published on restartTopic at every connection; nil until set.
+	restartMu    sync.Mutex
+	restart      []byte
+	restartTopic string
+	multi        func(sensor string) bool
 
 	// Owned by the goroutine calling Publish.
 	topics  map[topicKey]string
@@ -151,24 +158,25 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		return nil, fmt.Errorf("mqtt: url: %w", err)
 	}
 	c := &Client{
-		log:         log,
-		url:         redact(u),
-		qos:         byte(cfg.QoS),
-		retain:      cfg.Retain,
-		statusTopic: "kelvin/" + agent + "/status",
-		topic:       topic,
-		multi:       cfg.MultiQuantity,
-		format:      format,
-		agent:       agent,
-		haOn:        cfg.HomeAssistant,
-		haPrefix:    cmp.Or(cfg.HomeAssistantPrefix, DefaultHomeAssistantPrefix),
-		haSensors:   cfg.HASensors,
-		haDevice:    cfg.HADevice,
-		topics:      map[topicKey]string{},
-		state:       stateDisconnected,
-		changed:     make(chan struct{}),
-		lost:        make(chan struct{}, 1),
-		jitter:      func(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) },
+		log:          log,
+		url:          redact(u),
+		qos:          byte(cfg.QoS),
+		retain:       cfg.Retain,
+		statusTopic:  "kelvin/" + agent + "/status",
+		restartTopic: "kelvin/" + agent + "/restart",
+		topic:        topic,
+		multi:        cfg.MultiQuantity,
+		format:       format,
+		agent:        agent,
+		haOn:         cfg.HomeAssistant,
+		haPrefix:     cmp.Or(cfg.HomeAssistantPrefix, DefaultHomeAssistantPrefix),
+		haSensors:    cfg.HASensors,
+		haDevice:     cfg.HADevice,
+		topics:       map[topicKey]string{},
+		state:        stateDisconnected,
+		changed:      make(chan struct{}),
+		lost:         make(chan struct{}, 1),
+		jitter:       func(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) },
 	}
 
 	c.clientID = strings.ReplaceAll(cfg.ClientID, "{agent}", agent)
@@ -443,6 +451,14 @@ func (c *Client) onConnect(pc paho.Client) {
 	if tok != nil && tok.WaitTimeout(publishTimeout) && tok.Error() != nil {
 		c.log.Debug("mqtt publish online status failed", "err", tok.Error())
 	}
+	c.restartMu.Lock()
+	restart := c.restart
+	c.restartMu.Unlock()
+	if restart != nil && !stopping {
+		if tok := pc.Publish(c.restartTopic, 1, true, restart); tok.WaitTimeout(publishTimeout) && tok.Error() != nil {
+			c.log.Debug("mqtt publish restart announcement failed", "err", tok.Error())
+		}
+	}
 	if c.haOn && !stopping {
 		c.haOnConnect(pc)
 	}
@@ -628,4 +644,26 @@ func (c *Client) topicOf(r *reading.Reading) string {
 	t := string(c.scratch)
 	c.topics[k] = t
 	return t
+}
+
+// AnnounceRestart sets the retained message published on
+// kelvin/{agent}/restart at every connection: when this run started and,
+// per sensor whose seqs resumed after a gap (a restart after a crash: seqs
+// are reserved ahead and never reused), the seq it resumed at:
+//
+//	{"started":"2026-12-04T22:00:00Z","seq_resume":{"28-0316a2b8ff01":65537}}
+//
+// A consumer that sees a sensor's seq jump to its seq_resume value knows
+// the gap is a restart, not lost readings. Safe for concurrent use.
+func (c *Client) AnnounceRestart(started time.Time, resumed map[string]uint64) {
+	if resumed == nil {
+		resumed = map[string]uint64{}
+	}
+	b, _ := json.Marshal(struct {
+		Started   time.Time         `json:"started"`
+		SeqResume map[string]uint64 `json:"seq_resume"`
+	}{started.UTC(), resumed})
+	c.restartMu.Lock()
+	c.restart = b
+	c.restartMu.Unlock()
 }

@@ -319,3 +319,30 @@ func TestFormats(t *testing.T) {
 		t.Errorf("format xml: %v, want an error naming format", err)
 	}
 }
+
+// TestRestartAnnouncement: the retained kelvin/{agent}/restart message says
+// when the run started and where each sensor's seqs resumed after a gap.
+func TestRestartAnnouncement(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	cfg := DefaultConfig()
+	cfg.URL = m.URL
+	c, err := New(cfg, "a4", testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	c.AnnounceRestart(started, map[string]uint64{"28-0316a2b8ff01": 65537})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	retained(t, m.URL, "kelvin/a4/restart") // published (live or retained)
+	r := retained(t, m.URL, "kelvin/a4/restart")
+	want := `{"started":"2030-01-02T03:04:05Z","seq_resume":{"28-0316a2b8ff01":65537}}`
+	if !r.Retained || r.Payload != want {
+		t.Fatalf("restart announcement = %+v, want retained %s", r, want)
+	}
+}

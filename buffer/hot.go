@@ -1,0 +1,348 @@
+package buffer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// The hot tail (Config.HotDir): with outputs keeping up, readings never
+// touch the disk.
+//
+// The segments being written live in a directory on a tmpfs (/run/kelvin,
+// which systemd keeps across restarts of the service with
+// RuntimeDirectoryPreserve=yes). Append writes each batch there at once:
+// page-cache memory that outlives the process, so a kill -9 loses nothing,
+// and outputs read it at once. The group commit then copies to the segment
+// file of the same name on disk only the bytes that some output has not
+// acknowledged and that have waited a whole sync interval, at their own
+// offsets (the bytes before them stay a hole in a sparse file), and fsyncs
+// that file. A reading every output acknowledged within one sync interval
+// of its Append is never written to disk. A segment that is sealed and
+// wholly copied leaves the tmpfs; from then on the disk serves it, in
+// order, until every output has read it.
+//
+// At Open, segments left in the hot directory by a killed process are
+// copied whole to disk (and fsynced) before recovery scans the disk as
+// usual; Close copies what is unacknowledged and empties the hot directory.
+// A power cut loses the tmpfs: what is lost is what was neither
+// acknowledged by every output nor due for the disk, the readings of the
+// last sync interval.
+
+// HotDirAuto and HotDirOff are the special values of Config.HotDir.
+const (
+	HotDirAuto = "auto"
+	HotDirOff  = "off"
+)
+
+// hotCandidates are the directories HotDirAuto tries, in order: systemd's
+// RuntimeDirectory= (its path is in $RUNTIME_DIRECTORY), then /run/kelvin.
+func hotCandidates() []string {
+	var c []string
+	if d := os.Getenv("RUNTIME_DIRECTORY"); d != "" {
+		// Several directories are separated by colons; the first is ours.
+		c = append(c, filepath.SplitList(d)[0])
+	}
+	return append(c, "/run/kelvin")
+}
+
+// resolveHot returns the hot directory for the log in dir ("" for none): a
+// subdirectory of the configured or found directory named after dir, so
+// that two buffers never share one and a stale one is never taken for ours.
+func resolveHot(dir, setting string, candidates []string) (string, error) {
+	var root string
+	switch setting {
+	case HotDirOff, "":
+		return "", nil
+	case HotDirAuto:
+		for _, c := range candidates {
+			if st, err := os.Stat(c); err == nil && st.IsDir() && syscall.Access(c, 2 /* W_OK */) == nil {
+				root = c
+				break
+			}
+		}
+		if root == "" {
+			return "", nil
+		}
+	default:
+		root = setting
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	hot := filepath.Join(root, "buffer-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(hot, 0o750); err != nil {
+		return "", fmt.Errorf("hot_dir: %w", err)
+	}
+	return hot, nil
+}
+
+// hotPath is the path of the hot copy of the segment at base.
+func (l *Log) hotPath(base int64) string {
+	return filepath.Join(l.hot, fmt.Sprintf("%020d%s", base, segExt))
+}
+
+// pathOf is where segment s is read from.
+func (l *Log) pathOf(s *segment) string {
+	if s.hot {
+		return l.hotPath(s.base)
+	}
+	return l.segPath(s.base)
+}
+
+// promoteHot copies every segment a killed process left in the hot
+// directory to the disk, whole, fsynced, and removes it from the hot
+// directory; recovery then reads the disk alone.
+func (l *Log) promoteHot() error {
+	bases, err := segmentBases(l.hot)
+	if err != nil {
+		return err
+	}
+	for _, base := range bases {
+		name := filepath.Base(l.hotPath(base))
+		b, err := os.ReadFile(l.hotPath(base))
+		if err != nil {
+			return err
+		}
+		f, err := os.OpenFile(l.segPath(base), os.O_CREATE|os.O_RDWR, 0o640)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt(b, 0)
+		if err == nil {
+			err = f.Truncate(int64(len(b)))
+		}
+		if err == nil {
+			l.st.Fsyncs++
+			err = f.Sync()
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("copy %s from %s: %w", name, l.hot, err)
+		}
+		l.st.BytesWritten += uint64(len(b))
+		l.log.Info("buffer: copied the hot tail a stopped process left to disk", "segment", name, "bytes", len(b))
+	}
+	if len(bases) > 0 {
+		if err := l.syncDir(); err != nil {
+			return err
+		}
+	}
+	for _, base := range bases {
+		os.Remove(l.hotPath(base))
+	}
+	return nil
+}
+
+// mark is one Append in the hot tail: where it ended, when, how many
+// readings.
+type mark struct {
+	end int64
+	at  time.Time
+	n   int64
+}
+
+// spillJob copies the bytes [from, to) of a hot segment to its disk file.
+type spillJob struct {
+	seg      *segment
+	from, to int64
+	created  bool
+}
+
+// minAcked is the global offset before which every cursor has acknowledged
+// everything: the oldest segment's base when there is no cursor.
+func (l *Log) minAcked() int64 {
+	if len(l.cursors) == 0 {
+		return l.segs[0].base
+	}
+	m := int64(-1)
+	for _, c := range l.cursors {
+		if m < 0 || c.acked.pos < m {
+			m = c.acked.pos
+		}
+	}
+	return m
+}
+
+// planSpill decides, under mu, what the group commit copies to disk: the
+// bytes of hot segments after every cursor's acknowledged position, when an
+// unacknowledged reading has waited a sync interval (or force: Sync, Close,
+// sync: always), and once more after a backlog drained, so that the final
+// cursor positions are on disk. It writes the copies (page cache); the
+// caller fsyncs them outside mu.
+func (l *Log) planSpill(force bool) ([]spillJob, error) {
+	now := time.Now() // monotonic: how long a reading waited, not its age
+	floor, frontier := l.minAcked(), l.coldFrontier()
+	l.trimMarks(max(floor, frontier))
+	due := force || len(l.marks) > 0 && !now.Before(l.marks[0].at.Add(l.syncEvery))
+	drained := !due && l.coldBehind && floor >= frontier
+	if drained {
+		due = true // the disk's backlog drained: put the cursor positions on disk once
+	}
+	if !due {
+		return nil, nil
+	}
+	var jobs []spillJob
+	var firstErr error
+	for _, s := range l.segs {
+		if !s.hot || s.deleted {
+			continue
+		}
+		from := max(floor-s.base, s.spilled)
+		if from >= s.size {
+			continue
+		}
+		j := spillJob{seg: s, from: from, to: s.size}
+		if err := l.copyOut(&j); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			break // in order: never a later segment without an earlier one
+		}
+		jobs = append(jobs, j)
+	}
+	l.coldBehind = !drained && floor < l.end()
+	return jobs, firstErr
+}
+
+// copyOut writes the bytes of job from the hot file to the disk file,
+// creating the disk file with the segment's header if needed.
+func (l *Log) copyOut(j *spillJob) error {
+	s := j.seg
+	if s.cold == nil {
+		f, err := os.OpenFile(l.segPath(s.base), os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o640)
+		if err != nil {
+			return err
+		}
+		s.cold = f
+		j.created = true
+		if j.from > 0 {
+			// The magic and the checkpoint, so recovery can read it.
+			if err := l.copyRange(s, 0, min(s.ckptEnd, j.from)); err != nil {
+				return err
+			}
+		}
+	}
+	return l.copyRange(s, j.from, j.to)
+}
+
+// copyRange copies bytes [from, to) of s's hot file to its disk file.
+func (l *Log) copyRange(s *segment, from, to int64) error {
+	if from >= to {
+		return nil
+	}
+	buf := make([]byte, min(to-from, 1<<20))
+	for off := from; off < to; {
+		n := min(int64(len(buf)), to-off)
+		if _, err := s.w.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read %s: %w", filepath.Base(s.w.Name()), err)
+		}
+		w, err := l.o.writeAt(s.cold, buf[:n], off)
+		l.st.BytesWritten += uint64(w)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Base(s.cold.Name()), err)
+		}
+		off += n
+	}
+	return nil
+}
+
+// spillDone records, under mu, the jobs whose fsync succeeded; a sealed
+// segment wholly on disk leaves the hot directory.
+func (l *Log) spillDone(jobs []spillJob, errs []error) {
+	for i, j := range jobs {
+		s := j.seg
+		if errs[i] != nil || s.deleted {
+			continue
+		}
+		s.spilled = max(s.spilled, j.to)
+		if s != l.active() && s.spilled >= s.size {
+			l.dropHot(s)
+		}
+	}
+	l.trimMarks(l.coldFrontier())
+}
+
+// trimMarks forgets the marks of Appends that ended at or before off: they
+// are acknowledged or on disk. So marks bound the memory of the hot tail,
+// not of a backlog.
+func (l *Log) trimMarks(off int64) {
+	i := 0
+	for i < len(l.marks) && l.marks[i].end <= off {
+		i++
+	}
+	if i > 0 {
+		l.marks = append(l.marks[:0], l.marks[i:]...)
+	}
+}
+
+// dropHot removes s's hot file; s is read from disk from now on (a reader
+// holding the hot file open keeps reading it).
+func (l *Log) dropHot(s *segment) {
+	if s.w != nil {
+		s.w.Close()
+		s.w = nil
+	}
+	os.Remove(l.hotPath(s.base))
+	s.hot = false
+}
+
+// coldFrontier is the global offset up to which every unacknowledged byte
+// is on disk.
+func (l *Log) coldFrontier() int64 {
+	f := int64(0)
+	for _, s := range l.segs {
+		if !s.hot {
+			f = s.end()
+			continue
+		}
+		return max(f, s.base+s.spilled)
+	}
+	return f
+}
+
+// hotReadings is the number of readings in the hot tail not yet on disk.
+func (l *Log) hotReadings() int64 {
+	if l.hot == "" {
+		return 0
+	}
+	f := l.coldFrontier()
+	var n int64
+	for _, m := range l.marks {
+		if m.end > f {
+			n += m.n
+		}
+	}
+	return n
+}
+
+// advanceDurable makes everything before end visible to Next; mu is held.
+func (l *Log) advanceDurable(end int64) {
+	if end > l.durable {
+		l.durable = end
+		close(l.notify)
+		l.notify = make(chan struct{})
+	}
+}
+
+// nextDue is how long until the oldest unacknowledged reading of the hot
+// tail has waited a sync interval, at most one sync interval.
+func (l *Log) nextDue() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.coldFrontier()
+	for _, m := range l.marks {
+		if m.end > f {
+			return max(time.Until(m.at.Add(l.syncEvery)), time.Millisecond)
+		}
+	}
+	return l.syncEvery
+}

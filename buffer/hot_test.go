@@ -1,0 +1,285 @@
+package buffer
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/reading"
+)
+
+// newHotEnv opens a log with a hot directory of its own.
+func newHotEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	cfg.HotDir = t.TempDir()
+	return newEnv(t, cfg, options{})
+}
+
+// diskBytes is the number of bytes of segment files in dir.
+func diskBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	for _, f := range segFiles(t, dir) {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += st.Size()
+	}
+	return n
+}
+
+// TestHotAcknowledgedNeverWritten: readings every output acknowledged
+// before they were due for the disk are never written to it, though Next
+// sees them at once; a Close then leaves only the cursor positions.
+func TestHotAcknowledgedNeverWritten(t *testing.T) {
+	e := newHotEnv(t, Config{})
+	c := e.cursor("mqtt")
+	for i := range 50 {
+		e.append(rd("air", float64(i)))
+		got := drain(t, c, 10) // no Sync: the hot tail is durable at Append
+		if !equal(values(got), []float64{float64(i)}) {
+			t.Fatalf("after append %d Next read %v", i, values(got))
+		}
+	}
+	e.sync()
+	if st := e.l.Stats(); st.BytesWritten != 0 || st.OnDisk != 0 {
+		t.Fatalf("bytes written %d, on disk %d: acknowledged readings reached the disk", st.BytesWritten, st.OnDisk)
+	}
+	if len(scanDir(t, e.dir)) != 0 {
+		t.Fatal("readings in the disk files")
+	}
+	e.reopen()
+	if got := drain(t, e.cursor("mqtt"), 100); len(got) != 0 {
+		t.Fatalf("after a clean restart the cursor read %v again", values(got))
+	}
+	rs := many("air", 50, 1)
+	e.append(rs...)
+	if rs[0].Seq != 51 {
+		t.Fatalf("seq after a clean restart = %d, want 51", rs[0].Seq)
+	}
+}
+
+// TestHotUnacknowledgedGoesToDisk: what an output has not acknowledged
+// after a sync interval goes to disk, in order, with nothing acknowledged
+// before it, and a restart delivers it.
+func TestHotUnacknowledgedGoesToDisk(t *testing.T) {
+	e := newHotEnv(t, Config{Sync: "20ms", SegmentBytes: 4 << 10})
+	c := e.cursor("mqtt")
+	e.append(many("air", 0, 10)...)
+	if got := drain(t, c, 100); len(got) != 10 {
+		t.Fatalf("read %d", len(got))
+	}
+	e.append(many("air", 10, 200)...) // about 3 segments, none acknowledged
+	testenv.WaitFor(t, "the backlog on disk", func() bool { return e.l.Stats().OnDisk == 200 })
+	onDisk := scanDir(t, e.dir)
+	if !equal(values(readingsOf(onDisk)), span(10, 200)) {
+		t.Fatalf("on disk: %d readings, want 10..209 only", len(onDisk))
+	}
+	if st := e.l.Stats(); st.CorruptSkipped != 0 {
+		t.Fatalf("a hole counted as corrupt: %+v", st)
+	}
+	// A crash now: the hot directory survives, the process does not.
+	dir, hot := e.dir, e.cfg.HotDir
+	crashCopy(t, e)
+	l, err := Open(dir, Config{HotDir: hot}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c2, _ := l.Cursor("mqtt")
+	if got := drain(t, c2, 1000); !equal(values(got), span(10, 200)) {
+		t.Fatalf("after the crash the cursor read %d readings, want 10..209", len(got))
+	}
+	if st := l.Stats(); st.CorruptSkipped != 0 || st.TornTruncated != 0 {
+		t.Fatalf("recovery from a sparse log: %+v", st)
+	}
+}
+
+// TestHotPowerCut: losing the hot directory loses only what was not yet
+// due for the disk; what was due is on disk and delivered, and no seq is
+// reused.
+func TestHotPowerCut(t *testing.T) {
+	e := newHotEnv(t, Config{Sync: "20ms"})
+	c := e.cursor("mqtt")
+	e.append(many("air", 0, 20)...)
+	testenv.WaitFor(t, "the readings on disk", func() bool { return e.l.Stats().OnDisk == 20 })
+	dir := e.dir
+	crashCopy(t, e)
+	if err := os.RemoveAll(e.cfg.HotDir); err != nil { // the power cut
+		t.Fatal(err)
+	}
+	l, err := Open(dir, Config{HotDir: t.TempDir()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c2, _ := l.Cursor("mqtt")
+	if got := drain(t, c2, 1000); !equal(values(got), span(0, 20)) {
+		t.Fatalf("after the power cut the cursor read %v", values(got))
+	}
+	rs := many("air", 20, 1)
+	if err := l.Append(rs); err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Seq <= 20 {
+		t.Fatalf("seq %d reused after a power cut", rs[0].Seq)
+	}
+	_ = c
+}
+
+// crashCopy stands for a kill -9 of e's process: e's files are left as
+// they are (the log is closed without its Close: its lock and handles are
+// dropped, nothing is written).
+func crashCopy(t *testing.T, e *env) {
+	t.Helper()
+	l := e.l
+	l.mu.Lock()
+	l.closed, l.shut = true, true
+	l.mu.Unlock()
+	close(l.stop)
+	l.wg.Wait()
+	l.mu.Lock()
+	for _, s := range l.segs {
+		if s.w != nil {
+			s.w.Close()
+		}
+		if s.cold != nil {
+			s.cold.Close()
+		}
+	}
+	l.mu.Unlock()
+	l.lock.Close()
+}
+
+func readingsOf(es []logEntry) []reading.Reading {
+	rs := make([]reading.Reading, len(es))
+	for i, e := range es {
+		rs[i] = e.r
+	}
+	return rs
+}
+
+// TestHotSpillsOnlyWhatIsDue drives the group commit by hand: readings
+// acknowledged before they are due are never written, whatever their age;
+// an unacknowledged one that is due is, and once the disk's backlog is
+// acknowledged, one more commit puts the cursor position on disk and then
+// the disk is quiet again.
+func TestHotSpillsOnlyWhatIsDue(t *testing.T) {
+	e := newHotEnv(t, Config{})
+	c := e.cursor("mqtt")
+	age := func() { // every pending Append waited longer than the interval
+		e.l.mu.Lock()
+		for i := range e.l.marks {
+			e.l.marks[i].at = e.l.marks[i].at.Add(-time.Hour)
+		}
+		e.l.mu.Unlock()
+	}
+	commit := func() uint64 {
+		t.Helper()
+		e.l.syncMu.Lock()
+		err := e.l.commit(false, false)
+		e.l.syncMu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.l.Stats().BytesWritten
+	}
+	e.append(many("air", 0, 10)...)
+	drain(t, c, 100)
+	age()
+	if n := commit(); n != 0 {
+		t.Fatalf("%d bytes written for acknowledged readings", n)
+	}
+	e.append(rd("air", 10))
+	age()
+	spilled := commit()
+	if spilled == 0 || e.l.Stats().OnDisk != 1 {
+		t.Fatalf("an unacknowledged due reading: %d bytes written, %d on disk", spilled, e.l.Stats().OnDisk)
+	}
+	drain(t, c, 100)
+	e.l.mu.Lock()
+	e.l.lastPersist = time.Time{} // the cursor record is due too
+	e.l.mu.Unlock()
+	drained := commit()
+	if drained == spilled {
+		t.Fatal("the drained cursor position was not put on disk")
+	}
+	for range 3 {
+		e.append(rd("air", 11))
+		drain(t, c, 100)
+		age()
+		if n := commit(); n != drained {
+			t.Fatalf("%d more bytes written with the outputs keeping up", n-drained)
+		}
+	}
+}
+
+// TestHotOutageThenDrain: an outage over several segments puts them on
+// disk and out of the tmpfs but for the active one; once the output drained
+// them they are deleted, and a clean Close leaves the tmpfs empty.
+func TestHotOutageThenDrain(t *testing.T) {
+	e := newHotEnv(t, Config{Sync: "20ms", SegmentBytes: 4 << 10})
+	c := e.cursor("mqtt")
+	for i := range 30 {
+		e.append(many("air", i*10, 10)...)
+	}
+	testenv.WaitFor(t, "the backlog on disk", func() bool { return e.l.Stats().OnDisk == 300 })
+	hotFiles := func() []string {
+		m, _ := filepath.Glob(filepath.Join(e.l.hot, "*"+segExt))
+		return m
+	}
+	if n := len(hotFiles()); n != 1 {
+		t.Fatalf("%d segment files in the tmpfs after the outage, want the active one only", n)
+	}
+	if got := drain(t, c, 64); !equal(values(got), span(0, 300)) {
+		t.Fatalf("drained %d readings", len(got))
+	}
+	e.sync()
+	if n := len(segFiles(t, e.dir)); n > 1 {
+		t.Fatalf("%d segment files on disk after the drain, want at most the active one's copy", n)
+	}
+	if err := e.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(hotFiles()); n != 0 {
+		t.Fatalf("%d files left in the tmpfs after Close", n)
+	}
+	e.open()
+	if got := drain(t, e.cursor("mqtt"), 100); len(got) != 0 {
+		t.Fatalf("after a clean restart the cursor read %d readings again", len(got))
+	}
+}
+
+// TestHotPowerCutAfterDrainIsNoLoss: segments written during an outage and
+// deleted once drained are no loss when a power cut then takes the hot
+// tail: the reservation's recorded end must not count them.
+func TestHotPowerCutAfterDrainIsNoLoss(t *testing.T) {
+	e := newHotEnv(t, Config{Sync: "20ms", SegmentBytes: 4 << 10})
+	c := e.cursor("mqtt")
+	e.append(many("air", 0, 100)...)
+	testenv.WaitFor(t, "the backlog on disk", func() bool { return e.l.Stats().OnDisk == 100 })
+	for i := range 10 { // delivered on time, past a few rollovers
+		drain(t, c, 1000)
+		e.append(many("air", 100+i*20, 20)...)
+	}
+	drain(t, c, 1000)
+	e.sync()
+	e.sync()                      // deletes what every cursor passed
+	e.append(rd("new-sensor", 1)) // a reservation write, recording the end
+	dir := e.dir
+	crashCopy(t, e)
+	if err := os.RemoveAll(e.cfg.HotDir); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(dir, Config{HotDir: t.TempDir()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if st := l.Stats(); st.LostBytes != 0 {
+		t.Fatalf("lost_bytes = %d after a power cut that took only acknowledged readings", st.LostBytes)
+	}
+}
