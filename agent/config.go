@@ -24,6 +24,7 @@ import (
 	"github.com/kelvin-gw/kelvin/filter"
 	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/ingest"
+	"github.com/kelvin-gw/kelvin/internal/bytesize"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
 	"github.com/kelvin-gw/kelvin/publish/mqtt"
 	"github.com/kelvin-gw/kelvin/reading"
@@ -79,7 +80,7 @@ type MQTTInConfig struct {
 	// MaxPayloadBytes bounds one message's payload; a larger one is
 	// discarded unread and counted as the sensor's too_large error.
 	// Default ingest.DefaultMaxPayload (64 KiB), also without mqtt_in.
-	MaxPayloadBytes buffer.Size `yaml:"max_payload_bytes"`
+	MaxPayloadBytes bytesize.Size `yaml:"max_payload_bytes"`
 }
 
 // LogConfig sets the log level and format.
@@ -559,7 +560,7 @@ func (v *validator) validate() {
 	if in := c.MQTTIn; in != nil {
 		v.checkFile("mqtt_in.password_file", in.PasswordFile)
 		if in.MaxPayloadBytes < 0 || in.MaxPayloadBytes > maxMQTTPacket {
-			v.errorf("mqtt_in.max_payload_bytes", "%s: want 1B to %s (the largest MQTT packet); leave it out for %s", in.MaxPayloadBytes, buffer.Size(maxMQTTPacket), buffer.Size(ingest.DefaultMaxPayload))
+			v.errorf("mqtt_in.max_payload_bytes", "%s: want 1B to %s (the largest MQTT packet); leave it out for %s", in.MaxPayloadBytes, bytesize.Size(maxMQTTPacket), bytesize.Size(ingest.DefaultMaxPayload))
 		}
 		if in.URL != "" {
 			if scheme, rest, ok := strings.Cut(in.URL, "://"); !ok || rest == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme) {

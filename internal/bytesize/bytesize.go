@@ -2,8 +2,7 @@
 // "500 MB" or a plain "1048576" in YAML.
 //
 // It is its own package so that a config section can take a size without
-// importing the package where the type was first (buffer); buffer.Size is
-// still a copy of it, to become an alias of this one.
+// importing the buffer, whose buffer.Size is an alias of it.
 package bytesize
 
 import (

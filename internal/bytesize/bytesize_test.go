@@ -35,3 +35,19 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeText: sizes decode from YAML through UnmarshalText, whichever
+// decoder calls it (the agent's decodes whole files; see
+// agent.TestSectionsDecode).
+func TestSizeText(t *testing.T) {
+	for _, src := range []string{"1048576", "1MiB"} {
+		var s Size
+		if err := s.UnmarshalText([]byte(src)); err != nil || s != 1<<20 {
+			t.Errorf("%q: %d, %v", src, s, err)
+		}
+	}
+	var bad Size
+	if err := bad.UnmarshalText([]byte("lots")); err == nil || !strings.Contains(err.Error(), `want a size like "64MiB", "500MB" or "1048576", got "lots"`) {
+		t.Fatalf("bad size: %v", err)
+	}
+}
