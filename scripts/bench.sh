@@ -19,10 +19,26 @@
 #   disk   only the bytes to storage and fsyncs
 #   size   stripped binaries for every target, with and without Kafka
 #
+# With TELEGRAF=/path/to/telegraf, agent, start and disk measure Kelvin side
+# by side with Telegraf on the same work: 8 and 64 DS18B20-style devices in
+# a fake sysfs tree (w1_slave for Kelvin, a millidegree temperature file
+# beside it for Telegraf's inputs.multifile), read at 1 Hz and published at
+# QoS 1 as one JSON message per reading to the same broker. Runs interleave
+# (Kelvin, Telegraf, Kelvin, …), both agents pinned to CPU 0 and the broker
+# to CPU 1, each started under strace --seccomp-bpf (only fsync and
+# fdatasync stop the process; the calls inside the window are
+# counted), and every table gains a row of ratios Kelvin/Telegraf. Kelvin
+# runs as packaged (hot tail, page on); the Kelvin-only rows of agent and
+# disk (hot_dir: off, outage) are left out. The Telegraf config is written
+# at run time into the temporary directory; the binary is built elsewhere
+# (docs/BENCHMARKS.md).
+#
 # Environment: COUNT (default 5), WINDOW (seconds, default 30),
 # DISK_WINDOW (seconds, default 60), DISK_COUNT (default 3),
+# START_COUNT (start runs, default COUNT, 9 with TELEGRAF), TELEGRAF,
 # OUT (raw output directory, default a temporary one).
-# Needs mosquitto and mosquitto-clients (scripts/test.sh installs them).
+# Needs mosquitto and mosquitto-clients (scripts/test.sh installs them),
+# and strace for disk and for TELEGRAF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,6 +46,12 @@ root=$(pwd)
 mode=${1:-all}
 COUNT=${COUNT:-5}
 WINDOW=${WINDOW:-30}
+TELEGRAF=${TELEGRAF:-}
+START_COUNT=${START_COUNT:-$([ -n "$TELEGRAF" ] && echo 9 || echo "$COUNT")}
+if [ -n "$TELEGRAF" ] && [ ! -x "$TELEGRAF" ]; then
+	echo "bench.sh: TELEGRAF=$TELEGRAF is not an executable" >&2
+	exit 1
+fi
 OUT=${OUT:-$(mktemp -d /tmp/kelvin-bench.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -98,7 +120,11 @@ bench_agent() {
 	CGO_ENABLED=0 go build -tags nethttpomithttp2 -trimpath -ldflags "-s -w" -o "$bin" .
 	port=$(free_port)
 	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n' "$port" >"$dir/mosquitto.conf"
-	"$mosq" -c "$dir/mosquitto.conf" &
+	# Side by side, the broker (and the counting subscriber) get CPU 1 and
+	# the two agents CPU 0.
+	local pin0=() pin1=()
+	[ -n "$TELEGRAF" ] && pin0=(taskset -c 0) pin1=(taskset -c 1)
+	"${pin1[@]}" "$mosq" -c "$dir/mosquitto.conf" &
 	local mpid=$!
 	trap 'kill $mpid 2>/dev/null || true; rm -rf "$dir"' RETURN
 	sleep 0.5
@@ -125,13 +151,19 @@ bench_agent() {
 	run=$(mktemp -d /dev/shm/kelvin-bench-run.XXXXXX)
 	export RUNTIME_DIRECTORY=$run
 	trap 'kill $mpid 2>/dev/null || true; rm -rf "$dir" "$run"' RETURN
-	case ${1:-} in
-	start) agent_start ;;
-	disk) agent_disk ;;
-	*)
+	case ${1:-}:$TELEGRAF in
+	start:) agent_start ;;
+	disk:) agent_disk ;;
+	start:*) peer_start ;;
+	disk:*) peer_disk 8 64 ;;
+	*:)
 		agent_rss
 		agent_disk
 		agent_start
+		;;
+	*)
+		peer_disk 1 8 64
+		peer_start
 		;;
 	esac
 }
@@ -252,6 +284,224 @@ agent_start() {
 		wait "$pid" || true
 	done
 	echo "start → first message: median $(printf '%s\n' "${lat[@]}" | median) ms (min $(printf '%s\n' "${lat[@]}" | sort -n | head -1), max $(printf '%s\n' "${lat[@]}" | sort -n | tail -1); runs: ${lat[*]})"
+}
+
+# mmm prints "median (min–max)" of its arguments.
+mmm() {
+	printf '%s (%s–%s)' "$(printf '%s\n' "$@" | median)" "$(printf '%s\n' "$@" | sort -n | head -1)" "$(printf '%s\n' "$@" | sort -n | tail -1)"
+}
+
+# ratio a b prints a/b to two places, or says why there is none.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a/b; else if (a > 0) printf "∞ (Telegraf 0)"; else printf "– (both 0)"}'
+}
+
+# col_ratio name: the ratio Kelvin/Telegraf of the medians in the
+# associative array name (runs' figures, space-separated, per agent).
+col_ratio() {
+	local -n m=$1
+	# shellcheck disable=SC2086 # the lists are split on purpose
+	ratio "$(printf '%s\n' ${m[kelvin]} | median)" "$(printf '%s\n' ${m[telegraf]} | median)"
+}
+
+# w1_tree n makes n DS18B20-style devices under $dir/w1, as the kernel's
+# w1-therm shows them: w1_slave (a scratchpad with a valid CRC, 25.062 °C)
+# and temperature (millidegrees). No bus master is listed, so Kelvin reads
+# each device on its own, one file per reading, as multifile does.
+w1_tree() {
+	rm -rf "$dir/w1"
+	local i a
+	for ((i = 0; i < $1; i++)); do
+		a=$(printf '28-%012x' $((i + 1)))
+		mkdir -p "$dir/w1/$a"
+		printf '91 01 4b 46 7f ff 0c 10 70 : crc=70 YES\n91 01 4b 46 7f ff 0c 10 70 t=25062\n' >"$dir/w1/$a/w1_slave"
+		echo 25062 >"$dir/w1/$a/temperature"
+	done
+}
+
+# kelvin_w1_config n interval: Kelvin reading the n devices of w1_tree.
+kelvin_w1_config() {
+	local a
+	printf 'agent: { id: bench, data_dir: %s/data }\nmqtt: { url: "tcp://127.0.0.1:%s", qos: 1 }\nhttp: { listen: "127.0.0.1:%s" }\nlog: { level: error }\nbuffer: { hot_dir: auto }\nonewire: { sysfs: %s/w1 }\nsensors:\n' "$dir" "$port" "$(free_port)" "$dir"
+	for a in $(ls "$dir/w1"); do
+		printf '  - { id: t%s, type: ds18b20, address: %s, interval: %s }\n' "${a#28-}" "$a" "$2"
+	done
+}
+
+# telegraf_config n interval: Telegraf's smallest build doing the same
+# work: one inputs.multifile per device (its temperature file, millidegrees
+# as float(3)), flushed every interval to outputs.mqtt at QoS 1, one JSON
+# message per reading (layout non-batch), on loopback only.
+telegraf_config() {
+	local a
+	cat <<-EOF
+		[agent]
+		  interval = "$2"
+		  round_interval = false
+		  collection_jitter = "0s"
+		  flush_interval = "$2"
+		  flush_jitter = "0s"
+		  omit_hostname = true
+		  quiet = true
+		[[outputs.mqtt]]
+		  servers = ["tcp://127.0.0.1:$port"]
+		  topic = 'telegraf/{{ .Tag "sensor" }}'
+		  qos = 1
+		  keep_alive = 30
+		  layout = "non-batch"
+		  data_format = "json"
+		  json_timestamp_units = "1ms"
+	EOF
+	for a in $(ls "$dir/w1"); do
+		cat <<-EOF
+			[[inputs.multifile]]
+			  name_override = "w1"
+			  base_dir = "$dir/w1/$a"
+			  [[inputs.multifile.file]]
+			    file = "temperature"
+			    dest = "temperature"
+			    conversion = "float(3)"
+			  [inputs.multifile.tags]
+			    sensor = "$a"
+		EOF
+	done
+}
+
+# peer_cmd kelvin|telegraf n interval writes that agent's config for the
+# current w1_tree and prints its command line and its readings' topic.
+peer_cmd() {
+	case $1 in
+	kelvin)
+		kelvin_w1_config "$2" "$3" >"$dir/kelvin.yaml"
+		echo "kelvin/bench/+|$bin run -config $dir/kelvin.yaml"
+		;;
+	telegraf)
+		telegraf_config "$2" "$3" >"$dir/telegraf.conf"
+		echo "telegraf/+|$TELEGRAF --config $dir/telegraf.conf"
+		;;
+	esac
+}
+
+# peer_disk sensor counts…: for each count (1 is idle: one device read
+# hourly), COUNT interleaved runs of Kelvin (hot tail, page on) and
+# Telegraf, each measured over WINDOW seconds
+# after 5 s of warm-up: VmRSS and RssAnon at the end, CPU share of one core,
+# bytes to storage (write_bytes − cancelled_write_bytes) and fsyncs, both
+# projected per day, and readings per second a subscriber counted at the
+# broker. Then the ratios Kelvin/Telegraf of the medians.
+peer_disk() {
+	local strace
+	strace=$(find_prog strace strace)
+	local systems=(kelvin telegraf)
+	echo "== agent: memory, CPU, storage (WINDOW=${WINDOW}s, COUNT=$COUNT; ${systems[*]} interleaved; kelvin amd64 stripped, mosquitto on loopback)"
+	machine
+	echo "data_dir on $(df --output=fstype "$dir" | tail -1), hot tail on $(df --output=fstype "$RUNTIME_DIRECTORY" | tail -1); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "telegraf: $TELEGRAF ($(stat -c %s "$TELEGRAF") bytes); agents on CPU 0, broker on CPU 1"
+	echo
+	echo "| sensors @ 1 Hz | agent | VmRSS MiB | RssAnon MiB | CPU % of one core | MB/day to storage | fsyncs/day | readings/s at broker |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|"
+	local n s c
+	for n in "$@"; do
+		local interval=1s
+		[ "$n" = 1 ] && interval=1h # idle: one sensor that reads once
+		w1_tree "$n"
+		declare -A rss=() anon=() cpu=() mb=() fs=() rate=()
+		for ((c = 0; c < COUNT; c++)); do
+			for s in "${systems[@]}"; do
+				local topic cmd
+				IFS='|' read -r topic cmd <<<"$(peer_cmd "$s" "$n" "$interval")"
+				rm -rf "$dir/data" "${RUNTIME_DIRECTORY:?}"/*
+				# shellcheck disable=SC2086 # cmd is split on purpose
+				"${pin0[@]}" "$strace" --seccomp-bpf -f -ttt -e trace=fsync,fdatasync -o "$OUT/strace-$s.txt" -- $cmd 2>>"$OUT/$s.log" &
+				local tpid=$! pid=
+				for _ in $(seq 100); do
+					pid=$(pgrep -P "$tpid" || true)
+					[ -n "$pid" ] && break
+					sleep 0.05
+				done
+				sleep 5
+				"${pin1[@]}" "$sub" -h 127.0.0.1 -p "$port" -t "$topic" -v >"$OUT/sub-$s.txt" &
+				local spid=$!
+				local t0 t1 w0 w1 e0 e1
+				e0=$(date +%s.%N)
+				t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+				w0=$(awk '/^write_bytes/ {w=$2} /^cancelled_write_bytes/ {c=$2} END {print w-c}' "/proc/$pid/io")
+				sleep "$WINDOW"
+				e1=$(date +%s.%N)
+				t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+				w1=$(awk '/^write_bytes/ {w=$2} /^cancelled_write_bytes/ {c=$2} END {print w-c}' "/proc/$pid/io")
+				rss[$s]+="$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status") "
+				anon[$s]+="$(awk '/RssAnon/ {printf "%.1f", $2/1024}' "/proc/$pid/status") "
+				kill -TERM "$spid" "$pid"
+				wait "$spid" "$tpid" || true
+				cpu[$s]+="$(awk -v d=$((t1 - t0)) -v t="$tck" -v w="$WINDOW" 'BEGIN {printf "%.2f", 100*d/t/w}') "
+				mb[$s]+="$(awk -v d=$((w1 - w0)) -v w="$WINDOW" 'BEGIN {printf "%.2f", d*86400/w/1e6}') "
+				# Only the calls inside the window count, not those at start.
+				fs[$s]+="$(awk -v a="$e0" -v b="$e1" -v w="$WINDOW" '/ (fsync|fdatasync)\(/ && $2 >= a && $2 <= b {n++} END {printf "%.0f", n*86400/w}' "$OUT/strace-$s.txt") "
+				# Telegraf's JSON ends in a newline: count topic lines only.
+				rate[$s]+="$(awk -v w="$WINDOW" '/^(kelvin|telegraf)\// && !/\/status / {n++} END {printf "%.1f", n/w}' "$OUT/sub-$s.txt") "
+			done
+		done
+		local label=$n
+		[ "$n" = 1 ] && label="idle (1 sensor, 1h)"
+		for s in "${systems[@]}"; do
+			# shellcheck disable=SC2086 # the lists are split on purpose
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$s" \
+				"$(mmm ${rss[$s]})" "$(printf '%s\n' ${anon[$s]} | median)" "$(mmm ${cpu[$s]})" \
+				"$(mmm ${mb[$s]})" "$(mmm ${fs[$s]})" "$(printf '%s\n' ${rate[$s]} | median)"
+		done
+		local col r=()
+		for col in rss anon cpu mb fs rate; do
+			r+=("$(col_ratio "$col")")
+		done
+		printf '| %s | **Kelvin/Telegraf** | %s | %s | %s | %s | %s | %s |\n' "$label" "${r[@]}"
+		unset rss anon cpu mb fs rate
+	done
+	echo
+	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# peer_start: start → first message at the broker, START_COUNT times each,
+# Kelvin and Telegraf interleaved, both reading one source every 10 ms and
+# Telegraf flushing every 10 ms (Kelvin's ds18b20 type refuses intervals
+# under 750 ms, so Kelvin reads one simulated sensor, as agent_start does).
+peer_start() {
+	echo
+	echo "== agent: start → first message at the broker (10ms interval; START_COUNT=$START_COUNT; kelvin and telegraf interleaved)"
+	w1_tree 1
+	config 1 10ms >"$dir/kelvin.yaml"
+	telegraf_config 1 10ms >"$dir/telegraf.conf"
+	declare -A lat=()
+	local c s
+	for ((c = 0; c < START_COUNT; c++)); do
+		for s in kelvin telegraf; do
+			local topic cmd
+			case $s in
+			kelvin) topic=kelvin/bench/s0 cmd="$bin run -config $dir/kelvin.yaml" ;;
+			telegraf) topic='telegraf/+' cmd="$TELEGRAF --config $dir/telegraf.conf" ;;
+			esac
+			rm -rf "$dir/data"
+			"${pin1[@]}" "$sub" -h 127.0.0.1 -p "$port" -t "$topic" -C 1 -W 20 >/dev/null &
+			local spid=$!
+			sleep 0.5
+			local s0 s1
+			s0=$(date +%s%N)
+			# shellcheck disable=SC2086 # cmd is split on purpose
+			"${pin0[@]}" $cmd 2>>"$OUT/$s.log" &
+			local pid=$!
+			wait "$spid"
+			s1=$(date +%s%N)
+			lat[$s]+="$(awk -v a="$s0" -v b="$s1" 'BEGIN {printf "%.1f", (b-a)/1e6}') "
+			kill -TERM "$pid"
+			wait "$pid" || true
+		done
+	done
+	for s in kelvin telegraf; do
+		# shellcheck disable=SC2086
+		echo "$s: start → first message: median $(mmm ${lat[$s]}) ms; runs: ${lat[$s]}"
+	done
+	# shellcheck disable=SC2086
+	echo "ratio Kelvin/Telegraf of the medians: $(ratio "$(printf '%s\n' ${lat[kelvin]} | median)" "$(printf '%s\n' ${lat[telegraf]} | median)")"
 }
 
 bench_size() {
