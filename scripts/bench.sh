@@ -265,10 +265,10 @@ agent_rss() {
 
 agent_start() {
 	echo
-	echo "== agent: start → first message at the broker (one sim sensor at 10ms; COUNT=$COUNT)"
+	echo "== agent: start → first message at the broker (one sim sensor at 10ms; START_COUNT=$START_COUNT)"
 	config 1 10ms >"$dir/kelvin.yaml"
 	local lat=()
-	for ((c = 0; c < COUNT; c++)); do
+	for ((c = 0; c < START_COUNT; c++)); do
 		rm -rf "$dir/data"
 		"$sub" -h 127.0.0.1 -p "$port" -t 'kelvin/bench/s0' -C 1 -W 20 >/dev/null &
 		local spid=$!
