@@ -64,10 +64,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		m.sample("kelvin_sensor_interval_seconds", x.IntervalSeconds, "sensor", x.ID)
 	}
 
-	for _, f := range []struct {
-		name, typ, help string
-		v               func(publish.Status) float64
-	}{
+	m.statusFamilies(st.Outputs, "output", []statusFamily{
 		{"kelvin_output_connected", "gauge", "1 when the output is connected to its broker or cluster.",
 			func(o publish.Status) float64 { return b2f(o.Connected) }},
 		{"kelvin_output_sent_total", "counter", "Readings the broker acknowledged.",
@@ -89,29 +86,16 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			func(o publish.Status) float64 { return b2f(o.State == "failed") }},
 		{"kelvin_output_restarts_total", "counter", "Restarts of the output after it failed.",
 			func(o publish.Status) float64 { return float64(o.Restarts) }},
-	} {
-		m.family(f.name, f.typ, f.help)
-		for _, o := range st.Outputs {
-			m.sample(f.name, f.v(o), "output", o.Name)
-		}
-	}
+	})
 	if len(st.Inputs) > 0 {
-		for _, f := range []struct {
-			name, typ, help string
-			v               func(publish.Status) float64
-		}{
+		m.statusFamilies(st.Inputs, "input", []statusFamily{
 			{"kelvin_input_connected", "gauge", "1 when the input is connected to its broker.",
 				func(o publish.Status) float64 { return b2f(o.Connected) }},
 			{"kelvin_input_failed", "gauge", "1 while the input is down after a failure, waiting to be restarted.",
 				func(o publish.Status) float64 { return b2f(o.State == "failed") }},
 			{"kelvin_input_restarts_total", "counter", "Restarts of the input after it failed.",
 				func(o publish.Status) float64 { return float64(o.Restarts) }},
-		} {
-			m.family(f.name, f.typ, f.help)
-			for _, in := range st.Inputs {
-				m.sample(f.name, f.v(in), "input", in.Name)
-			}
-		}
+		})
 	}
 
 	if b := st.Buffer; b != nil {
@@ -169,6 +153,24 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	w.Write(m.b.Bytes())
+}
+
+// statusFamily is one metric family of the outputs' or inputs' status:
+// its value for one of them.
+type statusFamily struct {
+	name, typ, help string
+	v               func(publish.Status) float64
+}
+
+// statusFamilies writes each family with a sample per output or input,
+// labelled label="<name>".
+func (m *metricsWriter) statusFamilies(parts []publish.Status, label string, fams []statusFamily) {
+	for _, f := range fams {
+		m.family(f.name, f.typ, f.help)
+		for _, p := range parts {
+			m.sample(f.name, f.v(p), label, p.Name)
+		}
+	}
 }
 
 // metricsWriter appends families and samples in the text format.
