@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/kafkaauth"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -27,52 +28,27 @@ const (
 // order error messages list them; the config schema lists the same.
 func Compressions() []string { return []string{"none", "gzip", "snappy", "lz4", "zstd"} }
 
-// SASL mechanisms accepted in SASLConfig.Mechanism.
+// SASL mechanisms accepted in SASLConfig.Mechanism (kafkaauth's).
 const (
 	// MechanismPlain is SASL/PLAIN: the password as is, for use over TLS.
-	MechanismPlain = "PLAIN"
+	MechanismPlain = kafkaauth.MechanismPlain
 	// MechanismSCRAMSHA256 is SASL/SCRAM with SHA-256 (RFC 7677).
-	MechanismSCRAMSHA256 = "SCRAM-SHA-256"
+	MechanismSCRAMSHA256 = kafkaauth.MechanismSCRAMSHA256
 	// MechanismSCRAMSHA512 is SASL/SCRAM with SHA-512.
-	MechanismSCRAMSHA512 = "SCRAM-SHA-512"
+	MechanismSCRAMSHA512 = kafkaauth.MechanismSCRAMSHA512
 )
 
 // Mechanisms returns the SASL mechanisms accepted in SASLConfig.Mechanism
 // (besides "", none); the config schema lists the same.
-func Mechanisms() []string {
-	return []string{MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512}
-}
+func Mechanisms() []string { return kafkaauth.Mechanisms() }
 
-// TLSConfig enables TLS towards the brokers. File names are read once, by
-// New. An empty TLSConfig verifies the brokers against the system roots.
-type TLSConfig struct {
-	// CA is a PEM file of the certificate authorities that sign the
-	// brokers' certificates; empty means the system roots.
-	CA string `yaml:"ca"`
-	// Cert is a PEM client certificate for mutual TLS; needs Key.
-	Cert string `yaml:"cert"`
-	// Key is the PEM private key of Cert; needs Cert.
-	Key string `yaml:"key"`
-	// InsecureSkipVerify turns off verification of the brokers'
-	// certificates. For tests only: it makes TLS worthless against an
-	// attacker on the path.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-}
+// TLSConfig enables TLS towards the brokers: the tls section, shared with
+// the fleet's Kafka source. File names are read once, by New.
+type TLSConfig = kafkaauth.TLSConfig
 
-// SASLConfig authenticates the producer. The zero value (no mechanism)
-// means no authentication.
-type SASLConfig struct {
-	// Mechanism is "" (none), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512,
-	// matched without regard to case. PLAIN sends the password as is: use
-	// it only with TLS.
-	Mechanism string `yaml:"mechanism"`
-	// Username is the SASL user; needed with a mechanism.
-	Username string `yaml:"username"`
-	// PasswordFile is a file holding the password (a trailing newline is
-	// ignored). It is read by New and again on every new broker
-	// connection, so a rotated password is picked up without a restart.
-	PasswordFile string `yaml:"password_file"`
-}
+// SASLConfig authenticates the producer: the sasl section, shared with the
+// fleet's Kafka source. The zero value means no authentication.
+type SASLConfig = kafkaauth.SASLConfig
 
 // Config configures the Kafka output, decoded from YAML. The zero value
 // plus Brokers is a working config once SetDefaults has run. A Config is a
@@ -151,45 +127,8 @@ func (c Config) Validate() []error {
 		bad("linger", "want between 0s and %v, got %v", MaxLinger, c.Linger)
 	}
 
-	if t := c.TLS; t != nil {
-		if t.Cert != "" && t.Key == "" {
-			bad("tls.key", "needed with tls.cert")
-		}
-		if t.Key != "" && t.Cert == "" {
-			bad("tls.cert", "needed with tls.key")
-		}
-	}
-
-	s := c.SASL
-	switch {
-	case s.Mechanism == "":
-		if s.Username != "" || s.PasswordFile != "" {
-			bad("sasl.mechanism", "needed with sasl.username or sasl.password_file (want one of %s, %s, %s)",
-				MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512)
-		}
-	case mechanism(s.Mechanism) == "":
-		bad("sasl.mechanism", "want one of %s, %s, %s, got %q",
-			MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512, s.Mechanism)
-	default:
-		if s.Username == "" {
-			bad("sasl.username", "needed with a mechanism")
-		}
-		if s.PasswordFile == "" {
-			bad("sasl.password_file", "needed with a mechanism")
-		}
-	}
+	errs = append(errs, kafkaauth.Validate(c.TLS, c.SASL)...)
 	return errs
-}
-
-// mechanism returns the canonical name of a SASL mechanism, or "" when m is
-// not one Kelvin supports.
-func mechanism(m string) string {
-	for _, known := range Mechanisms() {
-		if strings.EqualFold(m, known) {
-			return known
-		}
-	}
-	return ""
 }
 
 func oneOf(s string, set []string) bool {

@@ -3,8 +3,6 @@
 package kafka
 
 import (
-	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -131,24 +129,5 @@ func TestNewErrors(t *testing.T) {
 	}
 	if _, err := New(testConfig([]string{"127.0.0.1:9"}), "", nil); err == nil {
 		t.Error("New with an empty agent id succeeded")
-	}
-}
-
-// TestPasswordFile checks a trailing newline is not part of the password.
-func TestPasswordFile(t *testing.T) {
-	t.Parallel()
-	for content, want := range map[string]string{"s3cret\n": "s3cret", "s3cret\r\n": "s3cret", " pass word ": " pass word "} {
-		p := writeFile(t, "pass", content)
-		got, err := readPassword(p)
-		if err != nil || got != want {
-			t.Errorf("readPassword(%q) = %q, %v; want %q", content, got, err, want)
-		}
-	}
-	_, err := readPassword(writeFile(t, "pass", ""))
-	if !errors.Is(err, errEmptyPassword) {
-		t.Errorf("empty file: %v", err)
-	}
-	if _, err := readPassword(filepath.Join(t.TempDir(), "none")); !errors.Is(err, os.ErrNotExist) || !isFatal(err) {
-		t.Errorf("missing file: %v", err)
 	}
 }

@@ -4,27 +4,19 @@ package kafka
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/kelvin-gw/kelvin/internal/kafkaauth"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/publish"
 	"github.com/kelvin-gw/kelvin/reading"
@@ -183,23 +175,11 @@ func newOutput(cfg Config, agentID string, log *slog.Logger, opt options) (*Outp
 		kgo.WithHooks(hooks{o}),
 		kgo.WithLogger(kgoLogger{log}),
 	}
-	if cfg.TLS != nil {
-		tc, err := tlsConfig(cfg.TLS)
-		if err != nil {
-			return nil, err
-		}
-		o.opts = append(o.opts, kgo.DialTLSConfig(tc))
+	auth, err := kafkaauth.Opts(cfg.TLS, cfg.SASL, log)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.SASL.Mechanism != "" {
-		m, err := saslMechanism(cfg.SASL)
-		if err != nil {
-			return nil, err
-		}
-		if cfg.TLS == nil {
-			log.Warn("sasl without tls: the credentials cross the network readable", "mechanism", m.Name())
-		}
-		o.opts = append(o.opts, kgo.SASL(m))
-	}
+	o.opts = append(o.opts, auth...)
 	o.opts = append(o.opts, opt.extra...)
 
 	o.client, err = kgo.NewClient(o.opts...)
@@ -222,75 +202,6 @@ func codec(name string) kgo.CompressionCodec {
 	}
 	return kgo.ZstdCompression()
 }
-
-func tlsConfig(c *TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // opt-in, documented as tests only
-	}
-	if c.CA != "" {
-		pem, err := os.ReadFile(c.CA)
-		if err != nil {
-			return nil, fmt.Errorf("kafka: read tls.ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka: tls.ca %s: no PEM certificate found", c.CA)
-		}
-		tc.RootCAs = pool
-	}
-	if c.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
-		if err != nil {
-			return nil, fmt.Errorf("kafka: load tls.cert %s and tls.key %s: %w", c.Cert, c.Key, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
-
-// saslMechanism reads the password file once, to fail early, and returns a
-// mechanism that reads it again for every new connection.
-func saslMechanism(c SASLConfig) (sasl.Mechanism, error) {
-	if _, err := readPassword(c.PasswordFile); err != nil {
-		return nil, err
-	}
-	user, file := c.Username, c.PasswordFile
-	switch mechanism(c.Mechanism) {
-	case MechanismPlain:
-		return plain.Plain(func(context.Context) (plain.Auth, error) {
-			pass, err := readPassword(file)
-			return plain.Auth{User: user, Pass: pass}, err
-		}), nil
-	case MechanismSCRAMSHA256, MechanismSCRAMSHA512:
-		auth := func(context.Context) (scram.Auth, error) {
-			pass, err := readPassword(file)
-			return scram.Auth{User: user, Pass: pass}, err
-		}
-		if mechanism(c.Mechanism) == MechanismSCRAMSHA256 {
-			return scram.Sha256(auth), nil
-		}
-		return scram.Sha512(auth), nil
-	}
-	return nil, fmt.Errorf("kafka: unknown sasl.mechanism %q", c.Mechanism)
-}
-
-func readPassword(file string) (string, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("kafka: read sasl.password_file: %w", err)
-	}
-	pass := strings.TrimRight(string(b), "\r\n")
-	if pass == "" {
-		return "", fmt.Errorf("kafka: sasl.password_file %s: %w", file, errEmptyPassword)
-	}
-	return pass, nil
-}
-
-var (
-	errEmptyPassword = errors.New("empty password")
-	errSASLHangup    = errors.New("the broker closed the connection during SASL authentication (wrong username or password?)")
-)
 
 // Name returns "kafka".
 func (o *Output) Name() string { return "kafka" }
@@ -509,7 +420,7 @@ func (o *Output) publishFailed(topic string, err error) error {
 		err = fmt.Errorf("%w (%w)", err, connErr)
 	}
 	err = fmt.Errorf("kafka: produce to %s: %w", topic, err)
-	fatal := isFatal(err)
+	fatal := kafkaauth.Refused(err)
 	if fatal {
 		o.setState(stateFailed, err, true)
 	} else {
@@ -577,39 +488,6 @@ func (o *Output) Close() {
 	}
 }
 
-// isFatal reports whether err is one that retrying will not cure by itself:
-// the cluster refused the credentials, the topic or the operation, or the
-// broker's certificate does not verify. Network errors, timeouts and
-// leadership changes are not fatal.
-func isFatal(err error) bool {
-	if ke, ok := errors.AsType[*kerr.Error](err); ok {
-		// A missing topic is "retriable" to Kafka (it may be being
-		// created) but here it means the config or the cluster is wrong.
-		return !ke.Retriable || ke == kerr.UnknownTopicOrPartition || ke == kerr.UnknownTopicID
-	}
-	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[x509.HostnameError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[*kgo.ErrFirstReadEOF](err); ok {
-		// The broker hangs up on the first request: SASL or TLS missing
-		// on our side.
-		return true
-	}
-	if errors.Is(err, errSASLHangup) {
-		return true
-	}
-	if _, ok := errors.AsType[*fs.PathError](err); ok {
-		return true // the password file is gone
-	}
-	return errors.Is(err, errEmptyPassword)
-}
-
 // hooks receives kgo's connection events.
 type hooks struct{ o *Output }
 
@@ -627,8 +505,8 @@ func (h hooks) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.C
 // OnBrokerRead catches a broker hanging up during SASL authentication,
 // which is how some brokers (and kfake) refuse credentials.
 func (h hooks) OnBrokerRead(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
-	if err != nil && key == int16(kmsg.SASLAuthenticate) {
-		h.o.connFailed(meta, fmt.Errorf("%w: %w", errSASLHangup, err))
+	if err := kafkaauth.SASLHangup(key, err); err != nil {
+		h.o.connFailed(meta, err)
 	}
 }
 
@@ -639,9 +517,9 @@ func (o *Output) connFailed(meta kgo.BrokerMetadata, err error) {
 		return
 	}
 	err = fmt.Errorf("broker %s: %w", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err)
-	fatal := isFatal(err)
+	fatal := kafkaauth.Refused(err)
 	o.mu.Lock()
-	if o.connErr == nil || fatal || !isFatal(o.connErr) {
+	if o.connErr == nil || fatal || !kafkaauth.Refused(o.connErr) {
 		o.connErr = err // a fatal error is not hidden by the EOF that follows it
 	}
 	failed := o.state == stateFailed
