@@ -25,6 +25,7 @@ import (
 	"github.com/kelvin-gw/kelvin/httpui"
 	"github.com/kelvin-gw/kelvin/ingest"
 	"github.com/kelvin-gw/kelvin/internal/bytesize"
+	"github.com/kelvin-gw/kelvin/internal/kafkaauth"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
 	"github.com/kelvin-gw/kelvin/publish/mqtt"
 	"github.com/kelvin-gw/kelvin/reading"
@@ -592,13 +593,16 @@ func (v *validator) validate() {
 		for _, err := range c.Kafka.Validate() {
 			v.prefixed("kafka", err)
 		}
-		if c.Kafka.SASL.PasswordFile != "" {
-			v.checkFile("kafka.sasl.password_file", c.Kafka.SASL.PasswordFile)
+		for _, f := range kafkaauth.Files(c.Kafka.TLS, c.Kafka.SASL) {
+			v.checkFile("kafka."+f[0], f[1])
 		}
-		if t := c.Kafka.TLS; t != nil {
-			v.checkFile("kafka.tls.ca", t.CA)
-			v.checkFile("kafka.tls.cert", t.Cert)
-			v.checkFile("kafka.tls.key", t.Key)
+	}
+	if c.Fleet != nil && c.Fleet.Kafka != nil {
+		if !kafka.Available {
+			v.errorf("fleet.kafka", "this kelvin was built without Kafka (-tags nokafka); remove the section or use a build with Kafka")
+		}
+		for _, f := range kafkaauth.Files(c.Fleet.Kafka.TLS, c.Fleet.Kafka.SASL) {
+			v.checkFile("fleet.kafka."+f[0], f[1])
 		}
 	}
 }

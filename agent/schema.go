@@ -49,6 +49,9 @@ var schemaEnums = map[string][]any{
 	"kafka.compression":     anys(kafka.Compressions()),
 	"kafka.sasl.mechanism":  append([]any{""}, anys(kafka.Mechanisms())...),
 	"sensors.repeatability": anys(sht.Repeatabilities()),
+
+	// The fleet's Kafka source shares the output's SASL settings.
+	"fleet.kafka.sasl.mechanism": append([]any{""}, anys(kafka.Mechanisms())...),
 }
 
 // anys converts a list of strings (or string-based names) for the schema.

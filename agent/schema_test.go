@@ -93,6 +93,8 @@ func TestSchemaEnumsAreWhatCheckAccepts(t *testing.T) {
 		"kafka.sasl.mechanism":  "kafka: {brokers: [127.0.0.1:9092], sasl: {mechanism: %q}}",
 		"sensors.repeatability": "sensors: [{id: a, type: sht3x, address: 0x44, repeatability: %q}]",
 		"sensors.type":          "", // the sensor types' own tests
+
+		"fleet.kafka.sasl.mechanism": "fleet: {kafka: {brokers: [127.0.0.1:9092], sasl: {mechanism: %q}}}",
 	}
 	for path, values := range schemaEnums {
 		tmpl, ok := configs[path]
@@ -100,7 +102,7 @@ func TestSchemaEnumsAreWhatCheckAccepts(t *testing.T) {
 			t.Errorf("%s: an enum of the schema with no config here to try its values in", path)
 			continue
 		}
-		if tmpl == "" || strings.HasPrefix(path, "kafka.") && !kafka.Available {
+		if tmpl == "" || (strings.HasPrefix(path, "kafka.") || strings.HasPrefix(path, "fleet.kafka.")) && !kafka.Available {
 			continue
 		}
 		refusedOn := func(v any) bool {

@@ -66,16 +66,20 @@ type SeriesInfo struct {
 // Summary is GET /api/fleet: the gateways matching the query, one page of
 // them, and the fleet's totals.
 type Summary struct {
-	Now       time.Time         `json:"now"`
-	Total     int               `json:"total"`    // gateways matching q
-	Online    int               `json:"online"`   // of those
-	Gateways  []GatewayInfo     `json:"gateways"` // offset .. offset+limit
-	Totals    Counts            `json:"totals"`   // over every gateway
-	Ignored   map[string]uint64 `json:"ignored"`
-	Refused   map[string]uint64 `json:"refused"`
-	Sources   map[string]bool   `json:"sources"` // connected, by source
-	LossAfter float64           `json:"loss_after_seconds"`
-	Archive   bool              `json:"archive"` // /api/fleet/history serves 24 h and 7 d
+	Now      time.Time         `json:"now"`
+	Total    int               `json:"total"`    // gateways matching q
+	Online   int               `json:"online"`   // of those
+	Gateways []GatewayInfo     `json:"gateways"` // offset .. offset+limit
+	Totals   Counts            `json:"totals"`   // over every gateway
+	Ignored  map[string]uint64 `json:"ignored"`
+	Refused  map[string]uint64 `json:"refused"`
+	Sources  map[string]bool   `json:"sources"` // connected, by source
+	// SourceErrors says, by source, why one is not connected: the last
+	// error of its connection to the broker (wrong credentials, a
+	// certificate that does not verify, unreachable).
+	SourceErrors map[string]string `json:"source_errors,omitempty"`
+	LossAfter    float64           `json:"loss_after_seconds"`
+	Archive      bool              `json:"archive"` // /api/fleet/history serves 24 h and 7 d
 }
 
 func (g *gateway) info() GatewayInfo {
@@ -93,7 +97,7 @@ func (f *Fleet) Summary(q string, offset, limit int) Summary {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	sum := Summary{Now: f.now(), Ignored: maps.Clone(f.ignored), Refused: maps.Clone(f.refused),
-		Sources: maps.Clone(f.connected), LossAfter: f.cfg.LossAfter.Seconds(), Archive: f.archive != nil}
+		Sources: maps.Clone(f.connected), SourceErrors: maps.Clone(f.srcErr), LossAfter: f.cfg.LossAfter.Seconds(), Archive: f.archive != nil}
 	var match []GatewayInfo
 	for _, g := range f.gateways {
 		for _, s := range g.sensors {

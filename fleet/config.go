@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kelvin-gw/kelvin/filter"
+	"github.com/kelvin-gw/kelvin/internal/kafkaauth"
 )
 
 // Defaults applied by Config.SetDefaults.
@@ -90,6 +91,12 @@ type KafkaConfig struct {
 	// Start is where a group without committed offsets begins: earliest
 	// (the default) or latest.
 	Start string `yaml:"start"`
+	// TLS enables TLS towards the brokers (nil: plaintext), with the
+	// same keys and meaning as the Kafka output's kafka.tls.
+	TLS *kafkaauth.TLSConfig `yaml:"tls"`
+	// SASL authenticates the consumer, with the same keys and meaning as
+	// the Kafka output's kafka.sasl.
+	SASL kafkaauth.SASLConfig `yaml:"sasl"`
 }
 
 // SetDefaults fills zero fields with their defaults; agent names the
@@ -169,6 +176,9 @@ func (c *Config) Validate() []error {
 		}
 		if k.Start != "earliest" && k.Start != "latest" {
 			bad("kafka.start", "want earliest or latest, got %q", k.Start)
+		}
+		for _, err := range kafkaauth.Validate(k.TLS, k.SASL) {
+			errs = append(errs, errors.New("kafka."+err.Error()))
 		}
 	}
 	if c.LossAfter < time.Second {

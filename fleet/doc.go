@@ -5,7 +5,9 @@
 // Sources: an MQTT subscription (default kelvin/#, a persistent QoS 1
 // session, so the broker keeps what arrives while the fleet is down) and a
 // Kafka consumer group (committed offsets: a restart resumes where it
-// stopped). There is no per-sensor configuration: gateways and sensors
+// stopped), over TLS and with SASL as the Kafka output connects (the same
+// keys, see internal/kafkaauth); why a source is not connected is in
+// Summary.SourceErrors. There is no per-sensor configuration: gateways and sensors
 // appear as they publish. Payloads are Kelvin's json and influx formats;
 // a bare number (format value) and senml carry no seq and are ignored,
 // counted by reason in kelvin_fleet_ignored_total and logged at most once

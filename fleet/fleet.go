@@ -40,7 +40,8 @@ type Fleet struct {
 	lastLog   time.Time
 	suppress  int // ignored messages not logged since lastLog
 	sources   []source
-	connected map[string]bool // by source name
+	connected map[string]bool   // by source name
+	srcErr    map[string]string // the last error of each source not connected
 }
 
 // gateway is one agent seen on the stream.
@@ -98,7 +99,7 @@ func New(cfg Config, now func() time.Time, log *slog.Logger) (*Fleet, error) {
 		}
 	}
 	f := &Fleet{cfg: cfg, now: now, log: log, gateways: map[string]*gateway{},
-		ignored: map[string]uint64{}, refused: map[string]uint64{}, connected: map[string]bool{}}
+		ignored: map[string]uint64{}, refused: map[string]uint64{}, connected: map[string]bool{}, srcErr: map[string]string{}}
 	f.hub = newHub(log)
 	if cfg.MQTT != nil {
 		s, err := newMQTTSource(*cfg.MQTT, log.With("source", "mqtt"))
@@ -166,10 +167,28 @@ func (f *Fleet) Expire() {
 	}
 }
 
-// setConnected records whether a source is connected, for the page.
+// setConnected records whether a source is connected, for the page; a
+// connected source has no error.
 func (f *Fleet) setConnected(name string, up bool) {
 	f.mu.Lock()
 	f.connected[name] = up
+	if up {
+		delete(f.srcErr, name)
+	}
+	f.mu.Unlock()
+}
+
+func (f *Fleet) isConnected(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.connected[name]
+}
+
+// setSourceError records why a source is not connected, for the page.
+func (f *Fleet) setSourceError(name string, err error) {
+	f.mu.Lock()
+	f.connected[name] = false
+	f.srcErr[name] = err.Error()
 	f.mu.Unlock()
 }
 

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,12 @@ func (c *clock) advance(d time.Duration) {
 
 func newTestFleet(t *testing.T, mut func(*Config)) (*Fleet, *clock) {
 	t.Helper()
+	return newTestFleetLog(t, nil, mut)
+}
+
+// newTestFleetLog is newTestFleet logging to log.
+func newTestFleetLog(t *testing.T, log *slog.Logger, mut func(*Config)) (*Fleet, *clock) {
+	t.Helper()
 	cfg := Config{MQTT: &MQTTConfig{}}
 	if mut != nil {
 		mut(&cfg)
@@ -42,7 +49,7 @@ func newTestFleet(t *testing.T, mut func(*Config)) (*Fleet, *clock) {
 		t.Fatal(errs)
 	}
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	f, err := New(cfg, c.now, nil)
+	f, err := New(cfg, c.now, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,22 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	"github.com/kelvin-gw/kelvin/internal/kafkaauth"
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -33,11 +43,18 @@ func produce(t *testing.T, cl *kgo.Client, agent, sensor string, from, to uint64
 // or stop ends it.
 func runKafkaFleet(t *testing.T, brokers []string, group string) (*Fleet, func()) {
 	t.Helper()
-	f, _ := newTestFleet(t, func(c *Config) {
+	return runKafkaFleetWith(t, nil, func(c *Config) { c.Kafka = &KafkaConfig{Brokers: brokers, Group: group} })
+}
+
+// runKafkaFleetWith runs a fleet configured by mut, which sets its Kafka
+// source, logging to log, until the test or stop ends it.
+func runKafkaFleetWith(t *testing.T, log *slog.Logger, mut func(*Config)) (*Fleet, func()) {
+	t.Helper()
+	f, _ := newTestFleetLog(t, log, func(c *Config) {
 		c.MQTT = nil
-		c.Kafka = &KafkaConfig{Brokers: brokers, Group: group}
+		mut(c)
 	})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 	stop := func() {
@@ -104,4 +121,113 @@ func TestKafkaSourceResumesAndReplicates(t *testing.T) {
 	testenv.WaitFor(t, "a fleet with its own group to read everything", func() bool {
 		return received(f3, "gw-a") == 60 && received(f3, "gw-b") == 50
 	})
+}
+
+// TestKafkaSourceSASL: a fleet with a wrong password shows the broker's
+// refusal as its source's error, logs it once however often kgo retries,
+// and reads once the password file is fixed, without a restart.
+func TestKafkaSourceSASL(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, DefaultKafkaTopic), kfake.EnableSASL(),
+		kfake.Superuser(kafkaauth.MechanismSCRAMSHA256, "fleet", "s3cret"),
+		kfake.Superuser(kafkaauth.MechanismPlain, "gateway", "gw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	var attempts atomic.Int32
+	c.ControlKey(int16(kmsg.SASLAuthenticate), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		attempts.Add(1)
+		return nil, nil, false // kfake authenticates
+	})
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.SASL(plain.Auth{User: "gateway", Pass: "gw"}.AsMechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	produce(t, prod, "gw-a", "air", 1, 10)
+
+	pass := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pass, []byte("wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.SyncBuffer
+	f, _ := runKafkaFleetWith(t, slog.New(slog.NewTextHandler(&logs, nil)), func(cfg *Config) {
+		cfg.Kafka = &KafkaConfig{Brokers: c.ListenAddrs(), SASL: kafkaauth.SASLConfig{
+			Mechanism: "scram-sha-256", Username: "fleet", PasswordFile: pass}}
+	})
+	testenv.WaitFor(t, "the refusal as the source's error, after a few retries", func() bool {
+		return strings.Contains(f.Summary("", 0, 1).SourceErrors["kafka"], "SASL") && attempts.Load() >= 3
+	})
+	sum := f.Summary("", 0, 1)
+	t.Logf("source error: %s", sum.SourceErrors["kafka"])
+	if sum.Sources["kafka"] || sum.Total != 0 {
+		t.Fatalf("with a wrong password: %+v", sum)
+	}
+	if n := strings.Count(logs.String(), "fleet kafka source failing"); n > 2 || n < 1 {
+		t.Errorf("%d log lines about %d failed attempts, want one per distinct error:\n%s", n, attempts.Load(), logs.String())
+	}
+
+	if err := os.WriteFile(pass, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the fleet to read with the fixed password", func() bool { return received(f, "gw-a") == 10 })
+	testenv.WaitFor(t, "the source to show connected", func() bool {
+		sum := f.Summary("", 0, 1)
+		return sum.Sources["kafka"] && sum.SourceErrors["kafka"] == ""
+	})
+}
+
+// TestKafkaSourceTLS: a fleet reads over TLS from a broker whose
+// certificate its tls.ca signed, and refuses one it cannot verify, saying
+// so as the source's error.
+func TestKafkaSourceTLS(t *testing.T) {
+	caPEM, serverCert := testenv.PKI(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, DefaultKafkaTopic),
+		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DialTLSConfig(&tls.Config{RootCAs: pool}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	produce(t, prod, "gw-a", "air", 1, 10)
+
+	f, _ := runKafkaFleetWith(t, nil, func(cfg *Config) {
+		cfg.Kafka = &KafkaConfig{Brokers: c.ListenAddrs(), TLS: &kafkaauth.TLSConfig{CA: caFile}}
+	})
+	testenv.WaitFor(t, "the fleet to read over TLS", func() bool { return received(f, "gw-a") == 10 })
+
+	untrusted, _ := runKafkaFleetWith(t, nil, func(cfg *Config) {
+		cfg.Kafka = &KafkaConfig{Brokers: c.ListenAddrs(), Group: "other", TLS: &kafkaauth.TLSConfig{}} // system roots
+	})
+	testenv.WaitFor(t, "the certificate error as the source's error", func() bool {
+		return strings.Contains(untrusted.Summary("", 0, 1).SourceErrors["kafka"], "certificate")
+	})
+	if n := untrusted.Summary("", 0, 1).Total; n != 0 {
+		t.Fatalf("read %d gateways from a broker it cannot verify", n)
+	}
+}
+
+func TestKafkaConfigValidate(t *testing.T) {
+	cfg := Config{Kafka: &KafkaConfig{Brokers: []string{"k:9093"}, TLS: &kafkaauth.TLSConfig{Cert: "c.pem"},
+		SASL: kafkaauth.SASLConfig{Mechanism: "GSSAPI", Username: "u", PasswordFile: "p"}}}
+	cfg.SetDefaults("test")
+	var got []string
+	for _, err := range cfg.Validate() {
+		got = append(got, err.Error())
+	}
+	want := []string{`kafka.sasl.mechanism: want one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, got "GSSAPI"`, "kafka.tls.key: needed with tls.cert"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
 }

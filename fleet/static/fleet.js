@@ -40,6 +40,9 @@
     const now = Date.parse(sum.now);
     $('totals').textContent = sum.online + ' of ' + sum.total + ' online · ' + counts(sum.totals);
     $('totals').dataset.lost = sum.totals.lost;
+    const errs = Object.entries(sum.source_errors || {});
+    $('source-errors').hidden = !errs.length;
+    $('source-errors').textContent = errs.map(([src, e]) => src + ': ' + e).join(' · ');
     const end = Math.min(st.offset + PAGE, sum.total);
     $('range').textContent = sum.total ? (st.offset + 1) + '–' + end + ' of ' + sum.total : '';
     $('prev').disabled = st.offset === 0;
