@@ -8,8 +8,10 @@
 // stopped), over TLS and with SASL as the Kafka output connects (the same
 // keys, see internal/kafkaauth); why a source is not connected is in
 // Summary.SourceErrors. There is no per-sensor configuration: gateways and sensors
-// appear as they publish. Payloads are Kelvin's json and influx formats;
-// a bare number (format value) and senml carry no seq and are ignored,
+// appear as they publish. Payloads are Kelvin's json, influx and senml
+// formats (senml with its seq record, see reading.FormatSenML; agent and
+// sensor from the base name kelvin:AGENT:SENSOR:, as the gateway escaped
+// them); a bare number (format value) carries no seq and is ignored,
 // counted by reason in kelvin_fleet_ignored_total and logged at most once
 // a minute.
 //

@@ -364,7 +364,9 @@ func (f *Fleet) take(r reading.Reading, now time.Time) error {
 		// lost retained message, or one that came late).
 		g.state, g.changed = "online", now
 	}
-	if s.seqs.accept(r.Seq, now) == duplicate {
+	if s.seqs.accept(r.Seq, now) == duplicate || r.Quantity == "" {
+		// A duplicate, or a reading without a value (a SenML pack of the
+		// seq alone): counted, nothing to show.
 		f.mu.Unlock()
 		return nil
 	}

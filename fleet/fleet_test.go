@@ -77,10 +77,22 @@ func TestHandleFormats(t *testing.T) {
 	if err := f.Handle("kelvin/gw-1/air", payload(reading.FormatJSON, "gw-1", "air", 3, 21.7, ts)); err != nil {
 		t.Fatal(err)
 	}
+	// SenML, with its seq record: the same reading again is a duplicate.
+	for range 2 {
+		if err := f.Handle("kelvin/gw-1/air", payload(reading.FormatSenML, "gw-1", "air", 4, 21.8, ts)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A SenML pack of the seq alone (the values were not finite) counts.
+	if err := f.Handle("kelvin/gw-1/air", []byte(`[{"bn":"kelvin:gw-1:air:","n":"seq","v":5}]`)); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		payload, reason string
 	}{
-		{string(payload(reading.FormatSenML, "gw-1", "air", 4, 1, ts)), reasonNoSeq},
+		// The SenML of a Kelvin from before the seq record.
+		{`[{"bn":"kelvin:gw-1:air:","n":"temperature","u":"Cel","v":1},{"n":"raw_temperature","u":"Cel","v":1}]`, reasonNoSeq},
+		{`[{"bn":"urn:dev:mac:0024befffe804ff1:","n":"temp","u":"Cel","v":1}]`, reasonMalformed},
 		{"21.5", reasonValue},
 		{`{"sensor":"x","value":1}`, reasonNoSeq},
 		{"not a reading", reasonMalformed},
@@ -97,14 +109,14 @@ func TestHandleFormats(t *testing.T) {
 	if !ok || len(sensors) != 1 {
 		t.Fatalf("gateway %v sensors %v", ok, sensors)
 	}
-	if gi.Received != 3 || gi.Duplicates != 1 || gi.State != "online" {
-		t.Errorf("got %+v, want 3 received, 1 duplicate, online", gi)
+	if gi.Received != 5 || gi.Duplicates != 2 || gi.Pending != 0 || gi.State != "online" {
+		t.Errorf("got %+v, want 5 received, 2 duplicates, online", gi)
 	}
-	if got := sensors[0].Series[0].Points; len(got) != 3 || got[2][1] != float64(float32(21.7)) {
-		t.Errorf("points %v", got)
+	if got := sensors[0].Series; len(got) != 1 || len(got[0].Points) != 4 || got[0].Points[3][1] != float64(float32(21.8)) || got[0].Unit != "°C" {
+		t.Errorf("series %+v, want temperature in °C with 4 points, the last from SenML", got)
 	}
 	sum := f.Summary("", 0, 10)
-	if sum.Ignored[reasonNoSeq] != 2 || sum.Ignored[reasonValue] != 1 {
+	if sum.Ignored[reasonNoSeq] != 2 || sum.Ignored[reasonValue] != 1 || sum.Ignored[reasonMalformed] != 2 {
 		t.Errorf("ignored %v", sum.Ignored)
 	}
 }

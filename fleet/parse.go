@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -30,7 +31,7 @@ func ignore(reason, format string, args ...any) error {
 const (
 	reasonEmpty     = "empty"        // an empty payload (a cleared retained message)
 	reasonValue     = "value_format" // a bare number: mqtt.format value carries no agent, sensor or seq
-	reasonNoSeq     = "no_seq"       // SenML without a seq, or a JSON or line without one
+	reasonNoSeq     = "no_seq"       // a JSON object, line or SenML pack without a seq
 	reasonMalformed = "malformed"    // not JSON, SenML or line protocol Kelvin writes
 	reasonMissing   = "missing"      // agent, sensor or quantity missing
 	reasonStatus    = "bad_status"   // a status message that is neither online, offline nor a status object
@@ -38,8 +39,9 @@ const (
 )
 
 // parseReadings decodes one message payload in the formats Kelvin
-// publishes that carry agent, sensor and seq: json and influx. The value
-// and senml formats, which carry no seq, are refused with that reason.
+// publishes that carry agent, sensor and seq: json, influx and senml. The
+// value format, which carries none of them, is refused with that reason,
+// and so is the senml of a Kelvin from before it wrote the seq record.
 func parseReadings(payload []byte) ([]reading.Reading, error) {
 	p := bytes.TrimSpace(payload)
 	switch {
@@ -52,8 +54,7 @@ func parseReadings(payload []byte) ([]reading.Reading, error) {
 		}
 		return []reading.Reading{r}, nil
 	case p[0] == '[':
-		// Kelvin's SenML (RFC 8428 has no field for it) carries no seq.
-		return nil, ignore(reasonNoSeq, "SenML has no seq, so duplicates and losses cannot be told: publish json or influx")
+		return parseSenML(p)
 	case p[0] == '-' || p[0] == '+' || p[0] == '.' || (p[0] >= '0' && p[0] <= '9') || string(p) == "NaN":
 		return nil, ignore(reasonValue, "a bare number (format value) has no agent, sensor or seq: publish json or influx")
 	}
@@ -97,6 +98,33 @@ func parseJSON(p []byte) (reading.Reading, error) {
 		r.Time = t
 	}
 	return r, check(&r)
+}
+
+// parseSenML decodes Kelvin's SenML (reading.FormatSenML). Agent and
+// sensor come from the base name kelvin:AGENT:SENSOR:, as escaped by the
+// gateway: that is the identity for every id kelvin check accepts, and a
+// relayed name with other characters is tracked under its escaped form
+// ("gw 1" as "gw_1"; the fleet does not guess the original), so such a
+// gateway publishing both senml and json would show twice. A pack whose
+// values were not finite carries the seq alone: it counts, with no
+// quantity to show.
+func parseSenML(p []byte) ([]reading.Reading, error) {
+	rs, err := reading.ParseSenML(p)
+	switch {
+	case errors.Is(err, reading.ErrSenMLNoSeq):
+		return nil, ignore(reasonNoSeq, "SenML without a seq record (a Kelvin before it wrote one): publish json or influx, or update the gateway")
+	case err != nil:
+		return nil, ignore(reasonMalformed, "not Kelvin's SenML: %v", err)
+	}
+	for _, r := range rs {
+		if r.Quantity == "" {
+			r.Quantity = "seq" // the seq alone: the rest is checked
+		}
+		if err := check(&r); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
 }
 
 func check(r *reading.Reading) error {

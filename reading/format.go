@@ -51,21 +51,39 @@ const (
 	FormatValue Format = "value"
 
 	// FormatSenML is a Sensor Measurement List (RFC 8428) in JSON, a pack of
-	// two records, the filtered value and the raw one:
+	// three records, the filtered value, the raw one and the seq:
 	//
-	//	[{"bn":"kelvin:greenhouse-1:air:","n":"temperature","u":"Cel","v":21.43,"t":1795417200.123},{"n":"raw_temperature","u":"Cel","v":21.5,"t":1795417200.123}]
+	//	[{"bn":"kelvin:greenhouse-1:air:","n":"temperature","u":"Cel","v":21.43,"t":1795417200.123},{"n":"raw_temperature","u":"Cel","v":21.5,"t":1795417200.123},{"n":"seq","v":42,"t":1795417200.123}]
 	//
 	// The base name, on the first record only (a base field applies to the
 	// records after it), is "kelvin:AGENT:SENSOR:"; the names are the
-	// quantity and "raw_" and the quantity, so the resolved names are
-	// "kelvin:greenhouse-1:air:temperature" and
-	// "kelvin:greenhouse-1:air:raw_temperature". SenML names may only hold
+	// quantity, "raw_" and the quantity, and "seq", so the resolved names
+	// are "kelvin:greenhouse-1:air:temperature",
+	// "kelvin:greenhouse-1:air:raw_temperature" and
+	// "kelvin:greenhouse-1:air:seq". SenML names may only hold
 	// A-Z a-z 0-9 - : . / _ and must start with a letter or digit: the
 	// fixed prefix "kelvin:" guarantees the start, and any character of
 	// AGENT, SENSOR or the quantity outside A-Z a-z 0-9 - . _ (including
 	// ':' and '/', which would change the name's structure) is written as
-	// '_'. (A "urn:dev:" base name would need a subtype registered for
-	// RFC 9039, which Kelvin does not have.)
+	// '_'. Every agent and sensor id and quantity kelvin check accepts is
+	// made of those characters only, so for Kelvin's own readings the
+	// names are exact; a reading relayed from elsewhere (mqtt_in) with
+	// other characters arrives under the escaped name, and ParseSenML
+	// cannot tell "gw 1" from "gw_1". (A "urn:dev:" base name would need
+	// a subtype registered for RFC 9039, which Kelvin does not have.)
+	//
+	// The seq is a record of its own rather than an extension field: RFC
+	// 8428 (4.4, 12.2) allows new labels, but as entries of the IANA SenML
+	// Labels registry, which "seq" is not, and a consumer must reject a
+	// pack with an unknown label ending in '_'. A record uses only the
+	// labels RFC 8428 defines, so every SenML consumer reads the pack as it
+	// is: a generic one sees one more measurement per reading,
+	// "kelvin:AGENT:SENSOR:seq", a dimensionless counter (no unit) at the
+	// reading's time, which it may store or drop like any other, and
+	// which tells it too where readings are missing. It is written as an
+	// integer, exact up to 10^18 - 1 (18 digits; a JSON parser reading
+	// numbers as float64 is exact up to 2^53); from 10^18 up, RFC 8428's
+	// 18-character mantissa forces an exponent and the seq is rounded.
 	//
 	// Units are those of the SenML units registry: °C is "Cel", %RH is
 	// "%RH", Pa is "Pa"; any other unit is left out. Values are written like
@@ -75,13 +93,12 @@ const (
 	// absolute, in seconds since the epoch with millisecond precision; it is
 	// left out when r.Time is before 1978-07-04T21:24:16Z (2^28 s, below
 	// which SenML times are relative to now), so the zero time reads as
-	// "now". SenML has no field for Seq, so it is not carried.
+	// "now".
 	//
 	// A record must hold a value, and a SenML value is a JSON number: a
-	// record whose value is not finite is left out, and the base name moves
-	// to the record that remains. With neither value finite the pack is
-	// empty, "[]", which RFC 8428 does not define as a pack; the pipeline
-	// never produces such a reading.
+	// value or raw record whose value is not finite is left out, and the
+	// base name moves to the first record that remains; the seq record is
+	// always there.
 	FormatSenML Format = "senml"
 )
 
@@ -228,16 +245,18 @@ const senmlAbsolute = 1 << 28 * 1000
 func appendSenML(b []byte, r *Reading) []byte {
 	b = append(b, '[')
 	first := true
-	b = appendSenMLRecord(b, r, &first, "", r.Value)
-	b = appendSenMLRecord(b, r, &first, "raw_", r.Raw)
+	b = appendSenMLRecord(b, r, &first, "", r.Value, 0)
+	b = appendSenMLRecord(b, r, &first, "raw_", r.Raw, 0)
+	b = appendSenMLRecord(b, r, &first, "seq", 0, r.Seq)
 	return append(b, ']')
 }
 
-// appendSenMLRecord appends the record of v named prefix+quantity, with the
-// base name when *first, and clears *first. It appends nothing when v is not
-// finite.
-func appendSenMLRecord(b []byte, r *Reading, first *bool, prefix string, v float64) []byte {
-	if !finite(v) {
+// appendSenMLRecord appends the record of v named prefix+quantity, or with
+// prefix "seq" the record of seq named "seq", with the base name when
+// *first, and clears *first. It appends nothing when v is not finite.
+func appendSenMLRecord(b []byte, r *Reading, first *bool, prefix string, v float64, seq uint64) []byte {
+	isSeq := prefix == "seq"
+	if !isSeq && !finite(v) {
 		return b
 	}
 	if *first {
@@ -251,15 +270,24 @@ func appendSenMLRecord(b []byte, r *Reading, first *bool, prefix string, v float
 		b = append(b, `,{"n":"`...)
 	}
 	b = append(b, prefix...)
-	b = appendSenMLName(b, r.Quantity)
-	b = append(b, '"')
-	if u := senmlUnit(r.Unit); u != "" {
-		b = append(b, `,"u":"`...)
-		b = append(b, u...)
+	if isSeq {
+		b = append(b, `","v":`...)
+		if seq < 1e18 {
+			b = strconv.AppendUint(b, seq, 10)
+		} else {
+			b = appendSenMLFloat(b, float64(seq))
+		}
+	} else {
+		b = appendSenMLName(b, r.Quantity)
 		b = append(b, '"')
+		if u := senmlUnit(r.Unit); u != "" {
+			b = append(b, `,"u":"`...)
+			b = append(b, u...)
+			b = append(b, '"')
+		}
+		b = append(b, `,"v":`...)
+		b = appendSenMLFloat(b, v)
 	}
-	b = append(b, `,"v":`...)
-	b = appendSenMLFloat(b, v)
 	if ms := r.Time.UnixMilli(); ms >= senmlAbsolute {
 		b = append(b, `,"t":`...)
 		b = strconv.AppendInt(b, ms/1000, 10)

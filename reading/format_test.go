@@ -99,7 +99,7 @@ func TestFormatExamples(t *testing.T) {
 		{FormatJSON, `{"agent":"greenhouse-1","sensor":"air","quantity":"temperature","value":21.43,"raw":21.5,"unit":"°C","ts":"2026-11-23T07:00:00.123Z","seq":42}`},
 		{FormatInflux, `temperature,agent=greenhouse-1,sensor=air,unit=°C value=21.43,raw=21.5,seq=42i 1795417200123000000`},
 		{FormatValue, `21.43`},
-		{FormatSenML, `[{"bn":"kelvin:greenhouse-1:air:","n":"temperature","u":"Cel","v":21.43,"t":1795417200.123},{"n":"raw_temperature","u":"Cel","v":21.5,"t":1795417200.123}]`},
+		{FormatSenML, `[{"bn":"kelvin:greenhouse-1:air:","n":"temperature","u":"Cel","v":21.43,"t":1795417200.123},{"n":"raw_temperature","u":"Cel","v":21.5,"t":1795417200.123},{"n":"seq","v":42,"t":1795417200.123}]`},
 		{"", string(example.AppendJSON(nil))},
 		{"xml", string(example.AppendJSON(nil))},
 	} {
@@ -431,19 +431,33 @@ func parseBackSenML(b []byte, r *Reading) error {
 		}
 	}
 	var pack []struct {
-		BN *string  `json:"bn"`
-		N  string   `json:"n"`
-		U  *string  `json:"u"`
-		V  *float64 `json:"v"`
-		T  *float64 `json:"t"`
+		BN *string      `json:"bn"`
+		N  string       `json:"n"`
+		U  *string      `json:"u"`
+		V  *json.Number `json:"v"`
+		T  *float64     `json:"t"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
+	dec.UseNumber()
 	if err := dec.Decode(&pack); err != nil {
 		return err
 	}
-	if len(pack) != 2 {
-		return fmt.Errorf("%d records, want 2", len(pack))
+	if len(pack) != 3 {
+		return fmt.Errorf("%d records, want 3", len(pack))
+	}
+	// The seq record: no unit, the seq as an integer while it fits 18
+	// characters, rounded with an exponent from 10^18 up.
+	seqRec := pack[2]
+	if seqRec.N != "seq" || seqRec.U != nil || seqRec.V == nil {
+		return fmt.Errorf("record 2: %+v, want the seq record", seqRec)
+	}
+	if r.Seq < 1e18 {
+		if got := seqRec.V.String(); got != strconv.FormatUint(r.Seq, 10) {
+			return fmt.Errorf("record 2: seq %s, want %d", got, r.Seq)
+		}
+	} else if f, err := seqRec.V.Float64(); err != nil || f != float64(r.Seq) || !strings.Contains(seqRec.V.String(), "e+") {
+		return fmt.Errorf("record 2: seq %s, want %d rounded, with an exponent", seqRec.V, r.Seq)
 	}
 	safe := func(s string) string { return senmlUnsafe.ReplaceAllString(s, "_") }
 	base := "kelvin:" + safe(r.Agent) + ":" + safe(r.Sensor) + ":"
@@ -454,7 +468,7 @@ func parseBackSenML(b []byte, r *Reading) error {
 	for i, want := range []struct {
 		n string
 		v float64
-	}{{safe(r.Quantity), r.Value}, {"raw_" + safe(r.Quantity), r.Raw}} {
+	}{{safe(r.Quantity), r.Value}, {"raw_" + safe(r.Quantity), r.Raw}, {"seq", 0}} {
 		rec := pack[i]
 		// The base name applies to every record after it.
 		if name := base + rec.N; !senmlName.MatchString(name) {
@@ -463,11 +477,16 @@ func parseBackSenML(b []byte, r *Reading) error {
 		if rec.N != want.n {
 			return fmt.Errorf("record %d: n %q, want %q", i, rec.N, want.n)
 		}
-		if rec.V == nil || *rec.V != want.v {
-			return fmt.Errorf("record %d: v %v, want %v", i, rec.V, want.v)
-		}
-		if (rec.U == nil) != (wantUnit == "") || rec.U != nil && *rec.U != wantUnit {
-			return fmt.Errorf("record %d: u %v, want %q", i, rec.U, wantUnit)
+		if i < 2 {
+			if rec.V == nil {
+				return fmt.Errorf("record %d: no v", i)
+			}
+			if v, err := rec.V.Float64(); err != nil || v != want.v || math.Signbit(v) != math.Signbit(want.v) {
+				return fmt.Errorf("record %d: v %v, want %v", i, rec.V, want.v)
+			}
+			if (rec.U == nil) != (wantUnit == "") || rec.U != nil && *rec.U != wantUnit {
+				return fmt.Errorf("record %d: u %v, want %q", i, rec.U, wantUnit)
+			}
 		}
 		ms := r.Time.UnixMilli()
 		if ms < 1<<28*1000 {
@@ -489,7 +508,7 @@ func TestFormatNonFinite(t *testing.T) {
 	for f, want := range map[Format]string{
 		FormatInflux: `temperature,agent=greenhouse-1,sensor=air,unit=°C seq=42i 1795417200123000000`,
 		FormatValue:  `NaN`,
-		FormatSenML:  `[]`,
+		FormatSenML:  `[{"bn":"kelvin:greenhouse-1:air:","n":"seq","v":42,"t":1795417200.123}]`,
 	} {
 		if got := string(f.Append(nil, &r)); got != want {
 			t.Errorf("%s = %s, want %s", f, got, want)
@@ -499,14 +518,14 @@ func TestFormatNonFinite(t *testing.T) {
 	if got, want := string(FormatInflux.Append(nil, &r)), `temperature,agent=greenhouse-1,sensor=air,unit=°C value=21.43,seq=42i 1795417200123000000`; got != want {
 		t.Errorf("influx = %s, want %s", got, want)
 	}
-	if got, want := string(FormatSenML.Append(nil, &r)), `[{"bn":"kelvin:greenhouse-1:air:","n":"temperature","u":"Cel","v":21.43,"t":1795417200.123}]`; got != want {
+	if got, want := string(FormatSenML.Append(nil, &r)), `[{"bn":"kelvin:greenhouse-1:air:","n":"temperature","u":"Cel","v":21.43,"t":1795417200.123},{"n":"seq","v":42,"t":1795417200.123}]`; got != want {
 		t.Errorf("senml = %s, want %s", got, want)
 	}
 	r.Value, r.Raw = math.Inf(1), 21.5
 	b := FormatSenML.Append(nil, &r)
 	var pack []map[string]any
-	if err := json.Unmarshal(b, &pack); err != nil || len(pack) != 1 || pack[0]["bn"] != "kelvin:greenhouse-1:air:" || pack[0]["n"] != "raw_temperature" {
-		t.Errorf("senml = %s (%v), want the raw record alone, with the base name", b, err)
+	if err := json.Unmarshal(b, &pack); err != nil || len(pack) != 2 || pack[0]["bn"] != "kelvin:greenhouse-1:air:" || pack[0]["n"] != "raw_temperature" {
+		t.Errorf("senml = %s (%v), want the raw record, with the base name, and the seq record", b, err)
 	}
 	// Every format stays parseable.
 	for _, f := range Formats {

@@ -52,7 +52,7 @@ func main() {
 	flag.StringVar(&o.url, "url", "tcp://127.0.0.1:1883", "MQTT broker")
 	flag.StringVar(&o.kafka, "kafka", "", "Kafka seed brokers (comma-separated): produce there instead of MQTT")
 	flag.StringVar(&o.topic, "kafka-topic", "kelvin.readings", "Kafka topic")
-	flag.StringVar(&o.format, "format", "json", "payload format: json or influx")
+	flag.StringVar(&o.format, "format", "json", "payload format: json, influx or senml")
 	flag.IntVar(&o.gateways, "gateways", 100, "simulated gateways")
 	flag.IntVar(&o.sensors, "sensors", 10, "sensors per gateway")
 	flag.IntVar(&o.conns, "conns", 20, "MQTT connections the gateways share")
@@ -153,8 +153,8 @@ func run(ctx context.Context, o options) error {
 	}
 	defer s.close()
 	format, err := reading.ParseFormat(o.format)
-	if err != nil || format == reading.FormatValue || format == reading.FormatSenML {
-		return fmt.Errorf("-format: want json or influx")
+	if err != nil || format == reading.FormatValue {
+		return fmt.Errorf("-format: want json, influx or senml")
 	}
 
 	var lat latencies
