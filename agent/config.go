@@ -429,6 +429,9 @@ func (c *Config) setDefaults() {
 		c.Kafka.SetDefaults()
 	}
 	c.setFleetDefaults()
+	if c.Fleet != nil && c.Fleet.StateDir == "" {
+		c.Fleet.StateDir = filepath.Join(c.Agent.DataDir, "fleet")
+	}
 	for i := range c.Sensors {
 		s := &c.Sensors[i]
 		if t, ok := sensorTypes[s.Type]; ok && s.Interval == 0 {

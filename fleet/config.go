@@ -52,6 +52,12 @@ type Config struct {
 	// Default 0: off.
 	Archive time.Duration `yaml:"archive"`
 
+	// StateDir is where the exactly-once state (per gateway and sensor:
+	// the highest seq, the open gaps, the counts) is kept across restarts,
+	// one file written at most once a minute and at stop; the agent's
+	// default is agent.data_dir/fleet. Empty: kept in memory only.
+	StateDir string `yaml:"state_dir"`
+
 	// Rules are filter chains for fleet series, the first matching rule
 	// per series; the agent decodes them from fleet.filters.
 	Rules []Rule `yaml:"-"`

@@ -4,8 +4,8 @@
 //
 // Sources: an MQTT subscription (default kelvin/#, a persistent QoS 1
 // session, so the broker keeps what arrives while the fleet is down) and a
-// Kafka consumer group (committed offsets: a restart resumes where it
-// stopped), over TLS and with SASL as the Kafka output connects (the same
+// Kafka consumer group (committed offsets: a restart resumes where its
+// saved state stopped), over TLS and with SASL as the Kafka output connects (the same
 // keys, see internal/kafkaauth); why a source is not connected is in
 // Summary.SourceErrors. There is no per-sensor configuration: gateways and sensors
 // appear as they publish. Payloads are Kelvin's json, influx and senml
@@ -27,6 +27,11 @@
 // seqs resumed), and those seqs are neither received nor lost. A seq far below the highest (2^20), outside
 // every gap, means the gateway started over with a new data directory:
 // counted as a reset, not as duplicates forever.
+//
+// The exactly-once state survives a restart of the fleet in one file under
+// StateDir, saved at most once a minute and at stop; a Kafka source
+// commits its offsets only once a save holds the records before them (see
+// state.go).
 //
 // Memory is bounded: max_gateways, max_sensors per gateway, 8 quantities
 // per sensor, history_points readings per series, a 256-reading queue per

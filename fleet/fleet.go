@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -33,7 +35,11 @@ type Fleet struct {
 	hub     *hub
 	archive *archive.Archive // nil: no long history
 
+	saveMu sync.Mutex // one Checkpoint at a time
+
 	mu        sync.Mutex
+	version   uint64 // counts changes to the exactly-once state
+	saved     uint64 // the version in the state file
 	gateways  map[string]*gateway
 	ignored   map[string]uint64 // by reason
 	refused   map[string]uint64 // "gateway" or "sensor": over max_gateways / max_sensors
@@ -101,6 +107,12 @@ func New(cfg Config, now func() time.Time, log *slog.Logger) (*Fleet, error) {
 	f := &Fleet{cfg: cfg, now: now, log: log, gateways: map[string]*gateway{},
 		ignored: map[string]uint64{}, refused: map[string]uint64{}, connected: map[string]bool{}, srcErr: map[string]string{}}
 	f.hub = newHub(log)
+	if cfg.StateDir != "" {
+		if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+			return nil, fmt.Errorf("fleet: state_dir: %w", err)
+		}
+		f.load()
+	}
 	if cfg.MQTT != nil {
 		s, err := newMQTTSource(*cfg.MQTT, log.With("source", "mqtt"))
 		if err != nil {
@@ -131,16 +143,25 @@ func (f *Fleet) Run(ctx context.Context) error {
 	g.Go(func() error {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
+		save := time.NewTicker(saveEvery)
+		defer save.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
 				f.Expire()
+			case <-save.C:
+				f.Checkpoint(ctx)
 			}
 		}
 	})
 	err := g.Wait()
+	// The sources are stopped (a Kafka source checkpointed as it stopped):
+	// save what they handed over last.
+	if serr := f.save(); serr != nil {
+		f.log.Warn("fleet state not saved at stop", "dir", f.cfg.StateDir, "err", serr)
+	}
 	f.hub.close()
 	if f.archive != nil {
 		if cerr := f.archive.Close(); cerr != nil {
@@ -161,7 +182,11 @@ func (f *Fleet) Expire() {
 	for _, g := range f.gateways {
 		for _, s := range g.sensors {
 			if len(s.seqs.gaps) > 0 {
+				lost := s.seqs.lost
 				s.seqs.expire(deadline)
+				if s.seqs.lost != lost {
+					f.version++
+				}
 			}
 		}
 	}
@@ -296,6 +321,7 @@ func (f *Fleet) status(agent string, st Status, now time.Time) {
 		f.ignored[reasonCapacity]++
 		return
 	}
+	f.version++
 	if st.State != "" && g.state != st.State {
 		g.state, g.changed = st.State, now
 	}
@@ -328,6 +354,7 @@ func (f *Fleet) restart(agent string, resume map[string]uint64) {
 	for id, v := range resume {
 		if s := g.sensors[id]; s != nil {
 			s.seqs.resume(v)
+			f.version++
 		}
 	}
 }
@@ -359,6 +386,7 @@ func (f *Fleet) take(r reading.Reading, now time.Time) error {
 		return ignore(reasonCapacity, "max_sensors (%d) reached on %s: %s not tracked", f.cfg.MaxSensors, r.Agent, r.Sensor)
 	}
 	g.lastSeen = now
+	f.version++
 	if g.state == "" || g.state == "offline" {
 		// Readings flow: it is up, whatever the last status said (a
 		// lost retained message, or one that came late).

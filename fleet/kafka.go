@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -19,9 +21,12 @@ import (
 )
 
 // kafkaSource reads one topic as a member of a consumer group. Offsets are
-// committed only for records already handed to the fleet, so a restart
-// resumes where it stopped and re-reads at most a few seconds, which the
-// fleet drops as duplicates.
+// committed by the fleet's Checkpoint (once a minute, when the group takes
+// partitions away, and at stop), only for records handed to the fleet
+// before a state file that holds them is saved: a restart resumes where
+// the saved state stopped, and what it reads again (at most the last
+// minute's records) is counted once, or as duplicates where the state
+// already has it.
 //
 // A broker connection that fails (unreachable, a certificate that does not
 // verify, credentials the cluster refuses) is shown as the source's error
@@ -33,8 +38,12 @@ type kafkaSource struct {
 	auth []kgo.Opt // TLS and SASL
 	log  *slog.Logger
 
-	mu          sync.Mutex
-	f           *Fleet // while run runs
+	mu sync.Mutex
+	f  *Fleet      // while run runs
+	cl *kgo.Client // while run runs and not closing
+	// marks are the offsets after the last record handed to the fleet,
+	// by topic and partition: what the next checkpoint commits.
+	marks       map[string]map[int32]kgo.EpochOffset
 	lastErr     string // the last error logged
 	lastRefused bool   // lastErr was a refusal (kafkaauth.Refused)
 }
@@ -62,25 +71,30 @@ func (s *kafkaSource) run(ctx context.Context, f *Fleet) error {
 		kgo.ConsumerGroup(s.cfg.Group),
 		kgo.ConsumeTopics(s.cfg.Topic),
 		kgo.ConsumeResetOffset(start),
-		kgo.AutoCommitMarks(),
+		kgo.DisableAutoCommit(), // Checkpoint commits the marks
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
-			if err := cl.CommitMarkedOffsets(ctx); err != nil {
-				s.log.Warn("fleet kafka commit on revoke failed", "err", err)
-			}
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+			// Before another member takes them over: save and commit.
+			f.Checkpoint(ctx)
+			s.forget(revoked)
 		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { s.forget(lost) }),
 		kgo.WithHooks(kafkaHooks{s}),
 	}, s.auth...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("fleet: kafka: %w", err)
 	}
+	s.mu.Lock()
+	s.cl = cl
+	s.mu.Unlock()
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := cl.CommitMarkedOffsets(cctx); err != nil {
-			s.log.Warn("fleet kafka final commit failed", "err", err)
-		}
+		f.Checkpoint(cctx)
+		s.mu.Lock()
+		s.cl = nil // leaving the group revokes: nothing more to commit
+		s.mu.Unlock()
 		cl.Close()
 	}()
 	for {
@@ -93,12 +107,86 @@ func (s *kafkaSource) run(ctx context.Context, f *Fleet) error {
 		fs.EachError(func(t string, p int32, err error) {
 			s.failed(fmt.Errorf("fetch %s/%d: %w", t, p, err))
 		})
-		fs.EachRecord(func(r *kgo.Record) {
-			f.Handle(r.Topic, r.Value)
-			cl.MarkCommitRecords(r)
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			for _, r := range p.Records {
+				f.Handle(r.Topic, r.Value)
+			}
+			last := p.Records[len(p.Records)-1]
+			s.mark(last.Topic, last.Partition, kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1})
 		})
 		cl.AllowRebalance()
 	}
+}
+
+// checkpoint captures the offsets of the records handed to the fleet so
+// far (marked after Handle returned, so the state saved next holds them)
+// and returns their commit.
+func (s *kafkaSource) checkpoint() func(context.Context) {
+	s.mu.Lock()
+	cl := s.cl
+	s.mu.Unlock()
+	if cl == nil {
+		return nil
+	}
+	s.mu.Lock()
+	marks := make(map[string]map[int32]kgo.EpochOffset, len(s.marks))
+	for t, ps := range s.marks {
+		marks[t] = maps.Clone(ps)
+	}
+	s.mu.Unlock()
+	if len(marks) == 0 {
+		return nil
+	}
+	return func(ctx context.Context) {
+		cl.CommitOffsetsSync(ctx, marks, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err == nil {
+				err = commitErr(resp)
+			}
+			if err != nil {
+				s.log.Warn("fleet kafka commit failed: a restart reads these records again, as duplicates", "err", err)
+			}
+		})
+	}
+}
+
+// mark records that the records of a partition before offset were handed
+// to the fleet.
+func (s *kafkaSource) mark(topic string, partition int32, next kgo.EpochOffset) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.marks == nil {
+		s.marks = map[string]map[int32]kgo.EpochOffset{}
+	}
+	if s.marks[topic] == nil {
+		s.marks[topic] = map[int32]kgo.EpochOffset{}
+	}
+	s.marks[topic][partition] = next
+}
+
+// forget drops the marks of partitions the group took away.
+func (s *kafkaSource) forget(gone map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, ps := range gone {
+		for _, p := range ps {
+			delete(s.marks[t], p)
+		}
+	}
+}
+
+// commitErr returns the first partition error of an offset commit.
+func commitErr(resp *kmsg.OffsetCommitResponse) error {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
 }
 
 // failed shows err as the source's error and logs it, unless it is the

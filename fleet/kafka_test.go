@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -230,4 +232,86 @@ func TestKafkaConfigValidate(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
+}
+
+// TestKafkaStateAndOffsetsAgree: a fleet commits Kafka offsets only once
+// the state that holds those records is saved, so whatever a restart
+// reads again is counted exactly: once when the saved state lacks it (the
+// last save failed: a crash), as duplicates when it has it (the commit
+// failed), never as a gap or twice.
+func TestKafkaStateAndOffsetsAgree(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, DefaultKafkaTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	var failCommits atomic.Bool
+	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !failCommits.Load() {
+			return nil, nil, false // kfake commits
+		}
+		r := req.(*kmsg.OffsetCommitRequest)
+		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.OffsetMetadataTooLarge.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	brokers := c.ListenAddrs()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	dir := t.TempDir()
+	cfg := func(c *Config) { c.StateDir, c.Kafka = dir, &KafkaConfig{Brokers: brokers, Group: "view"} }
+	wantCounts := func(f *Fleet, want Counts) {
+		t.Helper()
+		testenv.WaitFor(t, fmt.Sprintf("counts %+v", want), func() bool {
+			gi, _, _ := f.Gateway("gw-1", false)
+			return gi.Counts == want
+		})
+	}
+
+	// A fleet reads 1..50, 41..50 again, and checkpoints.
+	produce(t, prod, "gw-1", "air", 1, 50)
+	produce(t, prod, "gw-1", "air", 41, 50)
+	a, stopA := runKafkaFleetWith(t, nil, cfg)
+	wantCounts(a, Counts{Received: 50, Duplicates: 10})
+	checkpoint(t, a)
+	// It reads 51..60 and crashes before saving them: its last save fails,
+	// so it commits nothing.
+	produce(t, prod, "gw-1", "air", 51, 60)
+	wantCounts(a, Counts{Received: 60, Duplicates: 10})
+	blocker := filepath.Join(dir, stateFile+".tmp")
+	if err := os.Mkdir(blocker, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	stopA()
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next fleet has 1..50 from the file and reads 51..60 again: once.
+	b, stopB := runKafkaFleetWith(t, nil, cfg)
+	wantCounts(b, Counts{Received: 60, Duplicates: 10})
+	// It reads 61..70 and stops cleanly, but the cluster refuses the
+	// commit: the file has 1..70, the group's offsets still end at 50.
+	produce(t, prod, "gw-1", "air", 61, 70)
+	wantCounts(b, Counts{Received: 70, Duplicates: 10})
+	failCommits.Store(true)
+	stopB()
+	failCommits.Store(false)
+
+	// The next fleet reads 51..70 again: duplicates, nothing missing.
+	c3, _ := runKafkaFleetWith(t, nil, cfg)
+	wantCounts(c3, Counts{Received: 70, Duplicates: 30})
 }
