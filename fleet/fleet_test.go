@@ -32,13 +32,13 @@ func (c *clock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newTestFleet(t *testing.T, mut func(*Config)) (*Fleet, *clock) {
+func newTestFleet(t testing.TB, mut func(*Config)) (*Fleet, *clock) {
 	t.Helper()
 	return newTestFleetLog(t, nil, mut)
 }
 
 // newTestFleetLog is newTestFleet logging to log.
-func newTestFleetLog(t *testing.T, log *slog.Logger, mut func(*Config)) (*Fleet, *clock) {
+func newTestFleetLog(t testing.TB, log *slog.Logger, mut func(*Config)) (*Fleet, *clock) {
 	t.Helper()
 	cfg := Config{MQTT: &MQTTConfig{}}
 	if mut != nil {
