@@ -152,7 +152,7 @@ func (f *Fleet) Run(ctx context.Context) error {
 			case <-t.C:
 				f.Expire()
 			case <-save.C:
-				f.Checkpoint(ctx)
+				f.checkpointOrWarn(ctx)
 			}
 		}
 	})

@@ -75,7 +75,7 @@ func (s *kafkaSource) run(ctx context.Context, f *Fleet) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 			// Before another member takes them over: save and commit.
-			f.Checkpoint(ctx)
+			f.checkpointOrWarn(ctx)
 			s.forget(revoked)
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { s.forget(lost) }),
@@ -91,7 +91,7 @@ func (s *kafkaSource) run(ctx context.Context, f *Fleet) error {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		f.Checkpoint(cctx)
+		f.checkpointOrWarn(cctx)
 		s.mu.Lock()
 		s.cl = nil // leaving the group revokes: nothing more to commit
 		s.mu.Unlock()

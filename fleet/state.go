@@ -78,13 +78,20 @@ func (f *Fleet) Checkpoint(ctx context.Context) error {
 		}
 	}
 	if err := f.save(); err != nil {
-		f.log.Warn("fleet state not saved: sources commit nothing until it is", "dir", f.cfg.StateDir, "err", err)
 		return err
 	}
 	for _, commit := range commits {
 		commit(ctx)
 	}
 	return nil
+}
+
+// checkpointOrWarn is Checkpoint for the fleet's own timer and sources:
+// a failed save is logged, and retried at the next checkpoint.
+func (f *Fleet) checkpointOrWarn(ctx context.Context) {
+	if err := f.Checkpoint(ctx); err != nil {
+		f.log.Warn("fleet state not saved: the sources commit nothing until it is", "dir", f.cfg.StateDir, "err", err)
+	}
 }
 
 // save writes the state file when the state changed since the last save.
