@@ -30,6 +30,9 @@ func TestExampleConfigs(t *testing.T) {
 			if len(cfg.Sensors) == 0 && cfg.Fleet == nil {
 				t.Error("no sensors")
 			}
+			if f := cfg.Fleet; f != nil && f.StateDir != filepath.Join(cfg.Agent.DataDir, "fleet") {
+				t.Errorf("fleet.state_dir %q, want the default under data_dir %q", f.StateDir, cfg.Agent.DataDir)
+			}
 		})
 	}
 }
