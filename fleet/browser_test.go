@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strconv"
@@ -140,4 +141,12 @@ func TestFleetPageManyGateways(t *testing.T) {
 	if p.Canvases > 20*sensors {
 		t.Fatalf("%d charts after paging, want at most %d", p.Canvases, 20*sensors)
 	}
+
+	// A source the broker refuses says why, above the gateways.
+	f.setSourceError("kafka", errors.New("broker 127.0.0.1:9093: SASL authentication failed"))
+	var shown string
+	testenv.WaitFor(t, "the source's error on the page", func() bool {
+		b.Eval(`(() => { const e = document.getElementById('source-errors'); return e.hidden ? '' : e.textContent; })()`, &shown)
+		return shown == "kafka: broker 127.0.0.1:9093: SASL authentication failed"
+	})
 }
