@@ -237,8 +237,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // WriteMetrics writes the fleet's families in the Prometheus text format:
 // per gateway whether it is up, per gateway and sensor what was received,
-// dropped as duplicate, is pending and was lost, and what was ignored or
-// refused and why.
+// dropped as duplicate, is pending and was lost, what was ignored or
+// refused and why, and per source whether it is connected.
 func (f *Fleet) WriteMetrics(w io.Writer) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -295,6 +295,14 @@ func (f *Fleet) WriteMetrics(w io.Writer) {
 	fmt.Fprint(w, "# HELP kelvin_fleet_refused_total Gateways or sensors not tracked (max_gateways, max_sensors).\n# TYPE kelvin_fleet_refused_total counter\n")
 	for _, k := range slices.Sorted(maps.Keys(f.refused)) {
 		fmt.Fprintf(w, "kelvin_fleet_refused_total{what=\"%s\"} %d\n", k, f.refused[k])
+	}
+	fmt.Fprint(w, "# HELP kelvin_fleet_source_up 1 when the source (mqtt, kafka) is connected; /api/fleet says why not.\n# TYPE kelvin_fleet_source_up gauge\n")
+	for _, src := range slices.Sorted(maps.Keys(f.connected)) {
+		up := 0
+		if f.connected[src] {
+			up = 1
+		}
+		fmt.Fprintf(w, "kelvin_fleet_source_up{source=\"%s\"} %d\n", src, up)
 	}
 	fmt.Fprint(w, "# HELP kelvin_fleet_websocket_clients Fleet page connections.\n# TYPE kelvin_fleet_websocket_clients gauge\n")
 	fmt.Fprintf(w, "kelvin_fleet_websocket_clients %d\n", f.hub.clients())

@@ -166,6 +166,11 @@ func TestKafkaSourceSASL(t *testing.T) {
 	if sum.Sources["kafka"] || sum.Total != 0 {
 		t.Fatalf("with a wrong password: %+v", sum)
 	}
+	var metrics strings.Builder
+	f.WriteMetrics(&metrics)
+	if !strings.Contains(metrics.String(), `kelvin_fleet_source_up{source="kafka"} 0`) {
+		t.Errorf("metrics without the source down:\n%s", metrics.String())
+	}
 	if n := strings.Count(logs.String(), "fleet kafka source failing"); n > 2 || n < 1 {
 		t.Errorf("%d log lines about %d failed attempts, want one per distinct error:\n%s", n, attempts.Load(), logs.String())
 	}
