@@ -1,0 +1,158 @@
+//go:build !nokafka
+
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kelvin-gw/kelvin/internal/testenv"
+)
+
+// consumeAll reads the Kafka topic from its start with a fresh client
+// until done says the readings seen (by identity, with how often) are
+// enough, checking each record's key, headers and value.
+func consumeAll(t *testing.T, brokers []string, topic string, done func(map[identity]int) bool) map[identity]int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	seen := map[identity]int{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for !done(seen) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consuming %s: %d readings seen, not enough", topic, len(seen))
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			var r struct {
+				Agent, Sensor string
+				Seq           uint64
+				Value, Raw    float64
+			}
+			if err := json.Unmarshal(rec.Value, &r); err != nil {
+				t.Fatalf("record %s: %v", rec.Value, err)
+			}
+			if string(rec.Key) != r.Agent+"/"+r.Sensor || len(rec.Headers) == 0 || string(rec.Headers[0].Value) != r.Agent {
+				t.Errorf("record key %q headers %v for %s/%s", rec.Key, rec.Headers, r.Agent, r.Sensor)
+			}
+			if v := value(r.Agent, r.Sensor, r.Seq); r.Value != v || r.Raw != v {
+				t.Errorf("%s/%s seq %d: value %v raw %v, want the gateway's %v", r.Agent, r.Sensor, r.Seq, r.Value, r.Raw, v)
+			}
+			seen[identity{r.Agent, r.Sensor, r.Seq}]++
+		})
+	}
+	return seen
+}
+
+// TestFleetForwardEndToEnd: gateways' readings come in over MQTT (a real
+// mosquitto), with duplicates; a fleet Kelvin with fleet.forward and a
+// Kafka output (kfake) forwards every distinct reading once, with its own
+// agent, sensor and seq and the gateway's value, and none of its own. Then
+// the Kafka cluster goes away while readings keep coming: they wait in the
+// buffer, and once the cluster is back every one of them arrives (at
+// least once).
+func TestFleetForwardEndToEnd(t *testing.T) {
+	broker := testenv.StartMosquitto(t)
+	kafkaOpts := []kfake.Opt{kfake.Ports(testenv.FreePort(t)), kfake.DataDir(t.TempDir()), kfake.SeedTopics(2, "kelvin.fleet")}
+	cluster, err := kfake.NewCluster(kafkaOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cluster.Close() })
+	brokers := cluster.ListenAddrs()
+
+	dir := t.TempDir()
+	a := startAgent(t, fmt.Sprintf(`
+agent: { id: fleet, data_dir: %s, clock: trust }
+fleet:
+  mqtt: { url: %q }
+  forward: true
+buffer: { sync: 100ms, hot_dir: %s }
+kafka: { brokers: [%q], topic: kelvin.fleet }
+http: { listen: "127.0.0.1:%d" }
+`, filepath.Join(dir, "data"), broker.URL, filepath.Join(dir, "hot"), brokers[0], testenv.FreePort(t)))
+	testenv.WaitFor(t, "the fleet to subscribe", func() bool { return a.fleet.Summary("", 0, 1).Sources["mqtt"] })
+
+	gw := newGatewayPublisher(t, broker.URL)
+	phase := func(from, to uint64) {
+		gw.send("gw-1", "air", from, to)
+		gw.send("gw-1", "soil", from, to)
+		gw.send("gw-2", "air", from, to)              // the same sensor name on another gateway
+		gw.send("gw-1", "air", from+40, from+60)      // re-sent after a reconnect
+		gw.send("gw-2", "air", to-10, to)             // and again
+		gw.send("fleet", "self", from, from+4)        // this agent's own: never forwarded
+		gw.publish("kelvin/gw-3/air", []byte("21.5")) // no identity: ignored
+	}
+	want := func(to uint64) map[identity]bool {
+		m := map[identity]bool{}
+		for seq := uint64(1); seq <= to; seq++ {
+			for _, s := range [][2]string{{"gw-1", "air"}, {"gw-1", "soil"}, {"gw-2", "air"}} {
+				m[identity{s[0], s[1], seq}] = true
+			}
+		}
+		return m
+	}
+	check := func(seen map[identity]int, want map[identity]bool, once bool) {
+		t.Helper()
+		for id, n := range seen {
+			if !want[id] {
+				t.Errorf("forwarded %v, which no gateway sent (or this agent's own)", id)
+			}
+			if once && n != 1 {
+				t.Errorf("%v forwarded %d times, want once (the fleet drops duplicates)", id, n)
+			}
+		}
+		for id := range want {
+			if seen[id] == 0 {
+				t.Errorf("%v never forwarded", id)
+			}
+		}
+	}
+
+	phase(1, 100)
+	w := want(100)
+	seen := consumeAll(t, brokers, "kelvin.fleet", func(s map[identity]int) bool { return len(s) >= len(w) })
+	// Wait for anything extra to show up as well: the buffer is empty
+	// once Kafka acknowledged all of it.
+	testenv.WaitFor(t, "the Kafka output to acknowledge everything", func() bool { return a.store.Backlog("kafka") == 0 })
+	seen = consumeAll(t, brokers, "kelvin.fleet", func(s map[identity]int) bool { return len(s) >= len(w) })
+	check(seen, w, true)
+
+	// The Kafka cluster goes away; readings keep coming and wait in the buffer.
+	cluster.Close()
+	phase(101, 200)
+	testenv.WaitFor(t, "the fleet to take the readings", func() bool {
+		gi, _, _ := a.fleet.Gateway("gw-2", false)
+		return gi.Received == 200
+	})
+	if n := a.store.Backlog("kafka"); n < 300 {
+		t.Fatalf("backlog %d during the outage, want the 300 new readings", n)
+	}
+	cluster, err = kfake.NewCluster(kafkaOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = want(200)
+	testenv.WaitForWithin(t, 60*time.Second, "the backlog sent after the outage", func() bool { return a.store.Backlog("kafka") == 0 })
+	seen = consumeAll(t, brokers, "kelvin.fleet", func(s map[identity]int) bool { return len(s) >= len(w) })
+	check(seen, w, false)
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	t.Logf("after the outage: %d distinct readings, %d delivered again (at least once)", len(seen), dups)
+	if st := a.store.Stats(); st.Forwarded != uint64(len(w)) {
+		t.Errorf("buffer stored %d forwarded readings, want %d", st.Forwarded, len(w))
+	}
+}
