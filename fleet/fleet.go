@@ -404,7 +404,9 @@ func (f *Fleet) take(r reading.Reading, now time.Time) (bool, error) {
 		}
 		r.Value = out.Value
 	}
-	se.last = r
+	if !r.Time.Before(se.last.Time) {
+		se.last = r // the newest by time is the current value, as on the page
+	}
 	p := point{T: r.Time.UnixMilli(), V: float32(r.Value), Raw: float32(r.Raw)}
 	if len(se.ring) < f.cfg.HistoryPoints {
 		se.ring = append(se.ring, p)
