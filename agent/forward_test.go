@@ -6,13 +6,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kelvin-gw/kelvin/fleet"
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 )
 
@@ -154,5 +159,75 @@ http: { listen: "127.0.0.1:%d" }
 	t.Logf("after the outage: %d distinct readings, %d delivered again (at least once)", len(seen), dups)
 	if st := a.store.Stats(); st.Forwarded != uint64(len(w)) {
 		t.Errorf("buffer stored %d forwarded readings, want %d", st.Forwarded, len(w))
+	}
+}
+
+// TestFleetForwardSurvivesKill9: a forwarding fleet (its own process)
+// takes readings while its Kafka cluster is down, so they wait in its
+// buffer; it is killed with SIGKILL, the cluster comes up, the fleet is
+// started again, and every reading it had taken arrives.
+func TestFleetForwardSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	gobin := testenv.Require(t, "go", "golang-go")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kelvin")
+	if out, err := exec.Command(gobin, "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	broker := testenv.StartMosquitto(t)
+	kafkaPort := testenv.FreePort(t)
+	kafkaAddr := fmt.Sprintf("127.0.0.1:%d", kafkaPort)
+	httpPort := testenv.FreePort(t)
+	f := &gatewayProc{id: "fleet", bin: bin, data: filepath.Join(dir, "data"), conf: filepath.Join(dir, "fleet.yaml")}
+	os.WriteFile(f.conf, []byte(fmt.Sprintf(`
+agent: { id: fleet, data_dir: %s, clock: trust }
+fleet:
+  mqtt: { url: %q }
+  forward: true
+buffer: { hot_dir: %s }
+kafka: { brokers: [%q], topic: kelvin.fleet }
+http: { listen: "127.0.0.1:%d" }
+log: { level: warn }
+`, f.data, broker.URL, filepath.Join(dir, "hot"), kafkaAddr, httpPort)), 0o644)
+	f.start(t)
+	t.Cleanup(func() {
+		f.stop(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("fleet log:\n%s", f.stderr.String())
+		}
+	})
+	api := fmt.Sprintf("http://127.0.0.1:%d/api/fleet", httpPort)
+	summary := func() (s fleet.Summary) {
+		resp, err := http.Get(api)
+		if err != nil {
+			return s
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&s)
+		return s
+	}
+	testenv.WaitForWithin(t, 30*time.Second, "the fleet to subscribe", func() bool { return summary().Sources["mqtt"] })
+
+	gw := newGatewayPublisher(t, broker.URL)
+	gw.send("gw-1", "air", 1, 200)
+	gw.send("gw-2", "air", 1, 200)
+	testenv.WaitFor(t, "the fleet to take every reading", func() bool { return summary().Totals.Received == 400 })
+	f.stop(syscall.SIGKILL)
+
+	cluster, err := kfake.NewCluster(kfake.Ports(kafkaPort), kfake.SeedTopics(1, "kelvin.fleet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	f.start(t)
+	seen := consumeAll(t, []string{kafkaAddr}, "kelvin.fleet", func(s map[identity]int) bool { return len(s) >= 400 })
+	for _, agent := range []string{"gw-1", "gw-2"} {
+		for seq := uint64(1); seq <= 200; seq++ {
+			if seen[identity{agent, "air", seq}] == 0 {
+				t.Errorf("%s/air seq %d lost", agent, seq)
+			}
+		}
 	}
 }
