@@ -193,12 +193,13 @@ func (a *Agent) newFleet(undo *closers) error {
 	if a.cfg.Fleet.Forward {
 		f.SetForward(a.forwardFleet)
 		// A broker other than the one the fleet follows gets the
-		// gateways' status too, for Home Assistant's availability and
-		// other fleets.
+		// gateways' status and restart announcements too, for Home
+		// Assistant's availability and other fleets.
 		for _, o := range a.outputs {
-			m, ok := o.(interface{ MirrorGatewayState(agent, state string) })
+			m, ok := o.(gatewayMirror)
 			if ok && (a.cfg.Fleet.MQTT == nil || !sameBroker(a.cfg.Fleet.MQTT.URL, a.cfg.MQTT.URL)) {
 				f.SetStateHook(m.MirrorGatewayState)
+				f.SetRestartHook(m.MirrorGatewayRestart)
 			}
 		}
 	}
@@ -209,6 +210,13 @@ func (a *Agent) newFleet(undo *closers) error {
 	a.ui.AddMetrics(f.WriteMetrics)
 	a.fleet = f
 	return nil
+}
+
+// gatewayMirror is an output that republishes gateways' retained
+// messages (the MQTT output).
+type gatewayMirror interface {
+	MirrorGatewayState(agent, state string)
+	MirrorGatewayRestart(agent string, payload []byte)
 }
 
 // forwardFleet stores the fleet's new readings in the buffer with their

@@ -65,7 +65,7 @@ func (g *gatewayPublisher) publish(topic string, payload []byte) {
 // to another with mqtt.homeassistant: each gateway's readings arrive there
 // under the gateway's own agent, announced to Home Assistant before the
 // first of them, and the gateway's state (from its status and last will
-// on the followed broker) is mirrored there for the availability.
+// on the followed broker) and restart announcement are mirrored there.
 func TestFleetForwardHomeAssistant(t *testing.T) {
 	in, out := testenv.StartMosquitto(t), testenv.StartMosquitto(t)
 	dir := t.TempDir()
@@ -122,6 +122,17 @@ http: { listen: "127.0.0.1:%d" }
 	testenv.WaitFor(t, "gw-1 online, mirrored", func() bool {
 		s := states.get("kelvin/gw-1/status")
 		return len(s) > 0 && s[len(s)-1] == "online"
+	})
+
+	// Its restart announcement, mirrored as it came.
+	restart := `{"started":"2026-12-04T22:00:00Z","seq_resume":{"air":65537}}`
+	restarts := subscribe(t, out.URL, "kelvin/gw-1/restart")
+	if tok := gw.pc.Publish("kelvin/gw-1/restart", 1, true, restart); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	testenv.WaitFor(t, "gw-1's restart announcement, mirrored", func() bool {
+		r := restarts.get("kelvin/gw-1/restart")
+		return len(r) > 0 && r[len(r)-1] == restart
 	})
 
 	// The gateway goes away: its last will says offline on the followed

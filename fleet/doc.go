@@ -37,5 +37,6 @@
 // SetForward hands each message's new readings, as the gateways sent
 // them, to a forwarder (the agent stores them in its buffer for its
 // outputs) before Handle returns, so a source acknowledges a message only
-// after; SetStateHook reports gateways going online and offline.
+// after; SetStateHook reports gateways going online and offline, and
+// SetRestartHook their restart announcements.
 package fleet

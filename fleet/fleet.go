@@ -42,8 +42,9 @@ type Fleet struct {
 	sources   []source
 	connected map[string]bool // by source name
 
-	forward func([]reading.Reading) // nil: readings are not forwarded
-	onState func(agent, state string)
+	forward   func([]reading.Reading) // nil: readings are not forwarded
+	onState   func(agent, state string)
+	onRestart func(agent string, payload []byte)
 }
 
 // gateway is one agent seen on the stream.
@@ -167,6 +168,11 @@ func (f *Fleet) SetForward(fn func([]reading.Reading)) { f.forward = fn }
 // not block nor call the fleet. Call it before Run.
 func (f *Fleet) SetStateHook(fn func(agent, state string)) { f.onState = fn }
 
+// SetRestartHook makes the fleet call fn with each gateway's restart
+// announcement (kelvin/AGENT/restart) as it came, once the fleet applied
+// it. fn must not block nor keep payload. Call it before Run.
+func (f *Fleet) SetRestartHook(fn func(agent string, payload []byte)) { f.onRestart = fn }
+
 // setStateLocked records a change of the gateway's state; f.mu is held.
 func (f *Fleet) setStateLocked(g *gateway, state string, now time.Time) {
 	g.state, g.changed = state, now
@@ -214,6 +220,9 @@ func (f *Fleet) Handle(topic string, payload []byte) error {
 	if agent, ok := topicAgent(topic, "/restart"); ok {
 		if resume, err := parseRestart(payload); err == nil {
 			f.restart(agent, resume)
+			if f.onRestart != nil {
+				f.onRestart(agent, payload)
+			}
 			return nil
 		}
 		// A sensor called "restart": read on.

@@ -11,7 +11,8 @@ import (
 // TestForward: the fleet forwards every distinct reading once, as the
 // gateway sent it (its filters shape only what the fleet shows), a
 // message's readings in one call; duplicates and readings over its bounds
-// are not forwarded. Gateways' state changes reach the hook.
+// are not forwarded. Gateways' state changes and restart announcements
+// reach their hooks.
 func TestForward(t *testing.T) {
 	f, c := newTestFleet(t, func(c *Config) {
 		c.MaxGateways = 2
@@ -19,8 +20,9 @@ func TestForward(t *testing.T) {
 	})
 	var calls [][]reading.Reading
 	f.SetForward(func(rs []reading.Reading) { calls = append(calls, slices.Clone(rs)) })
-	var states []string
+	var states, restarts []string
 	f.SetStateHook(func(agent, state string) { states = append(states, agent+" "+state) })
+	f.SetRestartHook(func(agent string, p []byte) { restarts = append(restarts, agent+" "+string(p)) })
 
 	ts := c.now()
 	f.Handle("kelvin/gw-1/status", []byte("online"))
@@ -36,6 +38,7 @@ func TestForward(t *testing.T) {
 	f.Handle("kelvin/gw-2/tank", payload(reading.FormatJSON, "gw-2", "tank", 9, 9, ts))
 	f.Handle("kelvin/gw-3/tank", payload(reading.FormatJSON, "gw-3", "tank", 1, 1, ts)) // over max_gateways
 	f.Handle("kelvin/gw-1/status", []byte("offline"))
+	f.Handle("kelvin/gw-2/restart", []byte(`{"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":65537}}`))
 
 	var seqs []uint64
 	for _, rs := range calls {
@@ -56,6 +59,9 @@ func TestForward(t *testing.T) {
 	}
 	if want := []string{"gw-1 online", "gw-2 online", "gw-1 offline"}; !slices.Equal(states, want) {
 		t.Errorf("states %q, want %q", states, want)
+	}
+	if want := []string{`gw-2 {"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":65537}}`}; !slices.Equal(restarts, want) {
+		t.Errorf("restarts %q, want %q", restarts, want)
 	}
 	// The page shows the fleet's filtered values.
 	if _, ss, _ := f.Gateway("gw-1", true); ss[0].Series[0].Points[0][1] != 11 {

@@ -129,8 +129,8 @@ type Client struct {
 	haMu        sync.Mutex
 	haAnnounced map[topicKey]bool
 
-	// mirror is the state of each gateway whose status this agent
-	// mirrors (MirrorGatewayState); dirty those still to publish.
+	// mirror holds the retained messages of gateways that this agent
+	// republishes (mirror.go), by topic; dirty those still to publish.
 	mirrorMu sync.Mutex
 	mirror   map[string]string
 	dirty    map[string]bool
@@ -689,83 +689,6 @@ func (c *Client) topicOf(r *reading.Reading) string {
 // forwarded reports whether r is another agent's reading.
 func (c *Client) forwarded(r *reading.Reading) bool {
 	return r.Agent != "" && r.Agent != c.agentID
-}
-
-// MirrorGatewayState sets the state ("online" or "offline") of another
-// agent, a gateway whose readings this agent forwards, and publishes it
-// retained on the gateway's status topic (kelvin/{agent}/status): at once
-// when connected, and again at every connection. It is for a broker the
-// gateway does not publish to itself, where Home Assistant's availability
-// and other fleets need it. It never blocks; safe for concurrent use.
-func (c *Client) MirrorGatewayState(agent, state string) {
-	if agent == c.agentID || agent == "" {
-		return
-	}
-	c.mirrorMu.Lock()
-	changed := c.mirror[agent] != state
-	if changed {
-		c.mirror[agent] = state
-		c.dirty[agent] = true
-	}
-	c.mirrorMu.Unlock()
-	if changed {
-		c.poke()
-	}
-}
-
-// mirrorAll marks every mirrored state to be published again (after a
-// connection).
-func (c *Client) mirrorAll() {
-	c.mirrorMu.Lock()
-	for agent := range c.mirror {
-		c.dirty[agent] = true
-	}
-	n := len(c.dirty)
-	c.mirrorMu.Unlock()
-	if n > 0 {
-		c.poke()
-	}
-}
-
-func (c *Client) poke() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
-// mirrorLoop publishes the mirrored states marked dirty while connected,
-// until ctx is done. A state that fails stays dirty for the next connection.
-func (c *Client) mirrorLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.kick:
-		}
-		c.mirrorMu.Lock()
-		todo := make(map[string]string, len(c.dirty))
-		for agent := range c.dirty {
-			todo[agent] = c.mirror[agent]
-		}
-		clear(c.dirty)
-		c.mirrorMu.Unlock()
-		for agent, state := range todo {
-			if ctx.Err() != nil || !c.pc.IsConnectionOpen() {
-				c.mirrorMu.Lock()
-				c.dirty[agent] = true // for the next connection
-				c.mirrorMu.Unlock()
-				continue
-			}
-			tok := c.pc.Publish(gatewayStatusTopic(agent), 1, true, state)
-			if !tok.WaitTimeout(publishTimeout) || tok.Error() != nil {
-				c.log.Debug("mqtt: mirroring a gateway's status failed", "gateway", agent, "err", tok.Error())
-				c.mirrorMu.Lock()
-				c.dirty[agent] = true // for the next connection
-				c.mirrorMu.Unlock()
-			}
-		}
-	}
 }
 
 // AnnounceRestart sets the retained message published on

@@ -219,4 +219,18 @@ func TestHomeAssistantForwarded(t *testing.T) {
 	if own := retained(t, m.URL, "kelvin/fleet/status"); own.Payload != "online" {
 		t.Fatalf("the forwarder's status %q", own.Payload)
 	}
+	// Restart announcements too, and all of it again after a reconnection.
+	c.MirrorGatewayRestart("gw-2", []byte(`{"seq_resume":{"tank":65537}}`))
+	if r := retained(t, m.URL, "kelvin/gw-2/restart"); r.Payload != `{"seq_resume":{"tank":65537}}` {
+		t.Fatalf("gw-2 restart %q", r.Payload)
+	}
+	m.Terminate()
+	m.Start() // without persistence: the retained messages are gone
+	c.waitConnected(t)
+	if st := retained(t, m.URL, "kelvin/gw-1/status"); st.Payload != "offline" {
+		t.Fatalf("gw-1 status after the broker restarted: %q", st.Payload)
+	}
+	if r := retained(t, m.URL, "kelvin/gw-2/restart"); r.Payload != `{"seq_resume":{"tank":65537}}` {
+		t.Fatalf("gw-2 restart after the broker restarted: %q", r.Payload)
+	}
 }
