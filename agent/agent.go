@@ -486,8 +486,17 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	if a.mqttIn != nil {
 		goPart(a.inPart, a.mqttIn.Run, log.With("input", "mqtt"))
 	}
+	// A fleet that forwards is a source of readings: it stops with the
+	// sensors, before the buffer syncs. One that does not lives as long
+	// as the outputs.
+	fleetCtx, stopFleet := outCtx, func() {}
+	var fleetDone sync.WaitGroup
 	if a.fleet != nil {
-		outputs.Go(func() { a.runFleet(outCtx) })
+		if a.cfg.Fleet.Forward {
+			fleetCtx, stopFleet = context.WithCancel(outCtx)
+			defer stopFleet()
+		}
+		fleetDone.Go(func() { a.runFleet(fleetCtx) })
 	}
 	var uiErr chan error // nil (never ready) without a page
 	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
@@ -539,12 +548,17 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	for _, g := range a.groups {
 		g.wait() // a bulk read ends before its bus is closed
 	}
+	stopFleet()
+	if a.cfg.Fleet != nil && a.cfg.Fleet.Forward {
+		fleetDone.Wait()
+	}
 	if err := a.store.Flush(); err != nil {
 		log.Error("store flush failed", "err", err)
 	}
 	a.drain(shutdownDrain)
 	stopOutputs()
 	outputs.Wait()
+	fleetDone.Wait()
 	for _, o := range a.outputs {
 		closeOutput(o)
 	}

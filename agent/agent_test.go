@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -201,4 +203,16 @@ func startAgentWith(t testing.TB, yaml string, opts Options) *Agent {
 	go func() { done <- a.Run(ctx, nil) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return a
+}
+
+// buildKelvin builds the kelvin binary into dir and returns its path, for
+// tests that run it as a process (to kill it with SIGKILL).
+func buildKelvin(t *testing.T, dir string) string {
+	t.Helper()
+	gobin := testenv.Require(t, "go", "golang-go")
+	bin := filepath.Join(dir, "kelvin")
+	if out, err := exec.Command(gobin, "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

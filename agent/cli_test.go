@@ -25,6 +25,8 @@ func TestMainExitCodes(t *testing.T) {
 		{args: []string{"check"}, code: ExitUsage, inErr: "-config FILE is required"},
 		{args: []string{"check", "-config", "testdata/nonexistent.yaml"}, code: ExitUsage, inErr: "testdata/nonexistent.yaml: no such file or directory"},
 		{args: []string{"check", "-config", "testdata/bad-keys.yaml"}, code: ExitUsage, inErr: "testdata/bad-keys.yaml:3: agent.datadir: unknown key"},
+		// A forwarding fleet that would feed itself (issue 18).
+		{args: []string{"check", "-config", "testdata/bad-forward.yaml"}, code: ExitUsage, inErr: "testdata/bad-forward.yaml:5: fleet.forward: would feed the fleet its own readings"},
 		// run refuses a bad config with status 2 before starting anything.
 		{args: []string{"run", "-config", "testdata/bad-w1.yaml"}, code: ExitUsage, inErr: "testdata/bad-w1.yaml:6: sensors[1].address"},
 		{args: []string{"run", "-bogus"}, code: ExitUsage, inErr: "flag provided but not defined"},

@@ -144,6 +144,16 @@ func TestBadConfigs(t *testing.T) {
 			`15: fleet.filters[0].match: "[gw": want AGENT/SENSOR with * wildcards, like greenhouse-*/tank`,
 			`19: fleet.filters[1].filters: want a list of filters: a fleet rule applies to every quantity it matches`,
 		},
+		"bad-forward.yaml": {
+			`5: fleet.forward: would feed the fleet its own readings: mqtt.topic "kelvin/{agent}/{sensor}" publishes them on the broker the fleet follows, under fleet.mqtt.topics[0] "kelvin/#"; set mqtt.topic outside it (e.g. fleet/{agent}/{sensor}) or forward to another broker`,
+			`5: fleet.forward: would feed the fleet its own readings: kafka.topic "kelvin.readings" produces them to the topic the fleet reads (fleet.kafka.topic "kelvin.readings") on the same cluster; set another kafka.topic (e.g. kelvin.fleet) or forward to another cluster`,
+		},
+		"bad-forward-topic.yaml": {
+			`6: mqtt.topic: "fleet/{sensor}" must contain {agent} when fleet.forward is on: every gateway's sensors would share topics`,
+		},
+		"bad-forward-none.yaml": {
+			`3: fleet.forward: forwards the fleet's readings to the outputs: configure mqtt: or kafka: (or leave forward out)`,
+		},
 		"bad-env.yaml": {
 			`5: mqtt.url: environment variable KELVIN_TEST_UNSET_BROKER is not set`,
 			`7: mqtt.password_file: /nonexistent/kelvin-password: no such file or directory`,
@@ -393,5 +403,46 @@ kafka:
 	_, err = Parse("seg.yaml", []byte("sensors: [{id: a, type: sim}]\nbuffer: {segment_bytes: 10}\n"), func(string) (string, bool) { return "", false })
 	if err == nil || !strings.Contains(err.Error(), "buffer.segment_bytes: unknown key") {
 		t.Errorf("segment_bytes in a config: %v, want unknown key", err)
+	}
+}
+
+// TestForwardWithoutLoop: fleet.forward is accepted when the outputs
+// cannot feed the fleet's sources: another prefix or another broker, another
+// Kafka topic or cluster.
+func TestForwardWithoutLoop(t *testing.T) {
+	for _, outputs := range []string{
+		`mqtt: { url: "tcp://localhost:1883", topic: "fleet/{agent}/{sensor}" }`,
+		`mqtt: { url: "tcp://127.0.0.1:1884" }`,
+		`mqtt: { url: "tcp://central.lan" }`,
+		`kafka: { brokers: ["localhost:9092"], topic: "kelvin.fleet" }`,
+		`kafka: { brokers: ["kafka2.lan:9092"] }`,
+	} {
+		conf := `
+agent: { id: fleet }
+fleet:
+  mqtt: { url: "tcp://localhost:1883" }
+  kafka: { brokers: ["localhost:9092"] }
+  forward: true
+http: { listen: ":8080" }
+` + outputs + "\n"
+		if _, err := Parse("x.yaml", []byte(conf), nil); err != nil {
+			t.Errorf("%s: %v", outputs, err)
+		}
+	}
+	for _, tc := range []struct {
+		filter, pattern string
+		overlap         bool
+	}{
+		{"kelvin/#", "kelvin/{agent}/{sensor}/{quantity}", true},
+		{"kelvin/+/+", "kelvin/{agent}/{sensor}/{quantity}", false},
+		{"kelvin/+/+/+", "kelvin/{agent}/{sensor}/{quantity}", true},
+		{"kelvin/gw-1/#", "kelvin/{agent}/{sensor}/{quantity}", true},
+		{"kelvin/#", "fleet/{agent}/{sensor}/{quantity}", false},
+		{"#", "fleet/{agent}/{sensor}/{quantity}", true},
+		{"site/+/x", "site/{agent}/y", false},
+	} {
+		if got := topicsOverlap(tc.filter, tc.pattern); got != tc.overlap {
+			t.Errorf("topicsOverlap(%q, %q) = %v", tc.filter, tc.pattern, got)
+		}
 	}
 }

@@ -98,13 +98,9 @@ func TestFleetEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs three gateways")
 	}
-	gobin := testenv.Require(t, "go", "golang-go")
 	dir := t.TempDir()
 	broker := testenv.StartMosquitto(t, "persistence true", "persistence_location "+dir+"/", "autosave_interval 1")
-	bin := filepath.Join(dir, "kelvin")
-	if out, err := exec.Command(gobin, "build", "-o", bin, "..").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildKelvin(t, dir)
 
 	port := testenv.FreePort(t)
 	startAgent(t, fmt.Sprintf(`

@@ -155,12 +155,8 @@ func TestIngestAcceptedSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	gobin := testenv.Require(t, "go", "golang-go")
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "kelvin")
-	if out, err := exec.Command(gobin, "build", "-o", bin, "..").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildKelvin(t, dir)
 	data := filepath.Join(dir, "data")
 	// The hot tail, as systemd's RuntimeDirectory= gives it: a 202 means
 	// the readings are there, and a kill -9 must not lose them.

@@ -31,6 +31,10 @@ func openStore(cfg *Config, outputs []string, now func() time.Time, log *slog.Lo
 
 func (b *bufferStore) Append(rs []reading.Reading) error { return b.log.Append(rs) }
 
+// AppendForwarded is buffer.Log.AppendForwarded: readings of other agents,
+// stored with their own (agent, sensor, seq).
+func (b *bufferStore) AppendForwarded(rs []reading.Reading) error { return b.log.AppendForwarded(rs) }
+
 func (b *bufferStore) Source(output string) (publish.Source, error) { return b.log.Cursor(output) }
 
 func (b *bufferStore) Backlog(output string) int {

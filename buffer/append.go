@@ -136,11 +136,40 @@ func (l *Log) flushLocked() error {
 // Config.Sync later). It returns ErrFull (counted as refused) when rs does
 // not fit, ErrClosed after Close. Safe for concurrent use.
 func (l *Log) Append(rs []reading.Reading) error {
+	return l.append(rs, false)
+}
+
+// AppendForwarded stores rs, oldest first, as Append does, but for
+// readings another agent took (the fleet's, forwarded again): each keeps
+// the Agent, Sensor and Seq it carries, its end-to-end identity, and rs is
+// not modified. The caller sets all three: Agent and Sensor not empty, Seq
+// at least 1, as the agent that took the reading assigned it; a reading
+// without them refuses the whole batch with ErrNoIdentity. Forwarded
+// readings never touch this log's own seqs: not the per-sensor counters
+// (a forwarded "air" of agent "gw-1" and a local sensor "air" are
+// unrelated), not the SEQ reservation, not Resumed or LastSeq, and
+// recovery after a crash tells them apart from local readings. Everything
+// else is as for Append: all or none, durability (sync, the hot tail),
+// order with local readings as appended, every cursor, max_bytes and
+// max_age, ErrFull, ErrClosed, and Stats (Appended counts them, Forwarded
+// counts them alone). Duplicates (the same identity twice) are stored
+// twice; dropping them is the consumer's job, as for any at-least-once
+// stream. Safe for concurrent use.
+func (l *Log) AppendForwarded(rs []reading.Reading) error {
+	for i := range rs {
+		if r := &rs[i]; r.Agent == "" || r.Sensor == "" || r.Seq == 0 {
+			return fmt.Errorf("%w: reading %d (agent %q, sensor %q, seq %d)", ErrNoIdentity, i, r.Agent, r.Sensor, r.Seq)
+		}
+	}
+	return l.append(rs, true)
+}
+
+func (l *Log) append(rs []reading.Reading, forwarded bool) error {
 	if len(rs) == 0 {
 		return nil
 	}
 	l.mu.Lock()
-	end, err := l.appendLocked(rs)
+	end, err := l.appendLocked(rs, forwarded)
 	l.mu.Unlock()
 	if err != nil {
 		return err
@@ -191,7 +220,7 @@ func (l *Log) WaitDurable(ctx context.Context) error {
 	}
 }
 
-func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
+func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
@@ -210,25 +239,27 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 	reserve := false
 	for i := range rs {
 		r := rs[i]
-		last, existed := l.seqs[r.Sensor]
-		touched := false
-		for _, u := range undo {
-			if u.sensor == r.Sensor {
-				touched = true
-				break
+		if !forwarded {
+			last, existed := l.seqs[r.Sensor]
+			touched := false
+			for _, u := range undo {
+				if u.sensor == r.Sensor {
+					touched = true
+					break
+				}
 			}
-		}
-		if !touched {
-			undo = append(undo, seqUndo{r.Sensor, last, existed})
-		}
-		r.Seq = last + 1
-		l.seqs[r.Sensor] = r.Seq
+			if !touched {
+				undo = append(undo, seqUndo{r.Sensor, last, existed})
+			}
+			r.Seq = last + 1
+			l.seqs[r.Sensor] = r.Seq
+			if r.Seq > l.res.reserved[r.Sensor] {
+				reserve = true
+			}
+		} // else its own identity: no seq of ours, nothing to undo
 		seqs = append(seqs, r.Seq)
-		if r.Seq > l.res.reserved[r.Sensor] {
-			reserve = true
-		}
 		before := len(enc)
-		enc = appendReading(enc, &r)
+		enc = appendReading(enc, &r, forwarded)
 		if n := len(enc) - before - headerLen; n > maxReadingPayload {
 			rollback()
 			return 0, fmt.Errorf("buffer: reading of sensor %q is %d bytes encoded, more than %d", r.Sensor, n, maxReadingPayload)
@@ -292,12 +323,18 @@ func (l *Log) appendLocked(rs []reading.Reading) (int64, error) {
 		rs[i].Seq = seqs[i]
 	}
 	l.st.Appended += uint64(len(rs))
+	if forwarded {
+		l.st.Forwarded += uint64(len(rs))
+	}
 	end := l.end()
 	if len(l.wbuf) >= flushBytes || l.hot != "" {
 		if err := l.flushLocked(); err != nil {
 			// The batch is lost with the buffer: count it as refused, the
 			// earlier buffered readings as dropped.
 			l.st.Appended -= uint64(len(rs))
+			if forwarded {
+				l.st.Forwarded -= uint64(len(rs))
+			}
 			l.st.DroppedFull -= uint64(len(rs))
 			l.st.Refused += uint64(len(rs))
 			if errors.Is(err, syscall.ENOSPC) {

@@ -38,12 +38,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// fwdSeq0 is where the seqs of the crash child's forwarded readings start:
+// far above any seq the log hands out itself, so a forwarded seq that
+// leaked into the log's own counters shows.
+const fwdSeq0 = 1 << 40
+
 // crashChild appends with sync: always and consumes through cursor "out"
-// until it is killed. It prints, one write per batch of lines:
+// until it is killed. Between its own readings it forwards readings of
+// agent "gw-1" with the same sensor names (AppendForwarded). It prints, one
+// write per batch of lines:
 //
-//	A sensor seq value   a reading Append returned for: durable
-//	R sensor seq value   a reading Next returned, printed before its Ack
-//	P pos                cursor "out" durable at global offset pos
+//	A agent sensor seq value   a reading Append returned for: durable
+//	R agent sensor seq value   a reading Next returned, printed before its Ack
+//	P pos                      cursor "out" durable at global offset pos
 func crashChild(dir string) {
 	trial, _ := strconv.Atoi(os.Getenv(crashTrialEnv))
 	var outMu sync.Mutex
@@ -81,7 +88,7 @@ func crashChild(dir string) {
 			}
 			var b strings.Builder
 			for _, r := range rs {
-				fmt.Fprintf(&b, "R %s %d %v\n", r.Sensor, r.Seq, r.Value)
+				fmt.Fprintf(&b, "R %s %s %d %v\n", r.Agent, r.Sensor, r.Seq, r.Value)
 			}
 			emit(b.String())
 			c.Ack(len(rs))
@@ -97,6 +104,21 @@ func crashChild(dir string) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
+		if rand.IntN(3) == 0 {
+			// Another gateway's readings, with their own identity; the
+			// seqs grow across trials, the values are the trial's.
+			fw := make([]reading.Reading, 1+rand.IntN(3))
+			for j := range fw {
+				n := trial*1_000_000 + i*10 + j
+				fw[j] = rd(sensors[rand.IntN(len(sensors))], float64(n)+0.5)
+				fw[j].Agent, fw[j].Seq = "gw-1", fwdSeq0+uint64(n)
+			}
+			if err := l.AppendForwarded(fw); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+			rs = append(rs, fw...)
+		}
 		if cfg.HotDir != HotDirOff {
 			// Paced like sensors, so that group commits (spills, cursor
 			// records) happen between the kills too.
@@ -104,7 +126,7 @@ func crashChild(dir string) {
 		}
 		var b strings.Builder
 		for _, r := range rs {
-			fmt.Fprintf(&b, "A %s %d %v\n", r.Sensor, r.Seq, r.Value)
+			fmt.Fprintf(&b, "A %s %s %d %v\n", r.Agent, r.Sensor, r.Seq, r.Value)
 		}
 		emit(b.String())
 	}
@@ -115,10 +137,18 @@ type seqKey struct {
 	seq    uint64
 }
 
+// idKey is a reading's end-to-end identity.
+type idKey struct {
+	agent, sensor string
+	seq           uint64
+}
+
 // TestCrashKill9 kills a writing and consuming process at random moments
-// and checks, after each kill, that every reading whose Append returned is
-// delivered or still pending, that a (sensor, seq) always names the same
-// reading, and that the persisted cursor never went backwards.
+// and checks, after each kill, that every reading whose Append (or
+// AppendForwarded) returned is delivered or still pending, that an (agent,
+// sensor, seq) always names the same reading, that forwarded readings keep
+// their seqs and never move the log's own, and that the persisted cursor
+// never went backwards.
 func TestCrashKill9(t *testing.T) { crashKill9(t, "") }
 
 // TestCrashKill9Hot is TestCrashKill9 with the hot tail: every reading
@@ -134,14 +164,14 @@ func crashKill9(t *testing.T, hot string) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rnd := rand.New(rand.NewPCG(seed, 1))
-	names := map[seqKey]float64{} // every (sensor, seq) ever seen, and its value
-	delivered := map[seqKey]bool{}
-	var acked []seqKey // every reading Append returned for
+	names := map[idKey]float64{} // every (agent, sensor, seq) ever seen, and its value
+	delivered := map[idKey]bool{}
+	var acked []idKey // every reading Append returned for
 	var lastPos int64
 	persists := 0
-	name := func(where string, k seqKey, v float64) {
+	name := func(where string, k idKey, v float64) {
 		if old, ok := names[k]; ok && old != v {
-			t.Fatalf("%s: %s seq %d names value %v, earlier %v: a seq was reused", where, k.sensor, k.seq, v, old)
+			t.Fatalf("%s: %s/%s seq %d names value %v, earlier %v: a seq was reused", where, k.agent, k.sensor, k.seq, v, old)
 		}
 		names[k] = v
 	}
@@ -155,10 +185,10 @@ func crashKill9(t *testing.T, hot string) {
 				p, _ := strconv.ParseInt(f[1], 10, 64)
 				persisted = max(persisted, p)
 				persists++
-			case len(f) == 4 && (f[0] == "A" || f[0] == "R"):
-				seq, _ := strconv.ParseUint(f[2], 10, 64)
-				v, _ := strconv.ParseFloat(f[3], 64)
-				k := seqKey{f[1], seq}
+			case len(f) == 5 && (f[0] == "A" || f[0] == "R"):
+				seq, _ := strconv.ParseUint(f[3], 10, 64)
+				v, _ := strconv.ParseFloat(f[4], 64)
+				k := idKey{f[1], f[2], seq}
 				name("trial "+strconv.Itoa(trial)+" "+f[0], k, v)
 				if f[0] == "A" {
 					acked = append(acked, k)
@@ -184,19 +214,35 @@ func crashKill9(t *testing.T, hot string) {
 			t.Fatalf("trial %d: cursor at %d after reopen; it had persisted %d (this run) and %d (previous)", trial, pos, persisted, lastPos)
 		}
 		lastPos = pos
-		pending := map[seqKey]bool{}
-		inLog := map[seqKey]bool{}
-		lastSeq := map[string]uint64{}
+		for _, s := range []string{"s0", "s1", "s2"} {
+			if n := l.LastSeq(s); n >= fwdSeq0 {
+				t.Fatalf("trial %d: the log's own seq of %s is %d: a forwarded seq leaked into it", trial, s, n)
+			}
+		}
+		if res, err := readReservation(dir); err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		} else {
+			for s, n := range res.seqs {
+				if n >= fwdSeq0 {
+					t.Fatalf("trial %d: %s reserved up to %d: a forwarded seq leaked into SEQ", trial, s, n)
+				}
+			}
+		}
+		pending := map[idKey]bool{}
+		inLog := map[idKey]bool{}
+		type series struct{ agent, sensor string }
+		lastSeq := map[series]uint64{}
 		for _, e := range scanDir(t, dir) {
-			k := seqKey{e.r.Sensor, e.r.Seq}
+			k := idKey{e.r.Agent, e.r.Sensor, e.r.Seq}
 			if inLog[k] {
-				t.Fatalf("trial %d: %s seq %d twice in the log", trial, k.sensor, k.seq)
+				t.Fatalf("trial %d: %s/%s seq %d twice in the log", trial, k.agent, k.sensor, k.seq)
 			}
 			inLog[k] = true
-			if e.r.Seq <= lastSeq[k.sensor] {
-				t.Fatalf("trial %d: %s seq %d after %d in the log", trial, k.sensor, k.seq, lastSeq[k.sensor])
+			sk := series{k.agent, k.sensor}
+			if e.r.Seq <= lastSeq[sk] {
+				t.Fatalf("trial %d: %s/%s seq %d after %d in the log", trial, k.agent, k.sensor, k.seq, lastSeq[sk])
 			}
-			lastSeq[k.sensor] = e.r.Seq
+			lastSeq[sk] = e.r.Seq
 			name(fmt.Sprintf("trial %d log", trial), k, e.r.Value)
 			if e.pos >= pos {
 				pending[k] = true
@@ -204,14 +250,23 @@ func crashKill9(t *testing.T, hot string) {
 		}
 		for _, k := range acked {
 			if !delivered[k] && !pending[k] {
-				t.Fatalf("trial %d: %s seq %d was durable, is neither delivered nor pending", trial, k.sensor, k.seq)
+				t.Fatalf("trial %d: %s/%s seq %d was durable, is neither delivered nor pending", trial, k.agent, k.sensor, k.seq)
 			}
 		}
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d trials, %d durable readings, %d delivered, %d cursor persists seen", trials, len(acked), len(delivered), persists)
+	forwarded := 0
+	for _, k := range acked {
+		if k.agent == "gw-1" {
+			forwarded++
+		}
+	}
+	if forwarded == 0 {
+		t.Fatal("no forwarded reading was appended")
+	}
+	t.Logf("%d trials, %d durable readings (%d forwarded), %d delivered, %d cursor persists seen", trials, len(acked), forwarded, len(delivered), persists)
 }
 
 // runCrashChild runs one child until it reported at least acks durable

@@ -46,6 +46,12 @@
 //     the duplicates that at-least-once delivery produces. A log found
 //     shorter than the durable end SEQ recorded is reported with the bytes
 //     really lost (Stats.LostBytes).
+//   - Readings another agent took (the fleet's, forwarded again) go in with
+//     AppendForwarded: they keep the Agent, Sensor and Seq they carry, so
+//     (agent, sensor, seq) stays their identity end to end, and they never
+//     touch this log's own seqs (counters, SEQ, Resumed): their records are
+//     marked, and recovery leaves them out of the seq table. Everything
+//     else here holds for them as for local readings.
 //   - A cursor's position is persisted at most once per sync interval and
 //     on Close. After a crash it may be a little behind (readings are sent
 //     again) but is never behind its last persisted position and never skips
@@ -102,7 +108,7 @@
 //	crc     uint32 little-endian: CRC-32C (Castagnoli) of length's 4 bytes and the payload
 //	payload kind byte, then by kind:
 //	  1 reading:    flags byte (1: raw equals value, omitted; 2: long time form;
-//	                4: clock fields follow),
+//	                4: clock fields follow; 8: forwarded, seq is another agent's),
 //	                seq uvarint, agent, sensor, quantity, unit (each uvarint length + bytes),
 //	                value float64 bits (8 bytes LE), [raw float64 bits],
 //	                time: varint unix nanoseconds, or (long form, outside 1700..2200
@@ -113,9 +119,10 @@
 //	                uvarint count, then per cursor: name, uvarint position
 //	  3 cursor:     name, uvarint position (a global offset)
 //
-// Flag 4 is newer than the first release of the format: a Kelvin older than
-// it treats such records as corrupt (skipped and counted), so downgrading
-// while readings taken on an unsynchronised clock are buffered loses them.
+// Flags 4 and 8 are newer than the first release of the format: a Kelvin
+// older than one treats such records as corrupt (skipped and counted), so
+// downgrading while readings taken on an unsynchronised clock, or forwarded
+// readings, are buffered loses them. Segments without them read as before.
 //
 // Every segment begins with a checkpoint of the whole seq table and every
 // cursor position, and each group commit appends one cursor record per
@@ -139,8 +146,8 @@
 // at the end of the newest segment, with no valid record after it, that is
 // a torn write from a power cut, truncated and counted
 // (Stats.TornTruncated). The seq of each sensor is the maximum of the
-// checkpoints and the readings found; a cursor's position is the greatest
-// one recorded. Open then fsyncs every segment, so data a killed process
+// checkpoints and the readings found, forwarded readings (flag 8) left out;
+// a cursor's position is the greatest one recorded. Open then fsyncs every segment, so data a killed process
 // left in the page cache is durable before any output sees it.
 //
 // # Write path and memory

@@ -41,6 +41,10 @@ const (
 	flagRawSame  = 1 << 0 // Raw is bit-identical to Value and not stored
 	flagLongTime = 1 << 1 // Time is stored as seconds + nanoseconds, not unix nanoseconds
 	flagClock    = 1 << 2 // Clock, Mono and Boot follow the time
+	// flagForwarded marks a reading another agent took: its Agent, Sensor
+	// and Seq are its identity, and its seq is not one of this log's (see
+	// Log.AppendForwarded).
+	flagForwarded = 1 << 3
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -68,10 +72,14 @@ func finishRecord(b []byte, start int) []byte {
 	return b
 }
 
-// appendReading appends r as one framed record to b.
-func appendReading(b []byte, r *reading.Reading) []byte {
+// appendReading appends r as one framed record to b; forwarded marks a
+// reading whose seq is not this log's.
+func appendReading(b []byte, r *reading.Reading, forwarded bool) []byte {
 	b, start := beginRecord(b)
 	var flags byte
+	if forwarded {
+		flags |= flagForwarded
+	}
 	if math.Float64bits(r.Raw) == math.Float64bits(r.Value) {
 		flags |= flagRawSame
 	}
@@ -277,7 +285,7 @@ func (d *decoder) decodeReading(payload []byte, r *reading.Reading) error {
 		r.Mono = p.varint()
 		r.Boot = p.u32()
 	}
-	if flags&^(flagRawSame|flagLongTime|flagClock) != 0 {
+	if flags&^(flagRawSame|flagLongTime|flagClock|flagForwarded) != 0 {
 		p.err = true
 	}
 	return p.done()
@@ -286,9 +294,10 @@ func (d *decoder) decodeReading(payload []byte, r *reading.Reading) error {
 // readingKey is what recovery needs from a reading: no allocation but the
 // sensor bytes, which alias the payload.
 type readingKey struct {
-	sensor []byte
-	seq    uint64
-	time   int64 // unix nanoseconds; 0 for the zero time
+	sensor    []byte
+	seq       uint64
+	time      int64 // unix nanoseconds; 0 for the zero time
+	forwarded bool  // taken by another agent: seq is not this log's
 }
 
 // decodeReadingKey decodes the sensor, seq and time of a kindReading payload.
@@ -299,6 +308,7 @@ func decodeReadingKey(payload []byte) (readingKey, error) {
 		return k, errBadPayload
 	}
 	flags := p.byte()
+	k.forwarded = flags&flagForwarded != 0
 	k.seq = p.uvarint()
 	p.bytes() // agent
 	k.sensor = p.bytes()

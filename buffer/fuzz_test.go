@@ -18,7 +18,7 @@ func FuzzSegmentReader(f *testing.F) {
 	for i := range 3 {
 		r := rd("air", float64(i))
 		r.Seq = uint64(i + 1)
-		seg = appendReading(seg, &r)
+		seg = appendReading(seg, &r, i == 2)
 	}
 	seg = appendCursor(seg, "mqtt", int64(len(seg)))
 	f.Add(seg)

@@ -23,6 +23,9 @@ var (
 	ErrFull = errors.New("buffer: full")
 	// ErrClosed is returned by every method once Close was called.
 	ErrClosed = errors.New("buffer: closed")
+	// ErrNoIdentity is returned by AppendForwarded for a reading without
+	// its Agent, Sensor or Seq.
+	ErrNoIdentity = errors.New("buffer: forwarded reading without agent, sensor or seq")
 )
 
 // flushBytes is how much Append buffers in memory before writing it to the
@@ -302,7 +305,8 @@ func (l *Log) Close() error {
 type Stats struct {
 	Bytes          int64         `json:"bytes"`           // size of the segment files
 	Segments       int           `json:"segments"`        // number of segment files
-	Appended       uint64        `json:"appended"`        // readings stored by Append
+	Appended       uint64        `json:"appended"`        // readings stored by Append and AppendForwarded
+	Forwarded      uint64        `json:"forwarded"`       // readings stored by AppendForwarded
 	DroppedFull    uint64        `json:"dropped_full"`    // unsent readings deleted to make room (max_bytes, disk full)
 	DroppedAge     uint64        `json:"dropped_age"`     // unsent readings deleted as older than max_age
 	Refused        uint64        `json:"refused"`         // readings Append refused (ErrFull or a write error)

@@ -186,7 +186,9 @@ func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos map[
 			l.log.Warn("buffer: skipped undecodable record", "segment", name, "offset", rec.start)
 			return
 		}
-		if k.seq > l.seqs[string(k.sensor)] {
+		if !k.forwarded && k.seq > l.seqs[string(k.sensor)] {
+			// Only this log's own seqs: a forwarded reading's seq is
+			// another agent's.
 			l.seqs[string(k.sensor)] = k.seq
 		}
 		t := k.time

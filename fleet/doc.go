@@ -42,4 +42,10 @@
 // search box, and draws the sensors of the shown gateways only, live over
 // /fleet/ws. /api/fleet and /api/fleet/gateway serve the same data as
 // JSON, WriteMetrics the kelvin_fleet_* families of /metrics.
+//
+// SetForward hands each message's new readings, as the gateways sent
+// them, to a forwarder (the agent stores them in its buffer for its
+// outputs) before Handle returns, so a source acknowledges a message only
+// after; SetStateHook reports gateways going online and offline, and
+// SetRestartHook their restart announcements.
 package fleet

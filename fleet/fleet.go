@@ -48,6 +48,10 @@ type Fleet struct {
 	sources   []source
 	connected map[string]bool   // by source name
 	srcErr    map[string]string // the last error of each source not connected
+
+	forward   func([]reading.Reading) // nil: readings are not forwarded
+	onState   func(agent, state string)
+	onRestart func(agent string, payload []byte)
 }
 
 // gateway is one agent seen on the stream.
@@ -174,6 +178,31 @@ func (f *Fleet) Run(ctx context.Context) error {
 	return err
 }
 
+// SetForward makes Handle pass every reading it takes for the first time
+// (duplicates on (agent, sensor, seq) dropped) to fn, as the gateway sent
+// it (the fleet's filters shape only what the fleet shows), a message's
+// readings in one call, before Handle returns: a source acknowledges a
+// message only after that. Call it before Run.
+func (f *Fleet) SetForward(fn func([]reading.Reading)) { f.forward = fn }
+
+// SetStateHook makes the fleet call fn when a gateway's state changes to
+// "online" or "offline". fn is called with the fleet's lock held: it must
+// not block nor call the fleet. Call it before Run.
+func (f *Fleet) SetStateHook(fn func(agent, state string)) { f.onState = fn }
+
+// SetRestartHook makes the fleet call fn with each gateway's restart
+// announcement (kelvin/AGENT/restart) as it came, once the fleet applied
+// it. fn must not block nor keep payload. Call it before Run.
+func (f *Fleet) SetRestartHook(fn func(agent string, payload []byte)) { f.onRestart = fn }
+
+// setStateLocked records a change of the gateway's state; f.mu is held.
+func (f *Fleet) setStateLocked(g *gateway, state string, now time.Time) {
+	g.state, g.changed = state, now
+	if f.onState != nil {
+		f.onState(g.agent, state)
+	}
+}
+
 // Expire counts the gaps open for LossAfter or longer as lost.
 func (f *Fleet) Expire() {
 	deadline := f.now().Add(-f.cfg.LossAfter)
@@ -235,6 +264,9 @@ func (f *Fleet) Handle(topic string, payload []byte) error {
 	if agent, ok := topicAgent(topic, "/restart"); ok {
 		if resume, err := parseRestart(payload); err == nil {
 			f.restart(agent, resume)
+			if f.onRestart != nil {
+				f.onRestart(agent, payload)
+			}
 			return nil
 		}
 		// A sensor called "restart": read on.
@@ -254,8 +286,18 @@ func (f *Fleet) Handle(topic string, payload []byte) error {
 	if err != nil {
 		return f.ignore(topic, err)
 	}
+	var fresh []reading.Reading // to forward
+	defer func() {
+		if len(fresh) > 0 {
+			f.forward(fresh)
+		}
+	}()
 	for _, r := range rs {
-		if err := f.take(r, now); err != nil {
+		isNew, err := f.take(r, now)
+		if isNew && f.forward != nil {
+			fresh = append(fresh, r)
+		}
+		if err != nil {
 			return f.ignore(topic, err)
 		}
 	}
@@ -323,7 +365,7 @@ func (f *Fleet) status(agent string, st Status, now time.Time) {
 	}
 	f.version++
 	if st.State != "" && g.state != st.State {
-		g.state, g.changed = st.State, now
+		f.setStateLocked(g, st.State, now)
 	}
 	if st.Page != "" {
 		g.page = st.Page
@@ -372,38 +414,39 @@ func (f *Fleet) sensorLocked(g *gateway, id string) *sensor {
 	return s
 }
 
-// take records one reading; a duplicate is counted and dropped.
-func (f *Fleet) take(r reading.Reading, now time.Time) error {
+// take records one reading; a duplicate is counted and dropped. It
+// reports whether the reading was new: not a duplicate, and tracked.
+func (f *Fleet) take(r reading.Reading, now time.Time) (bool, error) {
 	f.mu.Lock()
 	g := f.gatewayLocked(r.Agent, now)
 	if g == nil {
 		f.mu.Unlock()
-		return ignore(reasonCapacity, "max_gateways (%d) reached: %s not tracked", f.cfg.MaxGateways, r.Agent)
+		return false, ignore(reasonCapacity, "max_gateways (%d) reached: %s not tracked", f.cfg.MaxGateways, r.Agent)
 	}
 	s := f.sensorLocked(g, r.Sensor)
 	if s == nil {
 		f.mu.Unlock()
-		return ignore(reasonCapacity, "max_sensors (%d) reached on %s: %s not tracked", f.cfg.MaxSensors, r.Agent, r.Sensor)
+		return false, ignore(reasonCapacity, "max_sensors (%d) reached on %s: %s not tracked", f.cfg.MaxSensors, r.Agent, r.Sensor)
 	}
 	g.lastSeen = now
 	f.version++
 	if g.state == "" || g.state == "offline" {
 		// Readings flow: it is up, whatever the last status said (a
 		// lost retained message, or one that came late).
-		g.state, g.changed = "online", now
+		f.setStateLocked(g, "online", now)
 	}
 	if s.seqs.accept(r.Seq, now) == duplicate || r.Quantity == "" {
 		// A duplicate, or a reading without a value (a SenML pack of the
 		// seq alone): counted, nothing to show.
 		f.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	se := s.series[r.Quantity]
 	if se == nil {
 		if len(s.series) >= 8 {
 			f.refused["sensor"]++
 			f.mu.Unlock()
-			return ignore(reasonCapacity, "more than 8 quantities on %s/%s", r.Agent, r.Sensor)
+			return true, ignore(reasonCapacity, "more than 8 quantities on %s/%s", r.Agent, r.Sensor)
 		}
 		se = &series{quantity: r.Quantity, chain: f.chainFor(r.Agent, r.Sensor)}
 		s.series[r.Quantity] = se
@@ -415,11 +458,13 @@ func (f *Fleet) take(r reading.Reading, now time.Time) error {
 			// Held back or dropped by the fleet's filters: received, not
 			// shown.
 			f.mu.Unlock()
-			return nil
+			return true, nil
 		}
 		r.Value = out.Value
 	}
-	se.last = r
+	if !r.Time.Before(se.last.Time) {
+		se.last = r // the newest by time is the current value, as on the page
+	}
 	p := point{T: r.Time.UnixMilli(), V: float32(r.Value), Raw: float32(r.Raw)}
 	if len(se.ring) < f.cfg.HistoryPoints {
 		se.ring = append(se.ring, p)
@@ -430,7 +475,7 @@ func (f *Fleet) take(r reading.Reading, now time.Time) error {
 	f.mu.Unlock()
 	f.hub.publish(&r)
 	f.archiveAdd(r)
-	return nil
+	return true, nil
 }
 
 // chainFor builds the chain of the first rule matching agent/sensor.

@@ -119,10 +119,22 @@ type Client struct {
 	sock  atomic.Pointer[socket] // of the current TCP connection, for quickAck
 
 	agent     string // sanitised, as in topics
+	agentID   string // as given to New: a reading of another agent is forwarded
 	haOn      bool
 	haPrefix  string
 	haSensors []HASensor
 	haDevice  HADevice
+	// haAnnounced holds the forwarded sensor quantities whose discovery
+	// config this connection published.
+	haMu        sync.Mutex
+	haAnnounced map[topicKey]bool
+
+	// mirror holds the retained messages of gateways that this agent
+	// republishes (mirror.go), by topic; dirty those still to publish.
+	mirrorMu sync.Mutex
+	mirror   map[string]string
+	dirty    map[string]bool
+	kick     chan struct{} // has a value when dirty may have entries
 }
 
 var _ publish.Output = (*Client)(nil)
@@ -149,7 +161,7 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 	if cfg.Format != "" {
 		format, _ = reading.ParseFormat(cfg.Format) // Validate checked it
 	}
-	topic, err := parseTopic(cfg.Topic, agent)
+	topic, err := parseTopic(cfg.Topic)
 	if err != nil { // already checked by Validate
 		return nil, fmt.Errorf("mqtt: topic %q: %w", cfg.Topic, err)
 	}
@@ -168,10 +180,15 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		multi:        cfg.MultiQuantity,
 		format:       format,
 		agent:        agent,
+		agentID:      agentID,
 		haOn:         cfg.HomeAssistant,
 		haPrefix:     cmp.Or(cfg.HomeAssistantPrefix, DefaultHomeAssistantPrefix),
 		haSensors:    cfg.HASensors,
 		haDevice:     cfg.HADevice,
+		haAnnounced:  map[topicKey]bool{},
+		mirror:       map[string]string{},
+		dirty:        map[string]bool{},
+		kick:         make(chan struct{}, 1),
 		topics:       map[topicKey]string{},
 		state:        stateDisconnected,
 		changed:      make(chan struct{}),
@@ -281,6 +298,16 @@ func (c *Client) Run(ctx context.Context) error {
 	c.mu.Unlock()
 	c.onlineMu.Unlock()
 	defer c.shutdown()
+	mirrorCtx, stopMirror := context.WithCancel(ctx)
+	mirrored := make(chan struct{})
+	go func() {
+		defer close(mirrored)
+		c.mirrorLoop(mirrorCtx)
+	}()
+	defer func() {
+		stopMirror()
+		<-mirrored
+	}()
 	failures := 0   // failed attempts in a row
 	drops := 0      // connections lost right after being made, in a row
 	told := false   // the takeover was logged
@@ -460,8 +487,10 @@ func (c *Client) onConnect(pc paho.Client) {
 		}
 	}
 	if c.haOn && !stopping {
+		c.haForget()
 		c.haOnConnect(pc)
 	}
+	c.mirrorAll()
 }
 
 // onConnectionLost runs in its own goroutine when a connection is lost; it
@@ -582,11 +611,17 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 			}
 		}
 		r := &batch[i]
+		topic := c.topicOf(r)
+		if c.haOn && c.forwarded(r) {
+			if err := c.haAnnounce(r, topic); err != nil {
+				return c.failed(err)
+			}
+		}
 		start := len(buf)
 		buf = c.format.Append(buf, r)
 		payload := buf[start:len(buf):len(buf)]
 		size += uint64(len(payload))
-		tok := c.pc.Publish(c.topicOf(r), c.qos, c.retain, payload)
+		tok := c.pc.Publish(topic, c.qos, c.retain, payload)
 		tokens = append(tokens, tok)
 		// paho blocks up to its write timeout handing a message to a stalled
 		// connection, then fails the token: stop at the first such failure.
@@ -630,20 +665,30 @@ func (c *Client) failed(err error) error {
 }
 
 // topicOf returns the topic of r from the cache, computing it once per
-// sensor and quantity.
+// agent, sensor and quantity. A reading of another agent (forwarded by a
+// fleet) is published under its own agent, always with its quantity: the
+// forwarder does not know which of the gateway's sensors have several.
 func (c *Client) topicOf(r *reading.Reading) string {
-	k := topicKey{r.Sensor, r.Quantity}
+	k := topicKey{r.Agent, r.Sensor, r.Quantity}
 	if t, ok := c.topics[k]; ok {
 		return t
 	}
 	if len(c.topics) >= maxCachedTopics {
 		clear(c.topics)
 	}
-	multi := c.multi != nil && c.multi(r.Sensor)
-	c.scratch = c.topic.appendTopic(c.scratch[:0], r.Sensor, r.Quantity, multi)
+	agent, multi := c.agent, c.multi != nil && c.multi(r.Sensor)
+	if c.forwarded(r) {
+		agent, multi = r.Agent, true
+	}
+	c.scratch = c.topic.appendTopic(c.scratch[:0], agent, r.Sensor, r.Quantity, multi)
 	t := string(c.scratch)
 	c.topics[k] = t
 	return t
+}
+
+// forwarded reports whether r is another agent's reading.
+func (c *Client) forwarded(r *reading.Reading) bool {
+	return r.Agent != "" && r.Agent != c.agentID
 }
 
 // AnnounceRestart sets the retained message published on

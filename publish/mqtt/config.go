@@ -126,7 +126,7 @@ func (c Config) Validate() error {
 		add("qos %d: must be 0, 1 or 2", c.QoS)
 	}
 	if c.Topic != "" {
-		if _, err := parseTopic(c.Topic, "agent"); err != nil {
+		if _, err := parseTopic(c.Topic); err != nil {
 			add("topic %q: %w", c.Topic, err)
 		}
 	}

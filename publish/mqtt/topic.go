@@ -9,6 +9,7 @@ import (
 // Placeholder kinds of a topic template part.
 const (
 	partLiteral = iota
+	partAgent
 	partSensor
 	partQuantity
 )
@@ -18,14 +19,14 @@ type topicPart struct {
 	lit  string // for partLiteral
 }
 
-// topicTemplate is a parsed topic template with {agent} already filled in.
+// topicTemplate is a parsed topic template.
 type topicTemplate struct {
 	parts       []topicPart
 	hasQuantity bool
 }
 
-// parseTopic parses tmpl and fills in agent, which must be sanitised.
-func parseTopic(tmpl, agent string) (topicTemplate, error) {
+// parseTopic parses tmpl.
+func parseTopic(tmpl string) (topicTemplate, error) {
 	var t topicTemplate
 	var lit strings.Builder
 	flush := func() {
@@ -53,7 +54,8 @@ func parseTopic(tmpl, agent string) (topicTemplate, error) {
 		}
 		switch name := rest[i+1 : i+j]; name {
 		case "agent":
-			lit.WriteString(agent)
+			flush()
+			t.parts = append(t.parts, topicPart{kind: partAgent})
 		case "sensor":
 			flush()
 			t.parts = append(t.parts, topicPart{kind: partSensor})
@@ -73,15 +75,18 @@ func parseTopic(tmpl, agent string) (topicTemplate, error) {
 	return t, nil
 }
 
-// appendTopic appends the topic of a reading of sensor and quantity to b.
-// Sensor ids and quantities are [a-z0-9_-] by configuration; they are
-// sanitised anyway, so that a bad one cannot make a wildcard topic that the
-// broker would answer by closing the connection.
-func (t *topicTemplate) appendTopic(b []byte, sensor, quantity string, multi bool) []byte {
+// appendTopic appends the topic of a reading of agent's sensor and
+// quantity to b. Sensor ids and quantities are [a-z0-9_-] by
+// configuration; they are sanitised anyway, as agent is, so that a bad one
+// cannot make a wildcard topic that the broker would answer by closing the
+// connection.
+func (t *topicTemplate) appendTopic(b []byte, agent, sensor, quantity string, multi bool) []byte {
 	for _, p := range t.parts {
 		switch p.kind {
 		case partLiteral:
 			b = append(b, p.lit...)
+		case partAgent:
+			b = appendSanitised(b, agent)
 		case partSensor:
 			b = appendSanitised(b, sensor)
 		case partQuantity:
@@ -114,8 +119,9 @@ func appendSanitised(b []byte, s string) []byte {
 }
 
 // topicKey identifies a cached topic.
-type topicKey struct{ sensor, quantity string }
+type topicKey struct{ agent, sensor, quantity string }
 
 // maxCachedTopics bounds the topic cache; a handful of sensors fill a few
-// entries, so reaching it means ids are churning and the cache restarts.
-const maxCachedTopics = 4096
+// entries, a fleet forwarding thousands of gateways' sensors more, so
+// reaching it means ids are churning and the cache restarts.
+const maxCachedTopics = 1 << 16
