@@ -13,6 +13,14 @@ import (
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
+// pendingWrite is the records appended to the active segment and not yet
+// written to its file (without a hot tail: up to flushBytes, or until the
+// next group commit); guarded by Log.mu.
+type pendingWrite struct {
+	buf      []byte
+	readings int64
+}
+
 // appendScratch is the memory Append reuses: the encoded batch, the seqs
 // to undo if it is refused, the seqs handed out.
 type appendScratch struct {
@@ -57,14 +65,14 @@ func (l *Log) createSegment(base int64) error {
 		return err
 	}
 	l.segs = append(l.segs, seg)
-	l.dirDirty = l.dirDirty || !seg.hot
+	l.commits.dirDirty = l.commits.dirDirty || !seg.hot
 	return nil
 }
 
 // writeHeader writes the magic and a checkpoint at the start of an empty
 // segment.
 func (l *Log) writeHeader(seg *segment) error {
-	h := appendCheckpoint([]byte(segMagic), l.seqs, l.cursorPositions())
+	h := appendCheckpoint([]byte(segMagic), l.seq.last, l.cursorPositions())
 	n, err := l.o.writeAt(seg.w, h, 0)
 	if err != nil {
 		if n > 0 {
@@ -88,24 +96,24 @@ func (l *Log) writeHeader(seg *segment) error {
 // the file is cut back to its last good record and the buffered records are
 // lost (counted): the log is never left with a partial record.
 func (l *Log) flushLocked() error {
-	if len(l.wbuf) == 0 {
+	if len(l.pending.buf) == 0 {
 		return nil
 	}
 	a := l.active()
-	n, err := l.o.writeAt(a.w, l.wbuf, a.size)
+	n, err := l.o.writeAt(a.w, l.pending.buf, a.size)
 	if err != nil {
 		if n > 0 {
 			if terr := a.w.Truncate(a.size); terr != nil {
 				l.log.Error("buffer: cannot cut back a failed write; recovery will", "segment", filepath.Base(a.w.Name()), "err", terr)
 			}
 		}
-		lost := l.wbufReadings
+		lost := l.pending.readings
 		a.readings -= lost
 		if a.ckptEnd > a.size {
 			a.ckptEnd = 0 // the checkpoint was in the lost bytes
 		}
-		l.total -= int64(len(l.wbuf))
-		l.wbuf, l.wbufReadings = l.wbuf[:0], 0
+		l.total -= int64(len(l.pending.buf))
+		l.pending.buf, l.pending.readings = l.pending.buf[:0], 0
 		l.st.DroppedFull += uint64(lost)
 		if !errors.Is(err, syscall.ENOSPC) || !l.full.on {
 			l.log.Error("buffer: write failed, buffered readings lost", "segment", filepath.Base(a.w.Name()), "readings", lost, "err", err)
@@ -125,7 +133,7 @@ func (l *Log) flushLocked() error {
 	} else {
 		l.st.BytesWritten += uint64(n)
 	}
-	l.wbuf, l.wbufReadings = l.wbuf[:0], 0
+	l.pending.buf, l.pending.readings = l.pending.buf[:0], 0
 	return nil
 }
 
@@ -178,7 +186,7 @@ func (l *Log) append(rs []reading.Reading, forwarded bool) error {
 		return l.syncTo(end)
 	}
 	select {
-	case l.kick <- struct{}{}:
+	case l.loop.kick <- struct{}{}:
 	default:
 	}
 	return nil
@@ -199,12 +207,12 @@ func (l *Log) WaitDurable(ctx context.Context) error {
 		return l.syncTo(end)
 	}
 	select {
-	case l.kick <- struct{}{}:
+	case l.loop.kick <- struct{}{}:
 	default:
 	}
 	for {
 		l.mu.Lock()
-		durable, wait, closed := l.durable, l.notify, l.closed
+		durable, wait, closed := l.durable.end, l.durable.notify, l.closed
 		l.mu.Unlock()
 		switch {
 		case durable >= end:
@@ -230,9 +238,9 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 	rollback := func() {
 		for i := len(undo) - 1; i >= 0; i-- {
 			if u := undo[i]; u.existed {
-				l.seqs[u.sensor] = u.seq
+				l.seq.last[u.sensor] = u.seq
 			} else {
-				delete(l.seqs, u.sensor)
+				delete(l.seq.last, u.sensor)
 			}
 		}
 	}
@@ -240,7 +248,7 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 	for i := range rs {
 		r := rs[i]
 		if !forwarded {
-			last, existed := l.seqs[r.Sensor]
+			last, existed := l.seq.last[r.Sensor]
 			touched := false
 			for _, u := range undo {
 				if u.sensor == r.Sensor {
@@ -252,8 +260,8 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 				undo = append(undo, seqUndo{r.Sensor, last, existed})
 			}
 			r.Seq = last + 1
-			l.seqs[r.Sensor] = r.Seq
-			if r.Seq > l.res.reserved[r.Sensor] {
+			l.seq.last[r.Sensor] = r.Seq
+			if r.Seq > l.seq.reserved[r.Sensor] {
 				reserve = true
 			}
 		} // else its own identity: no seq of ours, nothing to undo
@@ -267,7 +275,7 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 	}
 	need := int64(len(enc))
 	a := l.active()
-	roll := a.readings > 0 && a.size+int64(len(l.wbuf))+need > l.segBytes
+	roll := a.readings > 0 && a.size+int64(len(l.pending.buf))+need > l.segBytes
 	if roll {
 		need += l.ckptLen + magicLen + 64
 	}
@@ -305,8 +313,8 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		// Before a seq beyond its reservation is handed out (reserve.go).
 		l.reserveLocked(nil)
 	}
-	l.wbuf = append(l.wbuf, enc...)
-	l.wbufReadings += int64(len(rs))
+	l.pending.buf = append(l.pending.buf, enc...)
+	l.pending.readings += int64(len(rs))
 	l.total += int64(len(enc))
 	for i := range rs {
 		t := timeNS(rs[i].Time, nowNS)
@@ -327,7 +335,7 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		l.st.Forwarded += uint64(len(rs))
 	}
 	end := l.end()
-	if len(l.wbuf) >= flushBytes || l.hot != "" {
+	if len(l.pending.buf) >= flushBytes || l.hot != "" {
 		if err := l.flushLocked(); err != nil {
 			// The batch is lost with the buffer: count it as refused, the
 			// earlier buffered readings as dropped.
@@ -344,8 +352,8 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		}
 	}
 	if l.hot != "" {
-		l.marks = append(l.marks, mark{end: end, at: time.Now(), n: int64(len(rs))})
-		l.advanceDurable(end)
+		l.tail.marks = append(l.tail.marks, mark{end: end, at: time.Now(), n: int64(len(rs))})
+		l.durable.advance(end)
 	}
 	return end, nil
 }

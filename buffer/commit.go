@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -23,11 +24,11 @@ func (l *Log) syncFiles() error {
 			s.synced = s.size
 		}
 	}
-	if l.dirDirty {
+	if l.commits.dirDirty {
 		if err := l.syncDir(); err != nil {
 			return err
 		}
-		l.dirDirty = false
+		l.commits.dirDirty = false
 	}
 	return nil
 }
@@ -45,6 +46,35 @@ func (l *Log) syncDir() error {
 	return nil
 }
 
+// commitLoop is the goroutine that runs the group commit (run).
+type commitLoop struct {
+	stop    chan struct{} // closed by Close
+	kick    chan struct{} // one pending wake-up of run: something was appended
+	wg      sync.WaitGroup
+	lastErr error // the last commit's error, logged on change; guarded by Log.mu
+}
+
+// commitState is what the next group commit owes; guarded by Log.mu.
+type commitState struct {
+	lastPersist time.Time // when cursor positions were last written
+	dirDirty    bool      // the directory has entries not yet fsynced
+}
+
+// durablePoint is how far Next may read; guarded by Log.mu.
+type durablePoint struct {
+	end    int64         // global offset up to which every byte is durable
+	notify chan struct{} // closed and replaced when end moves, and at Close
+}
+
+// advance makes everything before end visible to Next.
+func (d *durablePoint) advance(end int64) {
+	if end > d.end {
+		d.end = end
+		close(d.notify)
+		d.notify = make(chan struct{})
+	}
+}
+
 // run is the background group commit: at most one commit per syncEvery,
 // and as soon as allowed. An Append after a quiet spell of at least
 // syncEvery is committed at once (a sensor read every few seconds is
@@ -52,15 +82,15 @@ func (l *Log) syncDir() error {
 // faster are committed together syncEvery after the previous commit. Either
 // way there are never more commits than one per syncEvery.
 func (l *Log) run() {
-	defer l.wg.Done()
+	defer l.loop.wg.Done()
 	t := time.NewTimer(l.syncEvery)
 	defer t.Stop()
 	var last time.Time // of the last commit; zero: the first Append commits at once
 	for {
 		select {
-		case <-l.stop:
+		case <-l.loop.stop:
 			return
-		case <-l.kick:
+		case <-l.loop.kick:
 			if l.hot != "" || time.Since(last) < l.syncEvery {
 				continue // the timer commits it at last+syncEvery
 			}
@@ -79,12 +109,12 @@ func (l *Log) run() {
 			l.syncMu.Unlock()
 			l.mu.Lock()
 			switch {
-			case err != nil && (l.syncErr == nil || l.syncErr.Error() != err.Error()):
+			case err != nil && (l.loop.lastErr == nil || l.loop.lastErr.Error() != err.Error()):
 				l.log.Error("buffer: group commit failed", "err", err)
-			case err == nil && l.syncErr != nil:
+			case err == nil && l.loop.lastErr != nil:
 				l.log.Info("buffer: group commit works again")
 			}
-			l.syncErr = err
+			l.loop.lastErr = err
 			l.mu.Unlock()
 		}
 	}
@@ -96,7 +126,7 @@ func (l *Log) syncTo(end int64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	done := l.durable >= end
+	done := l.durable.end >= end
 	if l.hot != "" {
 		done = l.coldFrontier() >= end
 	}
@@ -146,19 +176,19 @@ func (l *Log) commit(force, spill bool) error {
 	var persisted map[string]int64
 	// While the disk holds a backlog, positions go out at every commit, so
 	// the one that spills them when it drained has them.
-	force = force || l.coldBehind
-	if force || now.Sub(l.lastPersist) >= l.o.cursorEvery || now.Before(l.lastPersist) {
+	force = force || l.tail.coldBehind
+	if force || now.Sub(l.commits.lastPersist) >= l.o.cursorEvery || now.Before(l.commits.lastPersist) {
 		for name, c := range l.cursors {
 			if c.dirty {
 				if persisted == nil {
 					persisted = map[string]int64{}
 				}
-				l.wbuf = appendCursor(l.wbuf, name, c.acked.pos)
+				l.pending.buf = appendCursor(l.pending.buf, name, c.acked.pos)
 				persisted[name] = c.acked.pos
 				c.dirty = false
 			}
 		}
-		l.lastPersist = now
+		l.commits.lastPersist = now
 	}
 	var firstErr error
 	if err := l.flushLocked(); err != nil {
@@ -184,11 +214,11 @@ func (l *Log) commit(force, spill bool) error {
 	if l.hot != "" {
 		spills, spillErr = l.planSpill(spill)
 		for _, j := range spills {
-			l.dirDirty = l.dirDirty || j.created
+			l.commits.dirDirty = l.commits.dirDirty || j.created
 		}
 	}
-	dir := l.dirDirty
-	l.dirDirty = false
+	dir := l.commits.dirDirty
+	l.commits.dirDirty = false
 	target := l.active().end()
 	l.mu.Unlock()
 
@@ -224,7 +254,7 @@ func (l *Log) commit(force, spill bool) error {
 		}
 	}
 	if dirErr != nil {
-		l.dirDirty = true
+		l.commits.dirDirty = true
 	}
 	failed := false
 	for i, j := range jobs {
@@ -246,7 +276,7 @@ func (l *Log) commit(force, spill bool) error {
 	}
 	if l.hot != "" || (firstErr == nil && !failed) {
 		// With a hot tail, what is in it is durable whatever the disk does.
-		l.advanceDurable(target)
+		l.durable.advance(target)
 		for name, pos := range persisted {
 			if c := l.cursors[name]; c != nil && pos > c.persisted {
 				c.persisted = pos

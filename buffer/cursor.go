@@ -118,7 +118,7 @@ func (c *Cursor) Next(ctx context.Context, max int) ([]reading.Reading, error) {
 			c.closeReader()
 			return nil, ErrClosed
 		}
-		start, durable, wait := c.acked, l.durable, l.notify
+		start, durable, wait := c.acked, l.durable.end, l.durable.notify
 		l.mu.Unlock()
 		if start.pos >= durable {
 			select {
@@ -216,13 +216,13 @@ func (c *Cursor) read(start ackPoint, n int) ([]reading.Reading, ackPoint, error
 		}
 		segEnd := seg.end()
 		path := l.pathOf(seg)
-		limit := min(segEnd, l.durable)
+		limit := min(segEnd, l.durable.end)
 		next := l.segmentAfter(seg.base)
 		var nextBase int64
 		if next != nil {
 			nextBase = next.base
 		}
-		durable := l.durable
+		durable := l.durable.end
 		l.mu.Unlock()
 		if p.pos >= limit {
 			if limit < segEnd || next == nil || nextBase > durable {

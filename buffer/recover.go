@@ -69,8 +69,8 @@ func (l *Log) recover() error {
 		case a.ckptEnd == 0:
 			// The active segment lost its checkpoint: write one, so older
 			// segments can be deleted without losing the seq table.
-			l.wbuf = appendCheckpoint(l.wbuf, l.seqs, l.cursorPositions())
-			a.ckptEnd = a.size + int64(len(l.wbuf))
+			l.pending.buf = appendCheckpoint(l.pending.buf, l.seq.last, l.cursorPositions())
+			a.ckptEnd = a.size + int64(len(l.pending.buf))
 			if err := l.flushLocked(); err != nil {
 				return fmt.Errorf("buffer: %w", err)
 			}
@@ -83,7 +83,7 @@ func (l *Log) recover() error {
 	if err := l.syncFiles(); err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
-	l.durable = l.end()
+	l.durable.end = l.end()
 	return nil
 }
 
@@ -186,10 +186,10 @@ func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos map[
 			l.log.Warn("buffer: skipped undecodable record", "segment", name, "offset", rec.start)
 			return
 		}
-		if !k.forwarded && k.seq > l.seqs[string(k.sensor)] {
+		if !k.forwarded && k.seq > l.seq.last[string(k.sensor)] {
 			// Only this log's own seqs: a forwarded reading's seq is
 			// another agent's.
-			l.seqs[string(k.sensor)] = k.seq
+			l.seq.last[string(k.sensor)] = k.seq
 		}
 		t := k.time
 		if t == 0 {
@@ -203,8 +203,8 @@ func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos map[
 			return
 		}
 		for s, v := range c.seqs {
-			if v > l.seqs[s] {
-				l.seqs[s] = v
+			if v > l.seq.last[s] {
+				l.seq.last[s] = v
 			}
 		}
 		for n, p := range c.cursors {

@@ -57,8 +57,8 @@ func (l *Log) checkpointCovers(allowSync bool) error {
 			return err
 		}
 		a := l.active()
-		l.wbuf = appendCheckpoint(l.wbuf, l.seqs, l.cursorPositions())
-		a.ckptEnd = a.size + int64(len(l.wbuf))
+		l.pending.buf = appendCheckpoint(l.pending.buf, l.seq.last, l.cursorPositions())
+		a.ckptEnd = a.size + int64(len(l.pending.buf))
 	}
 	return l.syncFiles()
 }
