@@ -115,7 +115,7 @@ type Log struct {
 	tail        hotTail            // the hot tail's unacknowledged Appends (hot.go)
 	full        diskState          // a full disk (noteWrite)
 	corruptSeen map[int64]bool     // corrupt regions already counted, by global offset
-	scratch     appendScratch      // reused by every Append
+	scratch     batch              // reused by every Append (append.go)
 	st          Stats
 }
 

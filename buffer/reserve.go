@@ -47,6 +47,38 @@ type seqTable struct {
 	tried    time.Time         // when it was tried
 }
 
+// next takes sensor's next seq, noting in b how to give it back.
+func (t *seqTable) next(sensor string, b *batch) uint64 {
+	last, existed := t.last[sensor]
+	touched := false
+	for _, u := range b.undo {
+		if u.sensor == sensor {
+			touched = true
+			break
+		}
+	}
+	if !touched {
+		b.undo = append(b.undo, seqUndo{sensor, last, existed})
+	}
+	seq := last + 1
+	t.last[sensor] = seq
+	if seq > t.reserved[sensor] {
+		b.reserve = true
+	}
+	return seq
+}
+
+// giveBack returns the seqs b took: its batch was refused.
+func (t *seqTable) giveBack(b *batch) {
+	for i := len(b.undo) - 1; i >= 0; i-- {
+		if u := b.undo[i]; u.existed {
+			t.last[u.sensor] = u.seq
+		} else {
+			delete(t.last, u.sensor)
+		}
+	}
+}
+
 // reservation is the decoded SEQ file.
 type reservation struct {
 	seqs map[string]uint64 // per sensor, the highest seq reserved
