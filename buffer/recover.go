@@ -11,23 +11,9 @@ import (
 // recover scans every segment, truncates a torn tail, rebuilds the seq
 // table and cursor positions, and makes everything on disk durable.
 func (l *Log) recover() error {
-	bases, err := segmentBases(l.dir)
+	cursorPos, needRoll, err := l.scanAll()
 	if err != nil {
-		return fmt.Errorf("buffer: %w", err)
-	}
-	cursorPos := map[string]int64{}
-	openNS := l.now().UnixNano()
-	needRoll := false
-	for i, base := range bases {
-		last := i == len(bases)-1
-		seg, unreadable, err := l.scanSegment(base, last, openNS, cursorPos)
-		if err != nil {
-			return err
-		}
-		l.segs = append(l.segs, seg)
-		if last && unreadable {
-			needRoll = true // never append after bytes we cannot read
-		}
+		return err
 	}
 	if len(l.segs) == 0 {
 		if err := l.createSegment(0); err != nil {
@@ -35,45 +21,11 @@ func (l *Log) recover() error {
 		}
 	} else {
 		// Cursors first: the checkpoints written below must carry them.
-		oldest, end := l.segs[0].base, l.end()
-		for name, pos := range cursorPos {
-			if pos < oldest {
-				pos = oldest
-			}
-			if pos > end {
-				l.log.Warn("buffer: cursor beyond the end of the log, moved back to it", "cursor", name, "offset", pos, "end", end)
-				pos = end
-			}
-			c := l.newCursor(name)
-			ap, err := l.ackPointAt(pos)
-			if err != nil {
-				return err
-			}
-			c.acked, c.persisted = ap, pos
+		if err := l.restoreCursors(cursorPos); err != nil {
+			return err
 		}
-		a := l.active()
-		switch {
-		case a.size < magicLen:
-			// A segment created just before a power cut: start it again.
-			if err := a.w.Truncate(0); err != nil {
-				return fmt.Errorf("buffer: %w", err)
-			}
-			a.size, a.synced = 0, 0
-			if err := l.writeHeader(a); err != nil {
-				return fmt.Errorf("buffer: %w", err)
-			}
-		case needRoll:
-			if err := l.createSegment(a.end()); err != nil {
-				return fmt.Errorf("buffer: %w", err)
-			}
-		case a.ckptEnd == 0:
-			// The active segment lost its checkpoint: write one, so older
-			// segments can be deleted without losing the seq table.
-			l.pending.buf = appendCheckpoint(l.pending.buf, l.seq.last, l.cursorPositions())
-			a.ckptEnd = a.size + int64(len(l.pending.buf))
-			if err := l.flushLocked(); err != nil {
-				return fmt.Errorf("buffer: %w", err)
-			}
+		if err := l.repairActive(needRoll); err != nil {
+			return fmt.Errorf("buffer: %w", err)
 		}
 	}
 	l.total = 0
@@ -84,6 +36,76 @@ func (l *Log) recover() error {
 		return fmt.Errorf("buffer: %w", err)
 	}
 	l.durable.end = l.end()
+	return nil
+}
+
+// scanAll scans every segment file, oldest first, into l.segs and the seq
+// table. It returns the greatest position recorded per cursor, and whether
+// the newest segment ends in bytes it could not read (never append after
+// them).
+func (l *Log) scanAll() (cursorPos map[string]int64, needRoll bool, err error) {
+	bases, err := segmentBases(l.dir)
+	if err != nil {
+		return nil, false, fmt.Errorf("buffer: %w", err)
+	}
+	cursorPos = map[string]int64{}
+	openNS := l.now().UnixNano()
+	for i, base := range bases {
+		last := i == len(bases)-1
+		seg, unreadable, err := l.scanSegment(base, last, openNS, cursorPos)
+		if err != nil {
+			return nil, false, err
+		}
+		l.segs = append(l.segs, seg)
+		needRoll = needRoll || last && unreadable
+	}
+	return cursorPos, needRoll, nil
+}
+
+// restoreCursors creates the cursors found at open, each at its position
+// clamped to the log.
+func (l *Log) restoreCursors(cursorPos map[string]int64) error {
+	oldest, end := l.segs[0].base, l.end()
+	for name, pos := range cursorPos {
+		if pos < oldest {
+			pos = oldest
+		}
+		if pos > end {
+			l.log.Warn("buffer: cursor beyond the end of the log, moved back to it", "cursor", name, "offset", pos, "end", end)
+			pos = end
+		}
+		c := l.newCursor(name)
+		ap, err := l.ackPointAt(pos)
+		if err != nil {
+			return err
+		}
+		c.acked, c.persisted = ap, pos
+	}
+	return nil
+}
+
+// repairActive makes the newest segment fit to append to: a header if it
+// has none, a new segment after unreadable bytes, a checkpoint if it lost
+// its own.
+func (l *Log) repairActive(needRoll bool) error {
+	a := l.active()
+	switch {
+	case a.size < magicLen:
+		// A segment created just before a power cut: start it again.
+		if err := a.w.Truncate(0); err != nil {
+			return err
+		}
+		a.size, a.synced = 0, 0
+		return l.writeHeader(a)
+	case needRoll:
+		return l.createSegment(a.end())
+	case a.ckptEnd == 0:
+		// The active segment lost its checkpoint: write one, so older
+		// segments can be deleted without losing the seq table.
+		l.pending.buf = appendCheckpoint(l.pending.buf, l.seq.last, l.cursorPositions())
+		a.ckptEnd = a.size + int64(len(l.pending.buf))
+		return l.flushLocked()
+	}
 	return nil
 }
 
