@@ -109,7 +109,10 @@ func (l *Log) repairActive(needRoll bool) error {
 	return nil
 }
 
-// scanSegment opens and scans one segment file at open.
+// scanSegment opens and scans one segment file at open: its header, its
+// records (into the seq table and cursorPos), its tail (a torn one cut off
+// when last). A segment other than the last is fsynced and closed. It
+// reports whether the file has bytes it could not read.
 func (l *Log) scanSegment(base int64, last bool, openNS int64, cursorPos map[string]int64) (*segment, bool, error) {
 	path := l.segPath(base)
 	name := filepath.Base(path)
@@ -123,66 +126,18 @@ func (l *Log) scanSegment(base int64, last bool, openNS int64, cursorPos map[str
 		return nil, false, fmt.Errorf("buffer: %w", err)
 	}
 	seg := &segment{base: base, size: st.Size(), w: f}
-	var magic [magicLen]byte
-	n, _ := f.ReadAt(magic[:], 0)
-	validEnd := int64(0)
-	unreadable := false
-	switch {
-	case int64(n) < magicLen:
-		// Torn before the magic was written: nothing valid.
-	case string(magic[:]) == segMagic:
-		validEnd = magicLen
-	case string(magic[:magicLen-1]) == segMagic[:magicLen-1]:
+	validEnd, err := l.checkMagic(f, name)
+	if err != nil {
 		f.Close()
-		return nil, false, fmt.Errorf("buffer: %s: unsupported format version %q", name, magic[magicLen-1])
-	default:
-		l.st.CorruptSkipped++
-		l.log.Warn("buffer: corrupt segment header, scanning for records", "segment", name)
-		validEnd = magicLen
+		return nil, false, err
 	}
+	unreadable := false
 	if validEnd > 0 {
-		var rd segReader
-		rd.reset(f, validEnd, seg.size)
-		for {
-			rec, skipped, ok, err := rd.next()
-			if err != nil {
-				l.st.CorruptSkipped++
-				l.log.Error("buffer: unreadable segment, skipping its rest", "segment", name, "offset", validEnd, "err", err)
-				unreadable = true
-				break
-			}
-			if !ok {
-				if skipped > 0 {
-					validEnd = rd.pos - skipped
-				}
-				break
-			}
-			if skipped > 0 {
-				l.st.CorruptSkipped++
-				l.corruptSeen[base+rec.start-skipped] = true
-				l.log.Warn("buffer: skipped corrupt bytes", "segment", name, "offset", rec.start-skipped, "bytes", skipped)
-			}
-			validEnd = rec.end
-			l.applyRecord(seg, rec, openNS, cursorPos, name)
-		}
+		validEnd, unreadable = l.scanRecords(seg, validEnd, openNS, cursorPos, name)
 	}
-	if unreadable {
-		validEnd = seg.size
-	}
-	if tail := seg.size - validEnd; tail > 0 {
-		if last {
-			if err := f.Truncate(validEnd); err != nil {
-				f.Close()
-				return nil, false, fmt.Errorf("buffer: truncate %s: %w", name, err)
-			}
-			l.st.TornTruncated++
-			l.log.Warn("buffer: truncated torn tail", "segment", name, "offset", validEnd, "bytes", tail)
-			seg.size = validEnd
-		} else {
-			l.st.CorruptSkipped++
-			l.corruptSeen[base+validEnd] = true
-			l.log.Warn("buffer: skipped corrupt tail of a closed segment", "segment", name, "offset", validEnd, "bytes", tail)
-		}
+	if err := l.cutTail(seg, validEnd, last, name); err != nil {
+		f.Close()
+		return nil, false, err
 	}
 	if !last {
 		// Flush what a killed process left in the page cache, then close.
@@ -196,6 +151,79 @@ func (l *Log) scanSegment(base int64, last bool, openNS int64, cursorPos map[str
 		seg.synced = seg.size
 	}
 	return seg, unreadable, nil
+}
+
+// checkMagic reads a segment's header and returns where its records start:
+// 0 for a file torn before its header was written, and after a corrupt
+// header too (counted: its records are scanned for). A format version this
+// Kelvin does not know is an error.
+func (l *Log) checkMagic(f *os.File, name string) (int64, error) {
+	var magic [magicLen]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	switch {
+	case int64(n) < magicLen:
+		// Torn before the magic was written: nothing valid.
+		return 0, nil
+	case string(magic[:]) == segMagic:
+		return magicLen, nil
+	case string(magic[:magicLen-1]) == segMagic[:magicLen-1]:
+		return 0, fmt.Errorf("buffer: %s: unsupported format version %q", name, magic[magicLen-1])
+	}
+	l.st.CorruptSkipped++
+	l.log.Warn("buffer: corrupt segment header, scanning for records", "segment", name)
+	return magicLen, nil
+}
+
+// scanRecords applies every valid record of seg from file offset from on,
+// counting the corrupt bytes it skips. It returns the end of the last
+// valid record, or the file's size and unreadable when reading failed.
+func (l *Log) scanRecords(seg *segment, from, openNS int64, cursorPos map[string]int64, name string) (validEnd int64, unreadable bool) {
+	validEnd = from
+	var rd segReader
+	rd.reset(seg.w, from, seg.size)
+	for {
+		rec, skipped, ok, err := rd.next()
+		if err != nil {
+			l.st.CorruptSkipped++
+			l.log.Error("buffer: unreadable segment, skipping its rest", "segment", name, "offset", validEnd, "err", err)
+			return seg.size, true
+		}
+		if !ok {
+			if skipped > 0 {
+				validEnd = rd.pos - skipped
+			}
+			return validEnd, false
+		}
+		if skipped > 0 {
+			l.st.CorruptSkipped++
+			l.corruptSeen[seg.base+rec.start-skipped] = true
+			l.log.Warn("buffer: skipped corrupt bytes", "segment", name, "offset", rec.start-skipped, "bytes", skipped)
+		}
+		validEnd = rec.end
+		l.applyRecord(seg, rec, openNS, cursorPos, name)
+	}
+}
+
+// cutTail deals with the bytes of seg after validEnd: the last segment's
+// are a torn write, cut off; another's are corruption, skipped by readers.
+// Both are counted and logged.
+func (l *Log) cutTail(seg *segment, validEnd int64, last bool, name string) error {
+	tail := seg.size - validEnd
+	switch {
+	case tail <= 0:
+	case last:
+		if err := seg.w.Truncate(validEnd); err != nil {
+			return fmt.Errorf("buffer: truncate %s: %w", name, err)
+		}
+		l.st.TornTruncated++
+		l.log.Warn("buffer: truncated torn tail", "segment", name, "offset", validEnd, "bytes", tail)
+		seg.size = validEnd
+	default:
+		l.st.CorruptSkipped++
+		l.corruptSeen[seg.base+validEnd] = true
+		l.log.Warn("buffer: skipped corrupt tail of a closed segment", "segment", name, "offset", validEnd, "bytes", tail)
+	}
+	return nil
 }
 
 // applyRecord accounts one valid record found at open.
