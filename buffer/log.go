@@ -54,6 +54,26 @@ type options struct {
 	preallocate func(f *os.File, n int64) error
 }
 
+// setDefaults fills in production behaviour for every hook left nil;
+// cursorEvery defaults to the sync interval every.
+func (o *options) setDefaults(every time.Duration) {
+	if o.writeAt == nil {
+		o.writeAt = func(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
+	}
+	if o.sleep == nil {
+		o.sleep = sleepCtx
+	}
+	if o.cursorEvery == 0 {
+		o.cursorEvery = every
+	}
+	if o.preallocate == nil {
+		o.preallocate = preallocate
+	}
+	if o.hotCandidates == nil {
+		o.hotCandidates = hotCandidates()
+	}
+}
+
 // segment is one segment file. Global offsets: a segment holds the bytes
 // [base, base+size) of the log.
 type segment struct {
@@ -175,23 +195,9 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if o.writeAt == nil {
-		o.writeAt = func(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
-	}
-	if o.sleep == nil {
-		o.sleep = sleepCtx
-	}
-	if o.cursorEvery == 0 {
-		o.cursorEvery = every
-	}
+	o.setDefaults(every)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("buffer: %w", err)
-	}
-	if o.preallocate == nil {
-		o.preallocate = preallocate
-	}
-	if o.hotCandidates == nil {
-		o.hotCandidates = hotCandidates()
 	}
 	hot, err := resolveHot(dir, cfg.HotDir, o.hotCandidates)
 	if err != nil {
