@@ -13,18 +13,32 @@ import (
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
-// appendScratch is the memory Append reuses: the encoded batch, the seqs
-// to undo if it is refused, the seqs handed out.
-type appendScratch struct {
-	enc    []byte
-	undo   []seqUndo
-	seqBuf []uint64
+// pendingWrite is the records appended to the active segment and not yet
+// written to its file (without a hot tail: up to flushBytes, or until the
+// next group commit); guarded by Log.mu.
+type pendingWrite struct {
+	buf      []byte
+	readings int64
+}
+
+// batch is one Append being prepared: its records encoded, the seq of each
+// reading, and how to give the seqs back if it is refused. Its memory is
+// reused by every Append; guarded by Log.mu.
+type batch struct {
+	enc     []byte
+	seqs    []uint64  // per reading
+	undo    []seqUndo // per sensor it took seqs of, the last seq before it
+	reserve bool      // a seq beyond its sensor's reservation was taken
 }
 
 type seqUndo struct {
 	sensor  string
 	seq     uint64
 	existed bool
+}
+
+func (b *batch) reset() {
+	b.enc, b.seqs, b.undo, b.reserve = b.enc[:0], b.seqs[:0], b.undo[:0], false
 }
 
 // createSegment starts a new active segment at global offset base.
@@ -57,14 +71,14 @@ func (l *Log) createSegment(base int64) error {
 		return err
 	}
 	l.segs = append(l.segs, seg)
-	l.dirDirty = l.dirDirty || !seg.hot
+	l.commits.dirDirty = l.commits.dirDirty || !seg.hot
 	return nil
 }
 
 // writeHeader writes the magic and a checkpoint at the start of an empty
 // segment.
 func (l *Log) writeHeader(seg *segment) error {
-	h := appendCheckpoint([]byte(segMagic), l.seqs, l.cursorPositions())
+	h := appendCheckpoint([]byte(segMagic), l.seq.last, l.cursorPositions())
 	n, err := l.o.writeAt(seg.w, h, 0)
 	if err != nil {
 		if n > 0 {
@@ -88,24 +102,24 @@ func (l *Log) writeHeader(seg *segment) error {
 // the file is cut back to its last good record and the buffered records are
 // lost (counted): the log is never left with a partial record.
 func (l *Log) flushLocked() error {
-	if len(l.wbuf) == 0 {
+	if len(l.pending.buf) == 0 {
 		return nil
 	}
 	a := l.active()
-	n, err := l.o.writeAt(a.w, l.wbuf, a.size)
+	n, err := l.o.writeAt(a.w, l.pending.buf, a.size)
 	if err != nil {
 		if n > 0 {
 			if terr := a.w.Truncate(a.size); terr != nil {
 				l.log.Error("buffer: cannot cut back a failed write; recovery will", "segment", filepath.Base(a.w.Name()), "err", terr)
 			}
 		}
-		lost := l.wbufReadings
+		lost := l.pending.readings
 		a.readings -= lost
 		if a.ckptEnd > a.size {
 			a.ckptEnd = 0 // the checkpoint was in the lost bytes
 		}
-		l.total -= int64(len(l.wbuf))
-		l.wbuf, l.wbufReadings = l.wbuf[:0], 0
+		l.total -= int64(len(l.pending.buf))
+		l.pending.buf, l.pending.readings = l.pending.buf[:0], 0
 		l.st.DroppedFull += uint64(lost)
 		if !errors.Is(err, syscall.ENOSPC) || !l.full.on {
 			l.log.Error("buffer: write failed, buffered readings lost", "segment", filepath.Base(a.w.Name()), "readings", lost, "err", err)
@@ -125,7 +139,7 @@ func (l *Log) flushLocked() error {
 	} else {
 		l.st.BytesWritten += uint64(n)
 	}
-	l.wbuf, l.wbufReadings = l.wbuf[:0], 0
+	l.pending.buf, l.pending.readings = l.pending.buf[:0], 0
 	return nil
 }
 
@@ -178,7 +192,7 @@ func (l *Log) append(rs []reading.Reading, forwarded bool) error {
 		return l.syncTo(end)
 	}
 	select {
-	case l.kick <- struct{}{}:
+	case l.loop.kick <- struct{}{}:
 	default:
 	}
 	return nil
@@ -199,12 +213,12 @@ func (l *Log) WaitDurable(ctx context.Context) error {
 		return l.syncTo(end)
 	}
 	select {
-	case l.kick <- struct{}{}:
+	case l.loop.kick <- struct{}{}:
 	default:
 	}
 	for {
 		l.mu.Lock()
-		durable, wait, closed := l.durable, l.notify, l.closed
+		durable, wait, closed := l.durable.end, l.durable.notify, l.closed
 		l.mu.Unlock()
 		switch {
 		case durable >= end:
@@ -220,134 +234,139 @@ func (l *Log) WaitDurable(ctx context.Context) error {
 	}
 }
 
+// appendLocked stores one batch; mu is held. Its steps: take the seqs and
+// encode (encode), make room within the budget and the active segment
+// (makeSpace), reserve seqs when due, queue the records (enqueue) and,
+// with a hot tail or a full buffer, write them.
 func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
 	nowNS := l.now().UnixNano()
-	enc, undo, seqs := l.scratch.enc[:0], l.scratch.undo[:0], l.scratch.seqBuf[:0]
-	defer func() { l.scratch.enc, l.scratch.undo, l.scratch.seqBuf = enc[:0], undo[:0], seqs[:0] }()
-	rollback := func() {
-		for i := len(undo) - 1; i >= 0; i-- {
-			if u := undo[i]; u.existed {
-				l.seqs[u.sensor] = u.seq
-			} else {
-				delete(l.seqs, u.sensor)
-			}
-		}
+	b := &l.scratch
+	defer b.reset()
+	if err := l.encode(b, rs, forwarded); err != nil {
+		return 0, err
 	}
-	reserve := false
-	for i := range rs {
-		r := rs[i]
-		if !forwarded {
-			last, existed := l.seqs[r.Sensor]
-			touched := false
-			for _, u := range undo {
-				if u.sensor == r.Sensor {
-					touched = true
-					break
-				}
-			}
-			if !touched {
-				undo = append(undo, seqUndo{r.Sensor, last, existed})
-			}
-			r.Seq = last + 1
-			l.seqs[r.Sensor] = r.Seq
-			if r.Seq > l.res.reserved[r.Sensor] {
-				reserve = true
-			}
-		} // else its own identity: no seq of ours, nothing to undo
-		seqs = append(seqs, r.Seq)
-		before := len(enc)
-		enc = appendReading(enc, &r, forwarded)
-		if n := len(enc) - before - headerLen; n > maxReadingPayload {
-			rollback()
-			return 0, fmt.Errorf("buffer: reading of sensor %q is %d bytes encoded, more than %d", r.Sensor, n, maxReadingPayload)
-		}
+	n := uint64(len(rs))
+	if err := l.makeSpace(int64(len(b.enc))); err != nil {
+		l.seq.giveBack(b)
+		l.st.Refused += n
+		return 0, err
 	}
-	need := int64(len(enc))
-	a := l.active()
-	roll := a.readings > 0 && a.size+int64(len(l.wbuf))+need > l.segBytes
-	if roll {
-		need += l.ckptLen + magicLen + 64
-	}
-	if l.total+need > int64(l.cfg.MaxBytes) {
-		if err := l.makeRoom(need); err != nil {
-			rollback()
-			l.st.Refused += uint64(len(rs))
-			return 0, err
-		}
-	}
-	if roll {
-		err := l.rollover()
-		if errors.Is(err, syscall.ENOSPC) && l.cfg.Full == FullDropOldest && len(l.segs) > 1 {
-			// The disk is full before the budget: treat it like the budget.
-			if cerr := l.checkpointCovers(true); cerr == nil {
-				var ev dropEvent
-				l.deleteOldest(&ev)
-				l.logDrop(&ev, "disk_full")
-				l.st.DroppedFull += uint64(ev.readings)
-				err = l.rollover()
-			}
-		}
-		if err != nil {
-			rollback()
-			l.st.Refused += uint64(len(rs))
-			if errors.Is(err, syscall.ENOSPC) {
-				l.noteWrite(err)
-				return 0, fmt.Errorf("%w: %w", ErrFull, err)
-			}
-			return 0, fmt.Errorf("buffer: %w", err)
-		}
-		a = l.active()
-	}
-	if reserve {
+	if b.reserve {
 		// Before a seq beyond its reservation is handed out (reserve.go).
 		l.reserveLocked(nil)
 	}
-	l.wbuf = append(l.wbuf, enc...)
-	l.wbufReadings += int64(len(rs))
-	l.total += int64(len(enc))
-	for i := range rs {
-		t := timeNS(rs[i].Time, nowNS)
-		if rs[i].Clock == reading.ClockUnsynced {
-			// Taken on a wrong clock: its age is unknown until the clock
-			// is set, and the jump then would make it look years old.
-			// max_age never drops it; max_bytes still bounds it.
-			t = math.MaxInt64
-		}
-		a.noteReading(t)
-	}
+	l.enqueue(b.enc, rs, nowNS)
 	// Seqs are handed out only now that the batch is accepted.
 	for i := range rs {
-		rs[i].Seq = seqs[i]
-	}
-	l.st.Appended += uint64(len(rs))
-	if forwarded {
-		l.st.Forwarded += uint64(len(rs))
+		rs[i].Seq = b.seqs[i]
 	}
 	end := l.end()
-	if len(l.wbuf) >= flushBytes || l.hot != "" {
+	if len(l.pending.buf) >= flushBytes || l.hot != "" {
 		if err := l.flushLocked(); err != nil {
 			// The batch is lost with the buffer: count it as refused, the
 			// earlier buffered readings as dropped.
-			l.st.Appended -= uint64(len(rs))
-			if forwarded {
-				l.st.Forwarded -= uint64(len(rs))
-			}
-			l.st.DroppedFull -= uint64(len(rs))
-			l.st.Refused += uint64(len(rs))
-			if errors.Is(err, syscall.ENOSPC) {
-				return 0, fmt.Errorf("%w: %w", ErrFull, err)
-			}
-			return 0, fmt.Errorf("buffer: %w", err)
+			l.st.DroppedFull -= n
+			l.st.Refused += n
+			return 0, appendErr(err)
 		}
 	}
+	l.st.Appended += n
+	if forwarded {
+		l.st.Forwarded += n
+	}
 	if l.hot != "" {
-		l.marks = append(l.marks, mark{end: end, at: time.Now(), n: int64(len(rs))})
-		l.advanceDurable(end)
+		l.tail.marks = append(l.tail.marks, mark{end: end, at: time.Now(), n: int64(n)})
+		l.durable.advance(end)
 	}
 	return end, nil
+}
+
+// encode takes the seqs of rs (of its own identity when forwarded) and
+// encodes rs into b. A reading too large to store refuses the batch and
+// gives its seqs back.
+func (l *Log) encode(b *batch, rs []reading.Reading, forwarded bool) error {
+	for i := range rs {
+		r := rs[i]
+		if !forwarded {
+			r.Seq = l.seq.next(r.Sensor, b)
+		}
+		b.seqs = append(b.seqs, r.Seq)
+		before := len(b.enc)
+		b.enc = appendReading(b.enc, &r, forwarded)
+		if n := len(b.enc) - before - headerLen; n > maxReadingPayload {
+			l.seq.giveBack(b)
+			return fmt.Errorf("buffer: reading of sensor %q is %d bytes encoded, more than %d", r.Sensor, n, maxReadingPayload)
+		}
+	}
+	return nil
+}
+
+// makeSpace makes room for need more bytes of records: within max_bytes
+// (makeRoom), and in a new segment when they would overflow the active
+// one. A disk found full when that segment is created is, with
+// drop_oldest, treated like the budget: the oldest segment goes, and the
+// segment is tried once more.
+func (l *Log) makeSpace(need int64) error {
+	a := l.active()
+	roll := a.readings > 0 && a.size+int64(len(l.pending.buf))+need > l.segBytes
+	if roll {
+		need += l.ckptLen + magicLen + 64 // the new segment's header
+	}
+	if l.total+need > int64(l.cfg.MaxBytes) {
+		if err := l.makeRoom(need); err != nil {
+			return err
+		}
+	}
+	if !roll {
+		return nil
+	}
+	err := l.rollover()
+	if errors.Is(err, syscall.ENOSPC) && l.cfg.Full == FullDropOldest && l.dropOldestForDisk() {
+		err = l.rollover()
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		l.noteWrite(err)
+	}
+	if err != nil {
+		return appendErr(err)
+	}
+	return nil
+}
+
+// appendErr is the error Append returns for a failed write: ErrFull for a
+// full disk.
+func appendErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return fmt.Errorf("buffer: %w", err)
+}
+
+// enqueue adds the encoded readings rs to the pending writes of the active
+// segment and notes their times for max_age.
+func (l *Log) enqueue(enc []byte, rs []reading.Reading, nowNS int64) {
+	l.pending.buf = append(l.pending.buf, enc...)
+	l.pending.readings += int64(len(rs))
+	l.total += int64(len(enc))
+	a := l.active()
+	for i := range rs {
+		a.noteReading(ageNS(&rs[i], nowNS))
+	}
+}
+
+// ageNS is the time max_age judges r by, in unix nanoseconds (nowNS for
+// the zero time).
+func ageNS(r *reading.Reading, nowNS int64) int64 {
+	if r.Clock == reading.ClockUnsynced {
+		// Taken on a wrong clock: its age is unknown until the clock is
+		// set, and the jump then would make it look years old. max_age
+		// never drops it; max_bytes still bounds it.
+		return math.MaxInt64
+	}
+	return timeNS(r.Time, nowNS)
 }
 
 // timeNS is t in unix nanoseconds for max_age: unknown for the zero time,

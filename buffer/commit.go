@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -23,11 +24,11 @@ func (l *Log) syncFiles() error {
 			s.synced = s.size
 		}
 	}
-	if l.dirDirty {
+	if l.commits.dirDirty {
 		if err := l.syncDir(); err != nil {
 			return err
 		}
-		l.dirDirty = false
+		l.commits.dirDirty = false
 	}
 	return nil
 }
@@ -45,6 +46,35 @@ func (l *Log) syncDir() error {
 	return nil
 }
 
+// commitLoop is the goroutine that runs the group commit (run).
+type commitLoop struct {
+	stop    chan struct{} // closed by Close
+	kick    chan struct{} // one pending wake-up of run: something was appended
+	wg      sync.WaitGroup
+	lastErr error // the last commit's error, logged on change; guarded by Log.mu
+}
+
+// commitState is what the next group commit owes; guarded by Log.mu.
+type commitState struct {
+	lastPersist time.Time // when cursor positions were last written
+	dirDirty    bool      // the directory has entries not yet fsynced
+}
+
+// durablePoint is how far Next may read; guarded by Log.mu.
+type durablePoint struct {
+	end    int64         // global offset up to which every byte is durable
+	notify chan struct{} // closed and replaced when end moves, and at Close
+}
+
+// advance makes everything before end visible to Next.
+func (d *durablePoint) advance(end int64) {
+	if end > d.end {
+		d.end = end
+		close(d.notify)
+		d.notify = make(chan struct{})
+	}
+}
+
 // run is the background group commit: at most one commit per syncEvery,
 // and as soon as allowed. An Append after a quiet spell of at least
 // syncEvery is committed at once (a sensor read every few seconds is
@@ -52,15 +82,15 @@ func (l *Log) syncDir() error {
 // faster are committed together syncEvery after the previous commit. Either
 // way there are never more commits than one per syncEvery.
 func (l *Log) run() {
-	defer l.wg.Done()
+	defer l.loop.wg.Done()
 	t := time.NewTimer(l.syncEvery)
 	defer t.Stop()
 	var last time.Time // of the last commit; zero: the first Append commits at once
 	for {
 		select {
-		case <-l.stop:
+		case <-l.loop.stop:
 			return
-		case <-l.kick:
+		case <-l.loop.kick:
 			if l.hot != "" || time.Since(last) < l.syncEvery {
 				continue // the timer commits it at last+syncEvery
 			}
@@ -79,12 +109,12 @@ func (l *Log) run() {
 			l.syncMu.Unlock()
 			l.mu.Lock()
 			switch {
-			case err != nil && (l.syncErr == nil || l.syncErr.Error() != err.Error()):
+			case err != nil && (l.loop.lastErr == nil || l.loop.lastErr.Error() != err.Error()):
 				l.log.Error("buffer: group commit failed", "err", err)
-			case err == nil && l.syncErr != nil:
+			case err == nil && l.loop.lastErr != nil:
 				l.log.Info("buffer: group commit works again")
 			}
-			l.syncErr = err
+			l.loop.lastErr = err
 			l.mu.Unlock()
 		}
 	}
@@ -96,7 +126,7 @@ func (l *Log) syncTo(end int64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	done := l.durable >= end
+	done := l.durable.end >= end
 	if l.hot != "" {
 		done = l.coldFrontier() >= end
 	}
@@ -122,15 +152,18 @@ func (l *Log) Sync() error {
 	return l.commit(false, true)
 }
 
-// commit is one group commit; syncMu is held. It writes the buffered
-// records and, at most once per interval (or when force), one record per
-// cursor that moved; fsyncs outside mu every file with unsynced bytes (and
-// the directory after a segment was created); then advances the durable
-// offset, wakes Next, and deletes the segments no longer needed.
+// commit is one group commit; syncMu is held. Under mu it starts a new
+// segment when the active one is too old (rollAged), writes the buffered
+// records and the cursor records due (planCommit); outside mu it fsyncs
+// every file with unsynced bytes, the hot tail's copies and the directory
+// after a segment was created (commitPlan.fsync); under mu again it
+// records what is now on disk, advances the durable offset, which wakes
+// Next (finishCommit), and deletes the segments no longer needed.
 //
 // With a hot directory, spill says whether every unacknowledged byte of the
 // hot tail must reach the disk now (Sync, Close, sync: always); otherwise
-// only what waited a sync interval does (see hot.go).
+// only what waited a sync interval does (see hot.go). force writes every
+// cursor that moved, whenever it was last written.
 func (l *Log) commit(force, spill bool) error {
 	l.mu.Lock()
 	if l.shut {
@@ -138,103 +171,182 @@ func (l *Log) commit(force, spill bool) error {
 		return ErrClosed
 	}
 	now := l.now()
+	l.rollAged(now)
+	p := l.planCommit(now, force, spill)
+	l.mu.Unlock()
+
+	p.fsync(l)
+
+	l.mu.Lock()
+	l.finishCommit(&p)
+	l.retainLocked(false)
+	l.mu.Unlock()
+	if p.persisted != nil && l.o.committed != nil {
+		l.o.committed(p.persisted)
+	}
+	if p.err != nil {
+		return fmt.Errorf("buffer: %w", p.err)
+	}
+	return nil
+}
+
+// commitPlan is one group commit's work outside mu and its outcome.
+type commitPlan struct {
+	files     []fileSync       // files with unsynced bytes
+	spills    []spillJob       // the hot tail's bytes copied to disk (hot.go)
+	dir       bool             // the directory needs an fsync
+	target    int64            // the global offset the commit makes durable
+	persisted map[string]int64 // cursor positions written, by name
+
+	fileErrs, spillErrs []error // per file and per spill, from fsync
+	dirErr              error   // from the directory's fsync
+	spillErr            error   // the first error of the hot tail's copies
+	err                 error   // the first error of all: the commit's
+}
+
+// fileSync is one file to fsync: synced up to size once it succeeds.
+type fileSync struct {
+	seg  *segment
+	f    *os.File
+	size int64
+}
+
+// rollAged starts a new segment when the active one's newest reading is
+// older than max_age, so that retention can delete it; mu is held.
+func (l *Log) rollAged(now time.Time) {
 	if a := l.active(); !l.closed && a.readings > 0 && a.newest < now.Add(-l.cfg.MaxAge).UnixNano() {
 		if err := l.rollover(); err != nil {
 			l.log.Error("buffer: cannot start a segment", "err", err)
 		}
 	}
-	var persisted map[string]int64
+}
+
+// planCommit writes, under mu, what the commit makes durable: the cursor
+// records due, the buffered records and, with a hot tail, the copies of
+// what is due for the disk; and lists what to fsync.
+func (l *Log) planCommit(now time.Time, force, spill bool) commitPlan {
 	// While the disk holds a backlog, positions go out at every commit, so
 	// the one that spills them when it drained has them.
-	force = force || l.coldBehind
-	if force || now.Sub(l.lastPersist) >= l.o.cursorEvery || now.Before(l.lastPersist) {
-		for name, c := range l.cursors {
-			if c.dirty {
-				if persisted == nil {
-					persisted = map[string]int64{}
-				}
-				l.wbuf = appendCursor(l.wbuf, name, c.acked.pos)
-				persisted[name] = c.acked.pos
-				c.dirty = false
-			}
-		}
-		l.lastPersist = now
-	}
-	var firstErr error
+	p := commitPlan{persisted: l.writeCursors(now, force || l.tail.coldBehind)}
 	if err := l.flushLocked(); err != nil {
-		firstErr = err
-		for name := range persisted {
-			l.cursors[name].dirty = true
-		}
-		persisted = nil
+		p.err = err
+		l.redirty(p.persisted)
+		p.persisted = nil
 	}
-	type job struct {
-		seg  *segment
-		f    *os.File
-		size int64
-	}
-	var jobs []job
 	for _, s := range l.segs {
 		if s.w != nil && s.synced < s.size {
-			jobs = append(jobs, job{s, s.w, s.size})
+			p.files = append(p.files, fileSync{s, s.w, s.size})
 		}
 	}
-	var spills []spillJob
-	var spillErr error
 	if l.hot != "" {
-		spills, spillErr = l.planSpill(spill)
-		for _, j := range spills {
-			l.dirDirty = l.dirDirty || j.created
+		p.spills, p.spillErr = l.planSpill(spill)
+		for _, j := range p.spills {
+			l.commits.dirDirty = l.commits.dirDirty || j.created
 		}
 	}
-	dir := l.dirDirty
-	l.dirDirty = false
-	target := l.active().end()
-	l.mu.Unlock()
+	p.dir, l.commits.dirDirty = l.commits.dirDirty, false
+	p.target = l.active().end()
+	return p
+}
 
-	errs := make([]error, len(jobs))
-	for i, j := range jobs {
-		errs[i] = j.f.Sync()
+// writeCursors buffers one record per cursor that moved, at most once per
+// cursor interval unless force, and returns the positions written (nil for
+// none); mu is held.
+func (l *Log) writeCursors(now time.Time, force bool) map[string]int64 {
+	last := l.commits.lastPersist
+	if !force && now.Sub(last) < l.o.cursorEvery && !now.Before(last) {
+		return nil
 	}
-	spillErrs := make([]error, len(spills))
-	for i, j := range spills {
-		spillErrs[i] = j.seg.cold.Sync()
-		if spillErrs[i] != nil && spillErr == nil {
-			spillErr = fmt.Errorf("sync %s: %w", filepath.Base(j.seg.cold.Name()), spillErrs[i])
+	var persisted map[string]int64
+	for name, c := range l.cursors {
+		if c.dirty {
+			if persisted == nil {
+				persisted = map[string]int64{}
+			}
+			l.pending.buf = appendCursor(l.pending.buf, name, c.acked.pos)
+			persisted[name] = c.acked.pos
+			c.dirty = false
 		}
 	}
-	var dirErr error
-	if dir {
-		dirErr = l.syncDirCounted()
-		if dirErr != nil && firstErr == nil {
-			firstErr = dirErr
-		}
-	}
+	l.commits.lastPersist = now
+	return persisted
+}
 
-	l.mu.Lock()
-	l.st.Fsyncs += uint64(len(jobs) + len(spills))
+// redirty marks the cursors whose records were lost as moved again; mu is
+// held.
+func (l *Log) redirty(persisted map[string]int64) {
+	for name := range persisted {
+		if c := l.cursors[name]; c != nil {
+			c.dirty = true
+		}
+	}
+}
+
+// fsync does the plan's fsyncs, outside mu.
+func (p *commitPlan) fsync(l *Log) {
+	p.fileErrs = make([]error, len(p.files))
+	for i, j := range p.files {
+		p.fileErrs[i] = j.f.Sync()
+	}
+	p.spillErrs = make([]error, len(p.spills))
+	for i, j := range p.spills {
+		p.spillErrs[i] = j.seg.cold.Sync()
+		if p.spillErrs[i] != nil && p.spillErr == nil {
+			p.spillErr = fmt.Errorf("sync %s: %w", filepath.Base(j.seg.cold.Name()), p.spillErrs[i])
+		}
+	}
+	if p.dir {
+		p.dirErr = l.syncDirCounted()
+		if p.dirErr != nil && p.err == nil {
+			p.err = p.dirErr
+		}
+	}
+}
+
+// finishCommit records, under mu, what the fsyncs put on disk, then
+// advances the durable offset and the cursors' persisted positions: with a
+// hot tail always (what is in it is durable whatever the disk does),
+// without one only if everything succeeded.
+func (l *Log) finishCommit(p *commitPlan) {
+	l.st.Fsyncs += uint64(len(p.files) + len(p.spills))
 	if l.hot != "" {
-		l.spillDone(spills, spillErrs)
-		if dirErr != nil && spillErr == nil {
-			spillErr = dirErr
+		l.spillDone(p.spills, p.spillErrs)
+		if p.dirErr != nil && p.spillErr == nil {
+			p.spillErr = p.dirErr
 		}
-		l.noteWrite(spillErr)
-		if firstErr == nil {
-			firstErr = spillErr
+		l.noteWrite(p.spillErr)
+		if p.err == nil {
+			p.err = p.spillErr
 		}
 	}
-	if dirErr != nil {
-		l.dirDirty = true
+	if p.dirErr != nil {
+		l.commits.dirDirty = true
 	}
-	failed := false
-	for i, j := range jobs {
+	l.filesSynced(p)
+	if l.hot == "" && p.err != nil {
+		l.redirty(p.persisted)
+		p.persisted = nil
+		return
+	}
+	l.durable.advance(p.target)
+	for name, pos := range p.persisted {
+		if c := l.cursors[name]; c != nil && pos > c.persisted {
+			c.persisted = pos
+		}
+	}
+}
+
+// filesSynced moves each synced file's durable size and closes the write
+// handle of a sealed segment wholly on disk; the first failure becomes
+// the commit's error; mu is held.
+func (l *Log) filesSynced(p *commitPlan) {
+	for i, j := range p.files {
 		if j.seg.deleted {
 			continue
 		}
-		if errs[i] != nil {
-			failed = true
-			if firstErr == nil {
-				firstErr = fmt.Errorf("sync %s: %w", filepath.Base(j.f.Name()), errs[i])
+		if err := p.fileErrs[i]; err != nil {
+			if p.err == nil {
+				p.err = fmt.Errorf("sync %s: %w", filepath.Base(j.f.Name()), err)
 			}
 			continue
 		}
@@ -244,31 +356,6 @@ func (l *Log) commit(force, spill bool) error {
 			j.seg.w = nil
 		}
 	}
-	if l.hot != "" || (firstErr == nil && !failed) {
-		// With a hot tail, what is in it is durable whatever the disk does.
-		l.advanceDurable(target)
-		for name, pos := range persisted {
-			if c := l.cursors[name]; c != nil && pos > c.persisted {
-				c.persisted = pos
-			}
-		}
-	} else {
-		for name := range persisted {
-			if c := l.cursors[name]; c != nil {
-				c.dirty = true
-			}
-		}
-		persisted = nil
-	}
-	l.retainLocked(false)
-	l.mu.Unlock()
-	if persisted != nil && l.o.committed != nil {
-		l.o.committed(persisted)
-	}
-	if firstErr != nil {
-		return fmt.Errorf("buffer: %w", firstErr)
-	}
-	return nil
 }
 
 // syncDirCounted fsyncs the directory outside mu.

@@ -118,7 +118,7 @@ func (c *Cursor) Next(ctx context.Context, max int) ([]reading.Reading, error) {
 			c.closeReader()
 			return nil, ErrClosed
 		}
-		start, durable, wait := c.acked, l.durable, l.notify
+		start, durable, wait := c.acked, l.durable.end, l.durable.notify
 		l.mu.Unlock()
 		if start.pos >= durable {
 			select {
@@ -205,89 +205,122 @@ func (c *Cursor) read(start ackPoint, n int) ([]reading.Reading, ackPoint, error
 	p := start
 	out := make([]reading.Reading, 0, min(n, 1024))
 	for len(out) < n {
-		l.mu.Lock()
-		seg := l.segmentAt(p.segBase)
-		if seg == nil {
-			l.mu.Unlock()
+		w, ok := l.readWindow(p.segBase)
+		if !ok {
 			if len(out) > 0 {
 				break
 			}
 			return nil, p, errMoved
 		}
-		segEnd := seg.end()
-		path := l.pathOf(seg)
-		limit := min(segEnd, l.durable)
-		next := l.segmentAfter(seg.base)
-		var nextBase int64
-		if next != nil {
-			nextBase = next.base
-		}
-		durable := l.durable
-		l.mu.Unlock()
-		if p.pos >= limit {
-			if limit < segEnd || next == nil || nextBase > durable {
+		if p.pos >= w.limit {
+			if w.limit < w.segEnd || !w.hasNext || w.nextBase > w.durable {
 				break
 			}
-			p = ackPoint{pos: nextBase, segBase: nextBase}
+			p = ackPoint{pos: w.nextBase, segBase: w.nextBase}
 			continue
 		}
-		if c.f == nil || c.rdBase != p.segBase {
-			c.closeReader()
-			f, err := os.Open(path)
-			if errors.Is(err, os.ErrNotExist) {
-				if len(out) > 0 {
-					break
-				}
-				return nil, p, errMoved
-			}
-			if err != nil {
-				l.readFailed(c, p, err)
-				p.pos = limit
-				continue
-			}
-			c.f, c.rdBase = f, p.segBase
-			c.rd.reset(f, max(p.pos-p.segBase, magicLen), limit-p.segBase)
-		}
-		if filePos := max(p.pos-p.segBase, magicLen); c.rd.pos != filePos {
-			c.rd.reset(c.f, filePos, limit-p.segBase)
-		} else {
-			c.rd.limit = limit - p.segBase
-		}
-		for len(out) < n {
-			rec, skipped, ok, err := c.rd.next()
-			if err != nil {
-				l.readFailed(c, p, err)
-				p.pos = limit
-				c.closeReader()
+		err := c.seek(p, w)
+		if errors.Is(err, os.ErrNotExist) {
+			if len(out) > 0 {
 				break
 			}
-			if skipped > 0 {
-				at := p.segBase + c.rd.pos - skipped
-				if ok {
-					at = p.segBase + rec.start - skipped
-				}
-				l.corrupt(c, at, skipped)
-			}
-			if !ok {
-				p.pos = p.segBase + c.rd.pos
-				break
-			}
-			p.pos = p.segBase + rec.end
-			if rec.kind != kindReading {
-				continue
-			}
-			var r reading.Reading
-			if err := c.dec.decodeReading(rec.payload, &r); err != nil {
-				l.corrupt(c, p.segBase+rec.start, rec.end-rec.start)
-				continue
-			}
-			p.nInSeg++
-			out = append(out, r)
-			c.batch = append(c.batch, p)
-			c.times = append(c.times, r.Time)
+			return nil, p, errMoved
 		}
+		if err != nil {
+			l.readFailed(c, p, err)
+			p.pos = w.limit
+			continue
+		}
+		out, p = c.readRecords(out, p, n, w.limit)
 	}
 	return out, p, nil
+}
+
+// window is what a reader may read of one segment, taken under mu.
+type window struct {
+	path     string // the file to read it from
+	segEnd   int64  // the segment's end, a global offset
+	limit    int64  // the end of what may be read: the segment's end or the durable offset
+	durable  int64
+	hasNext  bool  // a later segment exists
+	nextBase int64 // its base
+}
+
+// readWindow returns the window of the segment at base, or ok=false when
+// retention deleted it.
+func (l *Log) readWindow(base int64) (w window, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seg := l.segmentAt(base)
+	if seg == nil {
+		return w, false
+	}
+	w = window{path: l.pathOf(seg), segEnd: seg.end(), limit: min(seg.end(), l.durable.end), durable: l.durable.end}
+	if next := l.segmentAfter(seg.base); next != nil {
+		w.hasNext, w.nextBase = true, next.base
+	}
+	return w, true
+}
+
+// seek points the reader at p, opening p's segment file when the reader is
+// on another one; c.mu is held.
+func (c *Cursor) seek(p ackPoint, w window) error {
+	if c.f == nil || c.rdBase != p.segBase {
+		c.closeReader()
+		f, err := os.Open(w.path)
+		if err != nil {
+			return err
+		}
+		c.f, c.rdBase = f, p.segBase
+		c.rd.reset(f, max(p.pos-p.segBase, magicLen), w.limit-p.segBase)
+	}
+	if filePos := max(p.pos-p.segBase, magicLen); c.rd.pos != filePos {
+		c.rd.reset(c.f, filePos, w.limit-p.segBase)
+	} else {
+		c.rd.limit = w.limit - p.segBase
+	}
+	return nil
+}
+
+// readRecords appends to out the readings of the reader's segment from p
+// up to limit, at most n in all, skipping (and counting) corrupt bytes, and
+// returns them with where it stopped.
+func (c *Cursor) readRecords(out []reading.Reading, p ackPoint, n int, limit int64) ([]reading.Reading, ackPoint) {
+	l := c.l
+	for len(out) < n {
+		rec, skipped, ok, err := c.rd.next()
+		if err != nil {
+			l.readFailed(c, p, err)
+			p.pos = limit
+			c.closeReader()
+			return out, p
+		}
+		if skipped > 0 {
+			at := p.segBase + c.rd.pos - skipped
+			if ok {
+				at = p.segBase + rec.start - skipped
+			}
+			l.corrupt(c, at, skipped)
+		}
+		if !ok {
+			p.pos = p.segBase + c.rd.pos
+			return out, p
+		}
+		p.pos = p.segBase + rec.end
+		if rec.kind != kindReading {
+			continue
+		}
+		var r reading.Reading
+		if err := c.dec.decodeReading(rec.payload, &r); err != nil {
+			l.corrupt(c, p.segBase+rec.start, rec.end-rec.start)
+			continue
+		}
+		p.nInSeg++
+		out = append(out, r)
+		c.batch = append(c.batch, p)
+		c.times = append(c.times, r.Time)
+	}
+	return out, p
 }
 
 // corrupt counts and logs a corrupt region the first time any reader meets

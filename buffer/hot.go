@@ -142,6 +142,13 @@ func (l *Log) promoteHot() error {
 	return nil
 }
 
+// hotTail is what the group commit needs to know of the hot tail; guarded
+// by Log.mu.
+type hotTail struct {
+	marks      []mark // Appends not yet acknowledged by every cursor
+	coldBehind bool   // the disk holds readings not every cursor has acknowledged
+}
+
 // mark is one Append in the hot tail: where it ended, when, how many
 // readings.
 type mark struct {
@@ -182,8 +189,8 @@ func (l *Log) planSpill(force bool) ([]spillJob, error) {
 	now := time.Now() // monotonic: how long a reading waited, not its age
 	floor, frontier := l.minAcked(), l.coldFrontier()
 	l.trimMarks(max(floor, frontier))
-	due := force || len(l.marks) > 0 && !now.Before(l.marks[0].at.Add(l.syncEvery))
-	drained := !due && l.coldBehind && floor >= frontier
+	due := force || len(l.tail.marks) > 0 && !now.Before(l.tail.marks[0].at.Add(l.syncEvery))
+	drained := !due && l.tail.coldBehind && floor >= frontier
 	if drained {
 		due = true // the disk's backlog drained: put the cursor positions on disk once
 	}
@@ -209,7 +216,7 @@ func (l *Log) planSpill(force bool) ([]spillJob, error) {
 		}
 		jobs = append(jobs, j)
 	}
-	l.coldBehind = !drained && floor < l.end()
+	l.tail.coldBehind = !drained && floor < l.end()
 	return jobs, firstErr
 }
 
@@ -276,11 +283,11 @@ func (l *Log) spillDone(jobs []spillJob, errs []error) {
 // not of a backlog.
 func (l *Log) trimMarks(off int64) {
 	i := 0
-	for i < len(l.marks) && l.marks[i].end <= off {
+	for i < len(l.tail.marks) && l.tail.marks[i].end <= off {
 		i++
 	}
 	if i > 0 {
-		l.marks = append(l.marks[:0], l.marks[i:]...)
+		l.tail.marks = append(l.tail.marks[:0], l.tail.marks[i:]...)
 	}
 }
 
@@ -316,21 +323,12 @@ func (l *Log) hotReadings() int64 {
 	}
 	f := l.coldFrontier()
 	var n int64
-	for _, m := range l.marks {
+	for _, m := range l.tail.marks {
 		if m.end > f {
 			n += m.n
 		}
 	}
 	return n
-}
-
-// advanceDurable makes everything before end visible to Next; mu is held.
-func (l *Log) advanceDurable(end int64) {
-	if end > l.durable {
-		l.durable = end
-		close(l.notify)
-		l.notify = make(chan struct{})
-	}
 }
 
 // nextDue is how long until the oldest unacknowledged reading of the hot
@@ -339,7 +337,7 @@ func (l *Log) nextDue() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.coldFrontier()
-	for _, m := range l.marks {
+	for _, m := range l.tail.marks {
 		if m.end > f {
 			return max(time.Until(m.at.Add(l.syncEvery)), time.Millisecond)
 		}

@@ -139,8 +139,8 @@ func crashCopy(t *testing.T, e *env) {
 	l.mu.Lock()
 	l.closed, l.shut = true, true
 	l.mu.Unlock()
-	close(l.stop)
-	l.wg.Wait()
+	close(l.loop.stop)
+	l.loop.wg.Wait()
 	l.mu.Lock()
 	for _, s := range l.segs {
 		if s.w != nil {
@@ -172,8 +172,8 @@ func TestHotSpillsOnlyWhatIsDue(t *testing.T) {
 	c := e.cursor("mqtt")
 	age := func() { // every pending Append waited longer than the interval
 		e.l.mu.Lock()
-		for i := range e.l.marks {
-			e.l.marks[i].at = e.l.marks[i].at.Add(-time.Hour)
+		for i := range e.l.tail.marks {
+			e.l.tail.marks[i].at = e.l.tail.marks[i].at.Add(-time.Hour)
 		}
 		e.l.mu.Unlock()
 	}
@@ -201,7 +201,7 @@ func TestHotSpillsOnlyWhatIsDue(t *testing.T) {
 	}
 	drain(t, c, 100)
 	e.l.mu.Lock()
-	e.l.lastPersist = time.Time{} // the cursor record is due too
+	e.l.commits.lastPersist = time.Time{} // the cursor record is due too
 	e.l.mu.Unlock()
 	drained := commit()
 	if drained == spilled {

@@ -54,6 +54,26 @@ type options struct {
 	preallocate func(f *os.File, n int64) error
 }
 
+// setDefaults fills in production behaviour for every hook left nil;
+// cursorEvery defaults to the sync interval every.
+func (o *options) setDefaults(every time.Duration) {
+	if o.writeAt == nil {
+		o.writeAt = func(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
+	}
+	if o.sleep == nil {
+		o.sleep = sleepCtx
+	}
+	if o.cursorEvery == 0 {
+		o.cursorEvery = every
+	}
+	if o.preallocate == nil {
+		o.preallocate = preallocate
+	}
+	if o.hotCandidates == nil {
+		o.hotCandidates = hotCandidates()
+	}
+}
+
 // segment is one segment file. Global offsets: a segment holds the bytes
 // [base, base+size) of the log.
 type segment struct {
@@ -90,51 +110,60 @@ func (s *segment) closeFiles() {
 // Log is the durable buffer: an append-only log of segment files in one
 // directory, with named cursors reading it. All its methods are safe for
 // concurrent use.
+//
+// Its state is grouped by job: what Open fixed (settings), the segments
+// (segList), the records not yet written (pending), what Next may read
+// (durable), this log's own seqs (seq), the cursors, the group commit's
+// bookkeeping (commits, loop) and the hot tail's (tail).
 type Log struct {
-	dir       string
-	cfg       Config
-	syncEvery time.Duration // group commit interval (1s with sync: always, for cursors and retention)
-	always    bool
-	segBytes  int64
-	now       func() time.Time
-	log       *slog.Logger
-	o         options
-	lock      *os.File
-
-	stop chan struct{}
-	kick chan struct{} // one pending wake-up of run: something was appended
-	wg   sync.WaitGroup
+	settings            // fixed at Open
+	lock     *os.File   // the flock on dir
+	loop     commitLoop // the background group commit (commit.go)
 
 	// syncMu serialises group commits; taken before mu.
 	syncMu sync.Mutex
 
-	mu           sync.Mutex
-	closed       bool       // no more Append, Sync, Next
-	shut         bool       // files closed: no more commits
-	segs         []*segment // oldest first; the last one is active
-	wbuf         []byte     // records appended to the active segment, not yet written
-	wbufReadings int64
-	total        int64 // bytes of all segments, wbuf included
-	durable      int64 // global offset up to which every byte is on disk
-	notify       chan struct{}
-	seqs         map[string]uint64
-	cursors      map[string]*Cursor
-	ckptLen      int64 // size of the last checkpoint record written
-	dirDirty     bool
-	lastPersist  time.Time // when cursor positions were last written
-	corruptSeen  map[int64]bool
-	syncErr      error         // last background commit error, logged on change
-	scratch      appendScratch // reused by every Append
-	st           Stats
+	// mu guards everything below, and the Cursors' shared fields.
+	mu sync.Mutex
+	lifecycle
+	segList
+	pending     pendingWrite       // records appended, not yet written (append.go)
+	durable     durablePoint       // what Next may read (commit.go)
+	seq         seqTable           // this log's own seqs and their reservations (reserve.go)
+	cursors     map[string]*Cursor // by name (cursor.go)
+	commits     commitState        // what the next group commit owes (commit.go)
+	tail        hotTail            // the hot tail's unacknowledged Appends (hot.go)
+	full        diskState          // a full disk (noteWrite)
+	corruptSeen map[int64]bool     // corrupt regions already counted, by global offset
+	scratch     batch              // reused by every Append (append.go)
+	st          Stats
+}
 
-	res  reservations // seq reservations (reserve.go)
-	full diskState    // a full disk (noteWrite)
+// settings is what Open fixes for the life of a Log.
+type settings struct {
+	dir       string
+	cfg       Config
+	syncEvery time.Duration // group commit interval (1s with sync: always, for cursors and retention)
+	always    bool          // sync: always
+	segBytes  int64
+	now       func() time.Time
+	log       *slog.Logger
+	o         options
+	hot       string // the hot directory (hot.go); "" without one
+}
 
-	// The hot tail (hot.go); hot is "" without one.
-	hot        string
-	marks      []mark // Appends not yet acknowledged by every cursor
-	coldBehind bool   // the disk holds readings not every cursor has acknowledged
-	opening    bool   // in Open: a nearly full disk is not fatal
+// lifecycle is where a Log is between Open and Close; guarded by Log.mu.
+type lifecycle struct {
+	opening bool // in Open: a nearly full disk is not fatal
+	closed  bool // no more Append, Sync, Next
+	shut    bool // files closed: no more commits
+}
+
+// segList is the log's segments; guarded by Log.mu.
+type segList struct {
+	segs    []*segment // oldest first; the last one is active
+	total   int64      // bytes of all segments, pending writes included
+	ckptLen int64      // size of the last checkpoint record written
 }
 
 // diskState follows a full disk, for DiskFull and its log lines.
@@ -166,23 +195,9 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if o.writeAt == nil {
-		o.writeAt = func(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
-	}
-	if o.sleep == nil {
-		o.sleep = sleepCtx
-	}
-	if o.cursorEvery == 0 {
-		o.cursorEvery = every
-	}
+	o.setDefaults(every)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("buffer: %w", err)
-	}
-	if o.preallocate == nil {
-		o.preallocate = preallocate
-	}
-	if o.hotCandidates == nil {
-		o.hotCandidates = hotCandidates()
 	}
 	hot, err := resolveHot(dir, cfg.HotDir, o.hotCandidates)
 	if err != nil {
@@ -196,17 +211,16 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 		return nil, err
 	}
 	l := &Log{
-		dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),
-		now: now, log: log, o: o, lock: lock,
-		stop:        make(chan struct{}),
-		kick:        make(chan struct{}, 1),
-		notify:      make(chan struct{}),
-		seqs:        map[string]uint64{},
+		settings: settings{dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),
+			now: now, log: log, o: o, hot: hot},
+		lock:        lock,
+		loop:        commitLoop{stop: make(chan struct{}), kick: make(chan struct{}, 1)},
+		lifecycle:   lifecycle{opening: true},
+		durable:     durablePoint{notify: make(chan struct{})},
+		seq:         seqTable{last: map[string]uint64{}},
 		cursors:     map[string]*Cursor{},
+		commits:     commitState{lastPersist: now()},
 		corruptSeen: map[int64]bool{},
-		lastPersist: now(),
-		hot:         hot,
-		opening:     true,
 	}
 	if err := l.openFiles(); err != nil {
 		for _, s := range l.segs {
@@ -219,7 +233,7 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	}
 	l.resumeAfterReservation()
 	l.reserveLocked(nil)
-	l.wg.Add(1)
+	l.loop.wg.Add(1)
 	go l.run()
 	return l, nil
 }
@@ -244,7 +258,7 @@ func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 // end is the global offset after the last appended byte.
 func (l *Log) end() int64 {
 	a := l.active()
-	return a.end() + int64(len(l.wbuf))
+	return a.end() + int64(len(l.pending.buf))
 }
 
 func (l *Log) cursorPositions() map[string]int64 {
@@ -266,8 +280,8 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
-	close(l.stop)
-	l.wg.Wait()
+	close(l.loop.stop)
+	l.loop.wg.Wait()
 	l.syncMu.Lock()
 	err := l.commit(true, true)
 	l.syncMu.Unlock()
@@ -289,7 +303,7 @@ func (l *Log) Close() error {
 	for _, s := range l.segs {
 		s.closeFiles()
 	}
-	close(l.notify)
+	close(l.durable.notify)
 	for _, c := range l.cursors {
 		if c.mu.TryLock() {
 			c.closeReader()
@@ -372,7 +386,7 @@ func (l *Log) Stats() Stats {
 			s.OnDisk += seg.readings
 		}
 	}
-	s.OnDisk = max(0, s.OnDisk-l.hotReadings()-l.wbufReadings)
+	s.OnDisk = max(0, s.OnDisk-l.hotReadings()-l.pending.readings)
 	s.Hot, s.DiskFull = l.hot, l.full.on
 	return s
 }
@@ -410,7 +424,7 @@ func (l *Log) openFiles() error {
 		if err := l.rollover(); err != nil {
 			return fmt.Errorf("buffer: hot_dir: %w", err)
 		}
-		l.durable = l.end()
+		l.durable.end = l.end()
 	}
 	l.opening = false
 	return nil

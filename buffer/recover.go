@@ -11,23 +11,9 @@ import (
 // recover scans every segment, truncates a torn tail, rebuilds the seq
 // table and cursor positions, and makes everything on disk durable.
 func (l *Log) recover() error {
-	bases, err := segmentBases(l.dir)
+	cursorPos, needRoll, err := l.scanAll()
 	if err != nil {
-		return fmt.Errorf("buffer: %w", err)
-	}
-	cursorPos := map[string]int64{}
-	openNS := l.now().UnixNano()
-	needRoll := false
-	for i, base := range bases {
-		last := i == len(bases)-1
-		seg, unreadable, err := l.scanSegment(base, last, openNS, cursorPos)
-		if err != nil {
-			return err
-		}
-		l.segs = append(l.segs, seg)
-		if last && unreadable {
-			needRoll = true // never append after bytes we cannot read
-		}
+		return err
 	}
 	if len(l.segs) == 0 {
 		if err := l.createSegment(0); err != nil {
@@ -35,45 +21,11 @@ func (l *Log) recover() error {
 		}
 	} else {
 		// Cursors first: the checkpoints written below must carry them.
-		oldest, end := l.segs[0].base, l.end()
-		for name, pos := range cursorPos {
-			if pos < oldest {
-				pos = oldest
-			}
-			if pos > end {
-				l.log.Warn("buffer: cursor beyond the end of the log, moved back to it", "cursor", name, "offset", pos, "end", end)
-				pos = end
-			}
-			c := l.newCursor(name)
-			ap, err := l.ackPointAt(pos)
-			if err != nil {
-				return err
-			}
-			c.acked, c.persisted = ap, pos
+		if err := l.restoreCursors(cursorPos); err != nil {
+			return err
 		}
-		a := l.active()
-		switch {
-		case a.size < magicLen:
-			// A segment created just before a power cut: start it again.
-			if err := a.w.Truncate(0); err != nil {
-				return fmt.Errorf("buffer: %w", err)
-			}
-			a.size, a.synced = 0, 0
-			if err := l.writeHeader(a); err != nil {
-				return fmt.Errorf("buffer: %w", err)
-			}
-		case needRoll:
-			if err := l.createSegment(a.end()); err != nil {
-				return fmt.Errorf("buffer: %w", err)
-			}
-		case a.ckptEnd == 0:
-			// The active segment lost its checkpoint: write one, so older
-			// segments can be deleted without losing the seq table.
-			l.wbuf = appendCheckpoint(l.wbuf, l.seqs, l.cursorPositions())
-			a.ckptEnd = a.size + int64(len(l.wbuf))
-			if err := l.flushLocked(); err != nil {
-				return fmt.Errorf("buffer: %w", err)
-			}
+		if err := l.repairActive(needRoll); err != nil {
+			return fmt.Errorf("buffer: %w", err)
 		}
 	}
 	l.total = 0
@@ -83,11 +35,84 @@ func (l *Log) recover() error {
 	if err := l.syncFiles(); err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
-	l.durable = l.end()
+	l.durable.end = l.end()
 	return nil
 }
 
-// scanSegment opens and scans one segment file at open.
+// scanAll scans every segment file, oldest first, into l.segs and the seq
+// table. It returns the greatest position recorded per cursor, and whether
+// the newest segment ends in bytes it could not read (never append after
+// them).
+func (l *Log) scanAll() (cursorPos map[string]int64, needRoll bool, err error) {
+	bases, err := segmentBases(l.dir)
+	if err != nil {
+		return nil, false, fmt.Errorf("buffer: %w", err)
+	}
+	cursorPos = map[string]int64{}
+	openNS := l.now().UnixNano()
+	for i, base := range bases {
+		last := i == len(bases)-1
+		seg, unreadable, err := l.scanSegment(base, last, openNS, cursorPos)
+		if err != nil {
+			return nil, false, err
+		}
+		l.segs = append(l.segs, seg)
+		needRoll = needRoll || last && unreadable
+	}
+	return cursorPos, needRoll, nil
+}
+
+// restoreCursors creates the cursors found at open, each at its position
+// clamped to the log.
+func (l *Log) restoreCursors(cursorPos map[string]int64) error {
+	oldest, end := l.segs[0].base, l.end()
+	for name, pos := range cursorPos {
+		if pos < oldest {
+			pos = oldest
+		}
+		if pos > end {
+			l.log.Warn("buffer: cursor beyond the end of the log, moved back to it", "cursor", name, "offset", pos, "end", end)
+			pos = end
+		}
+		c := l.newCursor(name)
+		ap, err := l.ackPointAt(pos)
+		if err != nil {
+			return err
+		}
+		c.acked, c.persisted = ap, pos
+	}
+	return nil
+}
+
+// repairActive makes the newest segment fit to append to: a header if it
+// has none, a new segment after unreadable bytes, a checkpoint if it lost
+// its own.
+func (l *Log) repairActive(needRoll bool) error {
+	a := l.active()
+	switch {
+	case a.size < magicLen:
+		// A segment created just before a power cut: start it again.
+		if err := a.w.Truncate(0); err != nil {
+			return err
+		}
+		a.size, a.synced = 0, 0
+		return l.writeHeader(a)
+	case needRoll:
+		return l.createSegment(a.end())
+	case a.ckptEnd == 0:
+		// The active segment lost its checkpoint: write one, so older
+		// segments can be deleted without losing the seq table.
+		l.pending.buf = appendCheckpoint(l.pending.buf, l.seq.last, l.cursorPositions())
+		a.ckptEnd = a.size + int64(len(l.pending.buf))
+		return l.flushLocked()
+	}
+	return nil
+}
+
+// scanSegment opens and scans one segment file at open: its header, its
+// records (into the seq table and cursorPos), its tail (a torn one cut off
+// when last). A segment other than the last is fsynced and closed. It
+// reports whether the file has bytes it could not read.
 func (l *Log) scanSegment(base int64, last bool, openNS int64, cursorPos map[string]int64) (*segment, bool, error) {
 	path := l.segPath(base)
 	name := filepath.Base(path)
@@ -101,66 +126,18 @@ func (l *Log) scanSegment(base int64, last bool, openNS int64, cursorPos map[str
 		return nil, false, fmt.Errorf("buffer: %w", err)
 	}
 	seg := &segment{base: base, size: st.Size(), w: f}
-	var magic [magicLen]byte
-	n, _ := f.ReadAt(magic[:], 0)
-	validEnd := int64(0)
-	unreadable := false
-	switch {
-	case int64(n) < magicLen:
-		// Torn before the magic was written: nothing valid.
-	case string(magic[:]) == segMagic:
-		validEnd = magicLen
-	case string(magic[:magicLen-1]) == segMagic[:magicLen-1]:
+	validEnd, err := l.checkMagic(f, name)
+	if err != nil {
 		f.Close()
-		return nil, false, fmt.Errorf("buffer: %s: unsupported format version %q", name, magic[magicLen-1])
-	default:
-		l.st.CorruptSkipped++
-		l.log.Warn("buffer: corrupt segment header, scanning for records", "segment", name)
-		validEnd = magicLen
+		return nil, false, err
 	}
+	unreadable := false
 	if validEnd > 0 {
-		var rd segReader
-		rd.reset(f, validEnd, seg.size)
-		for {
-			rec, skipped, ok, err := rd.next()
-			if err != nil {
-				l.st.CorruptSkipped++
-				l.log.Error("buffer: unreadable segment, skipping its rest", "segment", name, "offset", validEnd, "err", err)
-				unreadable = true
-				break
-			}
-			if !ok {
-				if skipped > 0 {
-					validEnd = rd.pos - skipped
-				}
-				break
-			}
-			if skipped > 0 {
-				l.st.CorruptSkipped++
-				l.corruptSeen[base+rec.start-skipped] = true
-				l.log.Warn("buffer: skipped corrupt bytes", "segment", name, "offset", rec.start-skipped, "bytes", skipped)
-			}
-			validEnd = rec.end
-			l.applyRecord(seg, rec, openNS, cursorPos, name)
-		}
+		validEnd, unreadable = l.scanRecords(seg, validEnd, openNS, cursorPos, name)
 	}
-	if unreadable {
-		validEnd = seg.size
-	}
-	if tail := seg.size - validEnd; tail > 0 {
-		if last {
-			if err := f.Truncate(validEnd); err != nil {
-				f.Close()
-				return nil, false, fmt.Errorf("buffer: truncate %s: %w", name, err)
-			}
-			l.st.TornTruncated++
-			l.log.Warn("buffer: truncated torn tail", "segment", name, "offset", validEnd, "bytes", tail)
-			seg.size = validEnd
-		} else {
-			l.st.CorruptSkipped++
-			l.corruptSeen[base+validEnd] = true
-			l.log.Warn("buffer: skipped corrupt tail of a closed segment", "segment", name, "offset", validEnd, "bytes", tail)
-		}
+	if err := l.cutTail(seg, validEnd, last, name); err != nil {
+		f.Close()
+		return nil, false, err
 	}
 	if !last {
 		// Flush what a killed process left in the page cache, then close.
@@ -176,6 +153,79 @@ func (l *Log) scanSegment(base int64, last bool, openNS int64, cursorPos map[str
 	return seg, unreadable, nil
 }
 
+// checkMagic reads a segment's header and returns where its records start:
+// 0 for a file torn before its header was written, and after a corrupt
+// header too (counted: its records are scanned for). A format version this
+// Kelvin does not know is an error.
+func (l *Log) checkMagic(f *os.File, name string) (int64, error) {
+	var magic [magicLen]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	switch {
+	case int64(n) < magicLen:
+		// Torn before the magic was written: nothing valid.
+		return 0, nil
+	case string(magic[:]) == segMagic:
+		return magicLen, nil
+	case string(magic[:magicLen-1]) == segMagic[:magicLen-1]:
+		return 0, fmt.Errorf("buffer: %s: unsupported format version %q", name, magic[magicLen-1])
+	}
+	l.st.CorruptSkipped++
+	l.log.Warn("buffer: corrupt segment header, scanning for records", "segment", name)
+	return magicLen, nil
+}
+
+// scanRecords applies every valid record of seg from file offset from on,
+// counting the corrupt bytes it skips. It returns the end of the last
+// valid record, or the file's size and unreadable when reading failed.
+func (l *Log) scanRecords(seg *segment, from, openNS int64, cursorPos map[string]int64, name string) (validEnd int64, unreadable bool) {
+	validEnd = from
+	var rd segReader
+	rd.reset(seg.w, from, seg.size)
+	for {
+		rec, skipped, ok, err := rd.next()
+		if err != nil {
+			l.st.CorruptSkipped++
+			l.log.Error("buffer: unreadable segment, skipping its rest", "segment", name, "offset", validEnd, "err", err)
+			return seg.size, true
+		}
+		if !ok {
+			if skipped > 0 {
+				validEnd = rd.pos - skipped
+			}
+			return validEnd, false
+		}
+		if skipped > 0 {
+			l.st.CorruptSkipped++
+			l.corruptSeen[seg.base+rec.start-skipped] = true
+			l.log.Warn("buffer: skipped corrupt bytes", "segment", name, "offset", rec.start-skipped, "bytes", skipped)
+		}
+		validEnd = rec.end
+		l.applyRecord(seg, rec, openNS, cursorPos, name)
+	}
+}
+
+// cutTail deals with the bytes of seg after validEnd: the last segment's
+// are a torn write, cut off; another's are corruption, skipped by readers.
+// Both are counted and logged.
+func (l *Log) cutTail(seg *segment, validEnd int64, last bool, name string) error {
+	tail := seg.size - validEnd
+	switch {
+	case tail <= 0:
+	case last:
+		if err := seg.w.Truncate(validEnd); err != nil {
+			return fmt.Errorf("buffer: truncate %s: %w", name, err)
+		}
+		l.st.TornTruncated++
+		l.log.Warn("buffer: truncated torn tail", "segment", name, "offset", validEnd, "bytes", tail)
+		seg.size = validEnd
+	default:
+		l.st.CorruptSkipped++
+		l.corruptSeen[seg.base+validEnd] = true
+		l.log.Warn("buffer: skipped corrupt tail of a closed segment", "segment", name, "offset", validEnd, "bytes", tail)
+	}
+	return nil
+}
+
 // applyRecord accounts one valid record found at open.
 func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos map[string]int64, name string) {
 	switch rec.kind {
@@ -186,10 +236,10 @@ func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos map[
 			l.log.Warn("buffer: skipped undecodable record", "segment", name, "offset", rec.start)
 			return
 		}
-		if !k.forwarded && k.seq > l.seqs[string(k.sensor)] {
+		if !k.forwarded && k.seq > l.seq.last[string(k.sensor)] {
 			// Only this log's own seqs: a forwarded reading's seq is
 			// another agent's.
-			l.seqs[string(k.sensor)] = k.seq
+			l.seq.last[string(k.sensor)] = k.seq
 		}
 		t := k.time
 		if t == 0 {
@@ -203,8 +253,8 @@ func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos map[
 			return
 		}
 		for s, v := range c.seqs {
-			if v > l.seqs[s] {
-				l.seqs[s] = v
+			if v > l.seq.last[s] {
+				l.seq.last[s] = v
 			}
 		}
 		for n, p := range c.cursors {

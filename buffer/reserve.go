@@ -37,12 +37,46 @@ const (
 	reserveMagic = "KLVNSEQ1"
 )
 
-// reservations is the Log's state of seq reservations; guarded by Log.mu.
-type reservations struct {
+// seqTable is the log's own seqs: the last handed out per sensor, and
+// their reservations; guarded by Log.mu. Forwarded readings are not in it.
+type seqTable struct {
+	last     map[string]uint64 // per sensor, the last seq handed out
 	reserved map[string]uint64 // per sensor, seqs reserved on disk
 	resumed  map[string]uint64 // per sensor, where this run resumed after a gap
 	err      error             // last reservation write's error
 	tried    time.Time         // when it was tried
+}
+
+// next takes sensor's next seq, noting in b how to give it back.
+func (t *seqTable) next(sensor string, b *batch) uint64 {
+	last, existed := t.last[sensor]
+	touched := false
+	for _, u := range b.undo {
+		if u.sensor == sensor {
+			touched = true
+			break
+		}
+	}
+	if !touched {
+		b.undo = append(b.undo, seqUndo{sensor, last, existed})
+	}
+	seq := last + 1
+	t.last[sensor] = seq
+	if seq > t.reserved[sensor] {
+		b.reserve = true
+	}
+	return seq
+}
+
+// giveBack returns the seqs b took: its batch was refused.
+func (t *seqTable) giveBack(b *batch) {
+	for i := len(b.undo) - 1; i >= 0; i-- {
+		if u := b.undo[i]; u.existed {
+			t.last[u.sensor] = u.seq
+		} else {
+			delete(t.last, u.sensor)
+		}
+	}
 }
 
 // reservation is the decoded SEQ file.
@@ -134,14 +168,14 @@ func (l *Log) resumeAfterReservation() {
 		l.log.Error("buffer: cannot read the seq reservation; seqs resume after the log's", "err", err)
 		l.st.CorruptSkipped++
 	}
-	l.res.resumed = map[string]uint64{}
+	l.seq.resumed = map[string]uint64{}
 	for s, v := range r.seqs {
-		if v > l.seqs[s] {
-			l.seqs[s] = v
-			l.res.resumed[s] = v + 1
+		if v > l.seq.last[s] {
+			l.seq.last[s] = v
+			l.seq.resumed[s] = v + 1
 		}
 	}
-	l.res.reserved = map[string]uint64{}
+	l.seq.reserved = map[string]uint64{}
 	if end := l.coldEnd(); r.end > end {
 		l.st.LostBytes += uint64(r.end - end)
 		l.log.Error("buffer: the log is shorter than it was when last known durable: its tail was lost (a disk that dropped acknowledged writes, or a restored backup); seqs resume after their reservation, never reused",
@@ -156,7 +190,7 @@ func (l *Log) resumeAfterReservation() {
 // log found shorter than this at Open lost data it should have kept.
 func (l *Log) coldEnd() int64 {
 	if l.hot == "" {
-		return l.durable
+		return l.durable.end
 	}
 	var end int64
 	for _, s := range l.segs {
@@ -176,12 +210,12 @@ func (l *Log) coldEnd() int64 {
 // since refusing readings for it would lose more than it protects.
 func (l *Log) reserveLocked(extra map[string]uint64) {
 	now := time.Now()
-	if l.res.err != nil && now.Sub(l.res.tried) < l.syncEvery && now.After(l.res.tried) {
+	if l.seq.err != nil && now.Sub(l.seq.tried) < l.syncEvery && now.After(l.seq.tried) {
 		return
 	}
-	l.res.tried = now
-	next := make(map[string]uint64, len(l.seqs))
-	for s, v := range l.seqs {
+	l.seq.tried = now
+	next := make(map[string]uint64, len(l.seq.last))
+	for s, v := range l.seq.last {
 		next[s] = max(v, extra[s])
 	}
 	for s, v := range extra {
@@ -189,7 +223,7 @@ func (l *Log) reserveLocked(extra map[string]uint64) {
 	}
 	res := reservation{seqs: make(map[string]uint64, len(next)), end: l.coldEnd()}
 	for s, v := range next {
-		r := l.res.reserved[s]
+		r := l.seq.reserved[s]
 		if v+reserveBlock/2 > r {
 			r = v + reserveBlock
 		}
@@ -198,14 +232,14 @@ func (l *Log) reserveLocked(extra map[string]uint64) {
 	n, err := writeReservation(l.dir, res)
 	l.st.Fsyncs += uint64(n)
 	switch {
-	case err != nil && l.res.err == nil:
+	case err != nil && l.seq.err == nil:
 		l.log.Error("buffer: cannot write the seq reservation; retrying, seqs are still handed out", "err", err)
-	case err == nil && l.res.err != nil:
+	case err == nil && l.seq.err != nil:
 		l.log.Info("buffer: seq reservation written again")
 	}
-	l.res.err = err
+	l.seq.err = err
 	if err == nil {
-		l.res.reserved = res.seqs
+		l.seq.reserved = res.seqs
 		l.st.Reservations++
 	}
 }
@@ -219,8 +253,8 @@ func (l *Log) reserveLocked(extra map[string]uint64) {
 func (l *Log) Resumed() map[string]uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m := make(map[string]uint64, len(l.res.resumed))
-	for s, v := range l.res.resumed {
+	m := make(map[string]uint64, len(l.seq.resumed))
+	for s, v := range l.seq.resumed {
 		m[s] = v
 	}
 	return m
@@ -231,8 +265,8 @@ func (l *Log) Resumed() map[string]uint64 {
 // durable end (so a tail lost later, as by a restored backup, is found and
 // reported by what was really cut). mu is held.
 func (l *Log) recordEndLocked() {
-	seqs := make(map[string]uint64, len(l.seqs))
-	for s, v := range l.seqs {
+	seqs := make(map[string]uint64, len(l.seq.last))
+	for s, v := range l.seq.last {
 		seqs[s] = v
 	}
 	n, err := writeReservation(l.dir, reservation{seqs: seqs, end: l.coldEnd()})
@@ -249,5 +283,5 @@ func (l *Log) recordEndLocked() {
 func (l *Log) LastSeq(sensor string) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seqs[sensor]
+	return l.seq.last[sensor]
 }

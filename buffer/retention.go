@@ -35,6 +35,21 @@ func (l *Log) makeRoom(need int64) error {
 	return nil
 }
 
+// dropOldestForDisk deletes the oldest segment because the disk is full
+// before the budget, as the budget would with drop_oldest; it reports
+// whether it could (not for the active segment, nor without a durable
+// checkpoint after it).
+func (l *Log) dropOldestForDisk() bool {
+	if len(l.segs) < 2 || l.checkpointCovers(true) != nil {
+		return false
+	}
+	var ev dropEvent
+	l.deleteOldest(&ev)
+	l.logDrop(&ev, "disk_full")
+	l.st.DroppedFull += uint64(ev.readings)
+	return true
+}
+
 // checkpointCovers reports whether a durable checkpoint exists after the
 // oldest segment, so deleting that segment loses neither seqs nor cursor
 // positions: the checkpoint and the records after it, all of which stay,
@@ -57,8 +72,8 @@ func (l *Log) checkpointCovers(allowSync bool) error {
 			return err
 		}
 		a := l.active()
-		l.wbuf = appendCheckpoint(l.wbuf, l.seqs, l.cursorPositions())
-		a.ckptEnd = a.size + int64(len(l.wbuf))
+		l.pending.buf = appendCheckpoint(l.pending.buf, l.seq.last, l.cursorPositions())
+		a.ckptEnd = a.size + int64(len(l.pending.buf))
 	}
 	return l.syncFiles()
 }
