@@ -578,10 +578,8 @@ func (v *validator) validate() {
 		v.checkFile("http.tls.cert", t.Cert)
 		v.checkFile("http.tls.key", t.Key)
 	}
-	if err := c.HTTP.Validate(); err != nil {
-		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-			v.prefixed("http", errors.New(strings.TrimPrefix(e.Error(), "httpui: ")))
-		}
+	for _, err := range c.HTTP.Validate() {
+		v.prefixed("http", err)
 	}
 	for _, err := range c.Buffer.Validate() {
 		v.prefixed("buffer", err)

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path"
@@ -112,39 +113,21 @@ func (c *Config) SetDefaults(agent string) {
 		c.MQTT = &MQTTConfig{}
 	}
 	if m := c.MQTT; m != nil {
-		if m.URL == "" {
-			m.URL = DefaultURL
-		}
-		if m.ClientID == "" {
-			m.ClientID = "kelvin-fleet-" + agent
-		}
+		m.URL = cmp.Or(m.URL, DefaultURL)
+		m.ClientID = cmp.Or(m.ClientID, "kelvin-fleet-"+agent)
 		if len(m.Topics) == 0 {
 			m.Topics = []string{DefaultTopic, DefaultDiscovery}
 		}
 	}
 	if k := c.Kafka; k != nil {
-		if k.Topic == "" {
-			k.Topic = DefaultKafkaTopic
-		}
-		if k.Group == "" {
-			k.Group = "kelvin-fleet-" + agent
-		}
-		if k.Start == "" {
-			k.Start = "earliest"
-		}
+		k.Topic = cmp.Or(k.Topic, DefaultKafkaTopic)
+		k.Group = cmp.Or(k.Group, "kelvin-fleet-"+agent)
+		k.Start = cmp.Or(k.Start, "earliest")
 	}
-	if c.LossAfter == 0 {
-		c.LossAfter = DefaultLossAfter
-	}
-	if c.MaxGateways == 0 {
-		c.MaxGateways = DefaultMaxGateways
-	}
-	if c.MaxSensors == 0 {
-		c.MaxSensors = DefaultMaxSensors
-	}
-	if c.HistoryPoints == 0 {
-		c.HistoryPoints = DefaultHistoryPoints
-	}
+	c.LossAfter = cmp.Or(c.LossAfter, DefaultLossAfter)
+	c.MaxGateways = cmp.Or(c.MaxGateways, DefaultMaxGateways)
+	c.MaxSensors = cmp.Or(c.MaxSensors, DefaultMaxSensors)
+	c.HistoryPoints = cmp.Or(c.HistoryPoints, DefaultHistoryPoints)
 }
 
 // Validate returns every problem, each as "key: message", once

@@ -3,6 +3,7 @@ package httpui
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,8 +28,8 @@ func writeSecret(t *testing.T, name, content string) string {
 func authServer(t *testing.T, cfg Config) string {
 	t.Helper()
 	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
+	if errs := cfg.Validate(); errs != nil {
+		t.Fatal(errs)
 	}
 	if err := cfg.LoadSecrets(); err != nil {
 		t.Fatal(err)
@@ -151,7 +152,7 @@ func TestLoadSecretsErrors(t *testing.T) {
 	}
 	bad := Config{Auth: &AuthConfig{User: "a:b"}, TLS: &TLSConfig{Cert: "c.pem"}}
 	bad.SetDefaults()
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "auth.user: must not contain a colon") ||
+	if err := errors.Join(bad.Validate()...); err == nil || !strings.Contains(err.Error(), "auth.user: must not contain a colon") ||
 		!strings.Contains(err.Error(), "auth.password_file: required") || !strings.Contains(err.Error(), "tls: needs both cert and key") {
 		t.Errorf("Validate: %v", err)
 	}
