@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/kelvin-gw/kelvin/filter"
 	"github.com/kelvin-gw/kelvin/internal/kafkaauth"
+	"github.com/kelvin-gw/kelvin/internal/mqttclient"
 )
 
 // Defaults applied by Config.SetDefaults.
@@ -138,9 +138,8 @@ func (c *Config) Validate() []error {
 		errs = append(errs, errors.New(key+": "+fmt.Sprintf(format, args...)))
 	}
 	if m := c.MQTT; m != nil {
-		scheme, rest, ok := strings.Cut(m.URL, "://")
-		if !ok || rest == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme) {
-			bad("mqtt.url", "%q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss", m.URL)
+		if err := mqttclient.CheckURL(m.URL); err != nil {
+			bad("mqtt.url", "%v", err)
 		}
 		for i, t := range m.Topics {
 			if t == "" || strings.Contains(t, "#") && !strings.HasSuffix(t, "#") {

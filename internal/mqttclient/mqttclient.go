@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -124,4 +125,26 @@ func (o Options) clientOptions() *paho.ClientOptions {
 		co.SetCustomOpenConnectionFn(o.Dial)
 	}
 	return co
+}
+
+// Schemes names the broker URL schemes paho dials, for messages: plain
+// TCP, TLS and websockets.
+const Schemes = "tcp, mqtt, ssl, tls, mqtts, ws or wss"
+
+// KnownScheme reports whether paho dials URLs of scheme (one of Schemes).
+func KnownScheme(scheme string) bool {
+	switch scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+		return true
+	}
+	return false
+}
+
+// CheckURL reports whether url is scheme://something with a known scheme.
+func CheckURL(url string) error {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok || rest == "" || !KnownScheme(scheme) {
+		return fmt.Errorf("%q: want scheme://host:port with scheme %s", url, Schemes)
+	}
+	return nil
 }

@@ -71,3 +71,17 @@ func publish(t *testing.T, url string) {
 		t.Fatalf("publish: %v", tok.Error())
 	}
 }
+
+func TestCheckURL(t *testing.T) {
+	for _, u := range []string{"tcp://b:1883", "mqtt://b", "ssl://b:8883", "tls://b", "mqtts://b", "ws://b/mqtt", "wss://b/mqtt"} {
+		if err := CheckURL(u); err != nil {
+			t.Errorf("CheckURL(%q): %v", u, err)
+		}
+	}
+	for _, u := range []string{"", "b:1883", "tcp://", "ftp://b", "TCP://b"} {
+		want := `want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss`
+		if err := CheckURL(u); err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("CheckURL(%q) = %v, want %q", u, err, want)
+		}
+	}
+}
