@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -46,14 +47,7 @@ func serve(t testing.TB, s *Server, wrap func(net.Listener) net.Listener) string
 	go func() { done <- s.Serve(ctx, l) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return within 10s of cancellation")
-		}
+		testenv.WaitReturn(t, "Serve", done)
 	})
 	return addr
 }

@@ -387,14 +387,7 @@ func TestShutdownGoingAway(t *testing.T) {
 	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
 		t.Errorf("read: %v, want close %v", err, websocket.StatusGoingAway)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve: %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return")
-	}
+	testenv.WaitReturn(t, "Serve", done)
 	if _, err := net.Dial("tcp", l.Addr().String()); err == nil {
 		t.Error("still listening after shutdown")
 	}
@@ -420,14 +413,7 @@ func TestShutdownStalled(t *testing.T) {
 		s.Publish(big)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve: %v, want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not return")
-	}
+	testenv.WaitReturn(t, "Serve", done)
 	testenv.WaitFor(t, "the handler to end", func() bool { return s.handlers() == 0 })
 }
 
