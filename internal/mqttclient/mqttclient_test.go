@@ -44,7 +44,7 @@ func TestRunFollowsAcrossAnOutage(t *testing.T) {
 		}
 	}()
 	testenv.WaitFor(t, "the subscription", func() bool { return subscribed.Load() == 1 })
-	publish(t, m.URL)
+	testenv.PublishMQTT(t, testenv.ConnectMQTT(t, m.URL, "mqttclient-test-pub"), "t/1", false, "x")
 	testenv.WaitFor(t, "the message", func() bool { return got.Load() == 1 })
 
 	m.Stop()
@@ -57,31 +57,5 @@ func TestRunFollowsAcrossAnOutage(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "level=WARN msg=\"test: cannot connect to the broker, retrying\""); n != 1 {
 		t.Errorf("the failed attempts were warned of %d times, want once:\n%s", n, logs.String())
-	}
-}
-
-func publish(t *testing.T, url string) {
-	t.Helper()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("mqttclient-test-pub"))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer c.Disconnect(100)
-	if tok := c.Publish("t/1", 1, false, "x"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish: %v", tok.Error())
-	}
-}
-
-func TestCheckURL(t *testing.T) {
-	for _, u := range []string{"tcp://b:1883", "mqtt://b", "ssl://b:8883", "tls://b", "mqtts://b", "ws://b/mqtt", "wss://b/mqtt"} {
-		if err := CheckURL(u); err != nil {
-			t.Errorf("CheckURL(%q): %v", u, err)
-		}
-	}
-	for _, u := range []string{"", "b:1883", "tcp://", "ftp://b", "TCP://b"} {
-		want := `want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss`
-		if err := CheckURL(u); err == nil || !strings.HasSuffix(err.Error(), want) {
-			t.Errorf("CheckURL(%q) = %v, want %q", u, err, want)
-		}
 	}
 }
