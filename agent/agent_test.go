@@ -166,14 +166,7 @@ http: { listen: "127.0.0.1:%d" }
 	}
 
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not stop within 10s")
-	}
+	testenv.WaitReturn(t, "Run", done)
 	testenv.WaitForWithin(t, 5*time.Second, "offline status after shutdown", func() bool {
 		got := sub.get("kelvin/gh1/status")
 		return len(got) > 0 && got[len(got)-1] == "offline"

@@ -26,6 +26,7 @@ import (
 	"github.com/kelvin-gw/kelvin/ingest"
 	"github.com/kelvin-gw/kelvin/internal/bytesize"
 	"github.com/kelvin-gw/kelvin/internal/kafkaauth"
+	"github.com/kelvin-gw/kelvin/internal/mqttclient"
 	"github.com/kelvin-gw/kelvin/publish/kafka"
 	"github.com/kelvin-gw/kelvin/publish/mqtt"
 	"github.com/kelvin-gw/kelvin/reading"
@@ -567,8 +568,8 @@ func (v *validator) validate() {
 			v.errorf("mqtt_in.max_payload_bytes", "%s: want 1B to %s (the largest MQTT packet); leave it out for %s", in.MaxPayloadBytes, bytesize.Size(maxMQTTPacket), bytesize.Size(ingest.DefaultMaxPayload))
 		}
 		if in.URL != "" {
-			if scheme, rest, ok := strings.Cut(in.URL, "://"); !ok || rest == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme) {
-				v.errorf("mqtt_in.url", "%q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss", in.URL)
+			if err := mqttclient.CheckURL(in.URL); err != nil {
+				v.errorf("mqtt_in.url", "%v", err)
 			} else if err := checkBrokerURL(in.URL); err != nil && !v.d.hasProblem("mqtt_in.url") {
 				v.errorf("mqtt_in.url", "%v", err)
 			}
@@ -578,10 +579,8 @@ func (v *validator) validate() {
 		v.checkFile("http.tls.cert", t.Cert)
 		v.checkFile("http.tls.key", t.Key)
 	}
-	if err := c.HTTP.Validate(); err != nil {
-		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-			v.prefixed("http", errors.New(strings.TrimPrefix(e.Error(), "httpui: ")))
-		}
+	for _, err := range c.HTTP.Validate() {
+		v.prefixed("http", err)
 	}
 	for _, err := range c.Buffer.Validate() {
 		v.prefixed("buffer", err)
@@ -702,8 +701,8 @@ func (v *validator) validateMQTT() {
 		switch {
 		case !ok:
 			v.errorf("mqtt.url", "%q: want scheme://host:port, e.g. tcp://broker.lan:1883", m.URL)
-		case !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme):
-			v.errorf("mqtt.url", "unknown scheme %q (tcp, mqtt, ssl, tls, mqtts, ws, wss)", scheme)
+		case !mqttclient.KnownScheme(scheme):
+			v.errorf("mqtt.url", "unknown scheme %q (%s)", scheme, mqttclient.Schemes)
 		case rest == "":
 			v.errorf("mqtt.url", "%q has no host", m.URL)
 		default:

@@ -66,7 +66,7 @@ func TestBadConfigs(t *testing.T) {
 			`11: sensors[1].interval: want a duration with a unit like 5s, got 5`,
 			`12: sensors[2].id: "air" is already used by sensors[0] (line 5)`,
 			`13: sensors[2].type: unknown sensor type "thermocouple" (one of aht20, bme280, bmp180, bmp280, ds18b20, http, lm75, lm75a, lm75b, mcp9808, mqtt, sht3x, sht4x, sim, tmp102, tmp105, tmp175, tmp275, tmp75)`,
-			`15: mqtt.url: unknown scheme "ftp" (tcp, mqtt, ssl, tls, mqtts, ws, wss)`,
+			`15: mqtt.url: unknown scheme "ftp" (tcp, mqtt, ssl, tls, mqtts, ws or wss)`,
 			`16: mqtt.qos: want 0, 1 or 2, got 3`,
 			`17: mqtt.topic: "kelvin/all" must contain {sensor}, or every sensor would share one topic`,
 			`19: http.archive_flush: want 1m0s to 1h0m0s, got 30s`,

@@ -57,14 +57,7 @@ http: { listen: "127.0.0.1:%d" }
 		testenv.WaitForWithin(t, 15*time.Second, what, wait)
 		n := history()
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("agent did not stop within 10s")
-		}
+		testenv.WaitReturn(t, "Run", done)
 		return n
 	}
 	before := run(func() bool { return history() >= 5 }, "five readings in /api/history")

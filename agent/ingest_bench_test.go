@@ -97,11 +97,7 @@ func BenchmarkIngestMQTT(b *testing.B) {
 	broker := testenv.StartMosquitto(b)
 	const sensors = 200
 	a, _ := ingestAgent(b, "mqtt", sensors, fmt.Sprintf("mqtt_in: { url: %q }", broker.URL))
-	dev := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("bench-devices"))
-	if tok := dev.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		b.Fatal(tok.Error())
-	}
-	defer dev.Disconnect(50)
+	dev := testenv.ConnectMQTT(b, broker.URL, "bench-devices")
 	// Wait until the input is subscribed: a first message gets through.
 	base := a.store.log.Stats().Appended
 	testenv.WaitFor(b, "the readings", func() bool {

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -22,16 +20,10 @@ import (
 // number.
 func TestMQTTInput(t *testing.T) {
 	broker := testenv.StartMosquitto(t)
-	dev := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("test-devices"))
-	if tok := dev.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer dev.Disconnect(50)
+	dev := testenv.ConnectMQTT(t, broker.URL, "test-devices")
 	pub := func(topic, payload string, retained bool) {
 		t.Helper()
-		if tok := dev.Publish(topic, 1, retained, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatalf("publish: %v", tok.Error())
-		}
+		testenv.PublishMQTT(t, dev, topic, retained, payload)
 	}
 	// ESPHome retains its states: this old value must not become a reading.
 	pub("greenhouse/sensor/soil_temperature/state", "99.9", true)
@@ -135,11 +127,7 @@ func TestMQTTInputConfig(t *testing.T) {
 // a larger payload makes its sensor faulty with reason too_large.
 func TestMQTTInputPayloadLimit(t *testing.T) {
 	broker := testenv.StartMosquitto(t)
-	dev := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("test-devices"))
-	if tok := dev.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer dev.Disconnect(50)
+	dev := testenv.ConnectMQTT(t, broker.URL, "test-devices")
 	a := startAgent(t, fmt.Sprintf(`
 agent: { id: gl, data_dir: %s, clock: trust }
 sensors: [ { id: soil, type: mqtt, topic: soil/state } ]

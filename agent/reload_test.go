@@ -96,14 +96,7 @@ sensors:
 		return r.Value > 100
 	})
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not stop within 15s")
-	}
+	testenv.WaitReturn(t, "Serve", done)
 	mu.Lock()
 	if len(agents) != 2 {
 		t.Errorf("%d agents started, want 2 (the first, and one on reload)", len(agents))

@@ -1,10 +1,10 @@
 package fleet
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/kelvin-gw/kelvin/filter"
 	"github.com/kelvin-gw/kelvin/internal/kafkaauth"
+	"github.com/kelvin-gw/kelvin/internal/mqttclient"
 )
 
 // Defaults applied by Config.SetDefaults.
@@ -112,39 +113,21 @@ func (c *Config) SetDefaults(agent string) {
 		c.MQTT = &MQTTConfig{}
 	}
 	if m := c.MQTT; m != nil {
-		if m.URL == "" {
-			m.URL = DefaultURL
-		}
-		if m.ClientID == "" {
-			m.ClientID = "kelvin-fleet-" + agent
-		}
+		m.URL = cmp.Or(m.URL, DefaultURL)
+		m.ClientID = cmp.Or(m.ClientID, "kelvin-fleet-"+agent)
 		if len(m.Topics) == 0 {
 			m.Topics = []string{DefaultTopic, DefaultDiscovery}
 		}
 	}
 	if k := c.Kafka; k != nil {
-		if k.Topic == "" {
-			k.Topic = DefaultKafkaTopic
-		}
-		if k.Group == "" {
-			k.Group = "kelvin-fleet-" + agent
-		}
-		if k.Start == "" {
-			k.Start = "earliest"
-		}
+		k.Topic = cmp.Or(k.Topic, DefaultKafkaTopic)
+		k.Group = cmp.Or(k.Group, "kelvin-fleet-"+agent)
+		k.Start = cmp.Or(k.Start, "earliest")
 	}
-	if c.LossAfter == 0 {
-		c.LossAfter = DefaultLossAfter
-	}
-	if c.MaxGateways == 0 {
-		c.MaxGateways = DefaultMaxGateways
-	}
-	if c.MaxSensors == 0 {
-		c.MaxSensors = DefaultMaxSensors
-	}
-	if c.HistoryPoints == 0 {
-		c.HistoryPoints = DefaultHistoryPoints
-	}
+	c.LossAfter = cmp.Or(c.LossAfter, DefaultLossAfter)
+	c.MaxGateways = cmp.Or(c.MaxGateways, DefaultMaxGateways)
+	c.MaxSensors = cmp.Or(c.MaxSensors, DefaultMaxSensors)
+	c.HistoryPoints = cmp.Or(c.HistoryPoints, DefaultHistoryPoints)
 }
 
 // Validate returns every problem, each as "key: message", once
@@ -155,9 +138,8 @@ func (c *Config) Validate() []error {
 		errs = append(errs, errors.New(key+": "+fmt.Sprintf(format, args...)))
 	}
 	if m := c.MQTT; m != nil {
-		scheme, rest, ok := strings.Cut(m.URL, "://")
-		if !ok || rest == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, scheme) {
-			bad("mqtt.url", "%q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss", m.URL)
+		if err := mqttclient.CheckURL(m.URL); err != nil {
+			bad("mqtt.url", "%v", err)
 		}
 		for i, t := range m.Topics {
 			if t == "" || strings.Contains(t, "#") && !strings.HasSuffix(t, "#") {

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -19,18 +17,12 @@ import (
 func TestMQTTRestartKeepsCounts(t *testing.T) {
 	m := testenv.StartMosquitto(t)
 	dir := t.TempDir()
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL).SetClientID("gw-1"))
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer pub.Disconnect(100)
+	pub := testenv.ConnectMQTT(t, m.URL, "gw-1")
 	send := func(seqs ...uint64) {
 		t.Helper()
 		for _, q := range seqs {
 			p := payload(reading.FormatSenML, "gw-1", "air", q, 20, time.Unix(1_800_000_000+int64(q), 0))
-			if tok := pub.Publish("kelvin/gw-1/air", 1, false, p); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				t.Fatalf("publish: %v", tok.Error())
-			}
+			testenv.PublishMQTT(t, pub, "kelvin/gw-1/air", false, p)
 		}
 	}
 	run := func() (*Fleet, func()) {

@@ -4,13 +4,15 @@ import (
 	"embed"
 	"net/http"
 	"strings"
+
+	"github.com/kelvin-gw/kelvin/internal/theme"
 )
 
 //go:embed static
 var staticFiles embed.FS
 
 // staticHandler serves the page's three files under /fleet/, index.html
-// at /fleet and /fleet/. It is
+// at /fleet and /fleet/, fleet.css after the shared theme.CSS. It is
 // deliberately not http.FileServer, which would add its range, MIME and
 // directory-listing machinery (about 60 KB) to the binary.
 func staticHandler() http.Handler {
@@ -27,6 +29,9 @@ func staticHandler() http.Handler {
 		b, err := staticFiles.ReadFile("static/" + name)
 		if err != nil {
 			panic(err) // embedded: cannot happen in a built binary
+		}
+		if name == "fleet.css" {
+			b = append([]byte(theme.CSS), b...)
 		}
 		files[name] = file{typ, b}
 	}

@@ -2,15 +2,8 @@ package httpui
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 )
 
 func writeSecret(t *testing.T, name, content string) string {
@@ -34,8 +28,8 @@ func writeSecret(t *testing.T, name, content string) string {
 func authServer(t *testing.T, cfg Config) string {
 	t.Helper()
 	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
+	if errs := cfg.Validate(); errs != nil {
+		t.Fatal(errs)
 	}
 	if err := cfg.LoadSecrets(); err != nil {
 		t.Fatal(err)
@@ -127,9 +121,9 @@ func TestTokenAuth(t *testing.T) {
 
 // TestTLS: with http.tls the page is served over HTTPS only.
 func TestTLS(t *testing.T) {
-	certFile, keyFile, pool := selfSigned(t)
-	addr := authServer(t, Config{TLS: &TLSConfig{Cert: certFile, Key: keyFile}})
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	p := testenv.WritePKI(t, t.TempDir())
+	addr := authServer(t, Config{TLS: &TLSConfig{Cert: p.ServerCert, Key: p.ServerKey}})
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.CertPool(t)}}}
 	if resp := getWith(t, c, "https://"+addr+"/api/status", nil); resp.StatusCode != 200 {
 		t.Errorf("HTTPS: %d, want 200", resp.StatusCode)
 	}
@@ -158,40 +152,10 @@ func TestLoadSecretsErrors(t *testing.T) {
 	}
 	bad := Config{Auth: &AuthConfig{User: "a:b"}, TLS: &TLSConfig{Cert: "c.pem"}}
 	bad.SetDefaults()
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "auth.user: must not contain a colon") ||
+	if err := errors.Join(bad.Validate()...); err == nil || !strings.Contains(err.Error(), "auth.user: must not contain a colon") ||
 		!strings.Contains(err.Error(), "auth.password_file: required") || !strings.Contains(err.Error(), "tls: needs both cert and key") {
 		t.Errorf("Validate: %v", err)
 	}
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
-// their files and a pool trusting it.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kelvin test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = writeSecret(t, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	keyFile = writeSecret(t, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})))
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }
 
 // TestBearerSchemeCaseInsensitive: the bearer scheme is matched without

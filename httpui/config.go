@@ -1,7 +1,7 @@
 package httpui
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"path"
 	"strings"
@@ -120,99 +120,83 @@ func (c *Config) HistoryNeed(intervals []time.Duration) (need int64, perSeries i
 // DefaultHistoryMax, DefaultMaxClients). It leaves Listen alone: the agent
 // defaults that.
 func (c *Config) SetDefaults() {
-	if c.History == 0 {
-		c.History = DefaultHistory
-	}
-	if c.HistoryMax == 0 {
-		c.HistoryMax = DefaultHistoryMax
-	}
-	if c.HistoryBytes == 0 {
-		c.HistoryBytes = DefaultHistoryBytes
-	}
-	if c.MaxClients == 0 {
-		c.MaxClients = DefaultMaxClients
-	}
-	if c.MaxConnections == 0 {
-		c.MaxConnections = DefaultMaxConnections
-	}
-	if c.MaxConnectionsPerAddress == 0 {
-		c.MaxConnectionsPerAddress = DefaultMaxConnectionsPerAddress
-	}
-	if c.Archive == 0 {
-		c.Archive = DefaultArchive
-	}
-	if c.ArchiveFlush == 0 {
-		c.ArchiveFlush = archive.DefaultFlushEvery
-	}
-	if c.IngestMaxBytes == 0 {
-		c.IngestMaxBytes = DefaultIngestMaxBytes
-	}
+	c.History = cmp.Or(c.History, DefaultHistory)
+	c.HistoryMax = cmp.Or(c.HistoryMax, DefaultHistoryMax)
+	c.HistoryBytes = cmp.Or(c.HistoryBytes, DefaultHistoryBytes)
+	c.MaxClients = cmp.Or(c.MaxClients, DefaultMaxClients)
+	c.MaxConnections = cmp.Or(c.MaxConnections, DefaultMaxConnections)
+	c.MaxConnectionsPerAddress = cmp.Or(c.MaxConnectionsPerAddress, DefaultMaxConnectionsPerAddress)
+	c.Archive = cmp.Or(c.Archive, DefaultArchive)
+	c.ArchiveFlush = cmp.Or(c.ArchiveFlush, archive.DefaultFlushEvery)
+	c.IngestMaxBytes = cmp.Or(c.IngestMaxBytes, DefaultIngestMaxBytes)
 }
 
-// Validate returns every problem of c at once (joined with errors.Join), or
-// nil. Call it after SetDefaults. Each message starts with "httpui: " and
-// the YAML key.
-func (c *Config) Validate() error {
+// Validate returns every problem of c, each as "key: message" with the
+// YAML key; none is nil. Call it after SetDefaults.
+func (c *Config) Validate() []error {
 	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %w", key, fmt.Errorf(format, args...)))
+	}
 	if c.History < 0 {
-		errs = append(errs, fmt.Errorf("httpui: history: must not be negative, got %v", c.History))
+		bad("history", "must not be negative, got %v", c.History)
 	}
 	if c.HistoryMax < 0 {
-		errs = append(errs, fmt.Errorf("httpui: history_max: must not be negative, got %d", c.HistoryMax))
+		bad("history_max", "must not be negative, got %d", c.HistoryMax)
 	}
 	if c.HistoryBytes < minHistoryBytes {
-		errs = append(errs, fmt.Errorf("httpui: history_bytes: want at least %s, got %s", bytesize.Size(minHistoryBytes), c.HistoryBytes))
+		bad("history_bytes", "want at least %s, got %s", bytesize.Size(minHistoryBytes), c.HistoryBytes)
 	}
 	if c.MaxClients < 0 {
-		errs = append(errs, fmt.Errorf("httpui: max_clients: must not be negative, got %d", c.MaxClients))
+		bad("max_clients", "must not be negative, got %d", c.MaxClients)
 	}
 	if c.MaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("httpui: max_connections: must not be negative, got %d", c.MaxConnections))
+		bad("max_connections", "must not be negative, got %d", c.MaxConnections)
 	} else if c.MaxConnections <= c.MaxClients {
-		errs = append(errs, fmt.Errorf("httpui: max_connections: %d leaves no connection beside max_clients (%d) websockets: want more", c.MaxConnections, c.MaxClients))
+		bad("max_connections", "%d leaves no connection beside max_clients (%d) websockets: want more", c.MaxConnections, c.MaxClients)
 	}
 	if c.MaxConnectionsPerAddress < 0 {
-		errs = append(errs, fmt.Errorf("httpui: max_connections_per_address: must not be negative, got %d", c.MaxConnectionsPerAddress))
+		bad("max_connections_per_address", "must not be negative, got %d", c.MaxConnectionsPerAddress)
 	}
 	if c.Archive < minArchive {
-		errs = append(errs, fmt.Errorf("httpui: archive: want at least %v, got %v", minArchive, c.Archive))
+		bad("archive", "want at least %v, got %v", minArchive, c.Archive)
 	}
 	if c.ArchiveFlush != 0 && (c.ArchiveFlush < minArchiveFlush || c.ArchiveFlush > maxArchiveFlush) {
-		errs = append(errs, fmt.Errorf("httpui: archive_flush: want %v to %v, got %v", minArchiveFlush, maxArchiveFlush, c.ArchiveFlush))
+		bad("archive_flush", "want %v to %v, got %v", minArchiveFlush, maxArchiveFlush, c.ArchiveFlush)
 	}
 	if c.Auth != nil {
 		if c.Auth.User == "" {
-			errs = append(errs, errors.New("httpui: auth.user: required with auth"))
+			bad("auth.user", "required with auth")
 		} else if strings.Contains(c.Auth.User, ":") {
-			errs = append(errs, errors.New("httpui: auth.user: must not contain a colon"))
+			bad("auth.user", "must not contain a colon")
 		}
 		if c.Auth.PasswordFile == "" {
-			errs = append(errs, errors.New("httpui: auth.password_file: required with auth (passwords are never inline)"))
+			bad("auth.password_file", "required with auth (passwords are never inline)")
 		}
 	}
 	if c.IngestMaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("httpui: ingest_max_bytes: must not be negative, got %s", c.IngestMaxBytes))
+		bad("ingest_max_bytes", "must not be negative, got %s", c.IngestMaxBytes)
 	}
 	if c.TLS != nil && (c.TLS.Cert == "" || c.TLS.Key == "") {
-		errs = append(errs, errors.New("httpui: tls: needs both cert and key"))
+		bad("tls", "needs both cert and key")
 	}
 	for i, p := range c.AllowedHosts {
 		if p == "" || strings.ContainsAny(p, ":/") {
-			errs = append(errs, fmt.Errorf("httpui: allowed_hosts[%d]: want a host name or pattern without scheme or port, got %q", i, p))
+			bad(fmt.Sprintf("allowed_hosts[%d]", i), "want a host name or pattern without scheme or port, got %q", p)
 			continue
 		}
 		if _, err := path.Match(p, ""); err != nil {
-			errs = append(errs, fmt.Errorf("httpui: allowed_hosts[%d]: bad pattern %q: %w", i, p, err))
+			bad(fmt.Sprintf("allowed_hosts[%d]", i), "bad pattern %q: %w", p, err)
 		}
 	}
 	for i, p := range c.AllowedOrigins {
 		if p == "" {
-			errs = append(errs, fmt.Errorf("httpui: allowed_origins[%d]: empty pattern", i))
+			bad(fmt.Sprintf("allowed_origins[%d]", i), "empty pattern")
 			continue
 		}
 		if _, err := path.Match(p, ""); err != nil {
-			errs = append(errs, fmt.Errorf("httpui: allowed_origins[%d]: bad pattern %q: %w", i, p, err))
+			bad(fmt.Sprintf("allowed_origins[%d]", i), "bad pattern %q: %w", p, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }

@@ -1,10 +1,11 @@
 // Package httpui serves Kelvin's live page from the agent binary itself.
 //
 // The page (index.html, app.js and style.css, embedded with //go:embed and
-// nothing fetched from the internet) shows one card per sensor and quantity
-// with the current value, its age, the sensor's status and a hand-drawn
-// canvas chart, and a header with the agent, its uptime and every output's
-// state. It is fed by three endpoints:
+// nothing fetched from the internet; style.css is served after the colours
+// and font it shares with the fleet page, internal/theme) shows one card
+// per sensor and quantity with the current value, its age, the sensor's
+// status and a hand-drawn canvas chart, and a header with the agent, its
+// uptime and every output's state. It is fed by three endpoints:
 //
 //   - GET /ws: a websocket pushing every reading as its JSON wire form
 //     (reading.Reading.AppendJSON), one text message per reading.

@@ -2,6 +2,7 @@ package httpui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -76,7 +77,7 @@ func TestGuardHost(t *testing.T) {
 	}
 	bad := Config{AllowedHosts: []string{"", "http://x", "x:80", "[a"}}
 	bad.SetDefaults()
-	err := bad.Validate()
+	err := errors.Join(bad.Validate()...)
 	for i := range 4 {
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("allowed_hosts[%d]", i)) {
 			t.Errorf("Validate: %v, want allowed_hosts[%d] refused", err, i)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -33,6 +34,19 @@ func (c *clock) now() time.Time { return c.t }
 // until the test ends, and returns the listener's address.
 func serve(t testing.TB, s *Server, wrap func(net.Listener) net.Listener) string {
 	t.Helper()
+	addr, cancel, done := startServe(t, s, wrap)
+	t.Cleanup(func() {
+		cancel()
+		testenv.WaitReturn(t, "Serve", done)
+	})
+	return addr
+}
+
+// startServe runs s.Serve on a loopback listener (wrapped by wrap when not
+// nil) and returns the listener's address, the cancel that begins the
+// shutdown and the channel Serve returns on: for tests of the shutdown.
+func startServe(t testing.TB, s *Server, wrap func(net.Listener) net.Listener) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,21 +55,11 @@ func serve(t testing.TB, s *Server, wrap func(net.Listener) net.Listener) string
 	if wrap != nil {
 		l = wrap(l)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return within 10s of cancellation")
-		}
-	})
-	return addr
+	return addr, cancel, done
 }
 
 // smallBuffers shrinks the kernel send buffer of every accepted

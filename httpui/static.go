@@ -12,6 +12,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/kelvin-gw/kelvin/internal/theme"
 )
 
 //go:embed static
@@ -40,7 +42,8 @@ type asset struct {
 }
 
 // loadAssets reads every file under static/ and prepares it for serving,
-// keyed by URL path ("/app.js"; index.html is "/").
+// keyed by URL path ("/app.js"; index.html is "/"); style.css is served
+// after the shared theme.CSS.
 func loadAssets() (map[string]*asset, error) {
 	assets := make(map[string]*asset)
 	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
@@ -50,6 +53,9 @@ func loadAssets() (map[string]*asset, error) {
 		body, err := staticFS.ReadFile(p)
 		if err != nil {
 			return err
+		}
+		if p == "static/style.css" {
+			body = append([]byte(theme.CSS), body...)
 		}
 		sum := sha256.Sum256(body)
 		a := &asset{

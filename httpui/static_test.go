@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kelvin-gw/kelvin/internal/theme"
 )
 
 func gunzip(t *testing.T, b []byte) string {
@@ -50,6 +52,9 @@ func TestStaticPage(t *testing.T) {
 	css := get(t, s, "/style.css").Body.String()
 	if !strings.Contains(css, "prefers-color-scheme: dark") {
 		t.Error("style.css has no dark mode")
+	}
+	if !strings.HasPrefix(css, theme.CSS) || !strings.Contains(css, ".pill {") {
+		t.Error("style.css is not the shared theme followed by the page's own rules")
 	}
 	// /index.html is the page too (issue 15).
 	if rec := get(t, s, "/index.html"); rec.Code != http.StatusOK || rec.Body.String() != page {

@@ -374,28 +374,17 @@ func TestWebsocketClientMessages(t *testing.T) {
 
 func TestShutdownGoingAway(t *testing.T) {
 	s := New(Config{}, nil, nil, nil)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, l) }()
-	c := dial(t, l.Addr().String(), nil)
+	addr, cancel, done := startServe(t, s, nil)
+	c := dial(t, addr, nil)
 	cancel()
-	_, _, err = c.Read(context.Background())
+	rctx, rcancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer rcancel()
+	_, _, err := c.Read(rctx)
 	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
 		t.Errorf("read: %v, want close %v", err, websocket.StatusGoingAway)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve: %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return")
-	}
-	if _, err := net.Dial("tcp", l.Addr().String()); err == nil {
+	testenv.WaitReturn(t, "Serve", done)
+	if _, err := net.Dial("tcp", addr); err == nil {
 		t.Error("still listening after shutdown")
 	}
 }
@@ -404,15 +393,9 @@ func TestShutdownGoingAway(t *testing.T) {
 // for more than its timeout.
 func TestShutdownStalled(t *testing.T) {
 	s := New(Config{}, nil, nil, nil)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	s.shutdownTimeout = 300 * time.Millisecond
-	go func() { done <- s.Serve(ctx, smallBuffers{l}) }()
-	c := dial(t, l.Addr().String(), nil) // never read
+	addr, cancel, done := startServe(t, s, func(l net.Listener) net.Listener { return smallBuffers{l} })
+	c := dial(t, addr, nil) // never read
 	_ = c
 	big := rd("air", reading.Temperature, 1, 20, 0)
 	big.Agent = strings.Repeat("x", 60000)
@@ -420,14 +403,7 @@ func TestShutdownStalled(t *testing.T) {
 		s.Publish(big)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve: %v, want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not return")
-	}
+	testenv.WaitReturn(t, "Serve", done)
 	testenv.WaitFor(t, "the handler to end", func() bool { return s.handlers() == 0 })
 }
 

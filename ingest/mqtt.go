@@ -13,6 +13,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/kelvin-gw/kelvin/internal/mqttclient"
 )
 
 // Subscription is one sensor fed by an MQTT topic.
@@ -160,7 +161,6 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
-	var failing atomic.Int32
 	// A connection lost within takeoverWindow of being made is most often
 	// another client with the same client id taking the session over;
 	// paho already backs off such losses. After takeoverWarn in a row it is
@@ -169,25 +169,25 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		upAt  atomic.Int64 // unix ns of the last connection
 		drops atomic.Int32 // quick losses in a row
 	)
-	filters := map[string]byte{}
+	topics := make([]string, 0, len(s.subs))
 	for t := range s.subs {
-		filters[t] = 1
+		topics = append(topics, t)
 	}
-	o := paho.NewClientOptions().AddBroker(s.cfg.URL).SetClientID(s.cfg.ClientID).
-		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(s.cfg.ConnectRetry).SetMaxReconnectInterval(30 * time.Second).
-		SetOrderMatters(true).SetCustomOpenConnectionFn(s.dial).
-		SetOnConnectHandler(func(c paho.Client) {
+	err := mqttclient.Run(ctx, mqttclient.Options{
+		URL:                  s.cfg.URL,
+		ClientID:             s.cfg.ClientID,
+		Username:             s.cfg.Username,
+		Password:             s.cfg.Password,
+		RetryInterval:        s.cfg.ConnectRetry,
+		MaxReconnectInterval: 30 * time.Second,
+		Topics:               topics,
+		Handle:               s.onMessage,
+		Dial:                 s.dial,
+		OnConnect: func() {
 			s.connected.Store(true)
 			upAt.Store(time.Now().UnixNano())
-			tok := c.SubscribeMultiple(filters, s.onMessage)
-			if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
-				s.log.Warn("mqtt input: subscribe failed", "err", tok.Error())
-				return
-			}
-			s.log.Info("mqtt input subscribed", "url", s.cfg.URL, "topics", len(filters))
-		}).
-		SetConnectionLostHandler(func(_ paho.Client, err error) {
+		},
+		OnLost: func(err error) {
 			s.connected.Store(false)
 			var n int32
 			if time.Since(time.Unix(0, upAt.Load())) < takeoverWindow {
@@ -205,30 +205,12 @@ func (s *Subscriber) Run(ctx context.Context) error {
 			default:
 				s.log.Warn("mqtt input: connection lost, reconnecting", "err", err)
 			}
-		}).
-		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
-			// Say why the input is silent: the first failed attempt of a
-			// streak at warn, the retries at debug.
-			switch n := n.(type) {
-			case paho.ConnectionNotificationFailed:
-				if failing.Add(1) == 1 {
-					s.log.Warn("mqtt input: cannot connect, retrying", "url", s.cfg.URL, "err", n.Reason)
-				} else {
-					s.log.Debug("mqtt input: connect retry failed", "url", s.cfg.URL, "err", n.Reason)
-				}
-			case paho.ConnectionNotificationConnected:
-				failing.Store(0)
-			}
-		})
-	if s.cfg.Username != "" {
-		o.SetUsername(s.cfg.Username).SetPassword(s.cfg.Password)
-	}
-	c := paho.NewClient(o)
-	c.Connect() // retries by itself (SetConnectRetry)
-	<-ctx.Done()
-	c.Disconnect(250)
+		},
+		Log:  s.log,
+		Name: "mqtt input",
+	})
 	s.connected.Store(false)
-	return nil
+	return err
 }
 
 // TooLarge returns how many payloads were larger than MaxPayload, since

@@ -84,7 +84,7 @@ func TestSubscriberPayloadLimit(t *testing.T) {
 			fails = append(fails, err)
 		}, slog.New(slog.NewTextHandler(&logs, nil)))
 	runSubscriber(t, s)
-	testenv.WaitFor(t, "the subscription", func() bool { return strings.Contains(logs.String(), "mqtt input subscribed") })
+	testenv.WaitFor(t, "the subscription", func() bool { return strings.Contains(logs.String(), "mqtt input: subscribed") })
 
 	publish := func(topic string, qos int, payload []byte) {
 		t.Helper()

@@ -159,9 +159,16 @@ func w1SlaveText(sp8 [8]byte, crc ...byte) string {
 	return fmt.Sprintf("%s : crc=%02x YES\n%s t=0\n", hex, CRC8(sp8[:]), hex)
 }
 
+// The w1_slave files of a DS18B20 that the 1-Wire tests share: a good
+// reading of 25.875 °C, and the power-on reset value, 85 °C.
+const (
+	w1SlaveGood = "9e 01 4b 46 7f ff 0c 10 8a : crc=8a YES\n9e 01 4b 46 7f ff 0c 10 8a t=25875\n"
+	w1SlavePOR  = "50 05 4b 46 7f ff 0c 10 1c : crc=1c YES\n50 05 4b 46 7f ff 0c 10 1c t=85000\n"
+)
+
 func TestParseW1SlaveCases(t *testing.T) {
 	t.Parallel()
-	good := "9e 01 4b 46 7f ff 0c 10 8a : crc=8a YES\n9e 01 4b 46 7f ff 0c 10 8a t=25875\n"
+	good := w1SlaveGood
 	for _, tc := range []struct {
 		name   string
 		family byte
@@ -364,8 +371,8 @@ func fakeW1Files(w *W1, files ...string) *atomic.Int32 {
 
 func TestW1ReadPowerOnResetRereads(t *testing.T) {
 	t.Parallel()
-	por := "50 05 4b 46 7f ff 0c 10 1c : crc=1c YES\n50 05 4b 46 7f ff 0c 10 1c t=85000\n"
-	good := "9e 01 4b 46 7f ff 0c 10 8a : crc=8a YES\n9e 01 4b 46 7f ff 0c 10 8a t=25875\n"
+	por := w1SlavePOR
+	good := w1SlaveGood
 	crcNO := "9f 01 4b 46 7f ff 0c 10 8a : crc=c9 NO\n9e 01 4b 46 7f ff 0c 10 8a t=25937\n"
 	for _, tc := range []struct {
 		name  string

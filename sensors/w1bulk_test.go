@@ -488,8 +488,8 @@ func TestW1BulkMixed(t *testing.T) {
 
 func TestW1BulkPowerOnResetRereads(t *testing.T) {
 	t.Parallel()
-	por := "50 05 4b 46 7f ff 0c 10 1c : crc=1c YES\n50 05 4b 46 7f ff 0c 10 1c t=85000\n"
-	good := "9e 01 4b 46 7f ff 0c 10 8a : crc=8a YES\n9e 01 4b 46 7f ff 0c 10 8a t=25875\n"
+	por := w1SlavePOR
+	good := w1SlaveGood
 	empty := ""
 	for _, tc := range []struct {
 		name        string

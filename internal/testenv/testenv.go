@@ -195,3 +195,18 @@ func WaitForWithin(t testing.TB, d time.Duration, what string, cond func() bool)
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// WaitReturn waits up to 15 s for what (a Run or Serve whose context was
+// cancelled) to send its result on done: an error fails the test, no
+// result by then ends it.
+func WaitReturn(t testing.TB, what string, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%s: %v, want nil", what, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s did not return within 15s of its context's end", what)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/internal/crc8"
 )
 
 // Specified temperature range, °C.
@@ -25,7 +26,7 @@ func decode(b [7]byte) (t, rh float64, err error) {
 	if b[0]&statusBusy != 0 {
 		return 0, 0, fmt.Errorf("%w: still busy (status 0x%02X)", sensors.ErrBadData, b[0])
 	}
-	if want := crc8(b[:6]); b[6] != want {
+	if want := crc8.Checksum(b[:6]...); b[6] != want {
 		return 0, 0, fmt.Errorf("%w: got 0x%02X, want 0x%02X", sensors.ErrCRC, b[6], want)
 	}
 	if b[0]&statusCalibrated == 0 {
@@ -39,21 +40,4 @@ func decode(b [7]byte) (t, rh float64, err error) {
 		return 0, 0, fmt.Errorf("%w: temperature %.2f °C outside %d…%d °C", sensors.ErrOutOfRange, t, minTemp, maxTemp)
 	}
 	return t, rh, nil
-}
-
-// crc8 is the AHT20's CRC-8: polynomial 0x31 (x⁸+x⁵+x⁴+1), init 0xFF, no
-// reflection, no final XOR.
-func crc8(data []byte) byte {
-	c := byte(0xFF)
-	for _, x := range data {
-		c ^= x
-		for range 8 {
-			if c&0x80 != 0 {
-				c = c<<1 ^ 0x31
-			} else {
-				c <<= 1
-			}
-		}
-	}
-	return c
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/internal/crc8"
 )
 
 // Specified temperature range of both families, °C.
@@ -43,25 +44,8 @@ func word(msb, lsb, crc byte, name string) (uint16, error) {
 	if w == 0x0000 || w == 0xFFFF {
 		return 0, fmt.Errorf("%w: %s word is 0x%04X", sensors.ErrBadData, name, w)
 	}
-	if want := crc8(msb, lsb); crc != want {
+	if want := crc8.Checksum(msb, lsb); crc != want {
 		return 0, fmt.Errorf("%w on %s word: got 0x%02X, want 0x%02X", sensors.ErrCRC, name, crc, want)
 	}
 	return w, nil
-}
-
-// crc8 is Sensirion's CRC-8: polynomial 0x31 (x⁸+x⁵+x⁴+1), init 0xFF, no
-// reflection, no final XOR.
-func crc8(data ...byte) byte {
-	c := byte(0xFF)
-	for _, x := range data {
-		c ^= x
-		for range 8 {
-			if c&0x80 != 0 {
-				c = c<<1 ^ 0x31
-			} else {
-				c <<= 1
-			}
-		}
-	}
-	return c
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
+	"github.com/kelvin-gw/kelvin/sensors/internal/crc8"
 )
 
 // Opts configures a Dev. The zero value is not valid: Model is required.
@@ -239,7 +240,7 @@ func serial(b i2c.Bus, addr uint16, cmd []byte, wait time.Duration) bool {
 	if b.Tx(addr, nil, r[:]) != nil {
 		return false
 	}
-	if crc8(r[0], r[1]) != r[2] || crc8(r[3], r[4]) != r[5] {
+	if crc8.Checksum(r[0], r[1]) != r[2] || crc8.Checksum(r[3], r[4]) != r[5] {
 		return false
 	}
 	w := [4]byte{r[0], r[1], r[3], r[4]}
