@@ -39,10 +39,11 @@ const (
 
 // reservations is the Log's state of seq reservations; guarded by Log.mu.
 type reservations struct {
-	reserved map[string]uint64 // per sensor, seqs reserved on disk
-	resumed  map[string]uint64 // per sensor, where this run resumed after a gap
-	err      error             // last reservation write's error
-	tried    time.Time         // when it was tried
+	reserved map[string]uint64    // per sensor, seqs reserved on disk
+	resumed  map[string]uint64    // per sensor, where this run resumed after a gap
+	skipped  map[string][2]uint64 // per sensor, the gap's seqs [first, last]
+	err      error                // last reservation write's error
+	tried    time.Time            // when it was tried
 }
 
 // reservation is the decoded SEQ file.
@@ -135,8 +136,10 @@ func (l *Log) resumeAfterReservation() {
 		l.st.CorruptSkipped++
 	}
 	l.res.resumed = map[string]uint64{}
+	l.res.skipped = map[string][2]uint64{}
 	for s, v := range r.seqs {
 		if v > l.seqs[s] {
+			l.res.skipped[s] = [2]uint64{l.seqs[s] + 1, v}
 			l.seqs[s] = v
 			l.res.resumed[s] = v + 1
 		}
@@ -222,6 +225,22 @@ func (l *Log) Resumed() map[string]uint64 {
 	m := make(map[string]uint64, len(l.res.resumed))
 	for s, v := range l.res.resumed {
 		m[s] = v
+	}
+	return m
+}
+
+// Skipped returns, per sensor whose seqs resumed after a gap (Resumed),
+// the seqs of the gap [first, last]: from the one after the sensor's last
+// reading the log holds to the end of the previous run's reservation. No
+// reading of this log has a seq in it (any that had one was lost with a
+// tail the log reported); last+1 is where the sensor resumed. Safe for
+// concurrent use.
+func (l *Log) Skipped() map[string][2]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := make(map[string][2]uint64, len(l.res.skipped))
+	for s, r := range l.res.skipped {
+		m[s] = r
 	}
 	return m
 }
