@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -262,8 +263,8 @@ func (f *Fleet) Handle(topic string, payload []byte) error {
 		}
 	}
 	if agent, ok := topicAgent(topic, "/restart"); ok {
-		if resume, err := parseRestart(payload); err == nil {
-			f.restart(agent, resume)
+		if a, err := parseRestart(payload); err == nil {
+			f.restart(agent, a)
 			if f.onRestart != nil {
 				f.onRestart(agent, payload)
 			}
@@ -386,19 +387,64 @@ func (f *Fleet) status(agent string, st Status, now time.Time) {
 
 // restart applies a gateway's restart announcement: per sensor, the seq
 // its readings resumed at after the restart.
-func (f *Fleet) restart(agent string, resume map[string]uint64) {
+func (f *Fleet) restart(agent string, a reading.Restart) {
+	now := f.now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.gateways[agent]
 	if g == nil {
 		return // nothing seen of it yet: counting starts at its first reading
 	}
-	for id, v := range resume {
-		if s := g.sensors[id]; s != nil {
-			s.seqs.resume(v)
-			f.version++
+	for id := range a.SeqResume {
+		if r, ok := a.Sensor(id); ok {
+			f.restartSensorLocked(g, id, r, now)
 		}
 	}
+}
+
+// restartSensorLocked applies one sensor's part of a restart announcement;
+// f.mu is held. With the first seq skipped known, exactly the range
+// [SkipFrom, SeqResume-1] is skipped and a gap below it stays a gap;
+// otherwise the gap just below SeqResume is.
+func (f *Fleet) restartSensorLocked(g *gateway, id string, r reading.SensorRestart, now time.Time) {
+	s := g.sensors[id]
+	if s == nil {
+		return // counting starts at its first reading
+	}
+	if r.SkipFrom > 0 {
+		s.seqs.skip(r.SkipFrom, r.SeqResume-1, now)
+	} else {
+		s.seqs.resume(r.SeqResume)
+	}
+	f.version++
+}
+
+// HandleRestartHeader applies a sensor's restart announcement that came
+// as the "restart" header of a Kafka record (reading.SensorRestart), before
+// the record itself is handled: agent and sensor are the record's
+// headers. It then hands the announcement on to the restart hook (in the
+// shape of kelvin/AGENT/restart, with this one sensor), so that a
+// forwarding fleet carries it on. A header that does not parse is ignored
+// and counted; the record is still handled.
+func (f *Fleet) HandleRestartHeader(agent, sensor string, value []byte) error {
+	r, err := reading.ParseSensorRestart(value)
+	if err != nil || agent == "" || sensor == "" {
+		return f.ignore(agent+"/"+sensor, ignore(reasonStatus, "restart header %.60q of %s/%s: want {\"seq_resume\":N,...} with agent and sensor headers", value, agent, sensor))
+	}
+	f.mu.Lock()
+	if g := f.gateways[agent]; g != nil {
+		f.restartSensorLocked(g, sensor, r, f.now())
+	}
+	f.mu.Unlock()
+	if f.onRestart != nil {
+		a := reading.Restart{Started: r.Started, SeqResume: map[string]uint64{sensor: r.SeqResume}}
+		if r.SkipFrom > 0 {
+			a.SkipFrom = map[string]uint64{sensor: r.SkipFrom}
+		}
+		b, _ := json.Marshal(a)
+		f.onRestart(agent, b)
+	}
+	return nil
 }
 
 func (f *Fleet) sensorLocked(g *gateway, id string) *sensor {
