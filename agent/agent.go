@@ -226,12 +226,20 @@ func (a *Agent) newStore(undo *closers) error {
 	a.store = st
 	undo.add(func() { st.Close() })
 	// Say where seqs resume, so a consumer tells a restart's gap from a loss.
-	resumed := st.Resumed()
+	// MQTT retains an announcement of the whole restart; Kafka carries
+	// each sensor's part, with the exact range skipped, as a header of its
+	// first reading after the restart.
+	resumed, skipped := st.Resumed(), st.Skipped()
 	for _, o := range a.outputs {
-		if r, ok := o.(interface {
+		switch r := o.(type) {
+		case interface {
 			AnnounceRestart(time.Time, map[string]uint64)
-		}); ok {
+		}:
 			r.AnnounceRestart(a.started, resumed)
+		case interface {
+			AnnounceSkipped(time.Time, map[string][2]uint64)
+		}:
+			r.AnnounceSkipped(a.started, skipped)
 		}
 	}
 	if len(resumed) > 0 {
