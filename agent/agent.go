@@ -433,7 +433,7 @@ func (a *Agent) Status() httpui.Status {
 		Bytes: bs.Bytes, MaxBytes: int64(a.cfg.Buffer.MaxBytes),
 		Dropped: bs.DroppedFull + bs.DroppedAge, Refused: bs.Refused, Corrupt: bs.CorruptSkipped + bs.TornTruncated,
 		FsyncsPerHour: float64(bs.Fsyncs) / hours, BytesWrittenPerHr: float64(bs.BytesWritten) / hours,
-		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten,
+		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten, Forwarded: bs.Forwarded,
 		Refusing: a.refusals.state(),
 		OnDisk:   bs.OnDisk, HotTail: bs.Hot != "", DiskFull: bs.DiskFull,
 	}
