@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,7 +116,11 @@ func (s *kafkaSource) run(ctx context.Context, f *Fleet) error {
 			for _, r := range p.Records {
 				if h := header(r, reading.RestartHeader); h != nil {
 					// Before the reading it came with: its gap is skipped.
-					f.HandleRestartHeader(string(header(r, "agent")), string(header(r, "sensor")), h)
+					agent, sensor := string(header(r, "agent")), string(header(r, "sensor"))
+					if agent == "" || sensor == "" {
+						agent, sensor, _ = strings.Cut(string(r.Key), "/") // the key is {agent}/{sensor}
+					}
+					f.HandleRestartHeader(agent, sensor, h)
 				}
 				f.Handle(r.Topic, r.Value)
 			}

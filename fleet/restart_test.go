@@ -61,6 +61,15 @@ func TestKafkaRestartHeader(t *testing.T) {
 	produce(t, prod, "gw-b", "tank", 1, 10)
 	produceRestart(t, prod, "gw-b", "tank", 30, reading.SensorRestart{SeqResume: 30})
 	produceRestart(t, prod, "gw-c", "new", 7, reading.SensorRestart{SeqResume: 7, SkipFrom: 1}) // never seen before
+	// A producer that sets no agent and sensor headers: the key says.
+	produce(t, prod, "gw-d", "pond", 1, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := prod.ProduceSync(ctx, &kgo.Record{Topic: DefaultKafkaTopic, Key: []byte("gw-d/pond"),
+		Value:   payload(reading.FormatJSON, "gw-d", "pond", 100, 1, time.Unix(1_800_000_100, 0)),
+		Headers: []kgo.RecordHeader{{Key: reading.RestartHeader, Value: []byte(`{"seq_resume":100,"skip_from":6}`)}}}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 
 	brokers := c.ListenAddrs()
 	f, clk := newTestFleetLog(t, nil, func(c *Config) {
@@ -78,17 +87,17 @@ func TestKafkaRestartHeader(t *testing.T) {
 		relayed[agent] = append(relayed[agent], a)
 		mu.Unlock()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	go func() { done <- f.Run(rctx) }()
 	defer func() {
-		cancel()
+		rcancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
 	}()
 	testenv.WaitFor(t, "every reading taken", func() bool {
-		return received(f, "gw-a") == 99+4 && received(f, "gw-b") == 11 && received(f, "gw-c") == 1
+		return received(f, "gw-a") == 99+4 && received(f, "gw-b") == 11 && received(f, "gw-c") == 1 && received(f, "gw-d") == 6
 	})
 	clk.advance(DefaultLossAfter + time.Second)
 	f.Expire()
@@ -104,6 +113,10 @@ func TestKafkaRestartHeader(t *testing.T) {
 	_, ss, _ = f.Gateway("gw-c", false)
 	if got := ss[0].Counts; got.Lost != 0 || got.Skipped != 0 || got.Received != 1 {
 		t.Errorf("gw-c/new %+v: counting starts at its first reading", got)
+	}
+	_, ss, _ = f.Gateway("gw-d", false)
+	if got := ss[0].Counts; got.Lost != 0 || got.Pending != 0 || got.Skipped != 94 {
+		t.Errorf("gw-d/pond %+v, want skipped 94 (6..99) from a header without agent and sensor headers", got)
 	}
 	mu.Lock()
 	defer mu.Unlock()
