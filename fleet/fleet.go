@@ -192,8 +192,10 @@ func (f *Fleet) SetForward(fn func([]reading.Reading)) { f.forward = fn }
 func (f *Fleet) SetStateHook(fn func(agent, state string)) { f.onState = fn }
 
 // SetRestartHook makes the fleet call fn with each gateway's restart
-// announcement (kelvin/AGENT/restart) as it came, once the fleet applied
-// it. fn must not block nor keep payload. Call it before Run.
+// announcement, once the fleet applied it: kelvin/AGENT/restart as it
+// came, and in the same shape (reading.Restart, with skip_from) a Kafka
+// record's restart header or a status's new skip ranges. fn must not block
+// nor keep payload. Call it before Run.
 func (f *Fleet) SetRestartHook(fn func(agent string, payload []byte)) { f.onRestart = fn }
 
 // setStateLocked records a change of the gateway's state; f.mu is held.
@@ -357,12 +359,23 @@ func (f *Fleet) gatewayLocked(agent string, now time.Time) *gateway {
 }
 
 func (f *Fleet) status(agent string, st Status, now time.Time) {
+	if a := f.statusLocked(agent, st, now); a != nil && f.onRestart != nil {
+		// A skip is a restart announcement too: hand it on, with the
+		// exact range, as kelvin/AGENT/restart would carry it.
+		b, _ := json.Marshal(a)
+		f.onRestart(agent, b)
+	}
+}
+
+// statusLocked applies a gateway's status, taking f.mu, and returns its
+// new skips as a restart announcement (nil: none).
+func (f *Fleet) statusLocked(agent string, st Status, now time.Time) *reading.Restart {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.gatewayLocked(agent, now)
 	if g == nil {
 		f.ignored[reasonCapacity]++
-		return
+		return nil
 	}
 	f.version++
 	if st.State != "" && g.state != st.State {
@@ -371,6 +384,7 @@ func (f *Fleet) status(agent string, st Status, now time.Time) {
 	if st.Page != "" {
 		g.page = st.Page
 	}
+	var a *reading.Restart
 	for id, r := range st.Skip {
 		if g.skips[id] == r {
 			continue // the same retained announcement again
@@ -382,7 +396,14 @@ func (f *Fleet) status(agent string, st Status, now time.Time) {
 		if s := f.sensorLocked(g, id); s != nil {
 			s.seqs.skip(r[0], r[1], now)
 		}
+		if r[0] > 0 && r[1] >= r[0] {
+			if a == nil {
+				a = &reading.Restart{SeqResume: map[string]uint64{}, SkipFrom: map[string]uint64{}}
+			}
+			a.SeqResume[id], a.SkipFrom[id] = r[1]+1, r[0]
+		}
 	}
+	return a
 }
 
 // restart applies a gateway's restart announcement: per sensor, the seq
