@@ -440,14 +440,14 @@ func (f *Fleet) restartSensorLocked(g *gateway, id string, r reading.SensorResta
 	f.version++
 }
 
-// HandleRestartHeader applies a sensor's restart announcement that came
+// handleRestartHeader applies a sensor's restart announcement that came
 // as the "restart" header of a Kafka record (reading.SensorRestart), before
 // the record itself is handled: agent and sensor are the record's
 // headers. It then hands the announcement on to the restart hook (in the
 // shape of kelvin/AGENT/restart, with this one sensor), so that a
 // forwarding fleet carries it on. A header that does not parse is ignored
 // and counted; the record is still handled.
-func (f *Fleet) HandleRestartHeader(agent, sensor string, value []byte) error {
+func (f *Fleet) handleRestartHeader(agent, sensor string, value []byte) error {
 	r, err := reading.ParseSensorRestart(value)
 	if err != nil || agent == "" || sensor == "" {
 		return f.ignore(agent+"/"+sensor, ignore(reasonStatus, "restart header %.60q of %s/%s: want {\"seq_resume\":N,...} with agent and sensor headers", value, agent, sensor))

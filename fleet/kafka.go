@@ -120,7 +120,7 @@ func (s *kafkaSource) run(ctx context.Context, f *Fleet) error {
 					if agent == "" || sensor == "" {
 						agent, sensor, _ = strings.Cut(string(r.Key), "/") // the key is {agent}/{sensor}
 					}
-					f.HandleRestartHeader(agent, sensor, h)
+					f.handleRestartHeader(agent, sensor, h)
 				}
 				f.Handle(r.Topic, r.Value)
 			}
