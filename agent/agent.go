@@ -226,19 +226,14 @@ func (a *Agent) newStore(undo *closers) error {
 	a.store = st
 	undo.add(func() { st.Close() })
 	// Say where seqs resume, so a consumer tells a restart's gap from a loss.
-	// MQTT retains an announcement of the whole restart; Kafka carries
-	// each sensor's part, with the exact range skipped, as a header of its
-	// first reading after the restart.
+	// With the exact range skipped per sensor: MQTT retains an
+	// announcement of the whole restart; Kafka carries each sensor's part
+	// as a header of its first reading after the restart.
 	resumed, skipped := st.Resumed(), st.Skipped()
 	for _, o := range a.outputs {
-		switch r := o.(type) {
-		case interface {
-			AnnounceRestart(time.Time, map[string]uint64)
-		}:
-			r.AnnounceRestart(a.started, resumed)
-		case interface {
+		if r, ok := o.(interface {
 			AnnounceSkipped(time.Time, map[string][2]uint64)
-		}:
+		}); ok {
 			r.AnnounceSkipped(a.started, skipped)
 		}
 	}
