@@ -226,12 +226,15 @@ func (a *Agent) newStore(undo *closers) error {
 	a.store = st
 	undo.add(func() { st.Close() })
 	// Say where seqs resume, so a consumer tells a restart's gap from a loss.
-	resumed := st.Resumed()
+	// With the exact range skipped per sensor: MQTT retains an
+	// announcement of the whole restart; Kafka carries each sensor's part
+	// as a header of its first reading after the restart.
+	resumed, skipped := st.Resumed(), st.Skipped()
 	for _, o := range a.outputs {
 		if r, ok := o.(interface {
-			AnnounceRestart(time.Time, map[string]uint64)
+			AnnounceSkipped(time.Time, map[string][2]uint64)
 		}); ok {
-			r.AnnounceRestart(a.started, resumed)
+			r.AnnounceSkipped(a.started, skipped)
 		}
 	}
 	if len(resumed) > 0 {
@@ -425,7 +428,7 @@ func (a *Agent) Status() httpui.Status {
 		Bytes: bs.Bytes, MaxBytes: int64(a.cfg.Buffer.MaxBytes),
 		Dropped: bs.DroppedFull + bs.DroppedAge, Refused: bs.Refused, Corrupt: bs.CorruptSkipped + bs.TornTruncated,
 		FsyncsPerHour: float64(bs.Fsyncs) / hours, BytesWrittenPerHr: float64(bs.BytesWritten) / hours,
-		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten,
+		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten, Forwarded: bs.Forwarded,
 		Refusing: a.refusals.state(),
 		OnDisk:   bs.OnDisk, HotTail: bs.Hot != "", DiskFull: bs.DiskFull,
 	}

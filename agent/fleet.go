@@ -195,12 +195,26 @@ func (a *Agent) newFleet(undo *closers) error {
 		// A broker other than the one the fleet follows gets the
 		// gateways' status and restart announcements too, for Home
 		// Assistant's availability and other fleets.
+		// A Kafka output carries the restart announcements on as headers
+		// of the readings they concern.
+		var restarts []func(agent string, payload []byte)
 		for _, o := range a.outputs {
-			m, ok := o.(gatewayMirror)
-			if ok && (a.cfg.Fleet.MQTT == nil || !sameBroker(a.cfg.Fleet.MQTT.URL, a.cfg.MQTT.URL)) {
-				f.SetStateHook(m.MirrorGatewayState)
-				f.SetRestartHook(m.MirrorGatewayRestart)
+			switch m := o.(type) {
+			case gatewayMirror:
+				if a.cfg.Fleet.MQTT == nil || !sameBroker(a.cfg.Fleet.MQTT.URL, a.cfg.MQTT.URL) {
+					f.SetStateHook(m.MirrorGatewayState)
+					restarts = append(restarts, m.MirrorGatewayRestart)
+				}
+			case restartMirror:
+				restarts = append(restarts, m.MirrorGatewayRestart)
 			}
+		}
+		if len(restarts) > 0 {
+			f.SetRestartHook(func(agent string, payload []byte) {
+				for _, fn := range restarts {
+					fn(agent, payload)
+				}
+			})
 		}
 	}
 	h := f.Handler()
@@ -216,6 +230,12 @@ func (a *Agent) newFleet(undo *closers) error {
 // messages (the MQTT output).
 type gatewayMirror interface {
 	MirrorGatewayState(agent, state string)
+	MirrorGatewayRestart(agent string, payload []byte)
+}
+
+// restartMirror is an output that carries gateways' restart
+// announcements on with their readings (the Kafka output).
+type restartMirror interface {
 	MirrorGatewayRestart(agent string, payload []byte)
 }
 

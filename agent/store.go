@@ -51,5 +51,9 @@ func (b *bufferStore) Stats() buffer.Stats { return b.log.Stats() }
 // Resumed is buffer.Log.Resumed: where each sensor's seqs resumed after a
 // gap at this start.
 func (b *bufferStore) Resumed() map[string]uint64 { return b.log.Resumed() }
-func (b *bufferStore) Flush() error               { return b.log.Sync() }
-func (b *bufferStore) Close() error               { return b.log.Close() }
+
+// Skipped is buffer.Log.Skipped: per sensor that resumed after a gap, the
+// seqs of the gap.
+func (b *bufferStore) Skipped() map[string][2]uint64 { return b.log.Skipped() }
+func (b *bufferStore) Flush() error                  { return b.log.Sync() }
+func (b *bufferStore) Close() error                  { return b.log.Close() }

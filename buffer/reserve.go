@@ -40,11 +40,12 @@ const (
 // seqTable is the log's own seqs: the last handed out per sensor, and
 // their reservations; guarded by Log.mu. Forwarded readings are not in it.
 type seqTable struct {
-	last     map[string]uint64 // per sensor, the last seq handed out
-	reserved map[string]uint64 // per sensor, seqs reserved on disk
-	resumed  map[string]uint64 // per sensor, where this run resumed after a gap
-	err      error             // last reservation write's error
-	tried    time.Time         // when it was tried
+	last     map[string]uint64    // per sensor, the last seq handed out
+	reserved map[string]uint64    // per sensor, seqs reserved on disk
+	resumed  map[string]uint64    // per sensor, where this run resumed after a gap
+	skipped  map[string][2]uint64 // per sensor, the gap's seqs [first, last]
+	err      error                // last reservation write's error
+	tried    time.Time            // when it was tried
 }
 
 // next takes sensor's next seq, noting in b how to give it back.
@@ -169,8 +170,10 @@ func (l *Log) resumeAfterReservation() {
 		l.st.CorruptSkipped++
 	}
 	l.seq.resumed = map[string]uint64{}
+	l.seq.skipped = map[string][2]uint64{}
 	for s, v := range r.seqs {
 		if v > l.seq.last[s] {
+			l.seq.skipped[s] = [2]uint64{l.seq.last[s] + 1, v}
 			l.seq.last[s] = v
 			l.seq.resumed[s] = v + 1
 		}
@@ -256,6 +259,22 @@ func (l *Log) Resumed() map[string]uint64 {
 	m := make(map[string]uint64, len(l.seq.resumed))
 	for s, v := range l.seq.resumed {
 		m[s] = v
+	}
+	return m
+}
+
+// Skipped returns, per sensor whose seqs resumed after a gap (Resumed),
+// the seqs of the gap [first, last]: from the one after the sensor's last
+// reading the log holds to the end of the previous run's reservation. No
+// reading of this log has a seq in it (any that had one was lost with a
+// tail the log reported); last+1 is where the sensor resumed. Safe for
+// concurrent use.
+func (l *Log) Skipped() map[string][2]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := make(map[string][2]uint64, len(l.seq.skipped))
+	for s, r := range l.seq.skipped {
+		m[s] = r
 	}
 	return m
 }

@@ -320,6 +320,26 @@ func TestLostTailNeverReusesSeqs(t *testing.T) {
 				t.Errorf("the lost tail was not reported: %s", logs)
 			}
 			resumed := l.Resumed()
+			// Skipped is the gap from after the log's last reading of
+			// each sensor to just before where it resumes.
+			held := map[string]uint64{}
+			rc, err := l.Cursor("check")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range drain(t, rc, 1000) {
+				held[r.Sensor] = max(held[r.Sensor], r.Seq)
+			}
+			skipped := l.Skipped()
+			for _, s := range sensors {
+				want := [2]uint64{held[s] + 1, resumed[s] - 1}
+				if resumed[s] == 0 {
+					want = [2]uint64{}
+				}
+				if skipped[s] != want {
+					t.Errorf("Skipped()[%s] = %v, want %v (log holds up to %d, resumed at %d)", s, skipped[s], want, held[s], resumed[s])
+				}
+			}
 			for i := range 300 {
 				rs := []reading.Reading{rd(sensors[i%3], float64(1000+i))}
 				if err := l.Append(rs); err != nil {

@@ -22,9 +22,13 @@
 // highest seq and in no open gap is a duplicate and dropped. A gap that a
 // later drain fills was never a loss; one still open after loss_after is
 // counted as lost. A gateway that restarts and skips seqs it had reserved
-// says so, in its status object ("skip", see Status) or on
-// kelvin/AGENT/restart ({"seq_resume":{"tank":65537}}: where each sensor's
-// seqs resumed), and those seqs are neither received nor lost. A seq far below the highest (2^20), outside
+// says so, in its status object ("skip", see Status), on
+// kelvin/AGENT/restart ({"seq_resume":{"tank":65537},"skip_from":{"tank":1743}}:
+// where each sensor's seqs resumed and, when said, the first seq skipped),
+// or, over Kafka, in the "restart" header of each sensor's
+// first reading after the restart (reading.SensorRestart, with the exact
+// range skipped), and those seqs are neither received nor lost. A seq far
+// below the highest (2^20), outside
 // every gap, means the gateway started over with a new data directory:
 // counted as a reset, not as duplicates forever.
 //

@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -191,8 +192,10 @@ func (f *Fleet) SetForward(fn func([]reading.Reading)) { f.forward = fn }
 func (f *Fleet) SetStateHook(fn func(agent, state string)) { f.onState = fn }
 
 // SetRestartHook makes the fleet call fn with each gateway's restart
-// announcement (kelvin/AGENT/restart) as it came, once the fleet applied
-// it. fn must not block nor keep payload. Call it before Run.
+// announcement, once the fleet applied it: kelvin/AGENT/restart as it
+// came, and in the same shape (reading.Restart, with skip_from) a Kafka
+// record's restart header or a status's new skip ranges. fn must not block
+// nor keep payload. Call it before Run.
 func (f *Fleet) SetRestartHook(fn func(agent string, payload []byte)) { f.onRestart = fn }
 
 // setStateLocked records a change of the gateway's state; f.mu is held.
@@ -262,8 +265,8 @@ func (f *Fleet) Handle(topic string, payload []byte) error {
 		}
 	}
 	if agent, ok := topicAgent(topic, "/restart"); ok {
-		if resume, err := parseRestart(payload); err == nil {
-			f.restart(agent, resume)
+		if a, err := parseRestart(payload); err == nil {
+			f.restart(agent, a)
 			if f.onRestart != nil {
 				f.onRestart(agent, payload)
 			}
@@ -356,12 +359,23 @@ func (f *Fleet) gatewayLocked(agent string, now time.Time) *gateway {
 }
 
 func (f *Fleet) status(agent string, st Status, now time.Time) {
+	if a := f.statusLocked(agent, st, now); a != nil && f.onRestart != nil {
+		// A skip is a restart announcement too: hand it on, with the
+		// exact range, as kelvin/AGENT/restart would carry it.
+		b, _ := json.Marshal(a)
+		f.onRestart(agent, b)
+	}
+}
+
+// statusLocked applies a gateway's status, taking f.mu, and returns its
+// new skips as a restart announcement (nil: none).
+func (f *Fleet) statusLocked(agent string, st Status, now time.Time) *reading.Restart {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.gatewayLocked(agent, now)
 	if g == nil {
 		f.ignored[reasonCapacity]++
-		return
+		return nil
 	}
 	f.version++
 	if st.State != "" && g.state != st.State {
@@ -370,6 +384,7 @@ func (f *Fleet) status(agent string, st Status, now time.Time) {
 	if st.Page != "" {
 		g.page = st.Page
 	}
+	var a *reading.Restart
 	for id, r := range st.Skip {
 		if g.skips[id] == r {
 			continue // the same retained announcement again
@@ -381,24 +396,76 @@ func (f *Fleet) status(agent string, st Status, now time.Time) {
 		if s := f.sensorLocked(g, id); s != nil {
 			s.seqs.skip(r[0], r[1], now)
 		}
+		if r[0] > 0 && r[1] >= r[0] {
+			if a == nil {
+				a = &reading.Restart{SeqResume: map[string]uint64{}, SkipFrom: map[string]uint64{}}
+			}
+			a.SeqResume[id], a.SkipFrom[id] = r[1]+1, r[0]
+		}
 	}
+	return a
 }
 
 // restart applies a gateway's restart announcement: per sensor, the seq
 // its readings resumed at after the restart.
-func (f *Fleet) restart(agent string, resume map[string]uint64) {
+func (f *Fleet) restart(agent string, a reading.Restart) {
+	now := f.now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.gateways[agent]
 	if g == nil {
 		return // nothing seen of it yet: counting starts at its first reading
 	}
-	for id, v := range resume {
-		if s := g.sensors[id]; s != nil {
-			s.seqs.resume(v)
-			f.version++
+	for id := range a.SeqResume {
+		if r, ok := a.Sensor(id); ok {
+			f.restartSensorLocked(g, id, r, now)
 		}
 	}
+}
+
+// restartSensorLocked applies one sensor's part of a restart announcement;
+// f.mu is held. With the first seq skipped known, exactly the range
+// [SkipFrom, SeqResume-1] is skipped and a gap below it stays a gap;
+// otherwise the gap just below SeqResume is.
+func (f *Fleet) restartSensorLocked(g *gateway, id string, r reading.SensorRestart, now time.Time) {
+	s := g.sensors[id]
+	if s == nil {
+		return // counting starts at its first reading
+	}
+	if r.SkipFrom > 0 {
+		s.seqs.skip(r.SkipFrom, r.SeqResume-1, now)
+	} else {
+		s.seqs.resume(r.SeqResume)
+	}
+	f.version++
+}
+
+// handleRestartHeader applies a sensor's restart announcement that came
+// as the "restart" header of a Kafka record (reading.SensorRestart), before
+// the record itself is handled: agent and sensor are the record's
+// headers. It then hands the announcement on to the restart hook (in the
+// shape of kelvin/AGENT/restart, with this one sensor), so that a
+// forwarding fleet carries it on. A header that does not parse is ignored
+// and counted; the record is still handled.
+func (f *Fleet) handleRestartHeader(agent, sensor string, value []byte) error {
+	r, err := reading.ParseSensorRestart(value)
+	if err != nil || agent == "" || sensor == "" {
+		return f.ignore(agent+"/"+sensor, ignore(reasonStatus, "restart header %.60q of %s/%s: want {\"seq_resume\":N,...} with agent and sensor headers", value, agent, sensor))
+	}
+	f.mu.Lock()
+	if g := f.gateways[agent]; g != nil {
+		f.restartSensorLocked(g, sensor, r, f.now())
+	}
+	f.mu.Unlock()
+	if f.onRestart != nil {
+		a := reading.Restart{Started: r.Started, SeqResume: map[string]uint64{sensor: r.SeqResume}}
+		if r.SkipFrom > 0 {
+			a.SkipFrom = map[string]uint64{sensor: r.SkipFrom}
+		}
+		b, _ := json.Marshal(a)
+		f.onRestart(agent, b)
+	}
+	return nil
 }
 
 func (f *Fleet) sensorLocked(g *gateway, id string) *sensor {

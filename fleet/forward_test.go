@@ -12,7 +12,7 @@ import (
 // gateway sent it (its filters shape only what the fleet shows), a
 // message's readings in one call; duplicates and readings over its bounds
 // are not forwarded. Gateways' state changes and restart announcements
-// reach their hooks.
+// (a status's skip among them) reach their hooks.
 func TestForward(t *testing.T) {
 	f, c := newTestFleet(t, func(c *Config) {
 		c.MaxGateways = 2
@@ -39,6 +39,10 @@ func TestForward(t *testing.T) {
 	f.Handle("kelvin/gw-3/tank", payload(reading.FormatJSON, "gw-3", "tank", 1, 1, ts)) // over max_gateways
 	f.Handle("kelvin/gw-1/status", []byte("offline"))
 	f.Handle("kelvin/gw-2/restart", []byte(`{"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":65537}}`))
+	// A status's skip is handed on as a restart announcement with its range,
+	// once.
+	f.Handle("kelvin/gw-2/status", []byte(`{"state":"online","skip":{"tank":[10,99]}}`))
+	f.Handle("kelvin/gw-2/status", []byte(`{"state":"online","skip":{"tank":[10,99]}}`))
 
 	var seqs []uint64
 	for _, rs := range calls {
@@ -60,7 +64,8 @@ func TestForward(t *testing.T) {
 	if want := []string{"gw-1 online", "gw-2 online", "gw-1 offline"}; !slices.Equal(states, want) {
 		t.Errorf("states %q, want %q", states, want)
 	}
-	if want := []string{`gw-2 {"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":65537}}`}; !slices.Equal(restarts, want) {
+	if want := []string{`gw-2 {"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":65537}}`,
+		`gw-2 {"seq_resume":{"tank":100},"skip_from":{"tank":10}}`}; !slices.Equal(restarts, want) {
 		t.Errorf("restarts %q, want %q", restarts, want)
 	}
 	// The page shows the fleet's filtered values.

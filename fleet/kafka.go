@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kelvin-gw/kelvin/internal/kafkaauth"
+	"github.com/kelvin-gw/kelvin/reading"
 )
 
 // kafkaSource reads one topic as a member of a consumer group. Offsets are
@@ -112,6 +114,14 @@ func (s *kafkaSource) run(ctx context.Context, f *Fleet) error {
 				return
 			}
 			for _, r := range p.Records {
+				if h := header(r, reading.RestartHeader); h != nil {
+					// Before the reading it came with: its gap is skipped.
+					agent, sensor := string(header(r, "agent")), string(header(r, "sensor"))
+					if agent == "" || sensor == "" {
+						agent, sensor, _ = strings.Cut(string(r.Key), "/") // the key is {agent}/{sensor}
+					}
+					f.handleRestartHeader(agent, sensor, h)
+				}
 				f.Handle(r.Topic, r.Value)
 			}
 			last := p.Records[len(p.Records)-1]
@@ -119,6 +129,16 @@ func (s *kafkaSource) run(ctx context.Context, f *Fleet) error {
 		})
 		cl.AllowRebalance()
 	}
+}
+
+// header returns the value of a record's header key; nil when it has none.
+func header(r *kgo.Record, key string) []byte {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
 }
 
 // checkpoint captures the offsets of the records handed to the fleet so

@@ -272,18 +272,17 @@ func parseStatus(p []byte) (Status, error) {
 }
 
 // parseRestart decodes a gateway's retained restart announcement on
-// kelvin/AGENT/restart, per sensor the seq its readings resumed at after
-// seqs it had reserved went unused:
+// kelvin/AGENT/restart (reading.Restart), per sensor the seq its readings
+// resumed at after seqs it had reserved went unused, and, when the gateway
+// says so, the first of those:
 //
-//	{"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":65537}}
-func parseRestart(p []byte) (map[string]uint64, error) {
-	var a struct {
-		SeqResume map[string]uint64 `json:"seq_resume"`
+//	{"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":65537},"skip_from":{"tank":1743}}
+func parseRestart(p []byte) (reading.Restart, error) {
+	a, err := reading.ParseRestart(p)
+	if err != nil {
+		return reading.Restart{}, ignore(reasonStatus, "restart announcement %.40q: want {\"seq_resume\":{...}}", p)
 	}
-	if err := json.Unmarshal(p, &a); err != nil || a.SeqResume == nil {
-		return nil, ignore(reasonStatus, "restart announcement %.40q: want {\"seq_resume\":{...}}", p)
-	}
-	return a.SeqResume, nil
+	return a, nil
 }
 
 // parseDiscovery reads a Kelvin gateway's Home Assistant discovery config

@@ -110,6 +110,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			{"kelvin_buffer_corrupt_total", "counter", "Corrupt records skipped and torn tails cut.", float64(b.Corrupt)},
 			{"kelvin_buffer_fsyncs_total", "counter", "fsync calls of the buffer.", float64(b.Fsyncs)},
 			{"kelvin_buffer_written_bytes_total", "counter", "Bytes written to the buffer's files.", float64(b.BytesWritten)},
+			{"kelvin_buffer_forwarded_total", "counter", "Readings of other agents stored to be forwarded (fleet.forward).", float64(b.Forwarded)},
 		} {
 			m.family(g.name, g.typ, g.help)
 			m.sample(g.name, g.v)

@@ -29,7 +29,7 @@ func TestMetrics(t *testing.T) {
 			{Name: "mqtt", Connected: true, Sent: 1000, Bytes: 150000},
 			{Name: "kafka", Backlog: 42, OldestUnsent: now.Add(-90 * time.Second), Dropped: 5},
 		},
-		Buffer: &BufferStatus{Bytes: 4096, MaxBytes: 64 << 20, Dropped: 5, Fsyncs: 3600, BytesWritten: 1 << 20},
+		Buffer: &BufferStatus{Bytes: 4096, MaxBytes: 64 << 20, Dropped: 5, Fsyncs: 3600, BytesWritten: 1 << 20, Forwarded: 77},
 	}
 	s := New(Config{}, func() Status { return st }, func() time.Time { return now }, nil)
 	s.Publish(reading.Reading{Sensor: "air", Quantity: reading.Temperature, Unit: "°C", Value: 21.5, Time: now})
@@ -96,6 +96,7 @@ func TestMetrics(t *testing.T) {
 		{"kelvin_buffer_bytes", nil, 4096},
 		{"kelvin_buffer_max_bytes", nil, 64 << 20},
 		{"kelvin_buffer_fsyncs_total", nil, 3600},
+		{"kelvin_buffer_forwarded_total", nil, 77},
 		{"kelvin_websocket_clients", nil, 0},
 		{"kelvin_build_info", []string{"version", "v1.2.3", "agent", "gh"}, 1},
 	} {

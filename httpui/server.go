@@ -100,6 +100,9 @@ type BufferStatus struct {
 	Refusing     string `json:"refusing,omitempty"`
 	Fsyncs       uint64 `json:"fsyncs"`        // since the start
 	BytesWritten uint64 `json:"bytes_written"` // since the start
+	// Forwarded counts the readings of other agents stored since the start
+	// (fleet.forward: buffer.Log.AppendForwarded).
+	Forwarded uint64 `json:"forwarded"`
 	// OnDisk is the number of readings on disk that an output has not
 	// acknowledged yet: 0 with HotTail means "in memory, nothing pending".
 	OnDisk int64 `json:"on_disk"`

@@ -33,6 +33,17 @@
 // timestamp the reading's time. Readings with no Agent get the agent id
 // given to New.
 //
+// After a restart that skipped seqs (a crash: each sensor resumes after
+// its reserved block), the sensor's first reading at or after its
+// seq_resume also carries the header "restart", a reading.SensorRestart:
+//
+//	{"started":"2026-12-04T22:00:00Z","seq_resume":65537,"skip_from":1743}
+//
+// seqs skip_from..seq_resume-1 were never published, so a consumer counts
+// them as skipped rather than lost (Output.AnnounceSkipped). A fleet that
+// forwards gateways' readings carries their announcements on the same way
+// (Output.MirrorGatewayRestart).
+//
 // # Delivery guarantee
 //
 // At least once, in order per sensor. The producer waits for acks=all and is

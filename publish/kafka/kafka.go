@@ -46,6 +46,10 @@ const (
 	cancelGrace = 5 * time.Second
 	// maxSeries bounds the cache of per-series topic, key and headers.
 	maxSeries = 1024
+	// maxRestartMarks bounds the restart announcements waiting for their
+	// sensor's next reading (this agent's, and the gateways' a fleet
+	// forwards): 64 per gateway for 1,000 gateways.
+	maxRestartMarks = 1 << 16
 )
 
 // States reported in publish.Status.State.
@@ -92,6 +96,14 @@ type Output struct {
 
 	sent  atomic.Uint64
 	bytes atomic.Uint64
+
+	// marks are the restart announcements waiting to go out as the
+	// "restart" header of their sensor's next reading (see
+	// AnnounceSkipped); nMarks is their number, read without the lock.
+	marksMu   sync.Mutex
+	marks     map[restartKey]restartMark
+	nMarks    atomic.Int64
+	marksFull bool // maxRestartMarks was reached: logged once
 
 	mu      sync.Mutex
 	client  *kgo.Client
@@ -238,6 +250,102 @@ func (o *Output) seriesOf(agent, sensor, quantity string) *series {
 	return s
 }
 
+// restartKey is a sensor of an agent that restarted.
+type restartKey struct{ agent, sensor string }
+
+// restartMark is a restart announcement waiting for its sensor's first
+// reading at or after seq.
+type restartMark struct {
+	seq    uint64
+	header kgo.RecordHeader
+}
+
+// AnnounceSkipped makes the first reading of each sensor of skipped after
+// this start carry the record header "restart" (reading.SensorRestart):
+// the sensor's seqs resumed at last+1, and first..last were reserved by
+// the previous run and never published. A header rather than a record of
+// its own: consumers that only parse reading values see nothing new; it
+// travels with the reading through the buffer and any outage, so it
+// reaches the topic with the first reading after the restart, in the
+// sensor's order (same key, same partition), however long the gateway
+// was offline; and it names the skipped range exactly, so a consumer
+// still counts a real gap below first as lost. The header is dropped
+// once a record that carries it was acknowledged. Safe for concurrent use.
+func (o *Output) AnnounceSkipped(started time.Time, skipped map[string][2]uint64) {
+	for sensor, r := range skipped {
+		o.setMark(o.agent, sensor, reading.SensorRestart{Started: started, SeqResume: r[1] + 1, SkipFrom: r[0]})
+	}
+}
+
+// MirrorGatewayRestart carries another agent's restart announcement on
+// (a fleet forwarding the gateways it follows): payload is the
+// announcement as the fleet received it (reading.Restart, from
+// kelvin/AGENT/restart or from a "restart" header), and each of its
+// sensors' next reading forwarded at or after its seq_resume carries the
+// "restart" header, as this agent's own do (AnnounceSkipped). An
+// announcement that does not parse is ignored. Safe for concurrent use.
+func (o *Output) MirrorGatewayRestart(agent string, payload []byte) {
+	a, err := reading.ParseRestart(payload)
+	if err != nil {
+		o.log.Debug("kafka: a gateway's restart announcement not carried on", "agent", agent, "err", err)
+		return
+	}
+	for sensor := range a.SeqResume {
+		if r, ok := a.Sensor(sensor); ok {
+			o.setMark(agent, sensor, r)
+		}
+	}
+}
+
+func (o *Output) setMark(agent, sensor string, r reading.SensorRestart) {
+	k := restartKey{agent, sensor}
+	o.marksMu.Lock()
+	defer o.marksMu.Unlock()
+	if o.marks == nil {
+		o.marks = map[restartKey]restartMark{}
+	}
+	if _, ok := o.marks[k]; !ok && len(o.marks) >= maxRestartMarks {
+		if !o.marksFull {
+			o.marksFull = true
+			o.log.Warn("kafka: too many restart announcements waiting for their readings; further ones are not carried on, and their skipped seqs will look lost downstream",
+				"max", maxRestartMarks)
+		}
+		return
+	}
+	o.marks[k] = restartMark{seq: r.SeqResume, header: kgo.RecordHeader{Key: reading.RestartHeader, Value: reading.MarshalSensorRestart(r)}}
+	o.nMarks.Store(int64(len(o.marks)))
+}
+
+// markHeaders returns the headers of a record of sensor at seq: the
+// series' own, plus the restart header when a mark waits for it and no
+// record of the series in this batch carries it yet (a topic per quantity
+// gets it once per topic); carried collects the marks used, marked the
+// series that carry one. marksMu is held.
+func (o *Output) markHeaders(s *series, agent, sensor string, seq uint64, carried map[restartKey]uint64, marked map[*series]bool) []kgo.RecordHeader {
+	k := restartKey{agent, sensor}
+	m, ok := o.marks[k]
+	if !ok || seq < m.seq || marked[s] {
+		return s.headers
+	}
+	carried[k], marked[s] = m.seq, true
+	h := make([]kgo.RecordHeader, len(s.headers), len(s.headers)+1)
+	copy(h, s.headers)
+	return append(h, m.header)
+}
+
+// dropMarks forgets the marks an acknowledged batch carried, unless they
+// were replaced since.
+func (o *Output) dropMarks(carried map[restartKey]uint64) {
+	o.marksMu.Lock()
+	defer o.marksMu.Unlock()
+	for k, seq := range carried {
+		if o.marks[k].seq == seq {
+			delete(o.marks, k)
+		}
+	}
+	o.nMarks.Store(int64(len(o.marks)))
+}
+
 // pending tracks the acknowledgements of one Publish call.
 type pending struct {
 	left  atomic.Int64
@@ -249,7 +357,8 @@ type pending struct {
 
 // Publish produces every reading of batch as one record (key
 // "{agent}/{sensor}", value the reading's JSON, headers agent, sensor and
-// quantity, timestamp the reading's time) and returns nil once the cluster
+// quantity, and restart on a sensor's first reading after a restart (see
+// AnnounceSkipped), timestamp the reading's time) and returns nil once the cluster
 // acknowledged all of them with acks=all. A reading with no Agent is sent
 // with the agent id given to New.
 //
@@ -270,6 +379,12 @@ func (o *Output) Publish(ctx context.Context, batch []reading.Reading) error {
 
 	recs := make([]kgo.Record, len(batch))
 	buf := make([]byte, 0, len(batch)*200)
+	var carried map[restartKey]uint64 // restart marks this batch carries
+	var marked map[*series]bool       // the series that carry one
+	if o.nMarks.Load() > 0 {
+		carried, marked = map[restartKey]uint64{}, map[*series]bool{}
+		o.marksMu.Lock()
+	}
 	for i := range batch {
 		r := &batch[i]
 		agent := r.Agent
@@ -279,15 +394,22 @@ func (o *Output) Publish(ctx context.Context, batch []reading.Reading) error {
 			r, agent = &rr, o.agent
 		}
 		s := o.seriesOf(agent, r.Sensor, r.Quantity)
+		headers := s.headers
+		if carried != nil {
+			headers = o.markHeaders(s, agent, r.Sensor, r.Seq, carried, marked)
+		}
 		start := len(buf)
 		buf = o.format.Append(buf, r)
 		recs[i] = kgo.Record{
 			Topic:     s.topic,
 			Key:       s.key,
-			Headers:   s.headers,
+			Headers:   headers,
 			Timestamp: r.Time,
 			Value:     buf[start:], // only its length counts for now
 		}
+	}
+	if carried != nil {
+		o.marksMu.Unlock()
 	}
 	// All values share one allocation: slice them out of the final buf
 	// (appending may have moved it since the slices above were taken).
@@ -359,6 +481,9 @@ func (o *Output) Publish(ctx context.Context, batch []reading.Reading) error {
 	err, topic := p.err, p.topic
 	p.mu.Unlock()
 	if err == nil {
+		if len(carried) > 0 {
+			o.dropMarks(carried)
+		}
 		o.setState(stateConnected, nil, false)
 		return nil
 	}

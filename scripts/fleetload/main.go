@@ -3,7 +3,8 @@
 // to mosquitto (or producing to Kafka), with a controlled share of
 // duplicates, gaps (seqs never sent: the losses the fleet must count),
 // reordering and restarts (a skipped block of seqs, announced in the
-// gateway's status object). With -ws it also follows the fleet page's
+// gateway's status object over MQTT, and over Kafka, as Kelvin does, in a
+// restart header on each sensor's first reading after the restart). With -ws it also follows the fleet page's
 // websocket and reports the latency from publish to websocket; with -pid
 // the fleet process's CPU share and resident memory.
 //
@@ -76,9 +77,10 @@ func main() {
 	}
 }
 
-// sink publishes one payload for a gateway.
+// sink publishes one payload for a gateway; restart, when not nil, is the
+// restart header of a sensor's first reading after a restart (Kafka only).
 type sink interface {
-	send(gw int, topic string, payload []byte, retained bool)
+	send(gw int, topic string, payload []byte, retained bool, restart []byte)
 	close()
 }
 
@@ -97,7 +99,7 @@ func newMQTTSink(o options) (*mqttSink, error) {
 	return s, nil
 }
 
-func (s *mqttSink) send(gw int, topic string, payload []byte, retained bool) {
+func (s *mqttSink) send(gw int, topic string, payload []byte, retained bool, _ []byte) {
 	s.cs[gw%len(s.cs)].Publish(topic, 1, retained, payload) // QoS 1, not waited for: paho pipelines
 }
 
@@ -112,12 +114,18 @@ type kafkaSink struct {
 	topic string
 }
 
-func (s *kafkaSink) send(_ int, topic string, payload []byte, _ bool) {
+func (s *kafkaSink) send(_ int, topic string, payload []byte, _ bool, restart []byte) {
 	if strings.HasSuffix(topic, "/status") {
 		return // statuses are MQTT only
 	}
 	key := strings.TrimPrefix(topic, "kelvin/")
-	s.cl.Produce(context.Background(), &kgo.Record{Topic: s.topic, Key: []byte(key), Value: payload}, nil)
+	agent, sensor, _ := strings.Cut(key, "/")
+	// The headers Kelvin's Kafka output sets (quantity left out).
+	h := []kgo.RecordHeader{{Key: "agent", Value: []byte(agent)}, {Key: "sensor", Value: []byte(sensor)}}
+	if restart != nil {
+		h = append(h, kgo.RecordHeader{Key: reading.RestartHeader, Value: restart})
+	}
+	s.cl.Produce(context.Background(), &kgo.Record{Topic: s.topic, Key: []byte(key), Value: payload, Headers: h}, nil)
 }
 
 func (s *kafkaSink) close() {
@@ -133,6 +141,9 @@ type gateway struct {
 	next  []uint64 // per sensor
 	held  []*reading.Reading
 	trail []int64 // seqs not sent since the sensor's last reading: a loss only once a later one reveals it
+	// restart is, per sensor, the restart header its next reading sent
+	// carries (nil: none), as Kelvin's Kafka output sets it.
+	restart [][]byte
 }
 
 type counts struct {
@@ -177,11 +188,11 @@ func run(ctx context.Context, o options) error {
 
 	gws := make([]*gateway, o.gateways)
 	for i := range gws {
-		gws[i] = &gateway{id: fmt.Sprintf("sim-%05d", i), next: make([]uint64, o.sensors), held: make([]*reading.Reading, o.sensors), trail: make([]int64, o.sensors)}
+		gws[i] = &gateway{id: fmt.Sprintf("sim-%05d", i), next: make([]uint64, o.sensors), held: make([]*reading.Reading, o.sensors), trail: make([]int64, o.sensors), restart: make([][]byte, o.sensors)}
 		for j := range gws[i].next {
 			gws[i].next[j] = 1
 		}
-		s.send(i, "kelvin/"+gws[i].id+"/status", []byte("online"), true)
+		s.send(i, "kelvin/"+gws[i].id+"/status", []byte("online"), true, nil)
 	}
 	var c counts
 	// One goroutine per connection's share of gateways, each on a tick of
@@ -227,17 +238,20 @@ func run(ctx context.Context, o options) error {
 						}
 						topic := "kelvin/" + g.id + "/" + r.Sensor
 						buf = format.Append(buf[:0], r)
-						s.send(gi, topic, slices.Clone(buf), false)
+						hdr := g.restart[si]
+						g.restart[si] = nil
+						s.send(gi, topic, slices.Clone(buf), false, hdr)
 						c.sent.Add(1)
 						if h := g.held[si]; h != nil {
 							g.held[si] = nil
 							h.Time = time.Now()
 							buf = format.Append(buf[:0], h)
-							s.send(gi, topic, slices.Clone(buf), false)
+							s.send(gi, topic, slices.Clone(buf), false, nil)
 							c.sent.Add(1)
+							hdr = nil
 						}
 						if rng.Float64() < o.dup {
-							s.send(gi, topic, slices.Clone(buf), false)
+							s.send(gi, topic, slices.Clone(buf), false, hdr) // the same record again
 							c.dups.Add(1)
 						}
 					}
@@ -250,7 +264,7 @@ func run(ctx context.Context, o options) error {
 					c.trailing.Add(g.trail[si])
 					if h != nil {
 						buf = format.Append(buf[:0], h)
-						s.send(gi, "kelvin/"+g.id+"/"+h.Sensor, slices.Clone(buf), false)
+						s.send(gi, "kelvin/"+g.id+"/"+h.Sensor, slices.Clone(buf), false, nil)
 						c.sent.Add(1)
 						g.held[si] = nil
 					}
@@ -300,20 +314,25 @@ func run(ctx context.Context, o options) error {
 }
 
 // restart simulates a gateway restart with seqs reserved in blocks: every
-// sensor skips to the next block of 100, and the status says so.
+// sensor skips to the next block of 100, and the status says so (MQTT);
+// over Kafka each sensor's next reading sent carries the restart header
+// with the range skipped (if the reading at seq_resume is an injected gap,
+// the first one after it carries it, as a forwarding fleet would).
 func restart(s sink, gi int, g *gateway, c *counts) {
 	skip := map[string][2]uint64{}
+	started := time.Now()
 	for si, next := range g.next {
 		if g.held[si] != nil {
 			continue // keep it simple: no restart with a reading held back
 		}
 		resume := (next/100 + 1) * 100
 		skip["s"+strconv.Itoa(si)] = [2]uint64{next, resume - 1}
+		g.restart[si] = reading.MarshalSensorRestart(reading.SensorRestart{Started: started, SeqResume: resume, SkipFrom: next})
 		c.skipped.Add(int64(resume - next))
 		g.next[si] = resume
 	}
 	b, _ := json.Marshal(map[string]any{"state": "online", "skip": skip})
-	s.send(gi, "kelvin/"+g.id+"/status", b, true)
+	s.send(gi, "kelvin/"+g.id+"/status", b, true, nil)
 	c.restarts.Add(1)
 }
 
