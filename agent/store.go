@@ -22,7 +22,11 @@ type bufferStore struct {
 
 func openStore(cfg *Config, outputs []string, now func() time.Time, log *slog.Logger) (*bufferStore, error) {
 	dir := filepath.Join(cfg.Agent.DataDir, "buffer")
-	l, err := buffer.Open(dir, cfg.Buffer, now, log)
+	ids := make([]string, len(cfg.Sensors))
+	for i := range cfg.Sensors {
+		ids[i] = cfg.Sensors[i].ID
+	}
+	l, err := buffer.OpenFor(dir, cfg.Buffer, ids, now, log)
 	if err != nil {
 		return nil, fmt.Errorf("agent: open the buffer in %s: %w", dir, err)
 	}

@@ -49,6 +49,8 @@ type options struct {
 	hotCandidates []string
 	// preallocate reserves disk for a new segment (to inject ENOSPC).
 	preallocate func(f *os.File, n int64) error
+	// sensors are reserved at Open (OpenFor).
+	sensors []string
 }
 
 // segment is one segment file. Global offsets: a segment holds the bytes
@@ -151,6 +153,15 @@ func Open(dir string, cfg Config, now func() time.Time, log *slog.Logger) (*Log,
 	return open(dir, cfg, now, log, options{})
 }
 
+// OpenFor is Open for a log whose sensors are known ahead: it reserves
+// their first seqs with the reservation Open writes anyway, so that a
+// sensor's first reading does not wait for a reservation write (two
+// fsyncs) of its own. Other sensors are reserved at their first reading,
+// as with Open.
+func OpenFor(dir string, cfg Config, sensors []string, now func() time.Time, log *slog.Logger) (*Log, error) {
+	return open(dir, cfg, now, log, options{sensors: sensors})
+}
+
 func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o options) (*Log, error) {
 	cfg.SetDefaults()
 	if errs := cfg.Validate(); len(errs) > 0 {
@@ -215,7 +226,11 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 		return nil, err
 	}
 	l.resumeAfterReservation()
-	l.reserveLocked(nil)
+	known := make(map[string]uint64, len(o.sensors))
+	for _, s := range o.sensors {
+		known[s] = 0 // reserved from the seq it resumes at
+	}
+	l.reserveLocked(known)
 	l.wg.Add(1)
 	go l.run()
 	return l, nil
