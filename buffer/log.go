@@ -49,8 +49,9 @@ type options struct {
 	hotCandidates []string
 	// preallocate reserves disk for a new segment (to inject ENOSPC).
 	preallocate func(f *os.File, n int64) error
-	// sensors are reserved at Open (OpenFor).
+	// sensors and locked are OpenOptions'.
 	sensors []string
+	locked  func()
 }
 
 // segment is one segment file. Global offsets: a segment holds the bytes
@@ -153,13 +154,25 @@ func Open(dir string, cfg Config, now func() time.Time, log *slog.Logger) (*Log,
 	return open(dir, cfg, now, log, options{})
 }
 
-// OpenFor is Open for a log whose sensors are known ahead: it reserves
-// their first seqs with the reservation Open writes anyway, so that a
-// sensor's first reading does not wait for a reservation write (two
-// fsyncs) of its own. Other sensors are reserved at their first reading,
-// as with Open.
-func OpenFor(dir string, cfg Config, sensors []string, now func() time.Time, log *slog.Logger) (*Log, error) {
-	return open(dir, cfg, now, log, options{sensors: sensors})
+// OpenOptions are what OpenWith adds to Open.
+type OpenOptions struct {
+	// Sensors are the sensors known to be coming: Open reserves their
+	// first seqs with the reservation it writes anyway, so that a sensor's
+	// first reading does not wait for a reservation write (two fsyncs) of
+	// its own. Other sensors are reserved at their first reading.
+	Sensors []string
+	// Locked, when set, is called once dir's lock is held, before the log
+	// is recovered and its reservation written: a caller that must not act
+	// while another process owns the buffer (connect to a broker under the
+	// agent's client id, taking the running agent's session over) can start
+	// then rather than after Open returns. It is not called when the lock
+	// cannot be taken, and it must not block.
+	Locked func()
+}
+
+// OpenWith is Open with the options of o.
+func OpenWith(dir string, cfg Config, now func() time.Time, log *slog.Logger, o OpenOptions) (*Log, error) {
+	return open(dir, cfg, now, log, options{sensors: o.Sensors, locked: o.Locked})
 }
 
 func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o options) (*Log, error) {
@@ -202,6 +215,9 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
+	}
+	if o.locked != nil {
+		o.locked()
 	}
 	l := &Log{
 		dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),

@@ -6,17 +6,17 @@ import (
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
-// OpenFor reserves the known sensors with Open's own reservation write: their
+// OpenWith reserves the known sensors with Open's own reservation write: their
 // first readings write none; an unknown sensor's first reading still does.
-func TestOpenForReservesKnownSensors(t *testing.T) {
+func TestOpenWithReservesKnownSensors(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenFor(dir, Config{Sync: "1h", HotDir: HotDirOff}, []string{"a", "b"}, nil, nil)
+	l, err := OpenWith(dir, Config{Sync: "1h", HotDir: HotDirOff}, nil, nil, OpenOptions{Sensors: []string{"a", "b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	if n := l.Stats().Reservations; n != 1 {
-		t.Fatalf("reservations after OpenFor = %d, want 1", n)
+		t.Fatalf("reservations after OpenWith = %d, want 1", n)
 	}
 	r, err := readReservation(dir)
 	if err != nil {
