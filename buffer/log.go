@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"sync"
 	"syscall"
@@ -31,8 +30,6 @@ const flushBytes = 64 << 10
 
 // segExt is the extension of segment files.
 const segExt = ".seg"
-
-var segName = regexp.MustCompile(`^([0-9]{20})\.seg$`)
 
 // options are test hooks; the zero value is production behaviour.
 type options struct {
