@@ -5,7 +5,6 @@
 package agent
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,10 +119,10 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 }
 
 // New prepares an agent: it creates the data directory, opens the outputs
-// (which do not connect yet), the store, and meanwhile the page and its
-// history archive and the sensor readers (which do not touch hardware yet).
-// Each step leaves what it opened to be undone: when a step fails, New
-// closes all of it, newest first, before it returns the error.
+// (which do not connect yet), the store, the page and its history archive,
+// and the sensor readers (which do not touch hardware yet). Each step
+// leaves what it opened to be undone: when a later step fails, New closes
+// all of it, newest first, before it returns the error.
 func New(cfg *Config, opts Options) (*Agent, error) {
 	return build(cfg, opts, false)
 }
@@ -148,27 +146,11 @@ func build(cfg *Config, opts Options, early bool) (*Agent, error) {
 		return nil, fmt.Errorf("agent: data_dir: %w", err)
 	}
 	var undo closers
-	if err := a.newOutputs(&undo); err != nil {
-		undo.close()
-		return nil, err
-	}
-	// Opening the buffer waits on the disk (its seq reservation is
-	// fsynced); the page's and the sensors' setup, which do not need it,
-	// go on meanwhile.
-	var storeUndo, rest closers
-	storeErr := make(chan error, 1)
-	go func() { storeErr <- a.newStore(&storeUndo) }()
-	var err error
-	for _, step := range []func(*closers) error{a.newPage, a.newSensors, a.newFleet, a.newMQTTIn} {
-		if err = step(&rest); err != nil {
-			break
+	for _, step := range []func(*closers) error{a.newOutputs, a.newStore, a.newPage, a.newSensors, a.newFleet, a.newMQTTIn} {
+		if err := step(&undo); err != nil {
+			undo.close()
+			return nil, err
 		}
-	}
-	err = cmp.Or(<-storeErr, err)
-	undo = slices.Concat(undo, storeUndo, rest)
-	if err != nil {
-		undo.close()
-		return nil, err
 	}
 	return a, nil
 }
