@@ -497,32 +497,18 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	// fail alone: a failure is logged at once, shown, and restarted.
 	a.connect() // unless start did
 	defer a.stopOutputs()
+	srcs := make([]publish.Source, len(a.outputs))
 	for i, o := range a.outputs {
 		src, err := a.store.Source(o.Name())
 		if err != nil {
 			a.stopConnections()
 			return err
 		}
-		src = correctingSource{src, a.clock}
-		olog := log.With("output", o.Name())
-		a.goPart(a.outParts[i], func(ctx context.Context) error {
-			return publish.Forward(ctx, src, o, publish.ForwardOptions{}, olog)
-		}, olog)
-	}
-	if a.mqttIn != nil {
-		a.goPart(a.inPart, a.mqttIn.Run, log.With("input", "mqtt"))
-	}
-	if a.fleet != nil {
-		a.outWG.Go(func() { a.runFleet(a.outCtx) })
-	}
-	var uiErr chan error // nil (never ready) without a page
-	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopUI()
-	if a.ui != nil {
-		uiErr = make(chan error, 1)
-		go func() { uiErr <- a.ui.Run(uiCtx) }()
+		srcs[i] = correctingSource{src, a.clock}
 	}
 
+	// The sensors first: on a single core the goroutines started here run
+	// in this order, and the first reading is what a start waits for.
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	for _, g := range a.groups {
@@ -538,6 +524,26 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 			defer readers.Done()
 			r.run(readCtx)
 		}()
+	}
+
+	for i, o := range a.outputs {
+		olog := log.With("output", o.Name())
+		a.goPart(a.outParts[i], func(ctx context.Context) error {
+			return publish.Forward(ctx, srcs[i], o, publish.ForwardOptions{}, olog)
+		}, olog)
+	}
+	if a.mqttIn != nil {
+		a.goPart(a.inPart, a.mqttIn.Run, log.With("input", "mqtt"))
+	}
+	if a.fleet != nil {
+		a.outWG.Go(func() { a.runFleet(a.outCtx) })
+	}
+	var uiErr chan error // nil (never ready) without a page
+	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUI()
+	if a.ui != nil {
+		uiErr = make(chan error, 1)
+		go func() { uiErr <- a.ui.Run(uiCtx) }()
 	}
 	notify := newNotifier(log)
 	notify.send("READY=1")
