@@ -390,7 +390,7 @@ func (a *Agent) newMQTTIn(*closers) error {
 		}
 	}
 	deliver := func(ctx context.Context, items []ingest.Item) error {
-		_, err := a.ingest(ctx, items, "mqtt", false)
+		_, err := a.ingest(ctx, items, viaMQTT)
 		if errors.As(err, new(refusedError)) {
 			return nil // logged once as the buffer's state, not per message
 		}
