@@ -85,6 +85,14 @@ type Agent struct {
 	fleet    *fleet.Fleet // nil without a fleet section
 
 	reloading atomic.Bool // stopping to restart on a new config (SIGHUP)
+
+	// The outputs' connections and forwarders (connect, Run): they live
+	// until after the sensors stopped, so that the last readings still get
+	// out. early: connect as soon as the buffer is locked (start).
+	early       bool
+	outCtx      context.Context
+	stopOutputs context.CancelFunc
+	outWG       sync.WaitGroup
 }
 
 // outputRunner is implemented by outputs with a connection to keep up.
@@ -96,13 +104,14 @@ type outputRunner interface {
 // sensors stopped.
 const shutdownDrain = 2 * time.Second
 
-// Run runs the agent with cfg until ctx is done, then shuts down in order:
+// Run runs the agent with cfg until ctx is done (its outputs connect while
+// it opens the buffer: see start), then shuts down in order:
 // sensors stop, the store syncs, outputs get one bounded last flush and say
 // goodbye, the page closes. It returns nil after a clean shutdown and an
 // error when something could not start (a port in use, an unwritable data
 // directory).
 func Run(ctx context.Context, cfg *Config, opts Options) error {
-	a, err := New(cfg, opts)
+	a, err := start(cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -115,7 +124,24 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 // leaves what it opened to be undone: when a later step fails, New closes
 // all of it, newest first, before it returns the error.
 func New(cfg *Config, opts Options) (*Agent, error) {
+	return build(cfg, opts, false)
+}
+
+// start is New for an agent that runs at once (Run, Serve): its outputs
+// start connecting as soon as the buffer's lock is held, so that the
+// broker's handshake overlaps recovering the buffer, writing its seq
+// reservation and preparing the page and the sensors, rather than following
+// them. Not before the lock: a second agent started by mistake on the same
+// data directory must fail there without taking the running agent's
+// session over (same client id). When a later step fails, the connections
+// are stopped before the outputs are closed.
+func start(cfg *Config, opts Options) (*Agent, error) {
+	return build(cfg, opts, true)
+}
+
+func build(cfg *Config, opts Options, early bool) (*Agent, error) {
 	a := newAgent(cfg, opts)
+	a.early = early
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("agent: data_dir: %w", err)
 	}
@@ -219,7 +245,14 @@ func (a *Agent) newStore(undo *closers) error {
 	for i, o := range a.outputs {
 		names[i] = o.Name()
 	}
-	st, err := openStore(a.cfg, names, a.now, a.log.With("component", "buffer"))
+	var locked func()
+	if a.early {
+		locked = a.connect
+	}
+	st, err := openStore(a.cfg, names, locked, a.now, a.log.With("component", "buffer"))
+	if a.outCtx != nil {
+		undo.add(a.stopConnections)
+	}
 	if err != nil {
 		return err
 	}
@@ -360,7 +393,7 @@ func (a *Agent) newMQTTIn(*closers) error {
 		}
 	}
 	deliver := func(ctx context.Context, items []ingest.Item) error {
-		_, err := a.ingest(ctx, items, "mqtt", false)
+		_, err := a.ingest(ctx, items, viaMQTT)
 		if errors.As(err, new(refusedError)) {
 			return nil // logged once as the buffer's state, not per message
 		}
@@ -465,50 +498,20 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	// Outputs and the page live until after the sensors stopped, so that
 	// the last readings still get out. Each output and the input run and
 	// fail alone: a failure is logged at once, shown, and restarted.
-	outCtx, stopOutputs := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopOutputs()
-	var outputs sync.WaitGroup
-	goPart := func(p *part, fn func(context.Context) error, log *slog.Logger) {
-		outputs.Go(func() { supervise(outCtx, p, fn, log) })
-	}
+	a.connect() // unless start did
+	defer a.stopOutputs()
+	srcs := make([]publish.Source, len(a.outputs))
 	for i, o := range a.outputs {
 		src, err := a.store.Source(o.Name())
 		if err != nil {
-			stopOutputs()
+			a.stopConnections()
 			return err
 		}
-		src = correctingSource{src, a.clock}
-		olog := log.With("output", o.Name())
-		if r, ok := o.(outputRunner); ok {
-			goPart(a.outParts[i], r.Run, olog)
-		}
-		goPart(a.outParts[i], func(ctx context.Context) error {
-			return publish.Forward(ctx, src, o, publish.ForwardOptions{}, olog)
-		}, olog)
-	}
-	if a.mqttIn != nil {
-		goPart(a.inPart, a.mqttIn.Run, log.With("input", "mqtt"))
-	}
-	// A fleet that forwards is a source of readings: it stops with the
-	// sensors, before the buffer syncs. One that does not lives as long
-	// as the outputs.
-	fleetCtx, stopFleet := outCtx, func() {}
-	var fleetDone sync.WaitGroup
-	if a.fleet != nil {
-		if a.cfg.Fleet.Forward {
-			fleetCtx, stopFleet = context.WithCancel(outCtx)
-			defer stopFleet()
-		}
-		fleetDone.Go(func() { a.runFleet(fleetCtx) })
-	}
-	var uiErr chan error // nil (never ready) without a page
-	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopUI()
-	if a.ui != nil {
-		uiErr = make(chan error, 1)
-		go func() { uiErr <- a.ui.Run(uiCtx) }()
+		srcs[i] = correctingSource{src, a.clock}
 	}
 
+	// The sensors first: on a single core the goroutines started here run
+	// in this order, and the first reading is what a start waits for.
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	for _, g := range a.groups {
@@ -524,6 +527,35 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 			defer readers.Done()
 			r.run(readCtx)
 		}()
+	}
+
+	for i, o := range a.outputs {
+		olog := log.With("output", o.Name())
+		a.goPart(a.outParts[i], func(ctx context.Context) error {
+			return publish.Forward(ctx, srcs[i], o, publish.ForwardOptions{}, olog)
+		}, olog)
+	}
+	if a.mqttIn != nil {
+		a.goPart(a.inPart, a.mqttIn.Run, log.With("input", "mqtt"))
+	}
+	// A fleet that forwards is a source of readings: it stops with the
+	// sensors, before the buffer syncs. One that does not lives as long
+	// as the outputs.
+	fleetCtx, stopFleet := a.outCtx, func() {}
+	var fleetDone sync.WaitGroup
+	if a.fleet != nil {
+		if a.cfg.Fleet.Forward {
+			fleetCtx, stopFleet = context.WithCancel(a.outCtx)
+			defer stopFleet()
+		}
+		fleetDone.Go(func() { a.runFleet(fleetCtx) })
+	}
+	var uiErr chan error // nil (never ready) without a page
+	uiCtx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUI()
+	if a.ui != nil {
+		uiErr = make(chan error, 1)
+		go func() { uiErr <- a.ui.Run(uiCtx) }()
 	}
 	notify := newNotifier(log)
 	notify.send("READY=1")
@@ -559,8 +591,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 		log.Error("store flush failed", "err", err)
 	}
 	a.drain(shutdownDrain)
-	stopOutputs()
-	outputs.Wait()
+	a.stopConnections()
 	fleetDone.Wait()
 	for _, o := range a.outputs {
 		closeOutput(o)
@@ -584,6 +615,34 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	log.Info("kelvin stopped")
 	return runErr
+}
+
+// connect starts, once, the connection of every output that keeps one
+// (outputRunner), each supervised: a failure is logged at once, shown, and
+// restarted. Run calls it; start calls it earlier, once the buffer is
+// locked.
+func (a *Agent) connect() {
+	if a.outCtx != nil {
+		return
+	}
+	a.outCtx, a.stopOutputs = context.WithCancel(context.Background())
+	for i, o := range a.outputs {
+		if r, ok := o.(outputRunner); ok {
+			a.goPart(a.outParts[i], r.Run, a.log.With("output", o.Name()))
+		}
+	}
+}
+
+// goPart runs fn supervised as part p until the outputs stop.
+func (a *Agent) goPart(p *part, fn func(context.Context) error, log *slog.Logger) {
+	a.outWG.Go(func() { supervise(a.outCtx, p, fn, log) })
+}
+
+// stopConnections stops the outputs' connections and forwarders and waits
+// for them (an MQTT output says "offline" and disconnects).
+func (a *Agent) stopConnections() {
+	a.stopOutputs()
+	a.outWG.Wait()
 }
 
 // healthy reports whether every sensor's read loop is making progress.

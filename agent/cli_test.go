@@ -78,3 +78,24 @@ func TestScanNothingAttached(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 }
+
+// TestScanBridgeFamilies: behind a DS2482, scan suggests a sensor for every
+// family the config takes (sensors.ValidW1Address), no other, and the
+// block checks.
+func TestScanBridgeFamilies(t *testing.T) {
+	var block strings.Builder
+	for d, want := range map[string]bool{
+		"10-000801b5a9c2": true, "22-000000a1b2c3": true, "28-0316a2b8ff01": true,
+		"3b-000000a1b2c3": true, "42-000000a1b2c3": true,
+		"01-000012345678": false, "26-000000a1b2c3": false,
+	} {
+		y, ok := bridgeSensorYAML(d, 1, 0x18)
+		if ok != want {
+			t.Errorf("%s: suggested %v, want %v", d, ok, want)
+		}
+		block.WriteString(y)
+	}
+	if _, err := Parse("scan.yaml", []byte("sensors:\n"+block.String()), func(string) (string, bool) { return "", false }); err != nil {
+		t.Errorf("the suggested block does not check: %v\n%s", err, block.String())
+	}
+}

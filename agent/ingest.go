@@ -62,23 +62,25 @@ func ingestErr(status int, format string, args ...any) error {
 	return &httpui.IngestError{Status: status, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Ingest takes readings pushed by devices for sensors of type http: the
-// whole batch or none of it. It checks each against the config (the sensor
-// is declared with type http, quantity and unit match, the value is
+// Ingest takes readings pushed by devices to the page (POST /api/ingest)
+// for the sensors whose type says they come in there (viaPage: type http):
+// the whole batch or none of it. It checks each against the config (the
+// sensor is declared with such a type, quantity and unit match, the value is
 // plausible for the quantity (reading.CheckPlausible), the time is neither
 // in the future nor older than buffer.max_age, the sensor's rate limit),
 // runs the readings through their sensors' filters, and returns once what
 // passed them is durable in the buffer. Errors are *httpui.IngestError.
 func (a *Agent) Ingest(ctx context.Context, items []ingest.Item) (int, error) {
-	return a.ingest(ctx, items, "http", true)
+	return a.ingest(ctx, items, viaPage)
 }
 
-// ingest is Ingest for sensors of type typ (http: POST /api/ingest; mqtt:
-// the MQTT input). With durable it returns only once the readings are on
-// disk (a 202 promises that); without, once they are in the buffer, like a
-// wired sensor's: the MQTT input takes one message at a time, and waiting
-// for each group commit would hold it to one message per buffer.sync.
-func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, durable bool) (int, error) {
+// ingest is Ingest for the readings that came in through in (viaPage:
+// POST /api/ingest; viaMQTT: the MQTT input); only sensors whose type the
+// registry says are pushed there take them. It returns once the readings
+// are durable when in.durable() (a 202 promises that), else once they are
+// in the buffer, like a wired sensor's.
+func (a *Agent) ingest(ctx context.Context, items []ingest.Item, in input) (int, error) {
+	durable := in.durable()
 	now := a.now()
 	type job struct {
 		r  *runner
@@ -94,9 +96,9 @@ func (a *Agent) ingest(ctx context.Context, items []ingest.Item, typ string, dur
 		r := a.byID[it.Sensor]
 		switch {
 		case r == nil:
-			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q is not in the config (declare it with type: http)", where, it.Sensor)
-		case r.cfg.Type != typ:
-			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q is of type %s, not %s: only type %s sensors take these readings", where, it.Sensor, r.cfg.Type, typ, typ)
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q is not in the config (declare it with type: %s)", where, it.Sensor, in.typeName())
+		case sensorTypes[r.cfg.Type].pushed != in:
+			return 0, ingestErr(http.StatusUnprocessableEntity, "%ssensor %q is of type %s, not %s: only type %s sensors take these readings", where, it.Sensor, r.cfg.Type, in.typeName(), in.typeName())
 		}
 		q := r.cfg.Quantities()[0]
 		if it.Quantity != "" && it.Quantity != q {

@@ -56,7 +56,7 @@ http: { listen: "127.0.0.1:0" }
 	// the log is not told again.
 	for i := range 100 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := a.ingest(ctx, []ingest.Item{{Sensor: "shed", Value: float64(i)}}, "http", false)
+		_, err := a.ingest(ctx, []ingest.Item{{Sensor: "shed", Value: float64(i)}}, viaPage)
 		cancel()
 		var ie *httpui.IngestError
 		if !errors.As(err, new(refusedError)) || !errors.As(err, &ie) || ie.Status != 503 {

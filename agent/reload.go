@@ -19,7 +19,7 @@ import (
 func Serve(ctx context.Context, cfg *Config, reload <-chan struct{}, load func() (*Config, error), opts Options) error {
 	var prev *Config // the last config known to start, while trying a new one
 	for {
-		a, err := New(cfg, opts)
+		a, err := start(cfg, opts)
 		if err != nil {
 			if prev == nil {
 				return err

@@ -90,8 +90,8 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 			case f.Chip == "ds2482":
 				fmt.Fprintf(stdout, "  0x%02x  DS2482 1-Wire bridge: %d devices %s\n", f.Addr, len(f.Devices), strings.Join(f.Devices, " "))
 				for _, d := range f.Devices {
-					if strings.HasPrefix(d, "28-") || strings.HasPrefix(d, "10-") || strings.HasPrefix(d, "22-") {
-						yaml = append(yaml, fmt.Sprintf("  - id: %s\n    type: ds18b20\n    address: %s\n    bus: %d\n    bridge: 0x%02x\n", w1ID(d), d, n, f.Addr))
+					if y, ok := bridgeSensorYAML(d, n, f.Addr); ok {
+						yaml = append(yaml, y)
 					}
 				}
 			case f.Chip == "":
@@ -126,6 +126,17 @@ func printW1Bulk(stdout io.Writer, sysfs string) {
 	for _, st := range sts {
 		fmt.Fprintf(stdout, "  %s\n", st)
 	}
+}
+
+// bridgeSensorYAML is the sensors: entry suggested for device d found
+// behind the DS2482 at addr on I²C bus bus; false for a device that is not
+// a thermometer the config takes (sensors.ValidW1Address is the one table
+// of 1-Wire temperature families, for the kernel's bus and a bridge alike).
+func bridgeSensorYAML(d string, bus int, addr uint16) (string, bool) {
+	if sensors.ValidW1Address(d) != nil {
+		return "", false
+	}
+	return fmt.Sprintf("  - id: %s\n    type: ds18b20\n    address: %s\n    bus: %d\n    bridge: 0x%02x\n", w1ID(d), d, bus, addr), true
 }
 
 // w1ID suggests a unique sensor id from a 1-Wire name: w1_28_0316a2b8ff01

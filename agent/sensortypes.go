@@ -52,6 +52,24 @@ const (
 	viaMQTT         // the MQTT input, from the sensor's topic
 )
 
+// typeName is the name of the sensor type whose readings come in through
+// in, as the registry says ("http" for viaPage), for messages.
+func (in input) typeName() string {
+	for name, t := range sensorTypes {
+		if t.pushed == in && in != notPushed {
+			return name
+		}
+	}
+	return ""
+}
+
+// durable reports whether a pushed reading is answered only once it is
+// durable in the buffer: on the page, a 202 promises that; the MQTT input
+// takes one message at a time, and waiting for each group commit would
+// hold it to one message per buffer.sync, so its readings are taken like a
+// wired sensor's, once in the buffer.
+func (in input) durable() bool { return in == viaPage }
+
 // env is what opening a sensor may use.
 type env struct {
 	cfg   *Config

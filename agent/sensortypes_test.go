@@ -34,3 +34,18 @@ func TestSensorTypesAreComplete(t *testing.T) {
 		}
 	}
 }
+
+// The registry names the type of each input's sensors: messages and the
+// ingest check ask it, not a type name written in the code.
+func TestInputTypeNames(t *testing.T) {
+	for in, want := range map[input]string{notPushed: "", viaPage: "http", viaMQTT: "mqtt"} {
+		if got := in.typeName(); got != want {
+			t.Errorf("input %d: type %q, want %q", in, got, want)
+		}
+		for name, st := range sensorTypes {
+			if in != notPushed && st.pushed == in && name != want {
+				t.Errorf("input %d: types %q and %q both pushed there", in, name, want)
+			}
+		}
+	}
+}

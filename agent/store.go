@@ -20,9 +20,15 @@ type bufferStore struct {
 	log *buffer.Log
 }
 
-func openStore(cfg *Config, outputs []string, now func() time.Time, log *slog.Logger) (*bufferStore, error) {
+// openStore opens the buffer; locked, when not nil, is called once its
+// directory is locked (buffer.OpenOptions.Locked).
+func openStore(cfg *Config, outputs []string, locked func(), now func() time.Time, log *slog.Logger) (*bufferStore, error) {
 	dir := filepath.Join(cfg.Agent.DataDir, "buffer")
-	l, err := buffer.Open(dir, cfg.Buffer, now, log)
+	ids := make([]string, len(cfg.Sensors))
+	for i := range cfg.Sensors {
+		ids[i] = cfg.Sensors[i].ID
+	}
+	l, err := buffer.OpenWith(dir, cfg.Buffer, now, log, buffer.OpenOptions{Sensors: ids, Locked: locked})
 	if err != nil {
 		return nil, fmt.Errorf("agent: open the buffer in %s: %w", dir, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"sync"
 	"syscall"
@@ -35,8 +34,6 @@ const flushBytes = 64 << 10
 // segExt is the extension of segment files.
 const segExt = ".seg"
 
-var segName = regexp.MustCompile(`^([0-9]{20})\.seg$`)
-
 // options are test hooks; the zero value is production behaviour.
 type options struct {
 	// writeAt writes to a segment file (to inject ENOSPC).
@@ -52,6 +49,9 @@ type options struct {
 	hotCandidates []string
 	// preallocate reserves disk for a new segment (to inject ENOSPC).
 	preallocate func(f *os.File, n int64) error
+	// sensors and locked are OpenOptions'.
+	sensors []string
+	locked  func()
 }
 
 // setDefaults fills in production behaviour for every hook left nil;
@@ -183,6 +183,27 @@ func Open(dir string, cfg Config, now func() time.Time, log *slog.Logger) (*Log,
 	return open(dir, cfg, now, log, options{})
 }
 
+// OpenOptions are what OpenWith adds to Open.
+type OpenOptions struct {
+	// Sensors are the sensors known to be coming: Open reserves their
+	// first seqs with the reservation it writes anyway, so that a sensor's
+	// first reading does not wait for a reservation write (two fsyncs) of
+	// its own. Other sensors are reserved at their first reading.
+	Sensors []string
+	// Locked, when set, is called once dir's lock is held, before the log
+	// is recovered and its reservation written: a caller that must not act
+	// while another process owns the buffer (connect to a broker under the
+	// agent's client id, taking the running agent's session over) can start
+	// then rather than after Open returns. It is not called when the lock
+	// cannot be taken, and it must not block.
+	Locked func()
+}
+
+// OpenWith is Open with the options of o.
+func OpenWith(dir string, cfg Config, now func() time.Time, log *slog.Logger, o OpenOptions) (*Log, error) {
+	return open(dir, cfg, now, log, options{sensors: o.Sensors, locked: o.Locked})
+}
+
 func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o options) (*Log, error) {
 	cfg.SetDefaults()
 	if errs := cfg.Validate(); len(errs) > 0 {
@@ -210,6 +231,9 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	if err != nil {
 		return nil, err
 	}
+	if o.locked != nil {
+		o.locked()
+	}
 	l := &Log{
 		settings: settings{dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),
 			now: now, log: log, o: o, hot: hot},
@@ -232,7 +256,11 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 		return nil, err
 	}
 	l.resumeAfterReservation()
-	l.reserveLocked(nil)
+	known := make(map[string]uint64, len(o.sensors))
+	for _, s := range o.sensors {
+		known[s] = 0 // reserved from the seq it resumes at
+	}
+	l.reserveLocked(known)
 	l.loop.wg.Add(1)
 	go l.run()
 	return l, nil

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // recover scans every segment, truncates a torn tail, rebuilds the seq
@@ -322,6 +323,22 @@ func (l *Log) ackPointAt(pos int64) (ackPoint, error) {
 	}
 }
 
+// segBase is the base of the segment file called name (twenty digits and
+// segExt, as segPath makes it), false for any other name.
+func segBase(name string) (int64, bool) {
+	digits, ok := strings.CutSuffix(name, segExt)
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	for _, c := range []byte(digits) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	b, err := strconv.ParseInt(digits, 10, 64)
+	return b, err == nil
+}
+
 // segmentBases lists the segment files of dir by their base, oldest first.
 func segmentBases(dir string) ([]int64, error) {
 	entries, err := os.ReadDir(dir)
@@ -330,12 +347,8 @@ func segmentBases(dir string) ([]int64, error) {
 	}
 	var bases []int64
 	for _, e := range entries {
-		m := segName.FindStringSubmatch(e.Name())
-		if m == nil || !e.Type().IsRegular() {
-			continue
-		}
-		b, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil {
+		b, ok := segBase(e.Name())
+		if !ok || !e.Type().IsRegular() {
 			continue
 		}
 		bases = append(bases, b)

@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kelvin-gw/kelvin/internal/theme"
 )
@@ -36,9 +37,31 @@ const csp = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' dat
 
 // asset is one embedded file, with its gzip form and ETags computed once.
 type asset struct {
-	ctype      string
-	body, gz   []byte // gz is nil when compressing does not make it smaller
-	etag, etgz string // strong ETags of body and gz
+	ctype string
+	body  []byte
+	etag  string // strong ETag of body
+
+	// The gzip form is made at the first request that accepts it, not at
+	// start: compressing the page's files takes milliseconds that the
+	// first reading should not wait for.
+	gzOnce sync.Once
+	gz     []byte // nil when compressing does not make it smaller
+	etgz   string // strong ETag of gz
+}
+
+// gzipped returns the asset's gzip form and its ETag, nil when
+// compressing does not make it smaller. Safe for concurrent use.
+func (a *asset) gzipped() ([]byte, string) {
+	a.gzOnce.Do(func() {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(a.body)
+		if err := zw.Close(); err == nil && buf.Len() < len(a.body) {
+			a.gz = buf.Bytes()
+			a.etgz = a.etag[:len(a.etag)-1] + `-gz"`
+		}
+	})
+	return a.gz, a.etgz
 }
 
 // loadAssets reads every file under static/ and prepares it for serving,
@@ -66,16 +89,6 @@ func loadAssets() (map[string]*asset, error) {
 		if a.ctype == "" {
 			a.ctype = "application/octet-stream"
 		}
-		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		zw.Write(body)
-		if err := zw.Close(); err != nil {
-			return err
-		}
-		if buf.Len() < len(body) {
-			a.gz = buf.Bytes()
-			a.etgz = a.etag[:len(a.etag)-1] + `-gz"`
-		}
 		urlPath := strings.TrimPrefix(p, "static")
 		if urlPath == "/index.html" {
 			urlPath = "/"
@@ -101,9 +114,11 @@ func (a *asset) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Referrer-Policy", "no-referrer")
 	}
 	body, etag := a.body, a.etag
-	if a.gz != nil && acceptsGzip(r) {
-		body, etag = a.gz, a.etgz
-		h.Set("Content-Encoding", "gzip")
+	if acceptsGzip(r) {
+		if gz, etgz := a.gzipped(); gz != nil {
+			body, etag = gz, etgz
+			h.Set("Content-Encoding", "gzip")
+		}
 	}
 	h.Set("ETag", etag)
 	if etagMatch(r.Header.Get("If-None-Match"), etag) {

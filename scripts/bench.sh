@@ -33,10 +33,14 @@
 # at run time into the temporary directory; the binary is built elsewhere
 # (docs/BENCHMARKS.md).
 #
+# With BASELINE=/path/to/kelvin (another build, e.g. of main), start runs
+# it too, interleaved with this tree's (and Telegraf), on the same config:
+# a before/after comparison in one run, under the same load.
+#
 # Environment: COUNT (default 5), WINDOW (seconds, default 30),
 # DISK_WINDOW (seconds, default 60), DISK_COUNT (default 3),
 # START_COUNT (start runs, default COUNT, 9 with TELEGRAF), TELEGRAF,
-# OUT (raw output directory, default a temporary one).
+# BASELINE, OUT (raw output directory, default a temporary one).
 # Needs mosquitto and mosquitto-clients (scripts/test.sh installs them),
 # and strace for disk and for TELEGRAF.
 set -euo pipefail
@@ -50,6 +54,11 @@ TELEGRAF=${TELEGRAF:-}
 START_COUNT=${START_COUNT:-$([ -n "$TELEGRAF" ] && echo 9 || echo "$COUNT")}
 if [ -n "$TELEGRAF" ] && [ ! -x "$TELEGRAF" ]; then
 	echo "bench.sh: TELEGRAF=$TELEGRAF is not an executable" >&2
+	exit 1
+fi
+BASELINE=${BASELINE:-}
+if [ -n "$BASELINE" ] && [ ! -x "$BASELINE" ]; then
+	echo "bench.sh: BASELINE=$BASELINE is not an executable" >&2
 	exit 1
 fi
 OUT=${OUT:-$(mktemp -d /tmp/kelvin-bench.XXXXXX)}
@@ -265,25 +274,33 @@ agent_rss() {
 
 agent_start() {
 	echo
-	echo "== agent: start → first message at the broker (one sim sensor at 10ms; START_COUNT=$START_COUNT)"
+	echo "== agent: start → first message at the broker (one sim sensor at 10ms; START_COUNT=$START_COUNT${BASELINE:+; kelvin and the baseline $BASELINE interleaved})"
 	config 1 10ms >"$dir/kelvin.yaml"
-	local lat=()
+	declare -A lat=()
+	local c s
 	for ((c = 0; c < START_COUNT; c++)); do
-		rm -rf "$dir/data"
-		"$sub" -h 127.0.0.1 -p "$port" -t 'kelvin/bench/s0' -C 1 -W 20 >/dev/null &
-		local spid=$!
-		sleep 0.5
-		local s0 s1
-		s0=$(date +%s%N)
-		"$bin" run -config "$dir/kelvin.yaml" 2>>"$OUT/agent.log" &
-		local pid=$!
-		wait "$spid"
-		s1=$(date +%s%N)
-		lat+=("$(awk -v a="$s0" -v b="$s1" 'BEGIN {printf "%.1f", (b-a)/1e6}')")
-		kill -TERM "$pid"
-		wait "$pid" || true
+		for s in kelvin ${BASELINE:+baseline}; do
+			local b=$bin
+			[ "$s" = baseline ] && b=$BASELINE
+			rm -rf "$dir/data"
+			"$sub" -h 127.0.0.1 -p "$port" -t 'kelvin/bench/s0' -C 1 -W 20 >/dev/null &
+			local spid=$!
+			sleep 0.5
+			local s0 s1
+			s0=$(date +%s%N)
+			"$b" run -config "$dir/kelvin.yaml" 2>>"$OUT/$s.log" &
+			local pid=$!
+			wait "$spid"
+			s1=$(date +%s%N)
+			lat[$s]+="$(awk -v a="$s0" -v b="$s1" 'BEGIN {printf "%.1f", (b-a)/1e6}') "
+			kill -TERM "$pid"
+			wait "$pid" || true
+		done
 	done
-	echo "start → first message: median $(printf '%s\n' "${lat[@]}" | median) ms (min $(printf '%s\n' "${lat[@]}" | sort -n | head -1), max $(printf '%s\n' "${lat[@]}" | sort -n | tail -1); runs: ${lat[*]})"
+	for s in kelvin ${BASELINE:+baseline}; do
+		# shellcheck disable=SC2086
+		echo "$s: start → first message: median $(mmm ${lat[$s]}) ms; runs: ${lat[$s]}"
+	done
 }
 
 # mmm prints "median (min–max)" of its arguments.
@@ -467,17 +484,18 @@ peer_disk() {
 # under 750 ms, so Kelvin reads one simulated sensor, as agent_start does).
 peer_start() {
 	echo
-	echo "== agent: start → first message at the broker (10ms interval; START_COUNT=$START_COUNT; kelvin and telegraf interleaved)"
+	echo "== agent: start → first message at the broker (10ms interval; START_COUNT=$START_COUNT; kelvin${BASELINE:+, the baseline $BASELINE} and telegraf interleaved)"
 	w1_tree 1
 	config 1 10ms >"$dir/kelvin.yaml"
 	telegraf_config 1 10ms >"$dir/telegraf.conf"
 	declare -A lat=()
 	local c s
 	for ((c = 0; c < START_COUNT; c++)); do
-		for s in kelvin telegraf; do
+		for s in kelvin ${BASELINE:+baseline} telegraf; do
 			local topic cmd
 			case $s in
 			kelvin) topic=kelvin/bench/s0 cmd="$bin run -config $dir/kelvin.yaml" ;;
+			baseline) topic=kelvin/bench/s0 cmd="$BASELINE run -config $dir/kelvin.yaml" ;;
 			telegraf) topic='telegraf/+' cmd="$TELEGRAF --config $dir/telegraf.conf" ;;
 			esac
 			rm -rf "$dir/data"
@@ -496,7 +514,7 @@ peer_start() {
 			wait "$pid" || true
 		done
 	done
-	for s in kelvin telegraf; do
+	for s in kelvin ${BASELINE:+baseline} telegraf; do
 		# shellcheck disable=SC2086
 		echo "$s: start → first message: median $(mmm ${lat[$s]}) ms; runs: ${lat[$s]}"
 	done

@@ -80,8 +80,10 @@ type Client struct {
 
 	// restart is the retained announcement of this start (AnnounceRestart),
 	// published on restartTopic at every connection; nil until set.
+	// restartEpoch is the connection epoch it was last published in.
 	restartMu    sync.Mutex
 	restart      []byte
+	restartEpoch uint64
 	restartTopic string
 	multi        func(sensor string) bool
 
@@ -478,14 +480,7 @@ func (c *Client) onConnect(pc paho.Client) {
 	if tok != nil && tok.WaitTimeout(publishTimeout) && tok.Error() != nil {
 		c.log.Debug("mqtt publish online status failed", "err", tok.Error())
 	}
-	c.restartMu.Lock()
-	restart := c.restart
-	c.restartMu.Unlock()
-	if restart != nil && !stopping {
-		if tok := pc.Publish(c.restartTopic, 1, true, restart); tok.WaitTimeout(publishTimeout) && tok.Error() != nil {
-			c.log.Debug("mqtt publish restart announcement failed", "err", tok.Error())
-		}
-	}
+	c.publishRestart(pc)
 	if c.haOn && !stopping {
 		c.haForget()
 		c.haOnConnect(pc)
@@ -708,7 +703,43 @@ func (c *Client) AnnounceRestart(started time.Time, resumed map[string]uint64) {
 		Started   time.Time         `json:"started"`
 		SeqResume map[string]uint64 `json:"seq_resume"`
 	}{started.UTC(), resumed})
+	c.setRestart(b)
+}
+
+// setRestart sets the restart announcement and publishes it at once when
+// the connection is already up (the agent connects while it opens the
+// buffer, before it knows what to announce).
+func (c *Client) setRestart(b []byte) {
 	c.restartMu.Lock()
-	c.restart = b
+	c.restart, c.restartEpoch = b, 0
 	c.restartMu.Unlock()
+	c.mu.Lock()
+	pc, connected := c.pc, c.connected && !c.stopping
+	c.mu.Unlock()
+	if connected {
+		go c.publishRestart(pc)
+	}
+}
+
+// publishRestart publishes the restart announcement, once per connection:
+// at the connection, or when it is set while connected, whichever comes
+// last.
+func (c *Client) publishRestart(pc paho.Client) {
+	c.mu.Lock()
+	epoch, up := c.epoch, c.connected && !c.stopping
+	c.mu.Unlock()
+	if !up {
+		return
+	}
+	c.restartMu.Lock()
+	restart := c.restart
+	if restart == nil || c.restartEpoch == epoch {
+		c.restartMu.Unlock()
+		return
+	}
+	c.restartEpoch = epoch
+	c.restartMu.Unlock()
+	if tok := pc.Publish(c.restartTopic, 1, true, restart); tok.WaitTimeout(publishTimeout) && tok.Error() != nil {
+		c.log.Debug("mqtt publish restart announcement failed", "err", tok.Error())
+	}
 }

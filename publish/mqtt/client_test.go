@@ -346,3 +346,28 @@ func TestRestartAnnouncement(t *testing.T) {
 		t.Fatalf("restart announcement = %+v, want retained %s", r, want)
 	}
 }
+
+// TestRestartAnnouncedWhenConnected: the agent connects while it opens the
+// buffer, so the announcement may be set after the connection is up; it is
+// then published at once, not only at the next connection.
+func TestRestartAnnouncedWhenConnected(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	cfg := DefaultConfig()
+	cfg.URL = m.URL
+	c := start(t, cfg, "a5")
+	c.waitConnected(t)
+	started := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	c.AnnounceRestart(started, map[string]uint64{"s": 65537})
+	r := retained(t, m.URL, "kelvin/a5/restart")
+	want := `{"started":"2030-01-02T03:04:05Z","seq_resume":{"s":65537}}`
+	if r.Payload != want {
+		t.Fatalf("restart announcement = %+v, want %s", r, want)
+	}
+
+	// What the agent calls: the exact skipped range, set while connected.
+	c.AnnounceSkipped(started, map[string][2]uint64{"s": {1743, 65536}})
+	want = `{"started":"2030-01-02T03:04:05Z","seq_resume":{"s":65537},"skip_from":{"s":1743}}`
+	testenv.WaitFor(t, "the skipped range announced while connected", func() bool {
+		return retained(t, m.URL, "kelvin/a5/restart").Payload == want
+	})
+}

@@ -28,7 +28,5 @@ func (c *Client) AnnounceSkipped(started time.Time, skipped map[string][2]uint64
 		a.SkipFrom[s] = r[0]
 	}
 	b, _ := json.Marshal(a)
-	c.restartMu.Lock()
-	c.restart = b
-	c.restartMu.Unlock()
+	c.setRestart(b)
 }
