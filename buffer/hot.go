@@ -165,9 +165,14 @@ type spillJob struct {
 }
 
 // minAcked is the global offset before which every cursor has acknowledged
-// everything: the oldest segment's base when there is no cursor.
+// everything. Without a cursor it is the oldest segment's base (kept for a
+// cursor taken later), or, once SetReaders said that none will read the
+// log, its end: nothing is owed to anyone.
 func (l *Log) minAcked() int64 {
 	if len(l.cursors) == 0 {
+		if l.declared {
+			return l.end()
+		}
 		return l.segs[0].base
 	}
 	m := int64(-1)

@@ -131,6 +131,7 @@ type Log struct {
 	durable     durablePoint       // what Next may read (commit.go)
 	seq         seqTable           // this log's own seqs and their reservations (reserve.go)
 	cursors     map[string]*Cursor // by name (cursor.go)
+	declared    bool               // SetReaders was called: without a cursor, nothing reads the log
 	commits     commitState        // what the next group commit owes (commit.go)
 	tail        hotTail            // the hot tail's unacknowledged Appends (hot.go)
 	full        diskState          // a full disk (noteWrite)
@@ -362,13 +363,7 @@ func (l *Log) Stats() Stats {
 	end := l.end()
 	for _, name := range sortedKeys(l.cursors) {
 		c := l.cursors[name]
-		cs := CursorStats{Name: name, Dropped: c.dropped, BacklogBytes: end - c.acked.pos}
-		for _, seg := range l.segs {
-			if seg.base >= c.acked.segBase {
-				cs.Backlog += seg.readings
-			}
-		}
-		cs.Backlog = max(0, cs.Backlog-c.acked.nInSeg)
+		cs := CursorStats{Name: name, Dropped: c.dropped, BacklogBytes: end - c.acked.pos, Backlog: l.backlog(c)}
 		switch {
 		case cs.Backlog == 0:
 		case !c.headTime.IsZero():
@@ -381,7 +376,7 @@ func (l *Log) Stats() Stats {
 		s.Cursors = append(s.Cursors, cs)
 		s.OnDisk = max(s.OnDisk, cs.Backlog)
 	}
-	if len(l.cursors) == 0 {
+	if len(l.cursors) == 0 && !l.declared {
 		for _, seg := range l.segs {
 			s.OnDisk += seg.readings
 		}
@@ -389,6 +384,17 @@ func (l *Log) Stats() Stats {
 	s.OnDisk = max(0, s.OnDisk-l.hotReadings()-l.pending.readings)
 	s.Hot, s.DiskFull = l.hot, l.full.on
 	return s
+}
+
+// backlog is the number of readings c has not acknowledged; mu is held.
+func (l *Log) backlog(c *Cursor) int64 {
+	var n int64
+	for _, seg := range l.segs {
+		if seg.base >= c.acked.segBase {
+			n += seg.readings
+		}
+	}
+	return max(0, n-c.acked.nInSeg)
 }
 
 // segmentAt returns the segment whose base is base, or nil.

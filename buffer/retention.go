@@ -93,7 +93,7 @@ type dropEvent struct {
 func (l *Log) deleteOldest(ev *dropEvent) {
 	s, next := l.segs[0], l.segs[1]
 	var unread int64
-	if len(l.cursors) == 0 {
+	if len(l.cursors) == 0 && !l.declared {
 		unread = s.readings
 	}
 	for name, c := range l.cursors {
@@ -159,7 +159,7 @@ func (l *Log) retainLocked(allowSync bool) {
 	var aged dropEvent
 	for len(l.segs) > 1 {
 		s := l.segs[0]
-		consumed := s.readings == 0
+		consumed := s.readings == 0 || l.declared // declared without a cursor: no reader
 		if len(l.cursors) > 0 {
 			consumed = true
 			for _, c := range l.cursors {
