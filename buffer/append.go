@@ -43,9 +43,30 @@ func (b *batch) reset() {
 
 // createSegment starts a new active segment at global offset base.
 // With a hot directory it is created there (see hot.go), without
-// preallocation.
+// preallocation, unless the hot tail is at its bound or the tmpfs is
+// full: then it goes to disk (hotOverflow).
 func (l *Log) createSegment(base int64) error {
-	seg := &segment{base: base, hot: l.hot != ""}
+	if l.hot != "" {
+		if !l.hotFits() {
+			l.retainLocked(false) // what every cursor passed need not wait for the commit
+		}
+		if !l.hotFits() {
+			l.hotOverflow(fmt.Errorf("hot_max_bytes (%s) reached", Size(l.hotMax)))
+		} else {
+			err := l.createIn(&segment{base: base, hot: true})
+			if err == nil || !errors.Is(err, syscall.ENOSPC) {
+				l.hotRoom(err)
+				return err
+			}
+			l.hotOverflow(err)
+		}
+	}
+	return l.createIn(&segment{base: base})
+}
+
+// createIn creates seg's file, makes it the active segment and writes its
+// header.
+func (l *Log) createIn(seg *segment) error {
 	path := l.pathOf(seg)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o640)
 	if err != nil {
@@ -121,7 +142,7 @@ func (l *Log) flushLocked() error {
 		l.total -= int64(len(l.pending.buf))
 		l.pending.buf, l.pending.readings = l.pending.buf[:0], 0
 		l.st.DroppedFull += uint64(lost)
-		if !errors.Is(err, syscall.ENOSPC) || !l.full.on {
+		if !errors.Is(err, syscall.ENOSPC) || !l.full.on && !a.hot {
 			l.log.Error("buffer: write failed, buffered readings lost", "segment", filepath.Base(a.w.Name()), "readings", lost, "err", err)
 		}
 		if !a.hot {
@@ -259,13 +280,20 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		l.reserveLocked(nil)
 	}
 	l.enqueue(b.enc, rs, nowNS)
-	// Seqs are handed out only now that the batch is accepted.
-	for i := range rs {
-		rs[i].Seq = b.seqs[i]
-	}
-	end := l.end()
 	if len(l.pending.buf) >= flushBytes || l.hot != "" {
-		if err := l.flushLocked(); err != nil {
+		err := l.flushLocked()
+		if err != nil && l.active().hot && errors.Is(err, syscall.ENOSPC) {
+			// The tmpfs is full: the batch goes to a segment on disk.
+			l.st.DroppedFull -= n
+			l.hotOverflow(err)
+			if err := l.createSegment(l.active().end()); err != nil {
+				l.st.Refused += n
+				return 0, appendErr(err)
+			}
+			l.enqueue(b.enc, rs, nowNS)
+			err = l.flushLocked()
+		}
+		if err != nil {
 			// The batch is lost with the buffer: count it as refused, the
 			// earlier buffered readings as dropped.
 			l.st.DroppedFull -= n
@@ -273,6 +301,11 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 			return 0, appendErr(err)
 		}
 	}
+	// Seqs are handed out only now that the batch is accepted.
+	for i := range rs {
+		rs[i].Seq = b.seqs[i]
+	}
+	end := l.end()
 	l.st.Appended += n
 	if forwarded {
 		l.st.Forwarded += n

@@ -1,8 +1,12 @@
 package buffer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,11 +231,7 @@ func TestHotOutageThenDrain(t *testing.T) {
 		e.append(many("air", i*10, 10)...)
 	}
 	testenv.WaitFor(t, "the backlog on disk", func() bool { return e.l.Stats().OnDisk == 300 })
-	hotFiles := func() []string {
-		m, _ := filepath.Glob(filepath.Join(e.l.hot, "*"+segExt))
-		return m
-	}
-	if n := len(hotFiles()); n != 1 {
+	if n := len(hotFiles(e)); n != 1 {
 		t.Fatalf("%d segment files in the tmpfs after the outage, want the active one only", n)
 	}
 	if got := drain(t, c, 64); !equal(values(got), span(0, 300)) {
@@ -244,7 +244,7 @@ func TestHotOutageThenDrain(t *testing.T) {
 	if err := e.l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(hotFiles()); n != 0 {
+	if n := len(hotFiles(e)); n != 0 {
 		t.Fatalf("%d files left in the tmpfs after Close", n)
 	}
 	e.open()
@@ -281,5 +281,81 @@ func TestHotPowerCutAfterDrainIsNoLoss(t *testing.T) {
 	defer l.Close()
 	if st := l.Stats(); st.LostBytes != 0 {
 		t.Fatalf("lost_bytes = %d after a power cut that took only acknowledged readings", st.LostBytes)
+	}
+}
+
+// hotFiles lists the segment files in e's hot directory.
+func hotFiles(e *env) []string {
+	m, _ := filepath.Glob(filepath.Join(e.l.hot, "*"+segExt))
+	return m
+}
+
+// TestHotBoundGoesToDisk: while no output acknowledges (a broker outage on
+// a disk that takes no copies yet), the hot tail never holds more than
+// hot_max_bytes: the segment that would pass it is written to disk
+// instead, with one log line; nothing is refused or lost, and the hot tail
+// is used again once it has room.
+func TestHotBoundGoesToDisk(t *testing.T) {
+	e := newHotEnv(t, Config{SegmentBytes: 4 << 10, HotMaxBytes: 8 << 10}) // sync 1h: nothing is due
+	c := e.cursor("mqtt")
+	for i := range 60 { // about 6 segments
+		e.append(many("air", i*10, 10)...)
+		if st := e.l.Stats(); st.HotBytes > 8<<10 {
+			t.Fatalf("after append %d the hot tail holds %d bytes, over its bound of %d", i, st.HotBytes, 8<<10)
+		}
+	}
+	st := e.l.Stats()
+	if !st.HotFull || st.Refused != 0 || st.BytesWritten == 0 {
+		t.Fatalf("hot_full %v, refused %d, bytes written %d: want the overflow on disk, nothing refused", st.HotFull, st.Refused, st.BytesWritten)
+	}
+	if n := e.logs.count("the hot tail is full"); n != 1 {
+		t.Fatalf("logged the full hot tail %d times, want once; log:\n%s", n, e.logs)
+	}
+	if got := drain(t, c, 64); !equal(values(got), span(0, 600)) {
+		t.Fatalf("read %d readings, want 0..599 in order", len(got))
+	}
+	e.sync()
+	e.sync() // deletes what the cursor passed
+	for i := range 20 {
+		e.append(many("air", 600+i*10, 10)...)
+		drain(t, c, 64)
+	}
+	if st := e.l.Stats(); st.HotFull || e.logs.count("the hot tail has room again") != 1 {
+		t.Fatalf("hot_full %v after the backlog drained; log:\n%s", st.HotFull, e.logs)
+	}
+}
+
+// TestHotTmpfsFullGoesToDisk: a write to a full tmpfs (ENOSPC) is not a
+// refused reading: the batch and those after it go to a segment on disk,
+// in order, and survive a restart.
+func TestHotTmpfsFullGoesToDisk(t *testing.T) {
+	hot := t.TempDir()
+	var full atomic.Bool
+	o := options{writeAt: func(f *os.File, b []byte, off int64) (int, error) {
+		if full.Load() && strings.HasPrefix(f.Name(), hot) {
+			return 0, fmt.Errorf("write: %w", syscall.ENOSPC)
+		}
+		return f.WriteAt(b, off)
+	}}
+	e := newEnv(t, Config{SegmentBytes: 4 << 10, HotDir: hot}, o)
+	c := e.cursor("mqtt")
+	e.append(many("air", 0, 10)...)
+	full.Store(true)
+	for i := range 20 {
+		e.append(many("air", 10+i*10, 10)...)
+	}
+	st := e.l.Stats()
+	if !st.HotFull || st.Refused != 0 || st.DroppedFull != 0 {
+		t.Fatalf("hot_full %v, refused %d, dropped %d: want the batches on disk", st.HotFull, st.Refused, st.DroppedFull)
+	}
+	if got := drain(t, c, 64); !equal(values(got), span(0, 210)) {
+		t.Fatalf("read %d readings, want 0..209 in order", len(got))
+	}
+	full.Store(false)
+	e.reopen()
+	rs := many("air", 210, 1)
+	e.append(rs...)
+	if rs[0].Seq != 211 {
+		t.Fatalf("seq after the restart = %d, want 211", rs[0].Seq)
 	}
 }

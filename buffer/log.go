@@ -151,6 +151,7 @@ type settings struct {
 	log       *slog.Logger
 	o         options
 	hot       string // the hot directory (hot.go); "" without one
+	hotMax    int64  // the hot tail's bound in bytes (hotBound)
 }
 
 // lifecycle is where a Log is between Open and Close; guarded by Log.mu.
@@ -213,7 +214,7 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	}
 	l := &Log{
 		settings: settings{dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),
-			now: now, log: log, o: o, hot: hot},
+			now: now, log: log, o: o, hot: hot, hotMax: hotBound(cfg, hot, cfg.segmentBytes())},
 		lock:        lock,
 		loop:        commitLoop{stop: make(chan struct{}), kick: make(chan struct{}, 1)},
 		lifecycle:   lifecycle{opening: true},
@@ -339,6 +340,13 @@ type Stats struct {
 	OnDisk int64 `json:"on_disk"`
 	// Hot is the hot directory in use (see Config.HotDir), "" for none.
 	Hot string `json:"hot_dir,omitempty"`
+	// HotBytes is the bytes the hot tail holds in the tmpfs, at most
+	// HotMaxBytes (its bound: hot_max_bytes, or what auto chose).
+	HotBytes    int64 `json:"hot_bytes,omitempty"`
+	HotMaxBytes int64 `json:"hot_max_bytes,omitempty"`
+	// HotFull is true while the active segment is on disk because the hot
+	// tail reached its bound or the tmpfs was full.
+	HotFull bool `json:"hot_full"`
 	// DiskFull is DiskFull's answer.
 	DiskFull bool `json:"disk_full"`
 }
@@ -383,6 +391,9 @@ func (l *Log) Stats() Stats {
 	}
 	s.OnDisk = max(0, s.OnDisk-l.hotReadings()-l.pending.readings)
 	s.Hot, s.DiskFull = l.hot, l.full.on
+	if l.hot != "" {
+		s.HotBytes, s.HotMaxBytes, s.HotFull = l.hotBytes(), l.hotMax, l.tail.overflow
+	}
 	return s
 }
 

@@ -152,8 +152,8 @@ func (l *Log) logDrop(ev *dropEvent, reason string) {
 }
 
 // retainLocked deletes, oldest first, the sealed segments that every
-// cursor has passed, that hold no reading, or whose newest reading is older
-// than max_age. It stops at the first segment to keep.
+// cursor has passed (all of them once SetReaders declared no reader), that
+// hold no reading, or whose newest reading is older than max_age. It stops at the first segment to keep.
 func (l *Log) retainLocked(allowSync bool) {
 	cutoff := l.now().Add(-l.cfg.MaxAge).UnixNano()
 	var aged dropEvent
