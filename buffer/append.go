@@ -46,7 +46,7 @@ func (b *batch) reset() {
 // preallocation, unless the hot tail is at its bound or the tmpfs is
 // full: then it goes to disk (hotOverflow).
 func (l *Log) createSegment(base int64) error {
-	if l.hot != "" {
+	if l.hot != "" && !l.tail.coldNext {
 		if !l.hotFits() {
 			l.retainLocked(false) // what every cursor passed need not wait for the commit
 		}
@@ -61,6 +61,7 @@ func (l *Log) createSegment(base int64) error {
 			l.hotOverflow(err)
 		}
 	}
+	l.tail.coldNext = false
 	return l.createIn(&segment{base: base})
 }
 
@@ -286,9 +287,10 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 			// The tmpfs is full: the batch goes to a segment on disk.
 			l.st.DroppedFull -= n
 			l.hotOverflow(err)
-			if err := l.createSegment(l.active().end()); err != nil {
+			l.tail.coldNext = true
+			if err := l.nextSegment(); err != nil {
 				l.st.Refused += n
-				return 0, appendErr(err)
+				return 0, err
 			}
 			l.enqueue(b.enc, rs, nowNS)
 			err = l.flushLocked()
@@ -338,10 +340,8 @@ func (l *Log) encode(b *batch, rs []reading.Reading, forwarded bool) error {
 }
 
 // makeSpace makes room for need more bytes of records: within max_bytes
-// (makeRoom), and in a new segment when they would overflow the active
-// one. A disk found full when that segment is created is, with
-// drop_oldest, treated like the budget: the oldest segment goes, and the
-// segment is tried once more.
+// (makeRoom), and in a new segment (nextSegment) when they would overflow
+// the active one.
 func (l *Log) makeSpace(need int64) error {
 	a := l.active()
 	roll := a.readings > 0 && a.size+int64(len(l.pending.buf))+need > l.segBytes
@@ -356,6 +356,13 @@ func (l *Log) makeSpace(need int64) error {
 	if !roll {
 		return nil
 	}
+	return l.nextSegment()
+}
+
+// nextSegment starts the next segment. A disk found full when it is
+// created is, with drop_oldest, treated like the budget: the oldest
+// segment goes, and the segment is tried once more.
+func (l *Log) nextSegment() error {
 	err := l.rollover()
 	if errors.Is(err, syscall.ENOSPC) && l.cfg.Full == FullDropOldest && l.dropOldestForDisk() {
 		err = l.rollover()

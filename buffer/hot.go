@@ -154,6 +154,7 @@ type hotTail struct {
 	marks      []mark // Appends not yet acknowledged by every cursor
 	coldBehind bool   // the disk holds readings not every cursor has acknowledged
 	overflow   bool   // the active segment went to disk: the hot tail is at its bound or the tmpfs full
+	coldNext   bool   // the tmpfs refused a write: the next segment goes to disk
 }
 
 // hotAutoFallback is the hot tail's bound with hot_max_bytes auto when the

@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -357,5 +358,70 @@ func TestHotTmpfsFullGoesToDisk(t *testing.T) {
 	e.append(rs...)
 	if rs[0].Seq != 211 {
 		t.Fatalf("seq after the restart = %d, want 211", rs[0].Seq)
+	}
+}
+
+// TestHotAndDiskFull: with the tmpfs and the disk full, full: decides, as
+// without a hot tail: block_newest refuses with ErrFull, drop_oldest drops
+// the oldest segment and stores; neither crashes nor loses a stored
+// reading silently.
+func TestHotAndDiskFull(t *testing.T) {
+	for _, mode := range FullModes() {
+		t.Run(mode, func(t *testing.T) {
+			hot := t.TempDir()
+			var full atomic.Bool
+			var capacity int64 // the tmpfs's size: what the hot tail held when it filled up
+			hotUsed := func() int64 {
+				m, _ := filepath.Glob(filepath.Join(hot, "*", "*"+segExt))
+				var n int64
+				for _, f := range m {
+					if st, err := os.Stat(f); err == nil {
+						n += st.Size()
+					}
+				}
+				return n
+			}
+			noSpace := fmt.Errorf("write: %w", syscall.ENOSPC)
+			o := options{
+				writeAt: func(f *os.File, b []byte, off int64) (int, error) {
+					if full.Load() && strings.HasPrefix(f.Name(), hot) && hotUsed()+int64(len(b)) > capacity {
+						return 0, noSpace
+					}
+					return f.WriteAt(b, off)
+				},
+				preallocate: func(*os.File, int64) error {
+					if full.Load() {
+						return noSpace
+					}
+					return nil
+				},
+			}
+			e := newEnv(t, Config{SegmentBytes: 4 << 10, HotDir: hot, Full: mode}, o)
+			c := e.cursor("mqtt")
+			for i := range 12 { // a few segments, none acknowledged
+				e.append(many("air", i*10, 10)...)
+			}
+			capacity = hotUsed()
+			full.Store(true)
+			err := e.l.Append(many("air", 120, 10))
+			st := e.l.Stats()
+			switch mode {
+			case FullBlockNewest:
+				if !errors.Is(err, ErrFull) || st.Refused != 10 || st.DroppedFull != 0 {
+					t.Fatalf("Append = %v, refused %d, dropped %d: want ErrFull, 10 refused, none dropped", err, st.Refused, st.DroppedFull)
+				}
+				if got := drain(t, c, 64); !equal(values(got), span(0, 120)) {
+					t.Fatalf("read %d readings, want 0..119", len(got))
+				}
+			case FullDropOldest:
+				if err != nil || st.DroppedFull == 0 || st.Cursors[0].Dropped != st.DroppedFull {
+					t.Fatalf("Append = %v, dropped %d (cursor %d): want stored, the oldest dropped and counted", err, st.DroppedFull, st.Cursors[0].Dropped)
+				}
+				got := values(drain(t, c, 64))
+				if len(got) == 0 || got[len(got)-1] != 129 || len(got)+int(st.DroppedFull) != 130 {
+					t.Fatalf("read %d readings ending %v, dropped %d: want the newest kept, the rest counted", len(got), got[len(got)-1:], st.DroppedFull)
+				}
+			}
+		})
 	}
 }
