@@ -271,6 +271,9 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		return 0, err
 	}
 	n := uint64(len(rs))
+	if l.hot == "" && l.declared && len(l.cursors) == 0 {
+		return l.discard(b, rs, forwarded), nil
+	}
 	if err := l.makeSpace(int64(len(b.enc))); err != nil {
 		l.seq.giveBack(b)
 		l.st.Refused += n
@@ -317,6 +320,23 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		l.durable.advance(end)
 	}
 	return end, nil
+}
+
+// discard accepts a batch that nothing will read back (SetReaders with no
+// name) without a hot tail to keep it in: it takes its seqs, reserved as
+// usual, and writes nothing; mu is held.
+func (l *Log) discard(b *batch, rs []reading.Reading, forwarded bool) int64 {
+	if b.reserve {
+		l.reserveLocked(nil)
+	}
+	for i := range rs {
+		rs[i].Seq = b.seqs[i]
+	}
+	l.st.Appended += uint64(len(rs))
+	if forwarded {
+		l.st.Forwarded += uint64(len(rs))
+	}
+	return l.end()
 }
 
 // encode takes the seqs of rs (of its own identity when forwarded) and

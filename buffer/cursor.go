@@ -397,10 +397,10 @@ func (c *Cursor) Ack(n int) error {
 // acknowledged; the next checkpoint leaves it out, so it stays dropped
 // across restarts. A name not yet known gets its cursor at once, at the
 // oldest reading, as Cursor would create it. With no names at all nothing
-// will read the log back: readings stay in the hot tail (or, without one,
-// the active segment, as hot_dir: off writes every reading), are never
-// copied to disk, and each sealed segment is deleted at the next group
-// commit. Without a call, every cursor the log knows is kept, and with none
+// will read the log back: Append still assigns seqs (reserved as always),
+// but readings are never copied to disk: they stay in the hot tail, each
+// sealed segment deleted at the next group commit, or, without a hot tail,
+// are not written at all. Without a call, every cursor the log knows is kept, and with none
 // every reading is kept for a cursor taken later. Safe for concurrent use.
 func (l *Log) SetReaders(names ...string) error {
 	keep := map[string]bool{}

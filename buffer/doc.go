@@ -99,8 +99,9 @@
 // output is no longer configured is then dropped, logged with the readings
 // it had not acknowledged, and stays dropped (recovery keeps only the
 // cursors of the last checkpoint and those recorded after it). SetReaders
-// with no name means nothing will read the log back: no reading is copied
-// to disk and sealed segments go at the next commit.
+// with no name means nothing will read the log back: no reading is written
+// to disk (with a hot tail they pass through it, sealed segments going at
+// the next commit); seqs are assigned and reserved as always.
 //
 // # Files
 //

@@ -101,3 +101,32 @@ func TestSetReadersCreatesCursor(t *testing.T) {
 		t.Fatal("SetReaders took a bad name")
 	}
 }
+
+// TestNoReadersNoHotWritesNothing: without a hot tail too, a log no one
+// reads writes nothing per reading and fsyncs nothing, and seqs go on
+// across a restart.
+func TestNoReadersNoHotWritesNothing(t *testing.T) {
+	e := newEnv(t, Config{Sync: "20ms"}, options{})
+	if err := e.l.SetReaders(); err != nil {
+		t.Fatal(err)
+	}
+	e.append(rd("air", 0)) // the sensor's seq reservation: two fsyncs, once per 65,536 seqs
+	e.sync()
+	before := e.l.Stats()
+	e.append(many("air", 1, 9)...)
+	for i := range 19 {
+		e.append(many("air", 10+i*10, 10)...)
+	}
+	e.sync()
+	st := e.l.Stats()
+	if st.BytesWritten != before.BytesWritten || st.Fsyncs != before.Fsyncs || st.Appended != 200 || st.OnDisk != 0 {
+		t.Fatalf("bytes written %d, fsyncs %d, appended %d, on disk %d: want nothing written for 200 readings",
+			st.BytesWritten-before.BytesWritten, st.Fsyncs-before.Fsyncs, st.Appended, st.OnDisk)
+	}
+	e.reopen()
+	rs := many("air", 200, 1)
+	e.append(rs...)
+	if rs[0].Seq != 201 {
+		t.Fatalf("seq after a restart = %d, want 201", rs[0].Seq)
+	}
+}
