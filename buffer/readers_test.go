@@ -130,3 +130,29 @@ func TestNoReadersNoHotWritesNothing(t *testing.T) {
 		t.Fatalf("seq after a restart = %d, want 201", rs[0].Seq)
 	}
 }
+
+// TestDroppedCursorStaysDropped: the segment that still records a dropped
+// cursor (its header's checkpoint) does not bring it back at the next
+// Open, even without SetReaders; hot tail or not.
+func TestDroppedCursorStaysDropped(t *testing.T) {
+	for _, hot := range []bool{false, true} {
+		t.Run(map[bool]string{false: "disk", true: "hot"}[hot], func(t *testing.T) {
+			cfg := Config{}
+			if hot {
+				cfg.HotDir = t.TempDir()
+			}
+			e := newEnv(t, cfg, options{})
+			e.cursor("mqtt")
+			e.cursor("kafka")
+			e.append(many("air", 0, 5)...)
+			e.reopen()
+			if err := e.l.SetReaders("mqtt"); err != nil {
+				t.Fatal(err)
+			}
+			e.reopen()
+			if cs := e.l.Stats().Cursors; len(cs) != 1 || cs[0].Name != "mqtt" {
+				t.Fatalf("cursors after a restart: %+v, want mqtt alone", cs)
+			}
+		})
+	}
+}
