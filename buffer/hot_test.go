@@ -425,3 +425,28 @@ func TestHotAndDiskFull(t *testing.T) {
 		})
 	}
 }
+
+// TestHotBound: hot_max_bytes as configured, or auto: a quarter of the
+// tmpfs, at most max_bytes; at least two segments either way.
+func TestHotBound(t *testing.T) {
+	dir := t.TempDir()
+	size, err := fsSize(dir)
+	if err != nil {
+		t.Skipf("file system size unknown here: %v", err)
+	}
+	const seg = 4 << 20
+	for _, tc := range []struct {
+		name      string
+		hot, maxB Size
+		want      int64
+	}{
+		{"configured", 32 << 20, 64 << 20, 32 << 20},
+		{"auto, a quarter of the tmpfs", 0, Size(size), max(size/4, 2*seg)},
+		{"auto, at most max_bytes", 0, 2*seg + 1, 2*seg + 1},
+		{"auto, at least two segments", 0, 1 << 20, 2 * seg},
+	} {
+		if got := hotBound(Config{HotMaxBytes: tc.hot, MaxBytes: tc.maxB}, dir, seg); got != tc.want {
+			t.Errorf("%s: hotBound = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
