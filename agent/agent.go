@@ -464,6 +464,7 @@ func (a *Agent) Status() httpui.Status {
 		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten, Forwarded: bs.Forwarded,
 		Refusing: a.refusals.state(),
 		OnDisk:   bs.OnDisk, HotTail: bs.Hot != "", DiskFull: bs.DiskFull,
+		HotBytes: bs.HotBytes, HotFull: bs.HotFull,
 	}
 	for i, o := range a.outputs {
 		st.Outputs[i] = o.Status()

@@ -11,7 +11,8 @@ import (
 // validate is logged and the running agent is left alone; a valid one stops
 // the running agent in the usual order (its buffered readings stay on disk,
 // its outputs' cursors with them) and starts a new one on the new config,
-// which resumes from the buffer. Should the new config fail to start (a port
+// which resumes from the buffer (the cursor of an output the new config
+// leaves out is dropped, with its unsent readings: buffer.Log.SetReaders). Should the new config fail to start (a port
 // in use), Serve logs it and goes back to the previous config.
 //
 // Serve returns when ctx is done (nil after a clean shutdown) or when an

@@ -32,6 +32,12 @@ func openStore(cfg *Config, outputs []string, locked func(), now func() time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("agent: open the buffer in %s: %w", dir, err)
 	}
+	// The cursors of outputs no longer configured are dropped; with no
+	// output, nothing is kept for a reader.
+	if err := l.SetReaders(outputs...); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("agent: open the buffer in %s: %w", dir, err)
+	}
 	return &bufferStore{log: l}, nil
 }
 

@@ -43,9 +43,31 @@ func (b *batch) reset() {
 
 // createSegment starts a new active segment at global offset base.
 // With a hot directory it is created there (see hot.go), without
-// preallocation.
+// preallocation, unless the hot tail is at its bound or the tmpfs is
+// full: then it goes to disk (hotOverflow).
 func (l *Log) createSegment(base int64) error {
-	seg := &segment{base: base, hot: l.hot != ""}
+	if l.hot != "" && !l.tail.coldNext {
+		if !l.hotFits() {
+			l.retainLocked(false) // what every cursor passed need not wait for the commit
+		}
+		if !l.hotFits() {
+			l.hotOverflow(fmt.Errorf("hot_max_bytes (%s) reached", Size(l.hotMax)))
+		} else {
+			err := l.createIn(&segment{base: base, hot: true})
+			if err == nil || !errors.Is(err, syscall.ENOSPC) {
+				l.hotRoom(err)
+				return err
+			}
+			l.hotOverflow(err)
+		}
+	}
+	l.tail.coldNext = false
+	return l.createIn(&segment{base: base})
+}
+
+// createIn creates seg's file, makes it the active segment and writes its
+// header.
+func (l *Log) createIn(seg *segment) error {
 	path := l.pathOf(seg)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o640)
 	if err != nil {
@@ -121,7 +143,7 @@ func (l *Log) flushLocked() error {
 		l.total -= int64(len(l.pending.buf))
 		l.pending.buf, l.pending.readings = l.pending.buf[:0], 0
 		l.st.DroppedFull += uint64(lost)
-		if !errors.Is(err, syscall.ENOSPC) || !l.full.on {
+		if !errors.Is(err, syscall.ENOSPC) || !l.full.on && !a.hot {
 			l.log.Error("buffer: write failed, buffered readings lost", "segment", filepath.Base(a.w.Name()), "readings", lost, "err", err)
 		}
 		if !a.hot {
@@ -249,6 +271,9 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		return 0, err
 	}
 	n := uint64(len(rs))
+	if l.hot == "" && l.declared && len(l.cursors) == 0 {
+		return l.discard(b, rs, forwarded), nil
+	}
 	if err := l.makeSpace(int64(len(b.enc))); err != nil {
 		l.seq.giveBack(b)
 		l.st.Refused += n
@@ -259,13 +284,21 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		l.reserveLocked(nil)
 	}
 	l.enqueue(b.enc, rs, nowNS)
-	// Seqs are handed out only now that the batch is accepted.
-	for i := range rs {
-		rs[i].Seq = b.seqs[i]
-	}
-	end := l.end()
 	if len(l.pending.buf) >= flushBytes || l.hot != "" {
-		if err := l.flushLocked(); err != nil {
+		err := l.flushLocked()
+		if err != nil && l.active().hot && errors.Is(err, syscall.ENOSPC) {
+			// The tmpfs is full: the batch goes to a segment on disk.
+			l.st.DroppedFull -= n
+			l.hotOverflow(err)
+			l.tail.coldNext = true
+			if err := l.nextSegment(); err != nil {
+				l.st.Refused += n
+				return 0, err
+			}
+			l.enqueue(b.enc, rs, nowNS)
+			err = l.flushLocked()
+		}
+		if err != nil {
 			// The batch is lost with the buffer: count it as refused, the
 			// earlier buffered readings as dropped.
 			l.st.DroppedFull -= n
@@ -273,6 +306,11 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 			return 0, appendErr(err)
 		}
 	}
+	// Seqs are handed out only now that the batch is accepted.
+	for i := range rs {
+		rs[i].Seq = b.seqs[i]
+	}
+	end := l.end()
 	l.st.Appended += n
 	if forwarded {
 		l.st.Forwarded += n
@@ -282,6 +320,23 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		l.durable.advance(end)
 	}
 	return end, nil
+}
+
+// discard accepts a batch that nothing will read back (SetReaders with no
+// name) without a hot tail to keep it in: it takes its seqs, reserved as
+// usual, and writes nothing; mu is held.
+func (l *Log) discard(b *batch, rs []reading.Reading, forwarded bool) int64 {
+	if b.reserve {
+		l.reserveLocked(nil)
+	}
+	for i := range rs {
+		rs[i].Seq = b.seqs[i]
+	}
+	l.st.Appended += uint64(len(rs))
+	if forwarded {
+		l.st.Forwarded += uint64(len(rs))
+	}
+	return l.end()
 }
 
 // encode takes the seqs of rs (of its own identity when forwarded) and
@@ -305,10 +360,8 @@ func (l *Log) encode(b *batch, rs []reading.Reading, forwarded bool) error {
 }
 
 // makeSpace makes room for need more bytes of records: within max_bytes
-// (makeRoom), and in a new segment when they would overflow the active
-// one. A disk found full when that segment is created is, with
-// drop_oldest, treated like the budget: the oldest segment goes, and the
-// segment is tried once more.
+// (makeRoom), and in a new segment (nextSegment) when they would overflow
+// the active one.
 func (l *Log) makeSpace(need int64) error {
 	a := l.active()
 	roll := a.readings > 0 && a.size+int64(len(l.pending.buf))+need > l.segBytes
@@ -323,6 +376,13 @@ func (l *Log) makeSpace(need int64) error {
 	if !roll {
 		return nil
 	}
+	return l.nextSegment()
+}
+
+// nextSegment starts the next segment. A disk found full when it is
+// created is, with drop_oldest, treated like the budget: the oldest
+// segment goes, and the segment is tried once more.
+func (l *Log) nextSegment() error {
 	err := l.rollover()
 	if errors.Is(err, syscall.ENOSPC) && l.cfg.Full == FullDropOldest && l.dropOldestForDisk() {
 		err = l.rollover()

@@ -68,6 +68,13 @@ type Config struct {
 	// exists and is writable, else none; "off" writes every reading to disk.
 	// See hot.go for what each choice guarantees.
 	HotDir string `yaml:"hot_dir"`
+	// HotMaxBytes bounds the bytes the hot tail keeps in its tmpfs (which
+	// /run shares with the system): when a new segment would take it past
+	// the bound, or the tmpfs is full, that segment is written to disk, as
+	// with hot_dir: off, until the hot tail has room again. 0 (the default,
+	// "auto") is a quarter of the tmpfs's size, at most max_bytes. Either
+	// way at least two segments (8 MiB).
+	HotMaxBytes Size `yaml:"hot_max_bytes"`
 	// DrainRate caps the readings per second each cursor's Next returns;
 	// 0 (the default) is unlimited.
 	DrainRate float64 `yaml:"drain_rate"`
@@ -124,6 +131,9 @@ func (c Config) Validate() []error {
 	}
 	if c.HotDir != HotDirAuto && c.HotDir != HotDirOff && !filepath.IsAbs(c.HotDir) {
 		errs = append(errs, fmt.Errorf("hot_dir: want %q, %q or an absolute directory, got %q", HotDirAuto, HotDirOff, c.HotDir))
+	}
+	if c.HotMaxBytes != 0 && int64(c.HotMaxBytes) < 2*c.segmentBytes() {
+		errs = append(errs, fmt.Errorf("hot_max_bytes: want 0 (auto) or at least %s (two segments), got %s", Size(2*c.segmentBytes()), c.HotMaxBytes))
 	}
 	if c.SegmentBytes < minSegmentBytes {
 		errs = append(errs, fmt.Errorf("segment_bytes: want at least %d, got %d", minSegmentBytes, c.SegmentBytes))

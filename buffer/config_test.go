@@ -19,7 +19,7 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	c := Config{Sync: "x", MaxBytes: 1000, MaxAge: -time.Second, Full: "never", HotDir: "run/kelvin", DrainRate: -1, SegmentBytes: 10}
+	c := Config{Sync: "x", MaxBytes: 1000, MaxAge: -time.Second, Full: "never", HotDir: "run/kelvin", HotMaxBytes: 1000, DrainRate: -1, SegmentBytes: 10}
 	want := []string{
 		`sync: want a duration like "1s" or "always", got "x"`,
 		`max_bytes: want at least 64KiB, got 1000`,
@@ -27,6 +27,7 @@ func TestConfigValidate(t *testing.T) {
 		`full: want "drop_oldest" or "block_newest", got "never"`,
 		`drain_rate: want readings per second, 0 or more (0 is unlimited), got -1`,
 		`hot_dir: want "auto", "off" or an absolute directory, got "run/kelvin"`,
+		`hot_max_bytes: want 0 (auto) or at least 8KiB (two segments), got 1000`,
 		`segment_bytes: want at least 4096, got 10`,
 	}
 	errs := c.Validate()

@@ -399,3 +399,61 @@ func (c *Cursor) Ack(n int) error {
 	}
 	return nil
 }
+
+// SetReaders declares the cursors that will read the log in this run: one
+// per configured output, named as Cursor will be asked for them. Call it
+// once after Open, before the first Append.
+//
+// A cursor the log knows but names leaves out (its output was removed from
+// the config) is dropped: its unacknowledged readings will never be sent,
+// so they no longer hold segments back or get copied to disk. Each is
+// logged once, at warn, with the number of readings it had not
+// acknowledged; the next checkpoint leaves it out, so it stays dropped
+// across restarts. A name not yet known gets its cursor at once, at the
+// oldest reading, as Cursor would create it. With no names at all nothing
+// will read the log back: Append still assigns seqs (reserved as always),
+// but readings are never copied to disk: they stay in the hot tail, each
+// sealed segment deleted at the next group commit, or, without a hot tail,
+// are not written at all. Without a call, every cursor the log knows is kept, and with none
+// every reading is kept for a cursor taken later. Safe for concurrent use.
+func (l *Log) SetReaders(names ...string) error {
+	keep := map[string]bool{}
+	for _, n := range names {
+		if !validCursorName(n) {
+			return fmt.Errorf("buffer: cursor name %q: want 1 to 64 letters, digits, '.', '_' or '-'", n)
+		}
+		keep[n] = true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.declared = true
+	var dropped bool
+	for _, name := range sortedKeys(l.cursors) {
+		c := l.cursors[name]
+		if keep[name] || c.registered {
+			continue
+		}
+		l.log.Warn("buffer: dropped the cursor of an output no longer configured; its unsent readings will not be sent",
+			"cursor", name, "unsent", l.backlog(c))
+		delete(l.cursors, name)
+		dropped = true
+	}
+	for n := range keep {
+		if l.cursors[n] == nil {
+			l.newCursor(n).dirty = true
+		}
+	}
+	if dropped {
+		// A checkpoint without them, so recovery does not bring them back.
+		n := len(l.pending.buf)
+		l.pending.buf = appendCheckpoint(l.pending.buf, l.seq.last, l.cursorPositions())
+		l.total += int64(len(l.pending.buf) - n)
+		if l.hot != "" {
+			return l.flushLocked()
+		}
+	}
+	return nil
+}

@@ -85,11 +85,23 @@
 //     ends).
 //   - A corrupt record found by a reader (bit rot) is skipped, counted in
 //     Stats.CorruptSkipped and logged; the records after it are delivered.
+//   - The hot tail holds at most hot_max_bytes in its tmpfs (auto: a
+//     quarter of the tmpfs's size, at most max_bytes, at least two
+//     segments). A segment that would pass the bound, or a write the tmpfs
+//     refuses with ENOSPC, goes to disk instead, with the guarantee of
+//     hot_dir: off (Stats.HotFull, logged once when it starts and when the
+//     hot tail has room again); nothing is refused for it, and a full disk
+//     then falls to full: as above.
 //
 // Segments that every cursor has passed are deleted at the next group
-// commit. Every cursor the buffer knows holds data back, including one
-// persisted by an earlier run whose output is no longer configured; such
-// data goes when max_bytes or max_age drops it.
+// commit. Every cursor the buffer knows holds data back, until SetReaders
+// names the cursors of this run: a cursor persisted by an earlier run whose
+// output is no longer configured is then dropped, logged with the readings
+// it had not acknowledged, and stays dropped (recovery keeps only the
+// cursors of the last checkpoint and those recorded after it). SetReaders
+// with no name means nothing will read the log back: no reading is written
+// to disk (with a hot tail they pass through it, sealed segments going at
+// the next commit); seqs are assigned and reserved as always.
 //
 // # Files
 //

@@ -34,6 +34,12 @@ import (
 // A power cut loses the tmpfs: what is lost is what was neither
 // acknowledged by every output nor due for the disk, the readings of the
 // last sync interval.
+//
+// The tmpfs is shared (/run), so the hot tail is bounded (hotBound): a new
+// segment that would take it past hot_max_bytes, or a write the tmpfs
+// refuses with ENOSPC, goes to disk instead (hotOverflow), written and
+// fsynced as without a hot directory, and the next segment that fits is hot
+// again. coldFrontier counts such a segment as on disk once fsynced.
 
 // HotDirAuto and HotDirOff are the special values of Config.HotDir.
 const (
@@ -147,6 +153,64 @@ func (l *Log) promoteHot() error {
 type hotTail struct {
 	marks      []mark // Appends not yet acknowledged by every cursor
 	coldBehind bool   // the disk holds readings not every cursor has acknowledged
+	overflow   bool   // the active segment went to disk: the hot tail is at its bound or the tmpfs full
+	coldNext   bool   // the tmpfs refused a write: the next segment goes to disk
+}
+
+// hotAutoFallback is the hot tail's bound with hot_max_bytes auto when the
+// tmpfs's size is unknown.
+const hotAutoFallback = 16 << 20
+
+// hotBound is the most bytes the hot tail keeps in the tmpfs at hot: the
+// configured hot_max_bytes, or (auto) a quarter of the tmpfs's size, at most
+// max_bytes; at least two segments either way, the active one and the one
+// sealed before it.
+func hotBound(cfg Config, hot string, segBytes int64) int64 {
+	if cfg.HotMaxBytes > 0 {
+		return max(int64(cfg.HotMaxBytes), 2*segBytes)
+	}
+	n := int64(hotAutoFallback)
+	if size, err := fsSize(hot); err == nil && size > 0 {
+		n = size / 4
+	}
+	return max(min(n, int64(cfg.MaxBytes)), 2*segBytes)
+}
+
+// hotBytes is the bytes of segments in the hot directory.
+func (l *Log) hotBytes() int64 {
+	var n int64
+	for _, s := range l.segs {
+		if s.hot && !s.deleted {
+			n += s.size
+		}
+	}
+	return n
+}
+
+// hotFits reports whether a new segment, grown to its full size, keeps the
+// hot tail within its bound.
+func (l *Log) hotFits() bool { return l.hotBytes()+l.segBytes <= l.hotMax }
+
+// hotOverflow notes, under mu, that the next segment goes to disk because
+// the hot tail cannot take it (why); logged once until it has room again.
+// That segment is then written and fsynced as without a hot directory:
+// nothing is refused for it, and its readings are durable at the next
+// commit. With the disk full too, full: decides, as without a hot tail.
+func (l *Log) hotOverflow(why error) {
+	if !l.tail.overflow {
+		l.tail.overflow = true
+		l.log.Warn("buffer: the hot tail is full; new readings are written to disk until it has room",
+			"hot_dir", l.hot, "hot_bytes", l.hotBytes(), "hot_max_bytes", l.hotMax, "err", why)
+	}
+}
+
+// hotRoom notes, under mu, that a segment was created in the hot directory
+// again (err nil).
+func (l *Log) hotRoom(err error) {
+	if err == nil && l.tail.overflow {
+		l.tail.overflow = false
+		l.log.Info("buffer: the hot tail has room again", "hot_dir", l.hot, "hot_bytes", l.hotBytes())
+	}
 }
 
 // mark is one Append in the hot tail: where it ended, when, how many
@@ -165,9 +229,14 @@ type spillJob struct {
 }
 
 // minAcked is the global offset before which every cursor has acknowledged
-// everything: the oldest segment's base when there is no cursor.
+// everything. Without a cursor it is the oldest segment's base (kept for a
+// cursor taken later), or, once SetReaders said that none will read the
+// log, its end: nothing is owed to anyone.
 func (l *Log) minAcked() int64 {
 	if len(l.cursors) == 0 {
+		if l.declared {
+			return l.end()
+		}
 		return l.segs[0].base
 	}
 	m := int64(-1)
@@ -303,11 +372,14 @@ func (l *Log) dropHot(s *segment) {
 }
 
 // coldFrontier is the global offset up to which every unacknowledged byte
-// is on disk.
+// is on disk: fsynced, for a segment written there directly.
 func (l *Log) coldFrontier() int64 {
 	f := int64(0)
 	for _, s := range l.segs {
 		if !s.hot {
+			if s.synced < s.size {
+				return s.base + s.synced
+			}
 			f = s.end()
 			continue
 		}

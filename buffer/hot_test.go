@@ -1,8 +1,13 @@
 package buffer
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,11 +232,7 @@ func TestHotOutageThenDrain(t *testing.T) {
 		e.append(many("air", i*10, 10)...)
 	}
 	testenv.WaitFor(t, "the backlog on disk", func() bool { return e.l.Stats().OnDisk == 300 })
-	hotFiles := func() []string {
-		m, _ := filepath.Glob(filepath.Join(e.l.hot, "*"+segExt))
-		return m
-	}
-	if n := len(hotFiles()); n != 1 {
+	if n := len(hotFiles(e)); n != 1 {
 		t.Fatalf("%d segment files in the tmpfs after the outage, want the active one only", n)
 	}
 	if got := drain(t, c, 64); !equal(values(got), span(0, 300)) {
@@ -244,7 +245,7 @@ func TestHotOutageThenDrain(t *testing.T) {
 	if err := e.l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(hotFiles()); n != 0 {
+	if n := len(hotFiles(e)); n != 0 {
 		t.Fatalf("%d files left in the tmpfs after Close", n)
 	}
 	e.open()
@@ -281,5 +282,171 @@ func TestHotPowerCutAfterDrainIsNoLoss(t *testing.T) {
 	defer l.Close()
 	if st := l.Stats(); st.LostBytes != 0 {
 		t.Fatalf("lost_bytes = %d after a power cut that took only acknowledged readings", st.LostBytes)
+	}
+}
+
+// hotFiles lists the segment files in e's hot directory.
+func hotFiles(e *env) []string {
+	m, _ := filepath.Glob(filepath.Join(e.l.hot, "*"+segExt))
+	return m
+}
+
+// TestHotBoundGoesToDisk: while no output acknowledges (a broker outage on
+// a disk that takes no copies yet), the hot tail never holds more than
+// hot_max_bytes: the segment that would pass it is written to disk
+// instead, with one log line; nothing is refused or lost, and the hot tail
+// is used again once it has room.
+func TestHotBoundGoesToDisk(t *testing.T) {
+	e := newHotEnv(t, Config{SegmentBytes: 4 << 10, HotMaxBytes: 8 << 10}) // sync 1h: nothing is due
+	c := e.cursor("mqtt")
+	for i := range 60 { // about 6 segments
+		e.append(many("air", i*10, 10)...)
+		if st := e.l.Stats(); st.HotBytes > 8<<10 {
+			t.Fatalf("after append %d the hot tail holds %d bytes, over its bound of %d", i, st.HotBytes, 8<<10)
+		}
+	}
+	st := e.l.Stats()
+	if !st.HotFull || st.Refused != 0 || st.BytesWritten == 0 {
+		t.Fatalf("hot_full %v, refused %d, bytes written %d: want the overflow on disk, nothing refused", st.HotFull, st.Refused, st.BytesWritten)
+	}
+	if n := e.logs.count("the hot tail is full"); n != 1 {
+		t.Fatalf("logged the full hot tail %d times, want once; log:\n%s", n, e.logs)
+	}
+	if got := drain(t, c, 64); !equal(values(got), span(0, 600)) {
+		t.Fatalf("read %d readings, want 0..599 in order", len(got))
+	}
+	e.sync()
+	e.sync() // deletes what the cursor passed
+	for i := range 20 {
+		e.append(many("air", 600+i*10, 10)...)
+		drain(t, c, 64)
+	}
+	if st := e.l.Stats(); st.HotFull || e.logs.count("the hot tail has room again") != 1 {
+		t.Fatalf("hot_full %v after the backlog drained; log:\n%s", st.HotFull, e.logs)
+	}
+}
+
+// TestHotTmpfsFullGoesToDisk: a write to a full tmpfs (ENOSPC) is not a
+// refused reading: the batch and those after it go to a segment on disk,
+// in order, and survive a restart.
+func TestHotTmpfsFullGoesToDisk(t *testing.T) {
+	hot := t.TempDir()
+	var full atomic.Bool
+	o := options{writeAt: func(f *os.File, b []byte, off int64) (int, error) {
+		if full.Load() && strings.HasPrefix(f.Name(), hot) {
+			return 0, fmt.Errorf("write: %w", syscall.ENOSPC)
+		}
+		return f.WriteAt(b, off)
+	}}
+	e := newEnv(t, Config{SegmentBytes: 4 << 10, HotDir: hot}, o)
+	c := e.cursor("mqtt")
+	e.append(many("air", 0, 10)...)
+	full.Store(true)
+	for i := range 20 {
+		e.append(many("air", 10+i*10, 10)...)
+	}
+	st := e.l.Stats()
+	if !st.HotFull || st.Refused != 0 || st.DroppedFull != 0 {
+		t.Fatalf("hot_full %v, refused %d, dropped %d: want the batches on disk", st.HotFull, st.Refused, st.DroppedFull)
+	}
+	if got := drain(t, c, 64); !equal(values(got), span(0, 210)) {
+		t.Fatalf("read %d readings, want 0..209 in order", len(got))
+	}
+	full.Store(false)
+	e.reopen()
+	rs := many("air", 210, 1)
+	e.append(rs...)
+	if rs[0].Seq != 211 {
+		t.Fatalf("seq after the restart = %d, want 211", rs[0].Seq)
+	}
+}
+
+// TestHotAndDiskFull: with the tmpfs and the disk full, full: decides, as
+// without a hot tail: block_newest refuses with ErrFull, drop_oldest drops
+// the oldest segment and stores; neither crashes nor loses a stored
+// reading silently.
+func TestHotAndDiskFull(t *testing.T) {
+	for _, mode := range FullModes() {
+		t.Run(mode, func(t *testing.T) {
+			hot := t.TempDir()
+			var full atomic.Bool
+			var capacity int64 // the tmpfs's size: what the hot tail held when it filled up
+			hotUsed := func() int64 {
+				m, _ := filepath.Glob(filepath.Join(hot, "*", "*"+segExt))
+				var n int64
+				for _, f := range m {
+					if st, err := os.Stat(f); err == nil {
+						n += st.Size()
+					}
+				}
+				return n
+			}
+			noSpace := fmt.Errorf("write: %w", syscall.ENOSPC)
+			o := options{
+				writeAt: func(f *os.File, b []byte, off int64) (int, error) {
+					if full.Load() && strings.HasPrefix(f.Name(), hot) && hotUsed()+int64(len(b)) > capacity {
+						return 0, noSpace
+					}
+					return f.WriteAt(b, off)
+				},
+				preallocate: func(*os.File, int64) error {
+					if full.Load() {
+						return noSpace
+					}
+					return nil
+				},
+			}
+			e := newEnv(t, Config{SegmentBytes: 4 << 10, HotDir: hot, Full: mode}, o)
+			c := e.cursor("mqtt")
+			for i := range 12 { // a few segments, none acknowledged
+				e.append(many("air", i*10, 10)...)
+			}
+			capacity = hotUsed()
+			full.Store(true)
+			err := e.l.Append(many("air", 120, 10))
+			st := e.l.Stats()
+			switch mode {
+			case FullBlockNewest:
+				if !errors.Is(err, ErrFull) || st.Refused != 10 || st.DroppedFull != 0 {
+					t.Fatalf("Append = %v, refused %d, dropped %d: want ErrFull, 10 refused, none dropped", err, st.Refused, st.DroppedFull)
+				}
+				if got := drain(t, c, 64); !equal(values(got), span(0, 120)) {
+					t.Fatalf("read %d readings, want 0..119", len(got))
+				}
+			case FullDropOldest:
+				if err != nil || st.DroppedFull == 0 || st.Cursors[0].Dropped != st.DroppedFull {
+					t.Fatalf("Append = %v, dropped %d (cursor %d): want stored, the oldest dropped and counted", err, st.DroppedFull, st.Cursors[0].Dropped)
+				}
+				got := values(drain(t, c, 64))
+				if len(got) == 0 || got[len(got)-1] != 129 || len(got)+int(st.DroppedFull) != 130 {
+					t.Fatalf("read %d readings ending %v, dropped %d: want the newest kept, the rest counted", len(got), got[len(got)-1:], st.DroppedFull)
+				}
+			}
+		})
+	}
+}
+
+// TestHotBound: hot_max_bytes as configured, or auto: a quarter of the
+// tmpfs, at most max_bytes; at least two segments either way.
+func TestHotBound(t *testing.T) {
+	dir := t.TempDir()
+	size, err := fsSize(dir)
+	if err != nil {
+		t.Skipf("file system size unknown here: %v", err)
+	}
+	const seg = 4 << 20
+	for _, tc := range []struct {
+		name      string
+		hot, maxB Size
+		want      int64
+	}{
+		{"configured", 32 << 20, 64 << 20, 32 << 20},
+		{"auto, a quarter of the tmpfs", 0, Size(size), max(size/4, 2*seg)},
+		{"auto, at most max_bytes", 0, 2*seg + 1, 2*seg + 1},
+		{"auto, at least two segments", 0, 1 << 20, 2 * seg},
+	} {
+		if got := hotBound(Config{HotMaxBytes: tc.hot, MaxBytes: tc.maxB}, dir, seg); got != tc.want {
+			t.Errorf("%s: hotBound = %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

@@ -131,6 +131,7 @@ type Log struct {
 	durable     durablePoint       // what Next may read (commit.go)
 	seq         seqTable           // this log's own seqs and their reservations (reserve.go)
 	cursors     map[string]*Cursor // by name (cursor.go)
+	declared    bool               // SetReaders was called: without a cursor, nothing reads the log
 	commits     commitState        // what the next group commit owes (commit.go)
 	tail        hotTail            // the hot tail's unacknowledged Appends (hot.go)
 	full        diskState          // a full disk (noteWrite)
@@ -150,6 +151,7 @@ type settings struct {
 	log       *slog.Logger
 	o         options
 	hot       string // the hot directory (hot.go); "" without one
+	hotMax    int64  // the hot tail's bound in bytes (hotBound)
 }
 
 // lifecycle is where a Log is between Open and Close; guarded by Log.mu.
@@ -236,7 +238,7 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	}
 	l := &Log{
 		settings: settings{dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),
-			now: now, log: log, o: o, hot: hot},
+			now: now, log: log, o: o, hot: hot, hotMax: hotBound(cfg, hot, cfg.segmentBytes())},
 		lock:        lock,
 		loop:        commitLoop{stop: make(chan struct{}), kick: make(chan struct{}, 1)},
 		lifecycle:   lifecycle{opening: true},
@@ -366,6 +368,13 @@ type Stats struct {
 	OnDisk int64 `json:"on_disk"`
 	// Hot is the hot directory in use (see Config.HotDir), "" for none.
 	Hot string `json:"hot_dir,omitempty"`
+	// HotBytes is the bytes the hot tail holds in the tmpfs, at most
+	// HotMaxBytes (its bound: hot_max_bytes, or what auto chose).
+	HotBytes    int64 `json:"hot_bytes,omitempty"`
+	HotMaxBytes int64 `json:"hot_max_bytes,omitempty"`
+	// HotFull is true while the active segment is on disk because the hot
+	// tail reached its bound or the tmpfs was full.
+	HotFull bool `json:"hot_full"`
 	// DiskFull is DiskFull's answer.
 	DiskFull bool `json:"disk_full"`
 }
@@ -390,13 +399,7 @@ func (l *Log) Stats() Stats {
 	end := l.end()
 	for _, name := range sortedKeys(l.cursors) {
 		c := l.cursors[name]
-		cs := CursorStats{Name: name, Dropped: c.dropped, BacklogBytes: end - c.acked.pos}
-		for _, seg := range l.segs {
-			if seg.base >= c.acked.segBase {
-				cs.Backlog += seg.readings
-			}
-		}
-		cs.Backlog = max(0, cs.Backlog-c.acked.nInSeg)
+		cs := CursorStats{Name: name, Dropped: c.dropped, BacklogBytes: end - c.acked.pos, Backlog: l.backlog(c)}
 		switch {
 		case cs.Backlog == 0:
 		case !c.headTime.IsZero():
@@ -409,14 +412,28 @@ func (l *Log) Stats() Stats {
 		s.Cursors = append(s.Cursors, cs)
 		s.OnDisk = max(s.OnDisk, cs.Backlog)
 	}
-	if len(l.cursors) == 0 {
+	if len(l.cursors) == 0 && !l.declared {
 		for _, seg := range l.segs {
 			s.OnDisk += seg.readings
 		}
 	}
 	s.OnDisk = max(0, s.OnDisk-l.hotReadings()-l.pending.readings)
 	s.Hot, s.DiskFull = l.hot, l.full.on
+	if l.hot != "" {
+		s.HotBytes, s.HotMaxBytes, s.HotFull = l.hotBytes(), l.hotMax, l.tail.overflow
+	}
 	return s
+}
+
+// backlog is the number of readings c has not acknowledged; mu is held.
+func (l *Log) backlog(c *Cursor) int64 {
+	var n int64
+	for _, seg := range l.segs {
+		if seg.base >= c.acked.segBase {
+			n += seg.readings
+		}
+	}
+	return max(0, n-c.acked.nInSeg)
 }
 
 // segmentAt returns the segment whose base is base, or nil.

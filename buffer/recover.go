@@ -41,7 +41,8 @@ func (l *Log) recover() error {
 }
 
 // scanAll scans every segment file, oldest first, into l.segs and the seq
-// table. It returns the greatest position recorded per cursor, and whether
+// table. It returns the greatest position recorded per cursor still live
+// (see cursorScan), and whether
 // the newest segment ends in bytes it could not read (never append after
 // them).
 func (l *Log) scanAll() (cursorPos map[string]int64, needRoll bool, err error) {
@@ -49,18 +50,18 @@ func (l *Log) scanAll() (cursorPos map[string]int64, needRoll bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("buffer: %w", err)
 	}
-	cursorPos = map[string]int64{}
+	scan := &cursorScan{pos: map[string]int64{}, live: map[string]bool{}}
 	openNS := l.now().UnixNano()
 	for i, base := range bases {
 		last := i == len(bases)-1
-		seg, unreadable, err := l.scanSegment(base, last, openNS, cursorPos)
+		seg, unreadable, err := l.scanSegment(base, last, openNS, scan)
 		if err != nil {
 			return nil, false, err
 		}
 		l.segs = append(l.segs, seg)
 		needRoll = needRoll || last && unreadable
 	}
-	return cursorPos, needRoll, nil
+	return scan.cursors(), needRoll, nil
 }
 
 // restoreCursors creates the cursors found at open, each at its position
@@ -114,7 +115,7 @@ func (l *Log) repairActive(needRoll bool) error {
 // records (into the seq table and cursorPos), its tail (a torn one cut off
 // when last). A segment other than the last is fsynced and closed. It
 // reports whether the file has bytes it could not read.
-func (l *Log) scanSegment(base int64, last bool, openNS int64, cursorPos map[string]int64) (*segment, bool, error) {
+func (l *Log) scanSegment(base int64, last bool, openNS int64, cursorPos *cursorScan) (*segment, bool, error) {
 	path := l.segPath(base)
 	name := filepath.Base(path)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -178,7 +179,7 @@ func (l *Log) checkMagic(f *os.File, name string) (int64, error) {
 // scanRecords applies every valid record of seg from file offset from on,
 // counting the corrupt bytes it skips. It returns the end of the last
 // valid record, or the file's size and unreadable when reading failed.
-func (l *Log) scanRecords(seg *segment, from, openNS int64, cursorPos map[string]int64, name string) (validEnd int64, unreadable bool) {
+func (l *Log) scanRecords(seg *segment, from, openNS int64, cursorPos *cursorScan, name string) (validEnd int64, unreadable bool) {
 	validEnd = from
 	var rd segReader
 	rd.reset(seg.w, from, seg.size)
@@ -228,7 +229,7 @@ func (l *Log) cutTail(seg *segment, validEnd int64, last bool, name string) erro
 }
 
 // applyRecord accounts one valid record found at open.
-func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos map[string]int64, name string) {
+func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos *cursorScan, name string) {
 	switch rec.kind {
 	case kindReading:
 		k, err := decodeReadingKey(rec.payload)
@@ -258,9 +259,7 @@ func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos map[
 				l.seq.last[s] = v
 			}
 		}
-		for n, p := range c.cursors {
-			notePos(cursorPos, n, p)
-		}
+		cursorPos.checkpoint(c.cursors)
 		if seg.ckptEnd == 0 {
 			seg.ckptEnd = rec.end
 		}
@@ -271,16 +270,46 @@ func (l *Log) applyRecord(seg *segment, rec record, openNS int64, cursorPos map[
 			l.st.CorruptSkipped++
 			return
 		}
-		notePos(cursorPos, n, p)
+		cursorPos.note(n, p)
 	}
 }
 
-// notePos records a cursor position found at open: the greatest wins,
-// since a cursor never moves back.
-func notePos(m map[string]int64, name string, pos int64) {
-	if old, ok := m[name]; !ok || pos > old {
-		m[name] = pos
+// cursorScan gathers the cursors recorded in the log at open. A
+// checkpoint lists every cursor the log had when it was written, so the
+// cursors live at the end are those of the last checkpoint and those with
+// a cursor record after it: a cursor dropped (Log.SetReaders) is left out
+// of every later checkpoint and so stays dropped, even while older
+// segments still mention it.
+type cursorScan struct {
+	pos  map[string]int64 // the greatest position recorded, by name
+	live map[string]bool  // recorded since the last checkpoint, or in it
+}
+
+// checkpoint accounts a checkpoint's cursors: exactly these are live.
+func (s *cursorScan) checkpoint(cursors map[string]int64) {
+	clear(s.live)
+	for n, p := range cursors {
+		s.note(n, p)
 	}
+}
+
+// note records a cursor position found at open: the greatest wins, since a
+// cursor never moves back.
+func (s *cursorScan) note(name string, pos int64) {
+	if old, ok := s.pos[name]; !ok || pos > old {
+		s.pos[name] = pos
+	}
+	s.live[name] = true
+}
+
+// cursors returns the live cursors' positions.
+func (s *cursorScan) cursors() map[string]int64 {
+	for n := range s.pos {
+		if !s.live[n] {
+			delete(s.pos, n)
+		}
+	}
+	return s.pos
 }
 
 func (s *segment) noteReading(t int64) {

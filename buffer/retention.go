@@ -93,7 +93,7 @@ type dropEvent struct {
 func (l *Log) deleteOldest(ev *dropEvent) {
 	s, next := l.segs[0], l.segs[1]
 	var unread int64
-	if len(l.cursors) == 0 {
+	if len(l.cursors) == 0 && !l.declared {
 		unread = s.readings
 	}
 	for name, c := range l.cursors {
@@ -152,14 +152,14 @@ func (l *Log) logDrop(ev *dropEvent, reason string) {
 }
 
 // retainLocked deletes, oldest first, the sealed segments that every
-// cursor has passed, that hold no reading, or whose newest reading is older
-// than max_age. It stops at the first segment to keep.
+// cursor has passed (all of them once SetReaders declared no reader), that
+// hold no reading, or whose newest reading is older than max_age. It stops at the first segment to keep.
 func (l *Log) retainLocked(allowSync bool) {
 	cutoff := l.now().Add(-l.cfg.MaxAge).UnixNano()
 	var aged dropEvent
 	for len(l.segs) > 1 {
 		s := l.segs[0]
-		consumed := s.readings == 0
+		consumed := s.readings == 0 || l.declared // declared without a cursor: no reader
 		if len(l.cursors) > 0 {
 			consumed = true
 			for _, c := range l.cursors {

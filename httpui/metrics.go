@@ -111,6 +111,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			{"kelvin_buffer_fsyncs_total", "counter", "fsync calls of the buffer.", float64(b.Fsyncs)},
 			{"kelvin_buffer_written_bytes_total", "counter", "Bytes written to the buffer's files.", float64(b.BytesWritten)},
 			{"kelvin_buffer_forwarded_total", "counter", "Readings of other agents stored to be forwarded (fleet.forward).", float64(b.Forwarded)},
+			{"kelvin_buffer_hot_bytes", "gauge", "Bytes the buffer's hot tail holds in its tmpfs (buffer.hot_dir).", float64(b.HotBytes)},
+			{"kelvin_buffer_hot_full", "gauge", "1 while the hot tail is at buffer.hot_max_bytes or its tmpfs is full: new readings go to disk.", b2f(b.HotFull)},
 		} {
 			m.family(g.name, g.typ, g.help)
 			m.sample(g.name, g.v)

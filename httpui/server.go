@@ -113,6 +113,11 @@ type BufferStatus struct {
 	// readings are refused, or kept in memory only, until space returns.
 	// The agent is not ready while it is true.
 	DiskFull bool `json:"disk_full"`
+	// HotBytes is what the hot tail holds in its tmpfs; HotFull: it is at
+	// its bound (buffer.hot_max_bytes) or the tmpfs is full, so new
+	// readings are written to disk until it has room.
+	HotBytes int64 `json:"hot_bytes"`
+	HotFull  bool  `json:"hot_full"`
 }
 
 // Server is the live page: the history ring, the websocket hub and the

@@ -508,6 +508,7 @@
       where.className = 'muted';
       where.textContent = b.disk_full ? 'disk full' : b.on_disk ? b.on_disk + ' readings on disk' :
         b.hot_tail ? 'in memory, nothing pending' : 'nothing pending';
+      if (b.hot_full) where.textContent += ' · memory tail full, writing to disk';
       const wear = document.createElement('span');
       wear.className = 'muted';
       wear.textContent = Math.round(b.fsyncs_per_hour) + ' fsyncs/h · ' + fmtBytes(b.bytes_written_per_hour) + '/h written';
