@@ -141,9 +141,10 @@ func TestBadConfigs(t *testing.T) {
 			`9: fleet.kafka.tls.cert: /nonexistent/fleet.pem: no such file or directory`,
 			`10: fleet.kafka.sasl.password_file: /nonexistent/fleet-kafka.pass: no such file or directory`,
 			`11: fleet.loss_after: 500ms is too short: at least 1s`,
-			`13: fleet.max_gateways: want 1 to 1000000, got -1`,
-			`15: fleet.filters[0].match: "[gw": want AGENT/SENSOR with * wildcards, like greenhouse-*/tank`,
-			`19: fleet.filters[1].filters: want a list of filters: a fleet rule applies to every quantity it matches`,
+			`12: fleet.silent_after: 2s is too short: at least 10s`,
+			`14: fleet.max_gateways: want 1 to 1000000, got -1`,
+			`16: fleet.filters[0].match: "[gw": want AGENT/SENSOR with * wildcards, like greenhouse-*/tank`,
+			`20: fleet.filters[1].filters: want a list of filters: a fleet rule applies to every quantity it matches`,
 		},
 		"bad-forward.yaml": {
 			`5: fleet.forward: would feed the fleet its own readings: mqtt.topic "kelvin/{agent}/{sensor}" publishes them on the broker the fleet follows, under fleet.mqtt.topics[0] "kelvin/#"; set mqtt.topic outside it (e.g. fleet/{agent}/{sensor}) or forward to another broker`,

@@ -35,12 +35,19 @@ func (c *Counts) add(s *seqs) {
 
 // GatewayInfo is one gateway as /api/fleet lists it.
 type GatewayInfo struct {
-	Agent    string    `json:"agent"`
-	State    string    `json:"state"` // online, offline, or unknown before any status or reading
+	Agent string `json:"agent"`
+	// State is online, offline (its status or last will said so),
+	// silent (nothing heard for SilentAfter seconds), or unknown before
+	// any status or reading.
+	State    string    `json:"state"`
 	Page     string    `json:"page,omitempty"`
 	LastSeen time.Time `json:"last_seen,omitzero"`
 	Changed  time.Time `json:"changed,omitzero"`
-	Sensors  int       `json:"sensors"`
+	// SilentAfter is how long, in seconds, this gateway may go unheard
+	// before it is silent: three times its usual interval, within
+	// fleet.silent_after (Config.SilentAfter).
+	SilentAfter float64 `json:"silent_after_seconds"`
+	Sensors     int     `json:"sensors"`
 	Counts
 }
 
@@ -69,6 +76,7 @@ type Summary struct {
 	Now      time.Time         `json:"now"`
 	Total    int               `json:"total"`    // gateways matching q
 	Online   int               `json:"online"`   // of those
+	Silent   int               `json:"silent"`   // of those: nothing heard for their silent_after_seconds
 	Gateways []GatewayInfo     `json:"gateways"` // offset .. offset+limit
 	Totals   Counts            `json:"totals"`   // over every gateway
 	Ignored  map[string]uint64 `json:"ignored"`
@@ -79,11 +87,13 @@ type Summary struct {
 	// certificate that does not verify, unreachable).
 	SourceErrors map[string]string `json:"source_errors,omitempty"`
 	LossAfter    float64           `json:"loss_after_seconds"`
-	Archive      bool              `json:"archive"` // /api/fleet/history serves 24 h and 7 d
+	SilentAfter  float64           `json:"silent_after_seconds"` // fleet.silent_after: the most any gateway may go unheard
+	Archive      bool              `json:"archive"`              // /api/fleet/history serves 24 h and 7 d
 }
 
-func (g *gateway) info() GatewayInfo {
-	gi := GatewayInfo{Agent: g.agent, State: cmp.Or(g.state, "unknown"), Page: g.page, LastSeen: g.lastSeen, Changed: g.changed, Sensors: len(g.sensors)}
+func (g *gateway) info(bound time.Duration) GatewayInfo {
+	gi := GatewayInfo{Agent: g.agent, State: cmp.Or(g.state, "unknown"), Page: g.page, LastSeen: g.lastSeen, Changed: g.changed,
+		SilentAfter: cmp.Or(g.limit, bound).Seconds(), Sensors: len(g.sensors)}
 	for _, s := range g.sensors {
 		gi.add(&s.seqs)
 	}
@@ -91,19 +101,19 @@ func (g *gateway) info() GatewayInfo {
 }
 
 // Summary returns the gateways whose name contains q (case-insensitive;
-// "state:offline" or "lost:" narrow further), sorted by name, offset and
+// "state:offline", "state:silent" or "lost" narrow further), sorted by name, offset and
 // at most limit of them.
 func (f *Fleet) Summary(q string, offset, limit int) Summary {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	sum := Summary{Now: f.now(), Ignored: maps.Clone(f.ignored), Refused: maps.Clone(f.refused),
-		Sources: maps.Clone(f.connected), SourceErrors: maps.Clone(f.srcErr), LossAfter: f.cfg.LossAfter.Seconds(), Archive: f.archive != nil}
+		Sources: maps.Clone(f.connected), SourceErrors: maps.Clone(f.srcErr), LossAfter: f.cfg.LossAfter.Seconds(), SilentAfter: f.cfg.SilentAfter.Seconds(), Archive: f.archive != nil}
 	var match []GatewayInfo
 	for _, g := range f.gateways {
 		for _, s := range g.sensors {
 			sum.Totals.add(&s.seqs)
 		}
-		gi := g.info()
+		gi := g.info(f.cfg.SilentAfter)
 		if matches(gi, q) {
 			match = append(match, gi)
 		}
@@ -111,8 +121,11 @@ func (f *Fleet) Summary(q string, offset, limit int) Summary {
 	sort.Slice(match, func(i, j int) bool { return match[i].Agent < match[j].Agent })
 	sum.Total = len(match)
 	for _, gi := range match {
-		if gi.State == "online" {
+		switch gi.State {
+		case "online":
 			sum.Online++
+		case stateSilent:
+			sum.Silent++
 		}
 	}
 	offset = min(max(offset, 0), len(match))
@@ -125,7 +138,8 @@ func (f *Fleet) Summary(q string, offset, limit int) Summary {
 }
 
 // matches applies the page's filter words: each must match, as a part of
-// the gateway's name, or as state:online / state:offline, or "lost" /
+// the gateway's name, or as state:online / state:offline / state:silent
+// / state:unknown, or "lost" /
 // "pending" for gateways with losses or open gaps.
 func matches(gi GatewayInfo, q string) bool {
 	for w := range strings.FieldsSeq(strings.ToLower(q)) {
@@ -179,7 +193,7 @@ func (f *Fleet) Gateway(agent string, points bool) (GatewayInfo, []SensorInfo, b
 		out = append(out, si)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Sensor < out[j].Sensor })
-	return g.info(), out, true
+	return g.info(f.cfg.SilentAfter), out, true
 }
 
 // Handler serves the fleet page and its API under prefix ("/fleet"):
@@ -243,7 +257,7 @@ func (f *Fleet) WriteMetrics(w io.Writer) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	agents := slices.Sorted(maps.Keys(f.gateways))
-	fmt.Fprint(w, "# HELP kelvin_fleet_gateway_up 1 when the gateway is online, 0 when offline.\n# TYPE kelvin_fleet_gateway_up gauge\n")
+	fmt.Fprint(w, "# HELP kelvin_fleet_gateway_up 1 when the gateway is online, 0 when offline, silent (nothing heard for its silent_after) or unknown.\n# TYPE kelvin_fleet_gateway_up gauge\n")
 	for _, a := range agents {
 		up := 0
 		if f.gateways[a].state == "online" {

@@ -22,6 +22,7 @@ const (
 	DefaultDiscovery     = "homeassistant/sensor/+/+/config" // where gateways announce their page
 	DefaultKafkaTopic    = "kelvin.readings"
 	DefaultLossAfter     = 10 * time.Minute
+	DefaultSilentAfter   = 30 * time.Minute
 	DefaultMaxGateways   = 2000
 	DefaultMaxSensors    = 64
 	DefaultHistoryPoints = 300
@@ -39,6 +40,16 @@ type Config struct {
 	// still draining its backlog fills it) before it is counted as lost;
 	// default 10m.
 	LossAfter time.Duration `yaml:"loss_after"`
+	// SilentAfter bounds how long a gateway may go unheard (no reading,
+	// no status) before the fleet shows it "silent" rather than online;
+	// default 30m, at least 10s. Each gateway's own limit is three times
+	// its usual interval between messages (the median of its last 8),
+	// at least a minute (or SilentAfter when shorter) and at most
+	// SilentAfter, which also applies before an interval is known. A
+	// gateway whose last MQTT status says online, while the MQTT source
+	// is connected, is not silent: its broker would have published its
+	// last will.
+	SilentAfter time.Duration `yaml:"silent_after"`
 	// MaxGateways bounds the gateways tracked (default 2000); readings of
 	// any more are refused and counted.
 	MaxGateways int `yaml:"max_gateways"`
@@ -125,6 +136,7 @@ func (c *Config) SetDefaults(agent string) {
 		k.Start = cmp.Or(k.Start, "earliest")
 	}
 	c.LossAfter = cmp.Or(c.LossAfter, DefaultLossAfter)
+	c.SilentAfter = cmp.Or(c.SilentAfter, DefaultSilentAfter)
 	c.MaxGateways = cmp.Or(c.MaxGateways, DefaultMaxGateways)
 	c.MaxSensors = cmp.Or(c.MaxSensors, DefaultMaxSensors)
 	c.HistoryPoints = cmp.Or(c.HistoryPoints, DefaultHistoryPoints)
@@ -171,6 +183,9 @@ func (c *Config) Validate() []error {
 	}
 	if c.LossAfter < time.Second {
 		bad("loss_after", "%v is too short: at least 1s", c.LossAfter)
+	}
+	if c.SilentAfter < 10*time.Second {
+		bad("silent_after", "%v is too short: at least 10s", c.SilentAfter)
 	}
 	if c.Archive != 0 && c.Archive < time.Hour {
 		bad("archive", "%v is too short: 0 (off) or at least 1h", c.Archive)

@@ -58,10 +58,11 @@ type Fleet struct {
 // gateway is one agent seen on the stream.
 type gateway struct {
 	agent    string
-	state    string // "online", "offline", or "" before any status
+	state    string // "online", "offline", "silent", or "" before any status
 	page     string
 	lastSeen time.Time // last reading
 	changed  time.Time // state last changed
+	quiet              // when it is silent
 	sensors  map[string]*sensor
 	skips    map[string][2]uint64 // last announced per sensor, applied once
 }
@@ -187,7 +188,8 @@ func (f *Fleet) Run(ctx context.Context) error {
 func (f *Fleet) SetForward(fn func([]reading.Reading)) { f.forward = fn }
 
 // SetStateHook makes the fleet call fn when a gateway's state changes to
-// "online" or "offline". fn is called with the fleet's lock held: it must
+// "online", "offline" or "silent" (nothing heard from it for its silence
+// limit, see Config.SilentAfter). fn is called with the fleet's lock held: it must
 // not block nor call the fleet. Call it before Run.
 func (f *Fleet) SetStateHook(fn func(agent, state string)) { f.onState = fn }
 
@@ -206,12 +208,19 @@ func (f *Fleet) setStateLocked(g *gateway, state string, now time.Time) {
 	}
 }
 
-// Expire counts the gaps open for LossAfter or longer as lost.
+// Expire counts the gaps open for LossAfter or longer as lost, and marks
+// the gateways not heard from for their silence limit as silent (see
+// quiet). Run calls it once a second.
 func (f *Fleet) Expire() {
-	deadline := f.now().Add(-f.cfg.LossAfter)
+	now := f.now()
+	deadline := now.Add(-f.cfg.LossAfter)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	mqttUp := f.connected[mqttSourceName]
 	for _, g := range f.gateways {
+		if g.isSilent(now, f.cfg.SilentAfter, mqttUp) {
+			f.setStateLocked(g, stateSilent, now)
+		}
 		for _, s := range g.sensors {
 			if len(s.seqs.gaps) > 0 {
 				lost := s.seqs.lost
@@ -378,8 +387,13 @@ func (f *Fleet) statusLocked(agent string, st Status, now time.Time) *reading.Re
 		return nil
 	}
 	f.version++
-	if st.State != "" && g.state != st.State {
-		f.setStateLocked(g, st.State, now)
+	if st.State != "" {
+		// The gateway's own word, or its broker's (the last will).
+		g.heard(now, f.cfg.SilentAfter)
+		g.vouched = st.State == "online"
+		if g.state != st.State {
+			f.setStateLocked(g, st.State, now)
+		}
 	}
 	if st.Page != "" {
 		g.page = st.Page
@@ -496,10 +510,13 @@ func (f *Fleet) take(r reading.Reading, now time.Time) (bool, error) {
 		return false, ignore(reasonCapacity, "max_sensors (%d) reached on %s: %s not tracked", f.cfg.MaxSensors, r.Agent, r.Sensor)
 	}
 	g.lastSeen = now
+	g.heard(now, f.cfg.SilentAfter)
 	f.version++
-	if g.state == "" || g.state == "offline" {
+	if g.state != "online" {
 		// Readings flow: it is up, whatever the last status said (a
-		// lost retained message, or one that came late).
+		// lost retained message, or one that came late) and however
+		// long it was silent.
+		g.vouched = false
 		f.setStateLocked(g, "online", now)
 	}
 	if s.seqs.accept(r.Seq, now) == duplicate || r.Quantity == "" {

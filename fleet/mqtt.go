@@ -31,7 +31,7 @@ func newMQTTSource(cfg MQTTConfig, log *slog.Logger) (*mqttSource, error) {
 	return s, nil
 }
 
-func (s *mqttSource) name() string { return "mqtt" }
+func (s *mqttSource) name() string { return mqttSourceName }
 
 // run follows the topics and hands every message to f.Handle until ctx
 // is done; paho reconnects by itself and resubscribes on every connect.
@@ -46,14 +46,14 @@ func (s *mqttSource) run(ctx context.Context, f *Fleet) error {
 		MaxReconnectInterval: 10 * time.Second,
 		Topics:               s.cfg.Topics,
 		Handle:               func(_ paho.Client, m paho.Message) { f.Handle(m.Topic(), m.Payload()) },
-		OnSubscribed:         func() { f.setConnected("mqtt", true) },
+		OnSubscribed:         func() { f.setConnected(mqttSourceName, true) },
 		OnLost: func(err error) {
 			s.log.Warn("fleet connection lost", "url", s.cfg.URL, "err", err)
-			f.setConnected("mqtt", false)
+			f.setConnected(mqttSourceName, false)
 		},
 		Log:  s.log,
 		Name: "fleet",
 	})
-	f.setConnected("mqtt", false)
+	f.setConnected(mqttSourceName, false)
 	return err
 }
