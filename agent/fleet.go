@@ -202,7 +202,7 @@ func (a *Agent) newFleet(undo *closers) error {
 			switch m := o.(type) {
 			case gatewayMirror:
 				if a.cfg.Fleet.MQTT == nil || !sameBroker(a.cfg.Fleet.MQTT.URL, a.cfg.MQTT.URL) {
-					f.SetStateHook(m.MirrorGatewayState)
+					f.SetStateHook(func(agent, state string) { m.MirrorGatewayState(agent, mirroredState(state)) })
 					restarts = append(restarts, m.MirrorGatewayRestart)
 				}
 			case restartMirror:
@@ -263,4 +263,15 @@ func (a *Agent) runFleet(ctx context.Context) {
 	if err := a.fleet.Run(ctx); err != nil {
 		a.log.Error("fleet stopped", "err", err)
 	}
+}
+
+// mirroredState is the status a forwarding fleet publishes for a
+// gateway's state: a silent one as offline, for Home Assistant's
+// availability and other fleets know online and offline only (and a
+// fleet downstream hears nothing from it either).
+func mirroredState(state string) string {
+	if state == "silent" {
+		return "offline"
+	}
+	return state
 }

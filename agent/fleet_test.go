@@ -232,3 +232,13 @@ log: { level: warn }
 		t.Fatalf("GET /fleet/: %s", resp.Status)
 	}
 }
+
+// TestMirroredState: a forwarding fleet mirrors a silent gateway as
+// offline, the other states as they are.
+func TestMirroredState(t *testing.T) {
+	for in, want := range map[string]string{"online": "online", "offline": "offline", "silent": "offline"} {
+		if got := mirroredState(in); got != want {
+			t.Errorf("mirroredState(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
