@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +149,26 @@ func TestFleetPageManyGateways(t *testing.T) {
 	testenv.WaitFor(t, "the source's error on the page", func() bool {
 		b.Eval(`(() => { const e = document.getElementById('source-errors'); return e.hidden ? '' : e.textContent; })()`, &shown)
 		return shown == "kafka: broker 127.0.0.1:9093: SASL authentication failed"
+	})
+
+	// Half an hour without a word: every gateway but one that reads on
+	// is silent (gw-0500 said offline, and stays so).
+	c.advance(DefaultSilentAfter) // the limit while a gateway's interval is not known
+	f.Handle("kelvin/x/y", payload(reading.FormatJSON, "gw-0020", "s0", 4, 30, c.now()))
+	f.Expire()
+	p = waitFleetPage(t, b, "the silent gateways", func(p fleetPage) bool {
+		return len(p.Gateways) == 20 && p.Gateways[0].State == "online" && p.Gateways[1].State == "silent"
+	})
+	if want := "1 of 1000 online · 998 silent · "; !strings.HasPrefix(p.Totals, want) {
+		t.Fatalf("totals %q, want %q...", p.Totals, want)
+	}
+	var pill []string
+	b.Eval(`[...document.querySelectorAll('#gateways .gw .pill')].slice(0, 2).map((e) => e.textContent + ':' + getComputedStyle(e).fontStyle + ':' + e.title)`, &pill)
+	if len(pill) != 2 || pill[0] != "online:normal:" || !strings.HasPrefix(pill[1], "silent:italic:nothing heard for 1800 s") {
+		t.Fatalf("pills %q, want online and an italic silent one saying for how long", pill)
+	}
+	b.Eval(`(() => { const q = document.getElementById('q'); q.value = 'state:silent gw-05'; q.dispatchEvent(new Event('input')); return true; })()`, nil)
+	waitFleetPage(t, b, "the silent gateways of gw-05xx", func(p fleetPage) bool {
+		return len(p.Gateways) == 20 && p.Gateways[0].Agent == "gw-0501" && p.Gateways[0].State == "silent" && strings.HasSuffix(p.Range, "of 99")
 	})
 }

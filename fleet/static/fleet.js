@@ -38,7 +38,8 @@
     st.total = sum.total;
     $('window').hidden = !sum.archive;
     const now = Date.parse(sum.now);
-    $('totals').textContent = sum.online + ' of ' + sum.total + ' online · ' + counts(sum.totals);
+    $('totals').textContent = sum.online + ' of ' + sum.total + ' online · ' +
+      (sum.silent ? sum.silent + ' silent · ' : '') + counts(sum.totals);
     $('totals').dataset.lost = sum.totals.lost;
     const errs = Object.entries(sum.source_errors || {});
     $('source-errors').hidden = !errs.length;
@@ -65,6 +66,9 @@
       v.el.dataset.state = g.state;
       v.state.textContent = g.state;
       v.state.className = 'pill ' + g.state;
+      v.state.title = g.state === 'silent'
+        ? 'nothing heard for ' + Math.round(g.silent_after_seconds) + ' s: three times its usual interval, at most fleet.silent_after'
+        : '';
       v.seen.textContent = 'last seen ' + fmtAge(g.last_seen, now);
       v.counts.textContent = counts(g);
       v.counts.classList.toggle('bad', g.lost > 0);
