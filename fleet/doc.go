@@ -47,9 +47,15 @@
 // /fleet/ws. /api/fleet and /api/fleet/gateway serve the same data as
 // JSON, WriteMetrics the kelvin_fleet_* families of /metrics.
 //
+// A gateway is online, offline (its status or last will said so), or
+// silent: nothing heard from it for three times its usual interval, at
+// least a minute and at most SilentAfter, while no MQTT status "online"
+// vouches for it (see quiet.go). Expire, once a second, finds the silent
+// ones.
+//
 // SetForward hands each message's new readings, as the gateways sent
 // them, to a forwarder (the agent stores them in its buffer for its
 // outputs) before Handle returns, so a source acknowledges a message only
-// after; SetStateHook reports gateways going online and offline, and
+// after; SetStateHook reports gateways going online, offline and silent, and
 // SetRestartHook their restart announcements.
 package fleet
