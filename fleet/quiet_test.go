@@ -144,15 +144,16 @@ func TestSilentVouched(t *testing.T) {
 	if a, b := stateOf(t, f, "up"), stateOf(t, f, "down"); a.State != "online" || b.State != "offline" {
 		t.Fatalf("an hour on: up %s, down %s; want online, offline", a.State, b.State)
 	}
-	// A reading after the status: the readings speak for it again.
+	// A reading does not take the status's word back: the broker
+	// still holds its last will.
 	every(t, f, c, "up", &seq, 1, 0)
-	c.advance(time.Minute)
+	c.advance(time.Hour)
 	f.Expire()
 	if gi := stateOf(t, f, "up"); gi.State != "online" {
-		t.Fatalf("a minute after a reading: %s, want online", gi.State)
+		t.Fatalf("an hour after a reading: %s, want online", gi.State)
 	}
-	f.Handle("kelvin/up/status", []byte("online"))
 	f.setConnected(mqttSourceName, false)
+	every(t, f, c, "up", &seq, 1, 0)
 	c.advance(5 * time.Minute)
 	f.Expire()
 	if a, b := stateOf(t, f, "up"), stateOf(t, f, "down"); a.State != "silent" || b.State != "offline" {
