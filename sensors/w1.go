@@ -339,7 +339,7 @@ func NewW1(sysfs, address string, now func() time.Time) (*W1, error) {
 		family:   family,
 		path:     filepath.Join(sysfs, address, "w1_slave"),
 		now:      now,
-		readFile: os.ReadFile,
+		readFile: readSysfs,
 	}, nil
 }
 

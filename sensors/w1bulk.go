@@ -58,7 +58,7 @@ type w1fs interface {
 // osW1FS is w1fs on the real filesystem.
 type osW1FS struct{}
 
-func (osW1FS) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+func (osW1FS) ReadFile(name string) ([]byte, error) { return readSysfs(name) }
 
 func (osW1FS) WriteFile(name string, data []byte) error {
 	f, err := os.OpenFile(name, os.O_WRONLY, 0)
