@@ -38,6 +38,9 @@ const (
 	// kernel compares the write's size with sizeof("trigger"), 8: the
 	// newline is required, "trigger" alone is silently ignored.
 	w1BulkTrigger = "trigger\n"
+	// w1RelistEvery is how long W1Bulk keeps using a listing of the bus
+	// masters while every device reads well (see W1Bulk).
+	w1RelistEvery = time.Minute
 )
 
 // w1fs is the file access of W1Bulk: osW1FS on a real sysfs tree, a fake
@@ -120,8 +123,12 @@ type W1BulkStats struct {
 // conversion time (750 ms at 12 bits) per Read instead of N. Build it with
 // NewW1Bulk.
 //
-// Each Read lists the masters (<sysfs>/w1_bus_master*/w1_master_slaves) and
+// Read lists the masters (<sysfs>/w1_bus_master*/w1_master_slaves) and
 // groups the devices by bus; the buses are converted and read concurrently.
+// The listing is reused for up to a minute (w1RelistEvery) while every
+// device reads well, and made again at the next Read after a device failed
+// or the listing itself did: at 1 Hz, listing the directory on every Read
+// cost more than reading the devices.
 // On each bus with therm_bulk_read it writes "trigger\n" (the kernel issues
 // SKIP ROM + CONVERT T and blocks the write for the slowest device's
 // conv_time), polls therm_bulk_read every 15 ms until it reads 1, waits
@@ -172,11 +179,13 @@ type W1Bulk struct {
 
 	scanBusy atomic.Bool // listing the masters
 
-	mu      sync.Mutex
-	busBusy map[string]*atomic.Bool // per master: a trigger or poll in flight
-	stats   W1BulkStats
-	buses   map[string]W1BusStatus // per master: the latest Read's outcome
-	onBus   func(W1BusStatus)      // see OnBusChange; nil: nobody asks
+	mu       sync.Mutex
+	masterOf map[string]string       // the latest listing (see groups); nil: list again
+	listedAt time.Time               // when masterOf was listed
+	busBusy  map[string]*atomic.Bool // per master: a trigger or poll in flight
+	stats    W1BulkStats
+	buses    map[string]W1BusStatus // per master: the latest Read's outcome
+	onBus    func(W1BusStatus)      // see OnBusChange; nil: nobody asks
 }
 
 var _ Sensor = (*W1Bulk)(nil)
@@ -326,6 +335,13 @@ func (b *W1Bulk) Read(ctx context.Context) ([]reading.Reading, error) {
 
 	var out []reading.Reading
 	var errs []error
+	defer func() {
+		if len(errs) > 0 { // a device gone or moved: list the masters again
+			b.mu.Lock()
+			b.masterOf = nil
+			b.mu.Unlock()
+		}
+	}()
 	for i, r := range results {
 		if r.err != nil {
 			errs = append(errs, r.err)
@@ -350,13 +366,27 @@ type w1BusDevs struct {
 	devs   []int
 }
 
-// groups lists the masters and splits the devices by master, sorted by
-// master name; orphans are the devices no master lists. On an error every
-// device is an orphan.
+// groups splits the devices by master, sorted by master name; orphans are
+// the devices no master lists. It lists the masters when the latest listing
+// is missing (the first Read, or one after a device failed) or older than
+// w1RelistEvery. On an error every device is an orphan.
 func (b *W1Bulk) groups(ctx context.Context) (buses []w1BusDevs, orphans []int, err error) {
-	masterOf, err := await(ctx, &b.scanBusy, func() (map[string]string, error) {
-		return listW1Masters(b.fs, b.sysfs)
-	})
+	b.mu.Lock()
+	masterOf := b.masterOf
+	if masterOf != nil && b.now().Sub(b.listedAt) >= w1RelistEvery {
+		masterOf = nil
+	}
+	b.mu.Unlock()
+	if masterOf == nil {
+		masterOf, err = await(ctx, &b.scanBusy, func() (map[string]string, error) {
+			return listW1Masters(b.fs, b.sysfs)
+		})
+		if err == nil {
+			b.mu.Lock()
+			b.masterOf, b.listedAt = masterOf, b.now()
+			b.mu.Unlock()
+		}
+	}
 	if err != nil {
 		if err == ErrBusy {
 			err = fmt.Errorf("w1: list the bus masters: the previous listing is still blocked in the kernel: %w", ErrBusy)

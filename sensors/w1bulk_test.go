@@ -61,6 +61,7 @@ type fakeW1Therm struct {
 	stateReads  map[string]int      // per master
 	conversions map[string]int      // per device: conversions of its own
 	early       int                 // w1_slave reads while the device was converting
+	dirReads    int                 // ReadDir calls
 	log         []string
 }
 
@@ -206,6 +207,7 @@ func (k *fakeW1Therm) CanWrite(name string) error {
 func (k *fakeW1Therm) ReadDir(name string) ([]string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.dirReads++
 	seen := map[string]bool{}
 	for p := range k.files {
 		if rel, ok := strings.CutPrefix(p, name+string(filepath.Separator)); ok {
@@ -708,6 +710,47 @@ func TestW1BulkMissingDevice(t *testing.T) {
 	if s := b.Stats(); s.Fallbacks != 1 || !errors.Is(s.LastFallback, fs.ErrNotExist) ||
 		!strings.HasPrefix(s.LastFallback.Error(), "w1: list the bus masters: ") {
 		t.Errorf("Stats %+v", s)
+	}
+}
+
+// TestW1BulkReusesListing: the masters are listed at the first Read, then
+// again only once the listing is w1RelistEvery old or after a Read in which
+// a device failed.
+func TestW1BulkReusesListing(t *testing.T) {
+	t.Parallel()
+	k := newFakeW1Therm(t, "twobus")
+	b := newTestW1Bulk(t, k, "28-000000000003", "28-000000000004", "28-000000000008", "28-000000000009")
+	var mu sync.Mutex
+	now := w1TestTime
+	b.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	listings := func() int { k.mu.Lock(); defer k.mu.Unlock(); return k.dirReads }
+	read := func(wantErr bool) {
+		t.Helper()
+		if _, err := b.Read(context.Background()); (err != nil) != wantErr {
+			t.Fatalf("Read: %v, want an error: %v", err, wantErr)
+		}
+	}
+	for range 3 {
+		read(false)
+	}
+	if n := listings(); n != 1 {
+		t.Errorf("%d listings after 3 Reads, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(w1RelistEvery)
+	mu.Unlock()
+	read(false)
+	if n := listings(); n != 2 {
+		t.Errorf("%d listings after the listing got old, want 2", n)
+	}
+	k.remove("28-000000000004", "w1_slave")
+	read(true) // with the listing it had
+	read(true) // listed again
+	if n := listings(); n != 3 {
+		t.Errorf("%d listings after a device failed, want 3", n)
+	}
+	if s := b.Stats(); s.BulkConversions != 12 || s.Fallbacks != 0 {
+		t.Errorf("Stats %+v, want 12 bulk conversions (2 buses × 6 Reads) and no fallback", s)
 	}
 }
 
