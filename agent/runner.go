@@ -65,6 +65,7 @@ type runner struct {
 	emit   func([]reading.Reading)
 	now    func() time.Time
 	log    *slog.Logger
+	qs     []string // cfg.Quantities(), computed once
 	chains map[string]*filter.Chain
 	stale  map[string]*staleTrack
 	held   map[string]*heldTrack
@@ -99,6 +100,7 @@ func newRunner(cfg *SensorConfig, open func() (sensors.Sensor, error), emit func
 		held:   map[string]*heldTrack{},
 	}
 	qs := cfg.Quantities()
+	r.qs = qs
 	for _, q := range qs {
 		c, err := filter.NewChain(cfg.Filters.For(q))
 		if err != nil {
@@ -135,18 +137,24 @@ func (r *runner) status() httpui.SensorStatus {
 }
 
 // run reads until ctx is done. Reads are scheduled on a fixed grid of the
-// interval; a read that overruns skips the ticks it missed rather than
-// bunching reads together.
-func (r *runner) run(ctx context.Context) {
+// interval that starts at start; a read that overruns skips the ticks it
+// missed rather than bunching reads together. The agent gives every runner
+// the same start, so that sensors with the same interval wake at the same
+// instants: the process wakes once per tick for all of them (and the
+// members of a bus group find their bulk read in flight) rather than once
+// per sensor.
+func (r *runner) run(ctx context.Context, start time.Time) {
 	interval := r.cfg.Interval
 	failures := 0
-	next := r.now()
+	next := start
+	t := time.NewTimer(time.Hour) // reused for every wait
+	t.Stop()
+	defer t.Stop()
 	for {
 		if wait := next.Sub(r.now()); wait > 0 {
-			t := time.NewTimer(wait)
+			t.Reset(wait)
 			select {
 			case <-ctx.Done():
-				t.Stop()
 				return
 			case <-t.C:
 			}
@@ -287,7 +295,7 @@ func (r *runner) hold(q string, why error) {
 // quantity's samples have all been dropped for heldAfterSamples samples and
 // heldAfterIntervals intervals.
 func (r *runner) heldFault() error {
-	for _, q := range r.cfg.Quantities() {
+	for _, q := range r.qs {
 		h := r.held[q]
 		if h == nil || h.n < heldAfterSamples {
 			continue
