@@ -322,11 +322,15 @@ func (b *W1Bulk) Read(ctx context.Context) ([]reading.Reading, error) {
 
 	results := make([]w1Result, len(b.devs))
 	var wg sync.WaitGroup
-	for _, bus := range buses {
+	for k, bus := range buses {
+		if k == len(buses)-1 && len(orphans) == 0 {
+			b.readBus(ctx, bus.master, bus.devs, results) // the last in this goroutine
+			break
+		}
 		wg.Go(func() { b.readBus(ctx, bus.master, bus.devs, results) })
 	}
 	if len(orphans) > 0 {
-		wg.Go(func() { b.readSingly(ctx, orphans, results) })
+		b.readEach(ctx, orphans, true, true, results) // each converting, as W1.Read does
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -472,39 +476,65 @@ func (b *W1Bulk) readBus(ctx context.Context, master string, devs []int, out []w
 			b.setBus(W1BusStatus{Master: master, Devices: len(bulk), ConvTime: conv})
 		}
 	}
-	for _, i := range bulk {
-		out[i] = b.readDevice(ctx, i)
-	}
-	b.readSingly(ctx, single, out)
+	b.readEach(ctx, bulk, false, false, out)
+	b.readEach(ctx, single, true, true, out) // each converting, as W1.Read does
 	// A device that missed the bulk conversion converts on its own, after
 	// the others were read.
+	var por []int
 	for _, i := range bulk {
-		if errors.Is(out[i].err, ErrPowerOnReset) && ctx.Err() == nil {
-			b.count(func(s *W1BulkStats) { s.SingleReads++ })
-			out[i] = b.readDevice(ctx, i)
+		if errors.Is(out[i].err, ErrPowerOnReset) {
+			por = append(por, i)
 		}
 	}
+	b.readEach(ctx, por, true, false, out)
 }
 
-// readSingly reads devices one at a time, each read converting; a
-// power-on-reset value is read once more at once, as W1.Read does.
-func (b *W1Bulk) readSingly(ctx context.Context, devs []int, out []w1Result) {
-	for _, i := range devs {
+// readEach reads the devices devs one after the other into out, in one
+// goroutine of its own for all of them rather than one per file read. With
+// converting, each read counts in SingleReads (it converts on its own);
+// with reread, a power-on-reset value is read once more at once. It
+// returns when all
+// are read, or at once when ctx is done: then the goroutine stops after the
+// read in flight, whose device stays busy (ErrBusy for the next Read) until
+// the kernel returns, as with W1.Read, and out is left as it was.
+func (b *W1Bulk) readEach(ctx context.Context, devs []int, converting, reread bool, out []w1Result) {
+	if len(devs) == 0 || ctx.Err() != nil {
+		return
+	}
+	res := make([]w1Result, len(devs)) // the goroutine's own: out is not touched once ctx is done
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for k, i := range devs {
+			if ctx.Err() != nil {
+				return
+			}
+			if converting {
+				b.count(func(s *W1BulkStats) { s.SingleReads++ })
+			}
+			res[k] = b.readDevice(i)
+			if reread && errors.Is(res[k].err, ErrPowerOnReset) && ctx.Err() == nil {
+				b.count(func(s *W1BulkStats) { s.SingleReads++ })
+				res[k] = b.readDevice(i)
+			}
+		}
+	}()
+	select {
+	case <-done:
 		if ctx.Err() != nil {
-			return
+			return // stopped part-way: Read returns ctx.Err()
 		}
-		b.count(func(s *W1BulkStats) { s.SingleReads++ })
-		out[i] = b.readDevice(ctx, i)
-		if errors.Is(out[i].err, ErrPowerOnReset) && ctx.Err() == nil {
-			b.count(func(s *W1BulkStats) { s.SingleReads++ })
-			out[i] = b.readDevice(ctx, i)
+		for k, i := range devs {
+			out[i] = res[k]
 		}
+	case <-ctx.Done():
 	}
 }
 
-// readDevice reads and parses one device's w1_slave once.
-func (b *W1Bulk) readDevice(ctx context.Context, i int) w1Result {
-	c, err := b.devs[i].readOnce(ctx)
+// readDevice reads and parses one device's w1_slave once, blocking for as
+// long as the kernel does.
+func (b *W1Bulk) readDevice(i int) w1Result {
+	c, err := b.devs[i].readBlocking()
 	if err != nil {
 		return w1Result{err: err}
 	}

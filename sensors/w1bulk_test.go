@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -802,6 +803,48 @@ func TestW1BulkCancelWhilePending(t *testing.T) {
 	cancel()
 	if got, err := b.Read(ctx); got != nil || err != context.Canceled {
 		t.Errorf("Read with a cancelled context: %v, %v", got, err)
+	}
+}
+
+// TestW1BulkCancelBlockedDeviceRead blocks one device's w1_slave read in
+// the kernel: Read returns on cancel, the next Read fails that device with
+// ErrBusy and reads the others, and once the kernel returns the device
+// reads again.
+func TestW1BulkCancelBlockedDeviceRead(t *testing.T) {
+	t.Parallel()
+	k := newFakeW1Therm(t, "datasheet")
+	b := newTestW1Bulk(t, k, "28-000000000003", "28-000000000004")
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	var blocked atomic.Bool
+	blocked.Store(true)
+	b.devs[0].readFile = func(name string) ([]byte, error) {
+		if blocked.Load() {
+			entered <- struct{}{}
+			<-gate
+		}
+		return k.ReadFile(name)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := readAsync(b, ctx)
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the device read never started")
+	}
+	cancel()
+	if err := receive(t, errc); err != context.Canceled {
+		t.Errorf("Read after cancel: %v, want context.Canceled", err)
+	}
+	got, err := b.Read(context.Background())
+	if des := deviceErrors(t, err); len(des) != 1 || des[0].Address != "28-000000000003" || !errors.Is(err, ErrBusy) ||
+		len(got) != 1 || got[0].Sensor != "28-000000000004" {
+		t.Errorf("Read while the device is blocked = %+v, %v; want 28-000000000004 read and 28-000000000003 busy", got, err)
+	}
+	blocked.Store(false)
+	close(gate)
+	testenv.WaitFor(t, "the blocked read to end", func() bool { return !b.devs[0].busy.Load() })
+	if got, err := b.Read(context.Background()); err != nil || len(got) != 2 {
+		t.Errorf("Read after the kernel returned = %+v, %v; want both devices", got, err)
 	}
 }
 
