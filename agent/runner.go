@@ -185,7 +185,8 @@ func (r *runner) run(ctx context.Context, start time.Time) {
 }
 
 // readOnce performs one read with a timeout of one interval (at least 2 s)
-// and records the outcome.
+// and records the outcome. A member of a bus group has the group's read's
+// timeout, the same.
 func (r *runner) readOnce(ctx context.Context) error {
 	if r.sensor == nil {
 		s, err := r.open()
@@ -195,9 +196,18 @@ func (r *runner) readOnce(ctx context.Context) error {
 		}
 		r.sensor = s
 	}
-	rctx, cancel := context.WithTimeout(ctx, r.readTimeout())
-	rs, err := r.sensor.Read(rctx)
-	cancel()
+	var rs []reading.Reading
+	var err error
+	if m, ok := r.sensor.(*member); ok {
+		// The group's read has this very timeout (one interval, at
+		// least 2 s) and every member waits for it: no timer of its own
+		// per member and read.
+		rs, err = m.Read(ctx)
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, r.readTimeout())
+		rs, err = r.sensor.Read(rctx)
+		cancel()
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
