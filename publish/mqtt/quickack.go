@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bufio"
 	"crypto/tls"
 	"net"
 	"net/url"
@@ -30,6 +29,7 @@ func (c *Client) openConn(dialer *net.Dialer, useTLS bool) paho.OpenConnectionFu
 				return nil, err
 			}
 			c.keepSocket(tc.NetConn())
+			c.conn.Store(nil)
 			return &alertConn{Conn: tc}, nil
 		}
 		conn, err := proxy.FromEnvironmentUsing(dialer).Dial("tcp", uri.Host)
@@ -37,25 +37,11 @@ func (c *Client) openConn(dialer *net.Dialer, useTLS bool) paho.OpenConnectionFu
 			return nil, err
 		}
 		c.keepSocket(conn)
-		return &bufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBufSize)}, nil
+		bc := newBufConn(conn)
+		c.conn.Store(bc)
+		return bc, nil
 	}
 }
-
-// readBufSize is the read buffer of a plain TCP connection: a few dozen
-// PUBACKs (4 bytes each) in one read.
-const readBufSize = 512
-
-// bufConn buffers the reads of a plain TCP connection. paho reads each
-// packet's fixed header a byte at a time and then its body, with no buffer
-// of its own: three read calls per PUBACK, plus a fourth that finds nothing
-// and parks on the poller. Buffered, one read takes every PUBACK that has
-// arrived. (A TLS connection buffers its records itself.)
-type bufConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // socket is the raw socket of the current connection.
 type socket struct{ rc syscall.RawConn }
