@@ -72,6 +72,7 @@ type runner struct {
 
 	sensor sensors.Sensor
 	out    []reading.Reading // reused between reads
+	rctx   *readCtx          // reused between reads
 
 	mu       sync.Mutex
 	st       httpui.SensorStatus
@@ -204,9 +205,9 @@ func (r *runner) readOnce(ctx context.Context) error {
 		// per member and read.
 		rs, err = m.Read(ctx)
 	} else {
-		rctx, cancel := context.WithTimeout(ctx, r.readTimeout())
-		rs, err = r.sensor.Read(rctx)
-		cancel()
+		r.rctx = armReadCtx(r.rctx, ctx, r.readTimeout())
+		rs, err = r.sensor.Read(r.rctx)
+		r.rctx.disarm()
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
