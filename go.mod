@@ -2,6 +2,12 @@ module github.com/kelvin-gw/kelvin
 
 go 1.26.8
 
+// The runtime would otherwise re-read the CPU affinity and the cgroup's CPU
+// limit every second to adjust GOMAXPROCS (Go 1.25): three system calls a
+// second for a value that a gateway does not change while it runs; it is
+// still set from both at start.
+godebug updatemaxprocs=0
+
 require (
 	github.com/coder/websocket v1.8.15
 	github.com/eclipse/paho.mqtt.golang v1.5.1

@@ -519,6 +519,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 		g.start(readCtx)
 	}
 	var readers sync.WaitGroup
+	start := a.now() // one grid for all: see runner.run
 	for _, r := range a.runners {
 		if sensorTypes[r.cfg.Type].pushed != notPushed {
 			continue // devices push its readings: POST /api/ingest
@@ -526,7 +527,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			r.run(readCtx)
+			r.run(readCtx, start)
 		}()
 	}
 

@@ -39,7 +39,7 @@ var clockFloor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 // have set the time) and the time is not before clockFloor. Where the
 // kernel cannot tell (not Linux), it trusts the clock.
 func SystemClock() *Clock {
-	c := &Clock{Now: wallclock.Now, Boottime: boottime}
+	c := &Clock{Now: wallclock.Now, Boottime: boottimeFrom(boottime)}
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		c.BootID = crc32.ChecksumIEEE([]byte(strings.TrimSpace(string(b))))
 	}
@@ -58,6 +58,27 @@ func SystemClock() *Clock {
 		return synced
 	}
 	return c
+}
+
+// boottimeFrom returns a Boottime that calls read (CLOCK_BOOTTIME, a system
+// call: Go's vDSO use covers CLOCK_MONOTONIC only) at most once a second and
+// in between adds the monotonic clock's progress to the last value. The two
+// clocks differ only by time spent suspended, which the next read, a
+// second later, takes in; the values never go back.
+func boottimeFrom(read func() int64) func() int64 {
+	var mu sync.Mutex
+	var at time.Time
+	var base int64
+	return func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		if d := now.Sub(at); at.IsZero() || d >= time.Second || d < 0 {
+			at, base = now, read()
+			return base
+		}
+		return base + int64(now.Sub(at))
+	}
 }
 
 // TrustedClock never marks readings: for machines whose clock is right

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/reading"
@@ -136,4 +137,25 @@ func TestClockConfig(t *testing.T) {
 	if rs[0].Clock != "" {
 		t.Errorf("agent.clock: trust marked a reading %q", rs[0].Clock)
 	}
+}
+
+// TestBoottimeFrom: CLOCK_BOOTTIME is read at most once a second and
+// extrapolated with the monotonic clock in between.
+func TestBoottimeFrom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reads := 0
+		start := time.Now()
+		bt := boottimeFrom(func() int64 { reads++; return int64(time.Since(start)) + 5e9 })
+		if v := bt(); v != 5e9 || reads != 1 {
+			t.Fatalf("first: %d after %d reads", v, reads)
+		}
+		time.Sleep(400 * time.Millisecond)
+		if v := bt(); v != 5.4e9 || reads != 1 {
+			t.Errorf("within the second: %d after %d reads, want 5.4e9 and no read", v, reads)
+		}
+		time.Sleep(700 * time.Millisecond)
+		if v := bt(); v != 6.1e9 || reads != 2 {
+			t.Errorf("after the second: %d after %d reads, want 6.1e9 read anew", v, reads)
+		}
+	})
 }

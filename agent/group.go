@@ -124,7 +124,7 @@ func (g *group) read(ctx context.Context) ([]reading.Reading, error) {
 }
 
 // do performs one bulk read, bounded by base and by the interval (at least
-// 2 s), and publishes its result to every waiting member. base is the
+// 2 s: the runner's read timeout, which members rely on), and publishes its result to every waiting member. base is the
 // agent's context, not a member's: one member giving up must not cancel
 // the read the others wait for.
 func (g *group) do(base context.Context, done chan struct{}) {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/httpui"
@@ -198,4 +201,31 @@ func TestGroupReadEndsWithTheAgent(t *testing.T) {
 	if !h.ended.Load() {
 		t.Fatal("wait returned while the bulk read was still in flight")
 	}
+}
+
+// TestGroupMemberReadTimesOut: a member's read has no timer of its own; the
+// group's read gives up after the runner's read timeout (one interval, at
+// least 2 s) and the member's runner says so, as for any other sensor.
+func TestGroupMemberReadTimesOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &hangingBus{}
+		g := &group{open: func() (sensors.Sensor, error) { return h, nil }, interval: time.Second, now: time.Now}
+		g.start(t.Context())
+		cfg := &SensorConfig{ID: "t1", Type: "ds18b20", Interval: time.Second}
+		r, err := newRunner(cfg, func() (sensors.Sensor, error) { return &member{g: g, device: "28-000000000001"}, nil },
+			func([]reading.Reading) {}, time.Now, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err = r.readOnce(t.Context())
+		if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took != 2*time.Second ||
+			!strings.Contains(err.Error(), "read timed out after 2s") {
+			t.Errorf("readOnce = %v after %v, want a timeout after 2s", err, took)
+		}
+		if st := r.status(); st.State != stateFaulty {
+			t.Errorf("state %q, want faulty", st.State)
+		}
+		g.wait()
+	})
 }

@@ -65,12 +65,14 @@ type runner struct {
 	emit   func([]reading.Reading)
 	now    func() time.Time
 	log    *slog.Logger
+	qs     []string // cfg.Quantities(), computed once
 	chains map[string]*filter.Chain
 	stale  map[string]*staleTrack
 	held   map[string]*heldTrack
 
 	sensor sensors.Sensor
 	out    []reading.Reading // reused between reads
+	rctx   *readCtx          // reused between reads
 
 	mu       sync.Mutex
 	st       httpui.SensorStatus
@@ -99,6 +101,7 @@ func newRunner(cfg *SensorConfig, open func() (sensors.Sensor, error), emit func
 		held:   map[string]*heldTrack{},
 	}
 	qs := cfg.Quantities()
+	r.qs = qs
 	for _, q := range qs {
 		c, err := filter.NewChain(cfg.Filters.For(q))
 		if err != nil {
@@ -135,18 +138,24 @@ func (r *runner) status() httpui.SensorStatus {
 }
 
 // run reads until ctx is done. Reads are scheduled on a fixed grid of the
-// interval; a read that overruns skips the ticks it missed rather than
-// bunching reads together.
-func (r *runner) run(ctx context.Context) {
+// interval that starts at start; a read that overruns skips the ticks it
+// missed rather than bunching reads together. The agent gives every runner
+// the same start, so that sensors with the same interval wake at the same
+// instants: the process wakes once per tick for all of them (and the
+// members of a bus group find their bulk read in flight) rather than once
+// per sensor.
+func (r *runner) run(ctx context.Context, start time.Time) {
 	interval := r.cfg.Interval
 	failures := 0
-	next := r.now()
+	next := start
+	t := time.NewTimer(time.Hour) // reused for every wait
+	t.Stop()
+	defer t.Stop()
 	for {
 		if wait := next.Sub(r.now()); wait > 0 {
-			t := time.NewTimer(wait)
+			t.Reset(wait)
 			select {
 			case <-ctx.Done():
-				t.Stop()
 				return
 			case <-t.C:
 			}
@@ -177,7 +186,8 @@ func (r *runner) run(ctx context.Context) {
 }
 
 // readOnce performs one read with a timeout of one interval (at least 2 s)
-// and records the outcome.
+// and records the outcome. A member of a bus group has the group's read's
+// timeout, the same.
 func (r *runner) readOnce(ctx context.Context) error {
 	if r.sensor == nil {
 		s, err := r.open()
@@ -187,9 +197,18 @@ func (r *runner) readOnce(ctx context.Context) error {
 		}
 		r.sensor = s
 	}
-	rctx, cancel := context.WithTimeout(ctx, r.readTimeout())
-	rs, err := r.sensor.Read(rctx)
-	cancel()
+	var rs []reading.Reading
+	var err error
+	if m, ok := r.sensor.(*member); ok {
+		// The group's read has this very timeout (one interval, at
+		// least 2 s) and every member waits for it: no timer of its own
+		// per member and read.
+		rs, err = m.Read(ctx)
+	} else {
+		r.rctx = armReadCtx(r.rctx, ctx, r.readTimeout())
+		rs, err = r.sensor.Read(r.rctx)
+		r.rctx.disarm()
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -287,7 +306,7 @@ func (r *runner) hold(q string, why error) {
 // quantity's samples have all been dropped for heldAfterSamples samples and
 // heldAfterIntervals intervals.
 func (r *runner) heldFault() error {
-	for _, q := range r.cfg.Quantities() {
+	for _, q := range r.qs {
 		h := r.held[q]
 		if h == nil || h.n < heldAfterSamples {
 			continue

@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/filter"
@@ -107,4 +110,57 @@ func TestSensorRefusesImplausibleValues(t *testing.T) {
 	if st.state != stateFaulty || st.reason != "out_of_range" || !strings.Contains(st.err, "raw 21 after the filters: temperature 2.1e+11 °C is outside the plausible") || len(*out) != 0 {
 		t.Errorf("a calibration to an implausible value: %+v, %d published; want faulty, out_of_range", st, len(*out))
 	}
+}
+
+// stamped is a sensor that records when it was read.
+type stamped struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (s *stamped) Read(context.Context) ([]reading.Reading, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.times = append(s.times, now)
+	return []reading.Reading{{Quantity: reading.Temperature, Raw: float64(len(s.times)), Time: now}}, nil
+}
+
+// TestRunnersShareTheGrid: runners with the same interval started at
+// different moments read at the same instants, those of the agent's start,
+// so that the process wakes once per tick for all of them.
+func TestRunnersShareTheGrid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := slog.New(slog.DiscardHandler)
+		start := time.Now()
+		ctx, cancel := context.WithCancel(t.Context())
+		var sensors2 [2]*stamped
+		var wg sync.WaitGroup
+		for i := range sensors2 {
+			s := &stamped{}
+			sensors2[i] = s
+			cfg := &SensorConfig{ID: fmt.Sprint("s", i), Type: "sim", Interval: time.Second}
+			r, err := newRunner(cfg, func() (sensors.Sensor, error) { return s, nil }, func([]reading.Reading) {}, time.Now, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond) // each starts later (fake time)
+			wg.Go(func() { r.run(ctx, start) })
+		}
+		time.Sleep(3500 * time.Millisecond)
+		cancel()
+		wg.Wait()
+		a, b := sensors2[0].times, sensors2[1].times
+		// Each missed the first tick (started 300 and 600 ms late) and read
+		// at once; after that both read on the grid of start.
+		if len(a) != 5 || len(b) != 5 {
+			t.Fatalf("reads %v and %v, want 5 each", a, b)
+		}
+		for i := 1; i < 5; i++ {
+			want := start.Add(time.Duration(i) * time.Second)
+			if !a[i].Equal(want) || !b[i].Equal(want) {
+				t.Errorf("read %d at %v and %v, want both at %v", i, a[i].Sub(start), b[i].Sub(start), want.Sub(start))
+			}
+		}
+	})
 }

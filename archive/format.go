@@ -47,8 +47,12 @@ func (b batch) add(k seriesKey, m minute, o Bucket) {
 		cur.merge(o)
 		return
 	}
-	o.Start = m.time()
-	ms[m] = &o
+	// A copy made here, not &o: taking o's address would move every call's
+	// o to the heap, one allocation per reading instead of one per minute.
+	nb := new(Bucket)
+	*nb = o
+	nb.Start = m.time()
+	ms[m] = nb
 }
 
 // appendBlock appends b as one block to dst.

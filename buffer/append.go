@@ -213,6 +213,9 @@ func (l *Log) append(rs []reading.Reading, forwarded bool) error {
 	if l.always {
 		return l.syncTo(end)
 	}
+	if l.hot != "" {
+		return nil // run ignores the kick: its timer commits (see run)
+	}
 	select {
 	case l.loop.kick <- struct{}{}:
 	default:

@@ -339,7 +339,7 @@ func NewW1(sysfs, address string, now func() time.Time) (*W1, error) {
 		family:   family,
 		path:     filepath.Join(sysfs, address, "w1_slave"),
 		now:      now,
-		readFile: os.ReadFile,
+		readFile: readSysfs,
 	}, nil
 }
 
@@ -378,12 +378,31 @@ func (w *W1) Read(ctx context.Context) ([]reading.Reading, error) {
 // *DeviceError.
 func (w *W1) readOnce(ctx context.Context) (float64, error) {
 	data, err := await(ctx, &w.busy, func() ([]byte, error) { return w.readFile(w.path) })
+	if err != nil && err == ctx.Err() {
+		return 0, err
+	}
+	return w.parse(data, err)
+}
+
+// readBlocking is readOnce in the caller's goroutine: it blocks for as long
+// as the kernel does. It fails with ErrBusy while an earlier read of the
+// device is still blocked.
+func (w *W1) readBlocking() (float64, error) {
+	if !w.busy.CompareAndSwap(false, true) {
+		return w.parse(nil, ErrBusy)
+	}
+	data, err := w.readFile(w.path)
+	w.busy.Store(false)
+	return w.parse(data, err)
+}
+
+// parse turns the outcome of a read of w1_slave into a temperature or a
+// *DeviceError.
+func (w *W1) parse(data []byte, err error) (float64, error) {
 	switch {
 	case err == nil:
 	case err == ErrBusy:
 		return 0, &DeviceError{Bus: "w1", Address: w.address, Err: fmt.Errorf("the previous read is still blocked in the kernel: %w", ErrBusy)}
-	case err == ctx.Err():
-		return 0, err
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO):
 		return 0, &DeviceError{Bus: "w1", Address: w.address, Err: fmt.Errorf("not on the bus: %w (%w)", ErrNoDevice, err)}
 	default:

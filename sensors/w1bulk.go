@@ -38,6 +38,9 @@ const (
 	// kernel compares the write's size with sizeof("trigger"), 8: the
 	// newline is required, "trigger" alone is silently ignored.
 	w1BulkTrigger = "trigger\n"
+	// w1RelistEvery is how long W1Bulk keeps using a listing of the bus
+	// masters while every device reads well (see W1Bulk).
+	w1RelistEvery = time.Minute
 )
 
 // w1fs is the file access of W1Bulk: osW1FS on a real sysfs tree, a fake
@@ -58,7 +61,7 @@ type w1fs interface {
 // osW1FS is w1fs on the real filesystem.
 type osW1FS struct{}
 
-func (osW1FS) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+func (osW1FS) ReadFile(name string) ([]byte, error) { return readSysfs(name) }
 
 func (osW1FS) WriteFile(name string, data []byte) error {
 	f, err := os.OpenFile(name, os.O_WRONLY, 0)
@@ -120,8 +123,12 @@ type W1BulkStats struct {
 // conversion time (750 ms at 12 bits) per Read instead of N. Build it with
 // NewW1Bulk.
 //
-// Each Read lists the masters (<sysfs>/w1_bus_master*/w1_master_slaves) and
+// Read lists the masters (<sysfs>/w1_bus_master*/w1_master_slaves) and
 // groups the devices by bus; the buses are converted and read concurrently.
+// The listing is reused for up to a minute (w1RelistEvery) while every
+// device reads well, and made again at the next Read after a device failed
+// or the listing itself did: at 1 Hz, listing the directory on every Read
+// cost more than reading the devices.
 // On each bus with therm_bulk_read it writes "trigger\n" (the kernel issues
 // SKIP ROM + CONVERT T and blocks the write for the slowest device's
 // conv_time), polls therm_bulk_read every 15 ms until it reads 1, waits
@@ -172,11 +179,13 @@ type W1Bulk struct {
 
 	scanBusy atomic.Bool // listing the masters
 
-	mu      sync.Mutex
-	busBusy map[string]*atomic.Bool // per master: a trigger or poll in flight
-	stats   W1BulkStats
-	buses   map[string]W1BusStatus // per master: the latest Read's outcome
-	onBus   func(W1BusStatus)      // see OnBusChange; nil: nobody asks
+	mu       sync.Mutex
+	masterOf map[string]string       // the latest listing (see groups); nil: list again
+	listedAt time.Time               // when masterOf was listed
+	busBusy  map[string]*atomic.Bool // per master: a trigger or poll in flight
+	stats    W1BulkStats
+	buses    map[string]W1BusStatus // per master: the latest Read's outcome
+	onBus    func(W1BusStatus)      // see OnBusChange; nil: nobody asks
 }
 
 var _ Sensor = (*W1Bulk)(nil)
@@ -313,11 +322,15 @@ func (b *W1Bulk) Read(ctx context.Context) ([]reading.Reading, error) {
 
 	results := make([]w1Result, len(b.devs))
 	var wg sync.WaitGroup
-	for _, bus := range buses {
+	for k, bus := range buses {
+		if k == len(buses)-1 && len(orphans) == 0 {
+			b.readBus(ctx, bus.master, bus.devs, results) // the last in this goroutine
+			break
+		}
 		wg.Go(func() { b.readBus(ctx, bus.master, bus.devs, results) })
 	}
 	if len(orphans) > 0 {
-		wg.Go(func() { b.readSingly(ctx, orphans, results) })
+		b.readEach(ctx, orphans, true, true, results) // each converting, as W1.Read does
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -326,6 +339,13 @@ func (b *W1Bulk) Read(ctx context.Context) ([]reading.Reading, error) {
 
 	var out []reading.Reading
 	var errs []error
+	defer func() {
+		if len(errs) > 0 { // a device gone or moved: list the masters again
+			b.mu.Lock()
+			b.masterOf = nil
+			b.mu.Unlock()
+		}
+	}()
 	for i, r := range results {
 		if r.err != nil {
 			errs = append(errs, r.err)
@@ -350,13 +370,27 @@ type w1BusDevs struct {
 	devs   []int
 }
 
-// groups lists the masters and splits the devices by master, sorted by
-// master name; orphans are the devices no master lists. On an error every
-// device is an orphan.
+// groups splits the devices by master, sorted by master name; orphans are
+// the devices no master lists. It lists the masters when the latest listing
+// is missing (the first Read, or one after a device failed) or older than
+// w1RelistEvery. On an error every device is an orphan.
 func (b *W1Bulk) groups(ctx context.Context) (buses []w1BusDevs, orphans []int, err error) {
-	masterOf, err := await(ctx, &b.scanBusy, func() (map[string]string, error) {
-		return listW1Masters(b.fs, b.sysfs)
-	})
+	b.mu.Lock()
+	masterOf := b.masterOf
+	if masterOf != nil && b.now().Sub(b.listedAt) >= w1RelistEvery {
+		masterOf = nil
+	}
+	b.mu.Unlock()
+	if masterOf == nil {
+		masterOf, err = await(ctx, &b.scanBusy, func() (map[string]string, error) {
+			return listW1Masters(b.fs, b.sysfs)
+		})
+		if err == nil {
+			b.mu.Lock()
+			b.masterOf, b.listedAt = masterOf, b.now()
+			b.mu.Unlock()
+		}
+	}
 	if err != nil {
 		if err == ErrBusy {
 			err = fmt.Errorf("w1: list the bus masters: the previous listing is still blocked in the kernel: %w", ErrBusy)
@@ -442,39 +476,65 @@ func (b *W1Bulk) readBus(ctx context.Context, master string, devs []int, out []w
 			b.setBus(W1BusStatus{Master: master, Devices: len(bulk), ConvTime: conv})
 		}
 	}
-	for _, i := range bulk {
-		out[i] = b.readDevice(ctx, i)
-	}
-	b.readSingly(ctx, single, out)
+	b.readEach(ctx, bulk, false, false, out)
+	b.readEach(ctx, single, true, true, out) // each converting, as W1.Read does
 	// A device that missed the bulk conversion converts on its own, after
 	// the others were read.
+	var por []int
 	for _, i := range bulk {
-		if errors.Is(out[i].err, ErrPowerOnReset) && ctx.Err() == nil {
-			b.count(func(s *W1BulkStats) { s.SingleReads++ })
-			out[i] = b.readDevice(ctx, i)
+		if errors.Is(out[i].err, ErrPowerOnReset) {
+			por = append(por, i)
 		}
 	}
+	b.readEach(ctx, por, true, false, out)
 }
 
-// readSingly reads devices one at a time, each read converting; a
-// power-on-reset value is read once more at once, as W1.Read does.
-func (b *W1Bulk) readSingly(ctx context.Context, devs []int, out []w1Result) {
-	for _, i := range devs {
+// readEach reads the devices devs one after the other into out, in one
+// goroutine of its own for all of them rather than one per file read. With
+// converting, each read counts in SingleReads (it converts on its own);
+// with reread, a power-on-reset value is read once more at once. It
+// returns when all
+// are read, or at once when ctx is done: then the goroutine stops after the
+// read in flight, whose device stays busy (ErrBusy for the next Read) until
+// the kernel returns, as with W1.Read, and out is left as it was.
+func (b *W1Bulk) readEach(ctx context.Context, devs []int, converting, reread bool, out []w1Result) {
+	if len(devs) == 0 || ctx.Err() != nil {
+		return
+	}
+	res := make([]w1Result, len(devs)) // the goroutine's own: out is not touched once ctx is done
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for k, i := range devs {
+			if ctx.Err() != nil {
+				return
+			}
+			if converting {
+				b.count(func(s *W1BulkStats) { s.SingleReads++ })
+			}
+			res[k] = b.readDevice(i)
+			if reread && errors.Is(res[k].err, ErrPowerOnReset) && ctx.Err() == nil {
+				b.count(func(s *W1BulkStats) { s.SingleReads++ })
+				res[k] = b.readDevice(i)
+			}
+		}
+	}()
+	select {
+	case <-done:
 		if ctx.Err() != nil {
-			return
+			return // stopped part-way: Read returns ctx.Err()
 		}
-		b.count(func(s *W1BulkStats) { s.SingleReads++ })
-		out[i] = b.readDevice(ctx, i)
-		if errors.Is(out[i].err, ErrPowerOnReset) && ctx.Err() == nil {
-			b.count(func(s *W1BulkStats) { s.SingleReads++ })
-			out[i] = b.readDevice(ctx, i)
+		for k, i := range devs {
+			out[i] = res[k]
 		}
+	case <-ctx.Done():
 	}
 }
 
-// readDevice reads and parses one device's w1_slave once.
-func (b *W1Bulk) readDevice(ctx context.Context, i int) w1Result {
-	c, err := b.devs[i].readOnce(ctx)
+// readDevice reads and parses one device's w1_slave once, blocking for as
+// long as the kernel does.
+func (b *W1Bulk) readDevice(i int) w1Result {
+	c, err := b.devs[i].readBlocking()
 	if err != nil {
 		return w1Result{err: err}
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ type fakeW1Therm struct {
 	stateReads  map[string]int      // per master
 	conversions map[string]int      // per device: conversions of its own
 	early       int                 // w1_slave reads while the device was converting
+	dirReads    int                 // ReadDir calls
 	log         []string
 }
 
@@ -206,6 +208,7 @@ func (k *fakeW1Therm) CanWrite(name string) error {
 func (k *fakeW1Therm) ReadDir(name string) ([]string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.dirReads++
 	seen := map[string]bool{}
 	for p := range k.files {
 		if rel, ok := strings.CutPrefix(p, name+string(filepath.Separator)); ok {
@@ -711,6 +714,47 @@ func TestW1BulkMissingDevice(t *testing.T) {
 	}
 }
 
+// TestW1BulkReusesListing: the masters are listed at the first Read, then
+// again only once the listing is w1RelistEvery old or after a Read in which
+// a device failed.
+func TestW1BulkReusesListing(t *testing.T) {
+	t.Parallel()
+	k := newFakeW1Therm(t, "twobus")
+	b := newTestW1Bulk(t, k, "28-000000000003", "28-000000000004", "28-000000000008", "28-000000000009")
+	var mu sync.Mutex
+	now := w1TestTime
+	b.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	listings := func() int { k.mu.Lock(); defer k.mu.Unlock(); return k.dirReads }
+	read := func(wantErr bool) {
+		t.Helper()
+		if _, err := b.Read(context.Background()); (err != nil) != wantErr {
+			t.Fatalf("Read: %v, want an error: %v", err, wantErr)
+		}
+	}
+	for range 3 {
+		read(false)
+	}
+	if n := listings(); n != 1 {
+		t.Errorf("%d listings after 3 Reads, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(w1RelistEvery)
+	mu.Unlock()
+	read(false)
+	if n := listings(); n != 2 {
+		t.Errorf("%d listings after the listing got old, want 2", n)
+	}
+	k.remove("28-000000000004", "w1_slave")
+	read(true) // with the listing it had
+	read(true) // listed again
+	if n := listings(); n != 3 {
+		t.Errorf("%d listings after a device failed, want 3", n)
+	}
+	if s := b.Stats(); s.BulkConversions != 12 || s.Fallbacks != 0 {
+		t.Errorf("Stats %+v, want 12 bulk conversions (2 buses × 6 Reads) and no fallback", s)
+	}
+}
+
 // readAsync runs b.Read(ctx) in a goroutine.
 func readAsync(b *W1Bulk, ctx context.Context) chan error {
 	errc := make(chan error, 1)
@@ -759,6 +803,48 @@ func TestW1BulkCancelWhilePending(t *testing.T) {
 	cancel()
 	if got, err := b.Read(ctx); got != nil || err != context.Canceled {
 		t.Errorf("Read with a cancelled context: %v, %v", got, err)
+	}
+}
+
+// TestW1BulkCancelBlockedDeviceRead blocks one device's w1_slave read in
+// the kernel: Read returns on cancel, the next Read fails that device with
+// ErrBusy and reads the others, and once the kernel returns the device
+// reads again.
+func TestW1BulkCancelBlockedDeviceRead(t *testing.T) {
+	t.Parallel()
+	k := newFakeW1Therm(t, "datasheet")
+	b := newTestW1Bulk(t, k, "28-000000000003", "28-000000000004")
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	var blocked atomic.Bool
+	blocked.Store(true)
+	b.devs[0].readFile = func(name string) ([]byte, error) {
+		if blocked.Load() {
+			entered <- struct{}{}
+			<-gate
+		}
+		return k.ReadFile(name)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := readAsync(b, ctx)
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the device read never started")
+	}
+	cancel()
+	if err := receive(t, errc); err != context.Canceled {
+		t.Errorf("Read after cancel: %v, want context.Canceled", err)
+	}
+	got, err := b.Read(context.Background())
+	if des := deviceErrors(t, err); len(des) != 1 || des[0].Address != "28-000000000003" || !errors.Is(err, ErrBusy) ||
+		len(got) != 1 || got[0].Sensor != "28-000000000004" {
+		t.Errorf("Read while the device is blocked = %+v, %v; want 28-000000000004 read and 28-000000000003 busy", got, err)
+	}
+	blocked.Store(false)
+	close(gate)
+	testenv.WaitFor(t, "the blocked read to end", func() bool { return !b.devs[0].busy.Load() })
+	if got, err := b.Read(context.Background()); err != nil || len(got) != 2 {
+		t.Errorf("Read after the kernel returned = %+v, %v; want both devices", got, err)
 	}
 }
 

@@ -118,7 +118,8 @@ type Client struct {
 
 	sent  atomic.Uint64
 	bytes atomic.Uint64
-	sock  atomic.Pointer[socket] // of the current TCP connection, for quickAck
+	sock  atomic.Pointer[socket]  // of the current TCP connection, for quickAck
+	conn  atomic.Pointer[bufConn] // the current plain TCP connection, for hold and release
 
 	agent     string // sanitised, as in topics
 	agentID   string // as given to New: a reading of another agent is forwarded
@@ -588,6 +589,10 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 	tokens := make([]paho.Token, 0, len(batch))
 	c.issueMu.Lock()
 	defer c.issueMu.Unlock()
+	// The batch's messages go out in one write, not one each (bufConn).
+	conn := c.conn.Load()
+	conn.hold()
+	defer conn.release()
 	var size uint64
 	for i := range batch {
 		select {
@@ -601,6 +606,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 			return c.failed(ErrConnectionChanged)
 		}
 		if i >= window {
+			conn.release() // what is awaited must be out
 			if err := await(tokens[i-window], len(batch)-(i-window)); err != nil {
 				return err
 			}
@@ -608,7 +614,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 		r := &batch[i]
 		topic := c.topicOf(r)
 		if c.haOn && c.forwarded(r) {
-			if err := c.haAnnounce(r, topic); err != nil {
+			if err := c.haAnnounce(r, topic, conn); err != nil {
 				return c.failed(err)
 			}
 		}
@@ -628,6 +634,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 		default:
 		}
 	}
+	conn.release()
 	timer.Reset(publishTimeout)
 	for i := max(0, len(tokens)-window); i < len(tokens); i++ {
 		select {

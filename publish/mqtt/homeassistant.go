@@ -166,8 +166,10 @@ func gatewayStatusTopic(agent string) string { return "kelvin/" + sanitise(agent
 // haAnnounce publishes, retained, the discovery config of a forwarded
 // reading's sensor quantity the first time this connection (or Home
 // Assistant, since it last came online) sees it, and waits for the
-// broker's acknowledgement. It is called by Publish before the reading.
-func (c *Client) haAnnounce(r *reading.Reading, stateTopic string) error {
+// broker's acknowledgement. It is called by Publish before the reading,
+// with the batch's writes held back on conn: they go out with the
+// discovery, before the wait, and are held again after it.
+func (c *Client) haAnnounce(r *reading.Reading, stateTopic string, conn *bufConn) error {
 	k := topicKey{r.Agent, r.Sensor, r.Quantity}
 	c.haMu.Lock()
 	done := c.haAnnounced[k]
@@ -177,7 +179,10 @@ func (c *Client) haAnnounce(r *reading.Reading, stateTopic string) error {
 	}
 	topic, payload := c.haForwarded(r, stateTopic)
 	tok := c.pc.Publish(topic, 1, true, payload)
-	if !tok.WaitTimeout(publishTimeout) {
+	conn.release()
+	acked := tok.WaitTimeout(publishTimeout)
+	conn.hold()
+	if !acked {
 		return fmt.Errorf("home assistant discovery of %s/%s not acknowledged within %v", r.Agent, r.Sensor, publishTimeout)
 	}
 	if err := tok.Error(); err != nil {

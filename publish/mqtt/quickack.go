@@ -29,6 +29,7 @@ func (c *Client) openConn(dialer *net.Dialer, useTLS bool) paho.OpenConnectionFu
 				return nil, err
 			}
 			c.keepSocket(tc.NetConn())
+			c.conn.Store(nil)
 			return &alertConn{Conn: tc}, nil
 		}
 		conn, err := proxy.FromEnvironmentUsing(dialer).Dial("tcp", uri.Host)
@@ -36,7 +37,9 @@ func (c *Client) openConn(dialer *net.Dialer, useTLS bool) paho.OpenConnectionFu
 			return nil, err
 		}
 		c.keepSocket(conn)
-		return conn, nil
+		bc := newBufConn(conn)
+		c.conn.Store(bc)
+		return bc, nil
 	}
 }
 
