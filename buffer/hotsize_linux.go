@@ -8,5 +8,5 @@ func fsSize(dir string) (int64, error) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, err
 	}
-	return int64(st.Blocks) * st.Bsize, nil
+	return int64(st.Blocks) * int64(st.Bsize), nil // Bsize is int32 on 32-bit ARM
 }
