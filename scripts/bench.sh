@@ -40,7 +40,10 @@
 # Environment: COUNT (default 5), WINDOW (seconds, default 30),
 # DISK_WINDOW (seconds, default 60), DISK_COUNT (default 3),
 # START_COUNT (start runs, default COUNT, 9 with TELEGRAF), TELEGRAF,
-# BASELINE, OUT (raw output directory, default a temporary one).
+# BASELINE, OUT (raw output directory, default a temporary one), SIZES
+# (the sensor counts of disk with TELEGRAF, default "8 64"), STRACE=0 (with
+# TELEGRAF: run the agents without strace, so that tracing costs neither
+# anything: CPU and memory only, no fsync count).
 # Needs mosquitto and mosquitto-clients (scripts/test.sh installs them),
 # and strace for disk and for TELEGRAF.
 set -euo pipefail
@@ -164,7 +167,7 @@ bench_agent() {
 	start:) agent_start ;;
 	disk:) agent_disk ;;
 	start:*) peer_start ;;
-	disk:*) peer_disk 8 64 ;;
+	disk:*) peer_disk ${SIZES:-8 64} ;;
 	*:)
 		agent_rss
 		agent_disk
@@ -429,11 +432,16 @@ peer_disk() {
 				IFS='|' read -r topic cmd <<<"$(peer_cmd "$s" "$n" "$interval")"
 				rm -rf "$dir/data" "${RUNTIME_DIRECTORY:?}"/*
 				# shellcheck disable=SC2086 # cmd is split on purpose
-				"${pin0[@]}" "$strace" --seccomp-bpf -f -ttt -e trace=fsync,fdatasync -o "$OUT/strace-$s.txt" -- $cmd 2>>"$OUT/$s.log" &
+				if [ "${STRACE:-1}" = 0 ]; then
+					"${pin0[@]}" sh -c 'exec "$@"' sh $cmd 2>>"$OUT/$s.log" &
+				else
+					"${pin0[@]}" "$strace" --seccomp-bpf -f -ttt -e trace=fsync,fdatasync -o "$OUT/strace-$s.txt" -- $cmd 2>>"$OUT/$s.log" &
+				fi
 				local tpid=$! pid=
+				[ "${STRACE:-1}" = 0 ] && pid=$tpid # exec'd: no tracer in between
 				for _ in $(seq 100); do
-					pid=$(pgrep -P "$tpid" || true)
 					[ -n "$pid" ] && break
+					pid=$(pgrep -P "$tpid" || true)
 					sleep 0.05
 				done
 				sleep 5
@@ -454,7 +462,11 @@ peer_disk() {
 				cpu[$s]+="$(awk -v d=$((t1 - t0)) -v t="$tck" -v w="$WINDOW" 'BEGIN {printf "%.2f", 100*d/t/w}') "
 				mb[$s]+="$(awk -v d=$((w1 - w0)) -v w="$WINDOW" 'BEGIN {printf "%.2f", d*86400/w/1e6}') "
 				# Only the calls inside the window count, not those at start.
-				fs[$s]+="$(awk -v a="$e0" -v b="$e1" -v w="$WINDOW" '/ (fsync|fdatasync)\(/ && $2 >= a && $2 <= b {n++} END {printf "%.0f", n*86400/w}' "$OUT/strace-$s.txt") "
+				if [ "${STRACE:-1}" = 0 ]; then
+					fs[$s]+="– "
+				else
+					fs[$s]+="$(awk -v a="$e0" -v b="$e1" -v w="$WINDOW" '/ (fsync|fdatasync)\(/ && $2 >= a && $2 <= b {n++} END {printf "%.0f", n*86400/w}' "$OUT/strace-$s.txt") "
+				fi
 				# Telegraf's JSON ends in a newline: count topic lines only.
 				rate[$s]+="$(awk -v w="$WINDOW" '/^(kelvin|telegraf)\// && !/\/status / {n++} END {printf "%.1f", n/w}' "$OUT/sub-$s.txt") "
 			done
