@@ -49,6 +49,10 @@ type pageState struct {
 	Agent, Version, Uptime, Link, Outputs string
 	Offline                               bool
 	Cards                                 map[string]cardState
+	// Error is what reading the DOM threw: a page caught between two
+	// renders is read again, and a page that keeps throwing shows it
+	// when the wait gives up.
+	Error string
 }
 
 type cardState struct {
@@ -58,7 +62,7 @@ type cardState struct {
 	Range, Trend                    string
 }
 
-const pageStateJS = `(() => {
+const pageStateJS = `(() => { try {
   const $ = (id) => document.getElementById(id);
   if (!$('agent')) return null; // not loaded yet
   const cards = {};
@@ -73,6 +77,7 @@ const pageStateJS = `(() => {
   }
   return { Agent: $('agent').textContent, Version: $('version').textContent, Uptime: $('uptime').textContent,
     Link: $('link').textContent, Outputs: $('outputs').textContent, Offline: !$('offline').hidden, Cards: cards };
+  } catch (e) { return { Error: String(e) }; }
 })()`
 
 // waitPage polls the page until cond holds, failing after 20 s.
@@ -82,7 +87,7 @@ func (b *browser) waitPage(what string, cond func(p pageState) bool) pageState {
 	for {
 		var p pageState
 		b.eval(pageStateJS, &p)
-		if cond(p) {
+		if p.Error == "" && cond(p) {
 			return p
 		}
 		if time.Now().After(deadline) {
