@@ -227,7 +227,7 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 		return nil, fmt.Errorf("buffer: %w", err)
 	}
 	if hot == "" && cfg.HotDir == HotDirAuto {
-		log.Info("buffer: no hot directory ($RUNTIME_DIRECTORY unset, /run/kelvin not writable): every reading is written to disk", "candidates", o.hotCandidates)
+		log.Info("buffer: no hot directory ($RUNTIME_DIRECTORY unset, /run/kelvin not writable): every reading an output will read is written to disk", "candidates", o.hotCandidates)
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
