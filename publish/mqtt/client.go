@@ -3,7 +3,6 @@ package mqtt
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,7 +77,7 @@ type Client struct {
 	statusTopic string
 	topic       topicTemplate
 
-	// restart is the retained announcement of this start (AnnounceRestart),
+	// restart is the retained announcement of this start (AnnounceSkipped),
 	// published on restartTopic at every connection; nil until set.
 	// restartEpoch is the connection epoch it was last published in.
 	restartMu    sync.Mutex
@@ -691,26 +690,6 @@ func (c *Client) topicOf(r *reading.Reading) string {
 // forwarded reports whether r is another agent's reading.
 func (c *Client) forwarded(r *reading.Reading) bool {
 	return r.Agent != "" && r.Agent != c.agentID
-}
-
-// AnnounceRestart sets the retained message published on
-// kelvin/{agent}/restart at every connection: when this run started and,
-// per sensor whose seqs resumed after a gap (a restart after a crash: seqs
-// are reserved ahead and never reused), the seq it resumed at:
-//
-//	{"started":"2026-12-04T22:00:00Z","seq_resume":{"28-0316a2b8ff01":65537}}
-//
-// A consumer that sees a sensor's seq jump to its seq_resume value knows
-// the gap is a restart, not lost readings. Safe for concurrent use.
-func (c *Client) AnnounceRestart(started time.Time, resumed map[string]uint64) {
-	if resumed == nil {
-		resumed = map[string]uint64{}
-	}
-	b, _ := json.Marshal(struct {
-		Started   time.Time         `json:"started"`
-		SeqResume map[string]uint64 `json:"seq_resume"`
-	}{started.UTC(), resumed})
-	c.setRestart(b)
 }
 
 // setRestart sets the restart announcement and publishes it at once when

@@ -19,7 +19,7 @@ func (c *Client) MirrorGatewayState(agent, state string) {
 }
 
 // MirrorGatewayRestart sets the restart announcement of another agent (as
-// it published it on kelvin/{agent}/restart, see AnnounceRestart),
+// it published it on kelvin/{agent}/restart, see AnnounceSkipped),
 // published retained on that topic. It never blocks; safe for concurrent
 // use.
 func (c *Client) MirrorGatewayRestart(agent string, payload []byte) {

@@ -8,8 +8,10 @@ import (
 )
 
 // AnnounceSkipped sets the retained message published on
-// kelvin/{agent}/restart at every connection, as AnnounceRestart does,
-// with the exact ranges skipped: per sensor of skipped, seqs first..last
+// kelvin/{agent}/restart at every connection (and at once when the
+// connection is already up): when this run started and, after a restart
+// that skipped seqs (a crash: seqs are reserved ahead, never reused), the
+// exact ranges skipped: per sensor of skipped, seqs first..last
 // were reserved by the previous run and never published, and the sensor
 // resumed at last+1 (reading.Restart):
 //
