@@ -275,6 +275,27 @@ agent_rss() {
 
 }
 
+# first_message topic log cmd…: runs cmd (on CPU 0 when pin0 is set) with
+# a subscriber to topic waiting (on CPU 1 when pin1 is set), and prints the
+# milliseconds from its start to the first message; then stops it.
+first_message() {
+	local topic=$1 log=$2
+	shift 2
+	rm -rf "$dir/data"
+	"${pin1[@]}" "$sub" -h 127.0.0.1 -p "$port" -t "$topic" -C 1 -W 20 >/dev/null &
+	local spid=$!
+	sleep 0.5
+	local s0 s1
+	s0=$(date +%s%N)
+	"${pin0[@]}" "$@" >>"$log" 2>&1 &
+	local pid=$!
+	wait "$spid"
+	s1=$(date +%s%N)
+	kill -TERM "$pid"
+	wait "$pid" || true
+	awk -v a="$s0" -v b="$s1" 'BEGIN {printf "%.1f", (b-a)/1e6}'
+}
+
 agent_start() {
 	echo
 	echo "== agent: start → first message at the broker (one sim sensor at 10ms; START_COUNT=$START_COUNT${BASELINE:+; kelvin and the baseline $BASELINE interleaved})"
@@ -285,19 +306,7 @@ agent_start() {
 		for s in kelvin ${BASELINE:+baseline}; do
 			local b=$bin
 			[ "$s" = baseline ] && b=$BASELINE
-			rm -rf "$dir/data"
-			"$sub" -h 127.0.0.1 -p "$port" -t 'kelvin/bench/s0' -C 1 -W 20 >/dev/null &
-			local spid=$!
-			sleep 0.5
-			local s0 s1
-			s0=$(date +%s%N)
-			"$b" run -config "$dir/kelvin.yaml" 2>>"$OUT/$s.log" &
-			local pid=$!
-			wait "$spid"
-			s1=$(date +%s%N)
-			lat[$s]+="$(awk -v a="$s0" -v b="$s1" 'BEGIN {printf "%.1f", (b-a)/1e6}') "
-			kill -TERM "$pid"
-			wait "$pid" || true
+			lat[$s]+="$(first_message kelvin/bench/s0 "$OUT/$s.log" "$b" run -config "$dir/kelvin.yaml") "
 		done
 	done
 	for s in kelvin ${BASELINE:+baseline}; do
@@ -510,20 +519,8 @@ peer_start() {
 			baseline) topic=kelvin/bench/s0 cmd="$BASELINE run -config $dir/kelvin.yaml" ;;
 			telegraf) topic='telegraf/+' cmd="$TELEGRAF --config $dir/telegraf.conf" ;;
 			esac
-			rm -rf "$dir/data"
-			"${pin1[@]}" "$sub" -h 127.0.0.1 -p "$port" -t "$topic" -C 1 -W 20 >/dev/null &
-			local spid=$!
-			sleep 0.5
-			local s0 s1
-			s0=$(date +%s%N)
 			# shellcheck disable=SC2086 # cmd is split on purpose
-			"${pin0[@]}" $cmd 2>>"$OUT/$s.log" &
-			local pid=$!
-			wait "$spid"
-			s1=$(date +%s%N)
-			lat[$s]+="$(awk -v a="$s0" -v b="$s1" 'BEGIN {printf "%.1f", (b-a)/1e6}') "
-			kill -TERM "$pid"
-			wait "$pid" || true
+			lat[$s]+="$(first_message "$topic" "$OUT/$s.log" $cmd) "
 		done
 	done
 	for s in kelvin ${BASELINE:+baseline} telegraf; do
