@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -190,10 +191,20 @@ func WaitForWithin(t testing.TB, d time.Duration, what string, cond func() bool)
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			logGoroutines(t)
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// logGoroutines logs every goroutine's stack (the first 256 KiB), so that
+// a wait that gave up in CI, where it cannot be rerun under a debugger,
+// shows where the program stood.
+func logGoroutines(t testing.TB) {
+	t.Helper()
+	buf := make([]byte, 256<<10)
+	t.Logf("goroutines when the wait gave up:\n%s", buf[:runtime.Stack(buf, true)])
 }
 
 // WaitReturn waits up to 15 s for what (a Run or Serve whose context was
@@ -207,6 +218,7 @@ func WaitReturn(t testing.TB, what string, done <-chan error) {
 			t.Errorf("%s: %v, want nil", what, err)
 		}
 	case <-time.After(15 * time.Second):
+		logGoroutines(t)
 		t.Fatalf("%s did not return within 15s of its context's end", what)
 	}
 }
