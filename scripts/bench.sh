@@ -121,6 +121,12 @@ find_prog() {
 	}
 }
 
+# cpu_ns pid: the CPU time of pid's threads in nanoseconds (the sum of
+# /proc/PID/task/*/schedstat), not in 10 ms clock ticks as /proc/PID/stat
+# counts it: at 8 sensors an agent uses a few ticks a minute, too few to
+# compare two of them.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
+
 median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 
 bench_agent() {
@@ -140,9 +146,6 @@ bench_agent() {
 	local mpid=$!
 	trap 'kill $mpid 2>/dev/null || true; rm -rf "$dir"' RETURN
 	sleep 0.5
-	local tck
-	tck=$(getconf CLK_TCK)
-
 	config() { # sensors interval [hot_dir [page: on|off [broker: up|down]]]
 		local i p=$port
 		[ "${5:-up}" = down ] && p=$(free_port) # nothing listens there: an outage
@@ -251,14 +254,14 @@ agent_rss() {
 			local pid=$!
 			sleep 5
 			local t0 t1
-			t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+			t0=$(cpu_ns "$pid")
 			sleep "$WINDOW"
-			t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+			t1=$(cpu_ns "$pid")
 			rss+=("$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status")")
 			anon+=("$(awk '/RssAnon/ {printf "%.1f", $2/1024}' "/proc/$pid/status")")
-			cpu+=("$(awk -v d=$((t1 - t0)) -v t="$tck" -v w="$WINDOW" 'BEGIN {printf "%.2f", 100*d/t/w}')")
+			cpu+=("$(awk -v d=$((t1 - t0)) -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}')")
 			if [ "$n" != 1 ]; then
-				per+=("$(awk -v d=$((t1 - t0)) -v t="$tck" -v w="$WINDOW" -v n="$n" 'BEGIN {printf "%.0f", 1e6*d/t/(w*n)}')")
+				per+=("$(awk -v d=$((t1 - t0)) -v w="$WINDOW" -v n="$n" 'BEGIN {printf "%.0f", d/1e3/(w*n)}')")
 			fi
 			kill -TERM "$pid"
 			wait "$pid" || true
@@ -322,7 +325,7 @@ mmm() {
 
 # ratio a b prints a/b to two places, or says why there is none.
 ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a/b; else if (a > 0) printf "∞ (Telegraf 0)"; else printf "– (both 0)"}'
+	awk -v a="$1" -v b="$2" 'BEGIN {if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/) printf "–"; else if (b > 0) printf "%.2f", a/b; else if (a > 0) printf "∞ (Telegraf 0)"; else printf "– (both 0)"}'
 }
 
 # col_ratio name: the ratio Kelvin/Telegraf of the medians in the
@@ -458,17 +461,17 @@ peer_disk() {
 				local spid=$!
 				local t0 t1 w0 w1 e0 e1
 				e0=$(date +%s.%N)
-				t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+				t0=$(cpu_ns "$pid")
 				w0=$(awk '/^write_bytes/ {w=$2} /^cancelled_write_bytes/ {c=$2} END {print w-c}' "/proc/$pid/io")
 				sleep "$WINDOW"
 				e1=$(date +%s.%N)
-				t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+				t1=$(cpu_ns "$pid")
 				w1=$(awk '/^write_bytes/ {w=$2} /^cancelled_write_bytes/ {c=$2} END {print w-c}' "/proc/$pid/io")
 				rss[$s]+="$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status") "
 				anon[$s]+="$(awk '/RssAnon/ {printf "%.1f", $2/1024}' "/proc/$pid/status") "
 				kill -TERM "$spid" "$pid"
 				wait "$spid" "$tpid" || true
-				cpu[$s]+="$(awk -v d=$((t1 - t0)) -v t="$tck" -v w="$WINDOW" 'BEGIN {printf "%.2f", 100*d/t/w}') "
+				cpu[$s]+="$(awk -v d=$((t1 - t0)) -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}') "
 				mb[$s]+="$(awk -v d=$((w1 - w0)) -v w="$WINDOW" 'BEGIN {printf "%.2f", d*86400/w/1e6}') "
 				# Only the calls inside the window count, not those at start.
 				if [ "${STRACE:-1}" = 0 ]; then
