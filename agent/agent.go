@@ -584,6 +584,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	readers.Wait()
 	for _, g := range a.groups {
 		g.wait() // a bulk read ends before its bus is closed
+		g.close()
 	}
 	stopFleet()
 	if a.cfg.Fleet != nil && a.cfg.Fleet.Forward {

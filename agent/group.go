@@ -88,6 +88,19 @@ func (g *group) start(ctx context.Context) {
 	g.mu.Unlock()
 }
 
+// close closes the bulk reader, when it keeps files open (sensors.W1Bulk
+// keeps each device's w1_slave open between reads), after wait: at
+// shutdown and before a reload, so a reload does not leak descriptors.
+func (g *group) close() {
+	g.mu.Lock()
+	s := g.sensor
+	g.sensor = nil
+	g.mu.Unlock()
+	if c, ok := s.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}
+
 // wait returns once no bulk read is in flight. After the members stopped
 // reading, the agent waits for it before it closes the buses, so that a
 // shutdown or a reload never closes (or reopens) a bus under a read.

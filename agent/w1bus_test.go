@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -111,5 +112,47 @@ func TestScanReportsBulkConversion(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(bulk); string(got) != "0\n" {
 		t.Errorf("scan wrote to therm_bulk_read: %q", got)
+	}
+}
+
+// TestAgentClosesW1Files: the bulk reader keeps each device's w1_slave open
+// between rounds; when the agent stops (as before a reload), they are all
+// closed.
+func TestAgentClosesW1Files(t *testing.T) {
+	sysfs := t.TempDir()
+	if err := os.CopyFS(sysfs, os.DirFS("testdata/w1")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("test.yaml", []byte(fmt.Sprintf(`
+agent: { id: g, data_dir: %s }
+onewire: { sysfs: %s }
+http: { listen: "" }
+sensors:
+  - { id: a, type: ds18b20, address: 28-000000000191, interval: 1s }
+  - { id: b, type: ds18b20, address: 28-000000000550, interval: 1s }
+`, t.TempDir(), sysfs)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, nil) }()
+	testenv.WaitForWithin(t, 10*time.Second, "a round of reads", func() bool { return a.byID["a"].status().Reads >= 1 })
+	// 28-000000000550 shows the power-on value 85 °C: a failed read,
+	// after which its file is opened afresh each time, not kept.
+	if n := testenv.OpenUnder(t, sysfs); n != 1 {
+		t.Errorf("%d descriptors open on the 1-Wire tree while running, want 1 (the w1_slave that reads well)", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if n := testenv.OpenUnder(t, sysfs); n != 0 {
+		t.Errorf("%d descriptors open on the 1-Wire tree after the agent stopped, want 0", n)
 	}
 }

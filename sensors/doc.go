@@ -31,6 +31,12 @@
 //     375 or 750 ms at 9 to 12 bits (750 ms on a DS18S20). W1.Read does the
 //     file read in a goroutine so it can return when ctx is done, and keeps
 //     at most one read per device outstanding (ErrBusy otherwise).
+//   - W1 and W1Bulk keep each device's w1_slave open between reads and
+//     read it with one pread at offset 0, which makes the kernel run the
+//     attribute's show() (a conversion) again, as a fresh open does (see
+//     sysfsFile). They open it afresh after any failed read, when the
+//     kernel reports the device gone (ENODEV) and, for W1Bulk, when the
+//     bus listing changes; Close closes the files.
 //   - A read returns 0 bytes when the conversion or the read failed or a bulk
 //     conversion is pending (ErrBadData, "empty read"). Kernels since the
 //     2020 w1_therm rework retry a CRC mismatch five times and then return

@@ -311,6 +311,13 @@ type W1 struct {
 	now     func() time.Time
 	// readFile reads the w1_slave file; tests replace it.
 	readFile func(name string) ([]byte, error)
+	// slave is w1_slave kept open between reads, when W1 reads it itself
+	// (not through a W1Bulk).
+	slave *sysfsFile
+	// drop makes the next readFile open w1_slave afresh (after a failed
+	// read: see sysfsFile); close closes it for good (Close). Either may
+	// be nil.
+	drop, close func()
 	// busy is set while a read of w1_slave is in flight, possibly still
 	// blocked in the kernel after Read gave up on it.
 	busy atomic.Bool
@@ -334,13 +341,29 @@ func NewW1(sysfs, address string, now func() time.Time) (*W1, error) {
 	if now == nil {
 		now = wallclock.Now
 	}
+	path := filepath.Join(sysfs, address, "w1_slave")
+	f := newSysfsFile(path, os.O_RDONLY)
+	drop := func() { f.Close() }
 	return &W1{
 		address:  address,
 		family:   family,
-		path:     filepath.Join(sysfs, address, "w1_slave"),
+		path:     path,
 		now:      now,
-		readFile: readSysfs,
+		slave:    f,
+		readFile: func(string) ([]byte, error) { return f.ReadFile() },
+		drop:     drop,
+		close:    drop,
 	}, nil
+}
+
+// Close closes w1_slave, which W1 keeps open between reads (one pread per
+// read). A read still blocked in the kernel closes it when it returns; a
+// Read after Close opens the file again. It returns nil.
+func (w *W1) Close() error {
+	if w.close != nil {
+		w.close()
+	}
+	return nil
 }
 
 // Address returns the device name, e.g. 28-0316a2b8ff01.
@@ -397,8 +420,18 @@ func (w *W1) readBlocking() (float64, error) {
 }
 
 // parse turns the outcome of a read of w1_slave into a temperature or a
-// *DeviceError.
+// *DeviceError. After any failure but ErrBusy the next read opens
+// w1_slave afresh, as every read did before the file was kept open.
 func (w *W1) parse(data []byte, err error) (float64, error) {
+	c, err := w.parseResult(data, err)
+	if err != nil && !errors.Is(err, ErrBusy) && w.drop != nil {
+		w.drop()
+	}
+	return c, err
+}
+
+// parseResult is parse without dropping the file.
+func (w *W1) parseResult(data []byte, err error) (float64, error) {
 	switch {
 	case err == nil:
 	case err == ErrBusy:

@@ -2,7 +2,6 @@ package sensors
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,6 +94,75 @@ func (osW1FS) ReadDir(name string) ([]string, error) {
 	return names, err
 }
 
+// keptW1FS is osW1FS keeping the files it reads or writes open between
+// calls (sysfsFile): w1_slave, therm_bulk_read and w1_master_slaves cost
+// one pread or pwrite each instead of an open, a read or write, and a
+// close. It keeps at most two descriptors per file name W1Bulk uses (its
+// devices' and their masters'), until drop or Close.
+type keptW1FS struct {
+	osW1FS
+
+	mu    sync.Mutex
+	files map[keptKey]*sysfsFile
+}
+
+// keptKey names a kept file: its path and how it is opened.
+type keptKey struct {
+	name  string
+	flags int
+}
+
+func newKeptW1FS() *keptW1FS { return &keptW1FS{files: map[keptKey]*sysfsFile{}} }
+
+func (k *keptW1FS) file(name string, flags int) *sysfsFile {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key := keptKey{name, flags}
+	f, ok := k.files[key]
+	if !ok {
+		f = newSysfsFile(name, flags)
+		k.files[key] = f
+	}
+	return f
+}
+
+func (k *keptW1FS) ReadFile(name string) ([]byte, error) {
+	return k.file(name, os.O_RDONLY).ReadFile()
+}
+
+func (k *keptW1FS) WriteFile(name string, data []byte) error {
+	return k.file(name, os.O_WRONLY).WriteFile(data)
+}
+
+// drop closes the kept descriptors of name: the next read opens it afresh.
+func (k *keptW1FS) drop(name string) {
+	k.mu.Lock()
+	var fs []*sysfsFile
+	for key, f := range k.files {
+		if key.name == name {
+			fs = append(fs, f)
+			delete(k.files, key)
+		}
+	}
+	k.mu.Unlock()
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
+// Close closes every kept descriptor; the files are opened again if used
+// again.
+func (k *keptW1FS) Close() error {
+	k.mu.Lock()
+	fs := k.files
+	k.files = map[keptKey]*sysfsFile{}
+	k.mu.Unlock()
+	for _, f := range fs {
+		f.Close()
+	}
+	return nil
+}
+
 // W1BulkStats counts what a W1Bulk did since NewW1Bulk; see W1Bulk.Stats.
 type W1BulkStats struct {
 	// BulkConversions counts the bulk conversions used: one per bus per
@@ -167,6 +235,13 @@ type W1BulkStats struct {
 //     a second bus the file is missing and its devices are read one at a
 //     time.
 //
+// Files: each device's w1_slave and each master's therm_bulk_read stay open
+// between Reads (one pread or pwrite each per Read; see sysfsFile), at most
+// one descriptor per device and two per master. They are opened afresh
+// after a failed read, when the kernel reports a device gone, and when a
+// new listing of the masters differs from the previous one; Close closes
+// them (the agent does at shutdown and reload).
+//
 // Read may be called from several goroutines; like W1, it keeps at most one
 // kernel operation per device and per bus outstanding (ErrBusy otherwise).
 type W1Bulk struct {
@@ -180,9 +255,11 @@ type W1Bulk struct {
 	scanBusy atomic.Bool // listing the masters
 
 	mu       sync.Mutex
-	masterOf map[string]string       // the latest listing (see groups); nil: list again
-	listedAt time.Time               // when masterOf was listed
-	busBusy  map[string]*atomic.Bool // per master: a trigger or poll in flight
+	masterOf map[string]string        // the latest listing (see groups); nil: list again
+	listedAt time.Time                // when masterOf was listed
+	listed   map[string]string        // the latest listing made, kept when masterOf is dropped
+	convs    map[string]time.Duration // per device: conv_time, read once per listing
+	busBusy  map[string]*atomic.Bool  // per master: a trigger or poll in flight
 	stats    W1BulkStats
 	buses    map[string]W1BusStatus // per master: the latest Read's outcome
 	onBus    func(W1BusStatus)      // see OnBusChange; nil: nobody asks
@@ -209,7 +286,7 @@ func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk,
 	b := &W1Bulk{
 		sysfs:     sysfs,
 		now:       now,
-		fs:        osW1FS{},
+		fs:        newKeptW1FS(),
 		pollEvery: w1BulkPollEvery,
 		margin:    w1BulkMargin,
 		busBusy:   map[string]*atomic.Bool{},
@@ -227,6 +304,8 @@ func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk,
 		default:
 			seen[a] = true
 			w.readFile = func(name string) ([]byte, error) { return b.fs.ReadFile(name) }
+			w.drop = func() { b.drop(w.path) }
+			w.slave, w.close = nil, nil // Close closes b.fs
 			b.devs = append(b.devs, w)
 		}
 	}
@@ -234,6 +313,25 @@ func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk,
 		return nil, errors.Join(errs...)
 	}
 	return b, nil
+}
+
+// Close closes the files W1Bulk keeps open between Reads (each device's
+// w1_slave, the masters' therm_bulk_read and w1_master_slaves). Kernel
+// operations still blocked close theirs when they return. A Read after
+// Close opens the files again. It returns nil.
+func (b *W1Bulk) Close() error {
+	if c, ok := b.fs.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// drop makes the next read of name open it afresh, when b.fs keeps files
+// open.
+func (b *W1Bulk) drop(name string) {
+	if d, ok := b.fs.(interface{ drop(string) }); ok {
+		d.drop(name)
+	}
 }
 
 // Addresses returns the device names, in the order of NewW1Bulk and of the
@@ -320,19 +418,33 @@ func (b *W1Bulk) Read(ctx context.Context) ([]reading.Reading, error) {
 		b.fallback(err)
 	}
 
+	// The kernel operations of a round run in one goroutine, or one per
+	// bus (and one for the devices no master lists) when there are
+	// several: buses convert at the same time. Inside it every file is
+	// read or written in turn, blocking. Read waits for it or for ctx:
+	// a blocked read cannot be interrupted, so only a goroutine of its own
+	// lets Read return on time and leave it behind; it stops after the
+	// operation in flight (every step checks ctx), whose device or bus
+	// stays busy until the kernel returns.
 	results := make([]w1Result, len(b.devs))
-	var wg sync.WaitGroup
-	for k, bus := range buses {
-		if k == len(buses)-1 && len(orphans) == 0 {
-			b.readBus(ctx, bus.master, bus.devs, results) // the last in this goroutine
-			break
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for k, bus := range buses {
+			if k == len(buses)-1 && len(orphans) == 0 {
+				b.readBus(ctx, bus.master, bus.devs, results) // the last in this goroutine
+				break
+			}
+			wg.Go(func() { b.readBus(ctx, bus.master, bus.devs, results) })
 		}
-		wg.Go(func() { b.readBus(ctx, bus.master, bus.devs, results) })
-	}
-	if len(orphans) > 0 {
 		b.readEach(ctx, orphans, true, true, results) // each converting, as W1.Read does
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
-	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -387,8 +499,17 @@ func (b *W1Bulk) groups(ctx context.Context) (buses []w1BusDevs, orphans []int, 
 		})
 		if err == nil {
 			b.mu.Lock()
-			b.masterOf, b.listedAt = masterOf, b.now()
+			changed := !maps.Equal(b.listed, masterOf)
+			b.masterOf, b.listed, b.listedAt = masterOf, masterOf, b.now()
+			b.convs = nil // read conv_time again
 			b.mu.Unlock()
+			if changed {
+				// A device gone, moved or back: every file opens
+				// afresh at its next read.
+				if c, ok := b.fs.(interface{ Close() error }); ok {
+					c.Close()
+				}
+			}
 		}
 	}
 	if err != nil {
@@ -429,7 +550,7 @@ func listW1Masters(fsys w1fs, sysfs string) (map[string]string, error) {
 		if !strings.HasPrefix(m, "w1_bus_master") {
 			continue
 		}
-		data, err := fsys.ReadFile(filepath.Join(sysfs, m, "w1_master_slaves"))
+		data, err := readSysfsVia(fsys, filepath.Join(sysfs, m, "w1_master_slaves"))
 		if err != nil {
 			continue
 		}
@@ -489,45 +610,24 @@ func (b *W1Bulk) readBus(ctx context.Context, master string, devs []int, out []w
 	b.readEach(ctx, por, true, false, out)
 }
 
-// readEach reads the devices devs one after the other into out, in one
-// goroutine of its own for all of them rather than one per file read. With
+// readEach reads the devices devs one after the other into out, in the
+// caller's goroutine, blocking for as long as the kernel does. With
 // converting, each read counts in SingleReads (it converts on its own);
-// with reread, a power-on-reset value is read once more at once. It
-// returns when all
-// are read, or at once when ctx is done: then the goroutine stops after the
-// read in flight, whose device stays busy (ErrBusy for the next Read) until
-// the kernel returns, as with W1.Read, and out is left as it was.
+// with reread, a power-on-reset value is read once more at once. It stops
+// before the next device once ctx is done.
 func (b *W1Bulk) readEach(ctx context.Context, devs []int, converting, reread bool, out []w1Result) {
-	if len(devs) == 0 || ctx.Err() != nil {
-		return
-	}
-	res := make([]w1Result, len(devs)) // the goroutine's own: out is not touched once ctx is done
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for k, i := range devs {
-			if ctx.Err() != nil {
-				return
-			}
-			if converting {
-				b.count(func(s *W1BulkStats) { s.SingleReads++ })
-			}
-			res[k] = b.readDevice(i)
-			if reread && errors.Is(res[k].err, ErrPowerOnReset) && ctx.Err() == nil {
-				b.count(func(s *W1BulkStats) { s.SingleReads++ })
-				res[k] = b.readDevice(i)
-			}
-		}
-	}()
-	select {
-	case <-done:
+	for _, i := range devs {
 		if ctx.Err() != nil {
-			return // stopped part-way: Read returns ctx.Err()
+			return
 		}
-		for k, i := range devs {
-			out[i] = res[k]
+		if converting {
+			b.count(func(s *W1BulkStats) { s.SingleReads++ })
 		}
-	case <-ctx.Done():
+		out[i] = b.readDevice(i)
+		if reread && errors.Is(out[i].err, ErrPowerOnReset) && ctx.Err() == nil {
+			b.count(func(s *W1BulkStats) { s.SingleReads++ })
+			out[i] = b.readDevice(i)
+		}
 	}
 }
 
@@ -550,55 +650,51 @@ func (b *W1Bulk) readDevice(i int) w1Result {
 // previous trigger or poll still blocked), or any other reason to fall
 // back.
 func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) (time.Duration, error) {
-	busy := b.busFlag(master)
-	file := filepath.Join(b.sysfs, master, "therm_bulk_read")
-	type trigger struct {
-		at   time.Time     // when the trigger was written
-		conv time.Duration // the slowest device's conversion time
+	if err := ctx.Err(); err != nil {
+		return w1DefaultConvTime, err
 	}
-	t, err := await(ctx, busy, func() (trigger, error) {
-		var conv time.Duration
-		for _, i := range bulk {
-			conv = max(conv, b.convTime(b.devs[i].address))
-		}
-		at := time.Now()
-		return trigger{at, conv}, b.fs.WriteFile(file, []byte(w1BulkTrigger))
-	})
-	conv := cmp.Or(t.conv, w1DefaultConvTime)
+	// The bus stays busy from the trigger to the end of the wait, also
+	// when Read gave up on it while the kernel blocked.
+	busy := b.busFlag(master)
+	if !busy.CompareAndSwap(false, true) {
+		return w1DefaultConvTime, fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
+	}
+	defer busy.Store(false)
+	file := filepath.Join(b.sysfs, master, "therm_bulk_read")
+	var conv time.Duration // the slowest device's conversion time
+	for _, i := range bulk {
+		conv = max(conv, b.convTime(b.devs[i].address))
+	}
+	at := time.Now() // when the trigger was written
+	err := b.fs.WriteFile(file, []byte(w1BulkTrigger))
 	switch {
+	case ctx.Err() != nil:
+		return conv, ctx.Err()
 	case err == nil:
-	case err == ErrBusy:
-		return conv, fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
-	case err == ctx.Err():
-		return conv, err
 	case errors.Is(err, fs.ErrNotExist):
 		return conv, fmt.Errorf("%s: %w", w1NoBulkFile, err)
 	default:
 		return conv, fmt.Errorf("trigger a bulk conversion: %w", err)
 	}
-	deadline := t.at.Add(t.conv + b.margin)
+	deadline := at.Add(conv + b.margin)
 	for {
-		state, err := await(ctx, busy, func() (int, error) {
-			data, err := b.fs.ReadFile(file)
-			if err != nil {
-				return 0, err
-			}
-			return parseW1BulkState(data)
-		})
+		data, err := b.fs.ReadFile(file)
+		state := 0
+		if err == nil {
+			state, err = parseW1BulkState(data)
+		}
 		switch {
-		case err == ErrBusy:
-			return conv, fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
-		case err == ctx.Err() && err != nil:
-			return conv, err
+		case ctx.Err() != nil:
+			return conv, ctx.Err()
 		case err != nil:
 			return conv, fmt.Errorf("read therm_bulk_read: %w", err)
 		case state == 1:
-			return conv, ctxsleep.Sleep(ctx, time.Until(t.at.Add(t.conv)))
+			return conv, ctxsleep.Sleep(ctx, time.Until(at.Add(conv)))
 		case state == 0:
 			return conv, errors.New("therm_bulk_read reads 0 after the trigger: no conversion started")
 		case !time.Now().Before(deadline):
 			return conv, fmt.Errorf("therm_bulk_read still reads -1 %v after the trigger: %w",
-				time.Since(t.at).Round(time.Millisecond), errW1BulkTimeout)
+				time.Since(at).Round(time.Millisecond), errW1BulkTimeout)
 		}
 		if err := ctxsleep.Sleep(ctx, b.pollEvery); err != nil {
 			return conv, err
@@ -607,17 +703,38 @@ func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) (time.D
 }
 
 // convTime returns a device's conversion time from its conv_time file, or
-// w1DefaultConvTime when that cannot be read.
+// w1DefaultConvTime when that cannot be read. The file is read once per
+// listing of the masters (at most w1RelistEvery apart): it changes only
+// when someone writes the device's resolution.
 func (b *W1Bulk) convTime(address string) time.Duration {
-	data, err := b.fs.ReadFile(filepath.Join(b.sysfs, address, "conv_time"))
-	if err != nil {
-		return w1DefaultConvTime
+	b.mu.Lock()
+	d, ok := b.convs[address]
+	b.mu.Unlock()
+	if ok {
+		return d
 	}
-	d, err := parseW1ConvTime(data)
-	if err != nil {
-		return w1DefaultConvTime
+	d = w1DefaultConvTime
+	if data, err := readSysfsVia(b.fs, filepath.Join(b.sysfs, address, "conv_time")); err == nil {
+		if v, err := parseW1ConvTime(data); err == nil {
+			d = v
+		}
 	}
+	b.mu.Lock()
+	if b.convs == nil {
+		b.convs = map[string]time.Duration{}
+	}
+	b.convs[address] = d
+	b.mu.Unlock()
 	return d
+}
+
+// readSysfsVia reads name once through fsys without keeping it open: for
+// the files read once per listing.
+func readSysfsVia(fsys w1fs, name string) ([]byte, error) {
+	if k, ok := fsys.(*keptW1FS); ok {
+		return k.osW1FS.ReadFile(name)
+	}
+	return fsys.ReadFile(name)
 }
 
 // parseW1BulkState parses the contents of therm_bulk_read, "%d\n" in

@@ -215,6 +215,7 @@ func ScanW1(ctx context.Context, sysfs string, now func() time.Time) ([]W1Found,
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			rs, rerr := w.Read(rctx)
 			cancel()
+			w.Close()
 			if rerr != nil {
 				f.Err = rerr
 			} else if len(rs) > 0 {
