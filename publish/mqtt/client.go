@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -621,6 +622,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 		buf = c.format.Append(buf, r)
 		payload := buf[start:len(buf):len(buf)]
 		size += uint64(len(payload))
+		conn.expect()
 		tok := c.pc.Publish(topic, c.qos, c.retain, payload)
 		tokens = append(tokens, tok)
 		// paho blocks up to its write timeout handing a message to a stalled
@@ -633,6 +635,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 		default:
 		}
 	}
+	drainWriter(ctx, conn, changed)
 	conn.release()
 	timer.Reset(publishTimeout)
 	for i := max(0, len(tokens)-window); i < len(tokens); i++ {
@@ -654,6 +657,29 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 	c.sent.Add(uint64(len(batch)))
 	c.bytes.Add(size)
 	return nil
+}
+
+// maxYields bounds the yields of drainWriter: with one P, paho's writer has
+// taken every message after one or two.
+const maxYields = 16
+
+// drainWriter lets paho's writer goroutine take the messages Publish issued
+// before conn is released, so that a batch goes out in one write: with one
+// P, the writer runs only when the publishing goroutine yields, and the last
+// messages of a batch would follow the release in writes of their own. It
+// yields at most maxYields times, and stops when ctx is done or the
+// connection changed (the writer may then never take them).
+func drainWriter(ctx context.Context, conn *bufConn, changed <-chan struct{}) {
+	for i := 0; i < maxYields && conn.unwritten() > 0; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			return
+		default:
+		}
+		runtime.Gosched()
+	}
 }
 
 // failed records a publish failure for Status and returns it wrapped.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -336,4 +337,54 @@ func TestRestartAnnouncedWhenConnected(t *testing.T) {
 	testenv.WaitFor(t, "the skipped range announced while connected", func() bool {
 		return retained(t, m.URL, "kelvin/a5/restart").Payload == want
 	})
+}
+
+// TestPublishBatchInOneWrite: with one P, as the agent runs, each batch
+// reaches the broker in one write call, and batches in a row arrive intact
+// and in order.
+func TestPublishBatchInOneWrite(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	for _, qos := range []int{0, 1} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+			agent := fmt.Sprintf("onewrite-%d", qos)
+			status := "kelvin/" + agent + "/status"
+			sub := subscribe(t, m.URL, "kelvin/"+agent+"/#", 1)
+			cfg := DefaultConfig()
+			cfg.URL, cfg.QoS = m.URL, qos
+			c := start(t, cfg, agent)
+			c.waitConnected(t)
+			// The "online" status is written before the batches.
+			sub.wait(t, "online", func(ms []msg) bool { return len(ms) > 0 })
+			conn := c.conn.Load()
+			if conn == nil {
+				t.Fatal("no bufConn for a tcp:// broker")
+			}
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+
+			const batches, n = 5, 8
+			all := testReadings(agent, batches*n)
+			for b := range batches {
+				before := conn.writeCalls()
+				c.publish(t, all[b*n:(b+1)*n])
+				if w := conn.writeCalls() - before; w != 1 {
+					t.Errorf("batch %d of %d messages went out in %d writes, want 1", b+1, n, w)
+				}
+			}
+			var got []msg
+			sub.wait(t, fmt.Sprintf("%d readings", len(all)), func(ms []msg) bool {
+				got = got[:0]
+				for _, m := range ms {
+					if m.Topic != status {
+						got = append(got, m)
+					}
+				}
+				return len(got) >= len(all)
+			})
+			for i, r := range all {
+				if !sameJSON(t, got[i].Payload, string(r.AppendJSON(nil))) {
+					t.Fatalf("message %d: %s, want %s", i, got[i].Payload, r.AppendJSON(nil))
+				}
+			}
+		})
+	}
 }
