@@ -90,6 +90,11 @@ type Client struct {
 	// Owned by the goroutine calling Publish.
 	topics  map[topicKey]string
 	scratch []byte
+	timer   *time.Timer  // Publish's acknowledgement timeout, stopped between calls
+	tokens  []paho.Token // of the batch, cleared between calls
+	// payloads is the buffer of the last batch's payloads when paho holds
+	// none of them any more (that batch was acknowledged), nil otherwise.
+	payloads []byte
 
 	// issueMu is held by Publish while it hands messages to paho.
 	issueMu sync.Mutex
@@ -197,7 +202,9 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		changed:      make(chan struct{}),
 		lost:         make(chan struct{}, 1),
 		jitter:       func(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) },
+		timer:        time.NewTimer(publishTimeout),
 	}
+	c.timer.Stop()
 
 	c.clientID = strings.ReplaceAll(cfg.ClientID, "{agent}", agent)
 	o := paho.NewClientOptions().
@@ -561,7 +568,8 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 	if c.qos == 2 {
 		window = maxInflightQoS2
 	}
-	timer := time.NewTimer(publishTimeout)
+	timer := c.timer
+	timer.Reset(publishTimeout)
 	defer timer.Stop()
 	// await waits for one token; the 10 s restart at each acknowledgement.
 	await := func(tok paho.Token, left int) error {
@@ -584,9 +592,20 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 
 	// One buffer for the payloads of the batch, each a full slice of it
 	// that paho may hold until acknowledged (or resent after a reconnect):
-	// when the buffer grows, earlier payloads keep the old array.
-	buf := make([]byte, 0, len(batch)*192)
-	tokens := make([]paho.Token, 0, len(batch))
+	// when the buffer grows, earlier payloads keep the old array. The
+	// buffer of the previous batch is reused only when that batch was
+	// acknowledged (c.payloads is then set); after a failure paho may still
+	// hold a payload, and this batch gets a new one.
+	buf := c.payloads[:0]
+	c.payloads = nil
+	if want := len(batch) * 192; cap(buf) < want {
+		buf = make([]byte, 0, want)
+	}
+	tokens := c.tokens[:0]
+	defer func() {
+		clear(tokens)
+		c.tokens = tokens[:0]
+	}()
 	c.issueMu.Lock()
 	defer c.issueMu.Unlock()
 	// The batch's messages go out in one write, not one each (bufConn).
@@ -656,6 +675,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 	}
 	c.sent.Add(uint64(len(batch)))
 	c.bytes.Add(size)
+	c.payloads = buf // every message was acknowledged: paho holds none
 	return nil
 }
 
