@@ -56,7 +56,21 @@ func newBufConn(conn net.Conn) *bufConn {
 	return &bufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBufSize)}
 }
 
-func (c *bufConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+// Read reads through the buffer. After a held write failed and closed the
+// connection, it returns that write's error rather than the close's: paho
+// takes "use of closed network connection" for a close of its own and ends
+// its reader silently, and would notice the loss only at its next write.
+func (c *bufConn) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	if err != nil {
+		c.mu.Lock()
+		if c.err != nil {
+			err = c.err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
 
 func (c *bufConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
