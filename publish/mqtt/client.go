@@ -211,8 +211,8 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		AddBroker(u.String()).
 		SetClientID(c.clientID).
 		SetProtocolVersion(4).
-		SetCleanSession(true).
-		SetStore(paho.NewMemoryStore()).
+		SetCleanSession(true). // noStore relies on it
+		SetStore(noStore{}).   // see store.go: a clean session never resends from it
 		SetOrderMatters(false).
 		SetConnectTimeout(connectTimeout).
 		SetDialer(&net.Dialer{Timeout: connectTimeout, KeepAlive: keepAlive}).
