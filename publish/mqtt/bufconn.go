@@ -15,6 +15,10 @@ const (
 	maxHeld = 64 << 10
 )
 
+// packetPublish is the MQTT control packet type of PUBLISH, the high nibble
+// of a packet's first byte.
+const packetPublish = 3
+
 // bufConn is a plain TCP connection to the broker with a read buffer and
 // writes that can be held back and sent together.
 //
@@ -26,12 +30,15 @@ const (
 // Writes: paho writes each PUBLISH with a write call of its own, and on
 // loopback or a LAN each one is a TCP segment that both ends process. While
 // Client.Publish issues a batch it holds the writes back (hold) and then
-// sends them in one call (release): a round of 8 readings is one or two
-// segments instead of 8. Writes outside hold/release go out at once, as
-// before. A write held back reports success; if the write that sends it
-// fails, the connection is closed, so that paho sees the loss on its next
-// read or write and the batch is sent again. (A TLS connection buffers its
-// reads itself and is not wrapped.)
+// sends them in one call (release): a round of 8 readings is one segment
+// instead of 8. paho hands each PUBLISH to a writer goroutine, which may not
+// have taken the last messages of a batch when Publish is done issuing
+// them, so Publish counts what it issues (expect) and, before releasing,
+// lets the writer run until none is left unwritten. Writes outside
+// hold/release go out at once, as before. A write held back reports
+// success; if the write that sends it fails, the connection is closed, so
+// that paho sees the loss on its next read or write and the batch is sent
+// again. (A TLS connection buffers its reads itself and is not wrapped.)
 type bufConn struct {
 	net.Conn
 	r *bufio.Reader
@@ -39,6 +46,8 @@ type bufConn struct {
 	mu       sync.Mutex
 	held     bool
 	w        []byte    // held back
+	pending  int       // PUBLISH packets expected and not yet written
+	writes   int       // write calls on the connection, for tests
 	err      error     // of the failed write that closed the connection
 	deadline time.Time // paho's write deadline
 }
@@ -47,13 +56,31 @@ func newBufConn(conn net.Conn) *bufConn {
 	return &bufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBufSize)}
 }
 
-func (c *bufConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+// Read reads through the buffer. After a held write failed and closed the
+// connection, it returns that write's error rather than the close's: paho
+// takes "use of closed network connection" for a close of its own and ends
+// its reader silently, and would notice the loss only at its next write.
+func (c *bufConn) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	if err != nil {
+		c.mu.Lock()
+		if c.err != nil {
+			err = c.err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
 
 func (c *bufConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return 0, c.err
+	}
+	// paho writes each packet in one call; its first byte is the type.
+	if c.pending > 0 && len(b) > 0 && b[0]>>4 == packetPublish {
+		c.pending--
 	}
 	if c.held && len(c.w)+len(b) <= maxHeld {
 		c.w = append(c.w, b...)
@@ -62,6 +89,7 @@ func (c *bufConn) Write(b []byte) (int, error) {
 	if err := c.flushLocked(); err != nil {
 		return 0, err
 	}
+	c.writes++
 	return c.Conn.Write(b)
 }
 
@@ -88,7 +116,39 @@ func (c *bufConn) hold() {
 	}
 	c.mu.Lock()
 	c.held = true
+	c.pending = 0
 	c.mu.Unlock()
+}
+
+// expect counts one more PUBLISH packet on its way to Write: call it before
+// handing the message to paho. A nil c does nothing.
+func (c *bufConn) expect() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.pending++
+	c.mu.Unlock()
+}
+
+// unwritten returns how many of the PUBLISH packets expected since hold
+// have not been written yet (a packet of another goroutine may be counted
+// in their place: it makes the release early, never late). A nil c has
+// none.
+func (c *bufConn) unwritten() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending
+}
+
+// writeCalls returns how many write calls went to the connection.
+func (c *bufConn) writeCalls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
 }
 
 // release sends what was held back, within writeTimeout, and lets writes
@@ -110,6 +170,7 @@ func (c *bufConn) flushLocked() error {
 		return nil
 	}
 	c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	c.writes++
 	_, err := c.Conn.Write(c.w)
 	c.Conn.SetWriteDeadline(c.deadline)
 	c.w = c.w[:0]

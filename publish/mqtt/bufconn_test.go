@@ -71,24 +71,35 @@ func TestBufConnHoldsWritesUntilRelease(t *testing.T) {
 	}
 }
 
-// failingConn is a connection whose writes fail.
+// failingConn is a connection whose writes fail and whose reads wait for
+// Close, then fail as a closed net.Conn's do.
 type failingConn struct {
 	net.Conn
-	closed bool
+	closed   bool
+	closedCh chan struct{}
 }
 
 var errWriteFailed = errors.New("write failed")
 
+func newFailingConn() *failingConn { return &failingConn{closedCh: make(chan struct{})} }
+
+func (f *failingConn) Read([]byte) (int, error)         { <-f.closedCh; return 0, net.ErrClosed }
 func (f *failingConn) Write([]byte) (int, error)        { return 0, errWriteFailed }
 func (f *failingConn) SetWriteDeadline(time.Time) error { return nil }
-func (f *failingConn) Close() error                     { f.closed = true; return nil }
+func (f *failingConn) Close() error                     { f.closed = true; close(f.closedCh); return nil }
 
 // TestBufConnFailedReleaseClosesTheConnection: a release whose write fails
-// closes the connection, so that paho sees the loss, and every later write
-// fails with that error.
+// closes the connection, so that paho sees the loss: the read paho has
+// waiting fails with the write's error (not with the close's, which paho
+// would take for its own and ignore), and so does every later write.
 func TestBufConnFailedReleaseClosesTheConnection(t *testing.T) {
-	f := &failingConn{}
+	f := newFailingConn()
 	c := newBufConn(f)
+	read := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		read <- err
+	}()
 	c.hold()
 	if _, err := c.Write([]byte("held")); err != nil {
 		t.Fatalf("held Write: %v", err)
@@ -96,6 +107,9 @@ func TestBufConnFailedReleaseClosesTheConnection(t *testing.T) {
 	c.release()
 	if !f.closed {
 		t.Error("connection not closed after the held write failed")
+	}
+	if err := <-read; !errors.Is(err, errWriteFailed) {
+		t.Errorf("Read after the failure: %v, want %v", err, errWriteFailed)
 	}
 	if _, err := c.Write([]byte("next")); !errors.Is(err, errWriteFailed) {
 		t.Errorf("Write after the failure: %v, want %v", err, errWriteFailed)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,6 +90,11 @@ type Client struct {
 	// Owned by the goroutine calling Publish.
 	topics  map[topicKey]string
 	scratch []byte
+	timer   *time.Timer  // Publish's acknowledgement timeout, stopped between calls
+	tokens  []paho.Token // of the batch, cleared between calls
+	// payloads is the buffer of the last batch's payloads when paho holds
+	// none of them any more (that batch was acknowledged), nil otherwise.
+	payloads []byte
 
 	// issueMu is held by Publish while it hands messages to paho.
 	issueMu sync.Mutex
@@ -196,15 +202,17 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		changed:      make(chan struct{}),
 		lost:         make(chan struct{}, 1),
 		jitter:       func(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) },
+		timer:        time.NewTimer(publishTimeout),
 	}
+	c.timer.Stop()
 
 	c.clientID = strings.ReplaceAll(cfg.ClientID, "{agent}", agent)
 	o := paho.NewClientOptions().
 		AddBroker(u.String()).
 		SetClientID(c.clientID).
 		SetProtocolVersion(4).
-		SetCleanSession(true).
-		SetStore(paho.NewMemoryStore()).
+		SetCleanSession(true). // noStore relies on it
+		SetStore(noStore{}).   // see store.go: a clean session never resends from it
 		SetOrderMatters(false).
 		SetConnectTimeout(connectTimeout).
 		SetDialer(&net.Dialer{Timeout: connectTimeout, KeepAlive: keepAlive}).
@@ -560,7 +568,8 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 	if c.qos == 2 {
 		window = maxInflightQoS2
 	}
-	timer := time.NewTimer(publishTimeout)
+	timer := c.timer
+	timer.Reset(publishTimeout)
 	defer timer.Stop()
 	// await waits for one token; the 10 s restart at each acknowledgement.
 	await := func(tok paho.Token, left int) error {
@@ -583,9 +592,20 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 
 	// One buffer for the payloads of the batch, each a full slice of it
 	// that paho may hold until acknowledged (or resent after a reconnect):
-	// when the buffer grows, earlier payloads keep the old array.
-	buf := make([]byte, 0, len(batch)*192)
-	tokens := make([]paho.Token, 0, len(batch))
+	// when the buffer grows, earlier payloads keep the old array. The
+	// buffer of the previous batch is reused only when that batch was
+	// acknowledged (c.payloads is then set); after a failure paho may still
+	// hold a payload, and this batch gets a new one.
+	buf := c.payloads[:0]
+	c.payloads = nil
+	if want := len(batch) * 192; cap(buf) < want {
+		buf = make([]byte, 0, want)
+	}
+	tokens := c.tokens[:0]
+	defer func() {
+		clear(tokens)
+		c.tokens = tokens[:0]
+	}()
 	c.issueMu.Lock()
 	defer c.issueMu.Unlock()
 	// The batch's messages go out in one write, not one each (bufConn).
@@ -621,6 +641,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 		buf = c.format.Append(buf, r)
 		payload := buf[start:len(buf):len(buf)]
 		size += uint64(len(payload))
+		conn.expect()
 		tok := c.pc.Publish(topic, c.qos, c.retain, payload)
 		tokens = append(tokens, tok)
 		// paho blocks up to its write timeout handing a message to a stalled
@@ -633,6 +654,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 		default:
 		}
 	}
+	drainWriter(ctx, conn, changed)
 	conn.release()
 	timer.Reset(publishTimeout)
 	for i := max(0, len(tokens)-window); i < len(tokens); i++ {
@@ -653,7 +675,31 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 	}
 	c.sent.Add(uint64(len(batch)))
 	c.bytes.Add(size)
+	c.payloads = buf // every message was acknowledged: paho holds none
 	return nil
+}
+
+// maxYields bounds the yields of drainWriter: with one P, paho's writer has
+// taken every message after one or two.
+const maxYields = 16
+
+// drainWriter lets paho's writer goroutine take the messages Publish issued
+// before conn is released, so that a batch goes out in one write: with one
+// P, the writer runs only when the publishing goroutine yields, and the last
+// messages of a batch would follow the release in writes of their own. It
+// yields at most maxYields times, and stops when ctx is done or the
+// connection changed (the writer may then never take them).
+func drainWriter(ctx context.Context, conn *bufConn, changed <-chan struct{}) {
+	for i := 0; i < maxYields && conn.unwritten() > 0; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			return
+		default:
+		}
+		runtime.Gosched()
+	}
 }
 
 // failed records a publish failure for Status and returns it wrapped.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -335,5 +336,112 @@ func TestRestartAnnouncedWhenConnected(t *testing.T) {
 	want := `{"started":"2030-03-17T17:46:40Z","seq_resume":{"s":65537},"skip_from":{"s":1743}}`
 	testenv.WaitFor(t, "the skipped range announced while connected", func() bool {
 		return retained(t, m.URL, "kelvin/a5/restart").Payload == want
+	})
+}
+
+// TestPublishBatchInOneWrite: with one P, as the agent runs, each batch
+// reaches the broker in one write call, and batches in a row (each reusing
+// the payload buffer of the one before) arrive intact and in order.
+func TestPublishBatchInOneWrite(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	for _, qos := range []int{0, 1} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+			agent := fmt.Sprintf("onewrite-%d", qos)
+			status := "kelvin/" + agent + "/status"
+			sub := subscribe(t, m.URL, "kelvin/"+agent+"/#", 1)
+			cfg := DefaultConfig()
+			cfg.URL, cfg.QoS = m.URL, qos
+			c := start(t, cfg, agent)
+			c.waitConnected(t)
+			// The "online" status is written before the batches.
+			sub.wait(t, "online", func(ms []msg) bool { return len(ms) > 0 })
+			conn := c.conn.Load()
+			if conn == nil {
+				t.Fatal("no bufConn for a tcp:// broker")
+			}
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+
+			const batches, n = 5, 8
+			all := testReadings(agent, batches*n)
+			for b := range batches {
+				before := conn.writeCalls()
+				c.publish(t, all[b*n:(b+1)*n])
+				if w := conn.writeCalls() - before; w != 1 {
+					t.Errorf("batch %d of %d messages went out in %d writes, want 1", b+1, n, w)
+				}
+			}
+			var got []msg
+			sub.wait(t, fmt.Sprintf("%d readings", len(all)), func(ms []msg) bool {
+				got = got[:0]
+				for _, m := range ms {
+					if m.Topic != status {
+						got = append(got, m)
+					}
+				}
+				return len(got) >= len(all)
+			})
+			for i, r := range all {
+				if !sameJSON(t, got[i].Payload, string(r.AppendJSON(nil))) {
+					t.Fatalf("message %d: %s, want %s", i, got[i].Payload, r.AppendJSON(nil))
+				}
+			}
+		})
+	}
+}
+
+// TestPublishReusesPayloadsOnlyAfterSuccess: the payload buffer of an
+// acknowledged batch serves the next one; after a failed batch, whose
+// payloads paho may still hold, the next batch gets a new buffer and
+// arrives intact.
+func TestPublishReusesPayloadsOnlyAfterSuccess(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	const agent = "reuse"
+	sub := subscribe(t, m.URL, "kelvin/"+agent+"/#", 1)
+	cfg := DefaultConfig()
+	cfg.URL = m.URL
+	c := start(t, cfg, agent)
+	c.waitConnected(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+
+	all := testReadings(agent, 24)
+	c.publish(t, all[:8])
+	if c.payloads == nil {
+		t.Fatal("no payload buffer kept after an acknowledged batch")
+	}
+	kept := &c.payloads[:1][0]
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cancel() // with one P, runs when Publish first waits on paho: mid-batch
+	if err := c.Publish(ctx, all[8:16]); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Publish cancelled mid-batch = %v, want context.Canceled", err)
+	}
+	if c.payloads != nil {
+		t.Fatal("payload buffer kept after a failed batch")
+	}
+
+	c.publish(t, all[16:])
+	if c.payloads == nil || &c.payloads[:1][0] == kept {
+		t.Fatal("the batch after a failure reused the failed batch's buffer")
+	}
+	want := map[uint64]string{}
+	for _, r := range all[16:] {
+		want[r.Seq] = string(r.AppendJSON(nil))
+	}
+	status := "kelvin/" + agent + "/status"
+	sub.wait(t, "the last batch", func(ms []msg) bool {
+		seen := map[uint64]bool{}
+		for _, m := range ms {
+			if m.Topic == status {
+				continue
+			}
+			if s := seqOf(t, m.Payload); s > 16 {
+				if !sameJSON(t, m.Payload, want[s]) {
+					t.Fatalf("seq %d: %s, want %s", s, m.Payload, want[s])
+				}
+				seen[s] = true
+			}
+		}
+		return len(seen) == len(want)
 	})
 }

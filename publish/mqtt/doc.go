@@ -18,7 +18,8 @@
 // Client.Publish returns nil only once the broker acknowledged every reading
 // of the batch at the configured QoS (QoS 0: once written to the socket). The
 // caller's queue or buffer is the source of truth, not paho's store: the
-// session is clean and the store in memory. A batch whose connection was lost
+// session is clean, and paho's store keeps nothing (paho reads it only to
+// resume a session that is not). A batch whose connection was lost
 // or re-established while it was in flight is reported as failed whatever
 // paho's tokens say, so the caller sends it again: the broker may see
 // duplicates, never gaps, and the first copy of each reading comes in order.
