@@ -243,7 +243,11 @@ func (l *Log) WaitDurable(ctx context.Context) error {
 	}
 	for {
 		l.mu.Lock()
-		durable, wait, closed := l.durable.end, l.durable.notify, l.closed
+		durable, closed := l.durable.end, l.closed
+		var wait chan struct{}
+		if durable < end && !closed {
+			wait = l.durable.wait()
+		}
 		l.mu.Unlock()
 		switch {
 		case durable >= end:
