@@ -42,6 +42,7 @@ type Cursor struct {
 	mu       sync.Mutex
 	f        *os.File // read handle on segment rdBase
 	rdBase   int64
+	src      segSource // what rd reads: f, or the hot cache (hotcache.go)
 	rd       segReader
 	dec      decoder
 	out      []reading.Reading // the readings Next decodes, reused
@@ -299,10 +300,11 @@ func (c *Cursor) seek(p ackPoint, w window) error {
 			return err
 		}
 		c.f, c.rdBase = f, p.segBase
-		c.rd.reset(f, max(p.pos-p.segBase, magicLen), w.limit-p.segBase)
+		c.src = segSource{l: c.l, base: p.segBase, f: f}
+		c.rd.reset(&c.src, max(p.pos-p.segBase, magicLen), w.limit-p.segBase)
 	}
 	if filePos := max(p.pos-p.segBase, magicLen); c.rd.pos != filePos {
-		c.rd.reset(c.f, filePos, w.limit-p.segBase)
+		c.rd.reset(&c.src, filePos, w.limit-p.segBase)
 	} else {
 		c.rd.limit = w.limit - p.segBase
 	}
