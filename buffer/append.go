@@ -121,13 +121,17 @@ func (l *Log) writeHeader(seg *segment) error {
 }
 
 // writeAt writes b at file offset off of f, seg's file (its hot file, or
-// the disk copy of a hot segment). What reaches the hot file is noted in
-// the hot cache for cursors.
+// the disk copy of a hot segment): with a hot directory on a tmpfs, to the
+// hot file with one raw system call (pwriteRaw), otherwise through os.File.
+// What reaches the hot file is noted in the hot cache for cursors.
 func (l *Log) writeAt(seg *segment, f *os.File, b []byte, off int64) (n int, err error) {
 	inHot := seg.hot && f == seg.w
-	if l.o.writeAt != nil {
+	switch {
+	case l.o.writeAt != nil:
 		n, err = l.o.writeAt(f, b, off)
-	} else {
+	case inHot && l.hotTmpfs:
+		n, err = pwriteRaw(f, b, off)
+	default:
 		n, err = f.WriteAt(b, off)
 	}
 	if inHot && err == nil {

@@ -174,6 +174,11 @@
 // when a segment was created). With sync: always, concurrent Appends share
 // one fsync.
 //
+// With the hot directory on a tmpfs (checked with statfs at Open), the
+// writes to the hot segment (batches, cursor records) are raw system
+// calls, which do not wake the Go runtime's sysmon thread (see pwriteRaw);
+// writes to disk always go through os.File.
+//
 // Nothing but the current batch is held in memory: each cursor keeps one
 // open file and a 64 KiB read window, and per segment the buffer keeps a
 // few counters, so a backlog of a million readings costs no more memory than

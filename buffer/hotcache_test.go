@@ -1,10 +1,27 @@
 package buffer
 
 import (
+	"errors"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
+
+// tmpfsDir is a directory on a tmpfs (/dev/shm), removed at the end of the
+// test; the test is skipped where there is none.
+func tmpfsDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/dev/shm", "kelvin-test-")
+	if err != nil {
+		t.Skipf("no tmpfs to test on: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if !isTmpfs(d) {
+		t.Skip("/dev/shm is not a tmpfs")
+	}
+	return d
+}
 
 // countReads is a readAt hook that counts a cursor's file reads.
 func countReads(n *atomic.Int64) func(f *os.File, b []byte, off int64) (int, error) {
@@ -114,5 +131,57 @@ func TestHotCursorBehindCacheReadsFile(t *testing.T) {
 	e.append(rd("air", n+50))
 	if got := drain(t, e.cursor("mqtt"), 256); !equal(values(got), []float64{n + 50}) {
 		t.Fatalf("after a restart read %v", values(got))
+	}
+}
+
+// TestHotTmpfsRawWrites: with the hot directory on a tmpfs, the hot tail is
+// written with raw system calls; readings, cursor records and a restart
+// work as with os.File.
+func TestHotTmpfsRawWrites(t *testing.T) {
+	e := newEnv(t, Config{HotDir: tmpfsDir(t), SegmentBytes: 4 << 10}, options{})
+	if !e.l.hotTmpfs {
+		t.Fatal("the hot directory on a tmpfs was not recognised")
+	}
+	c := e.cursor("mqtt")
+	for i := range 200 {
+		e.append(rd("air", float64(i)))
+		if i < 150 {
+			drain(t, c, 256)
+		}
+	}
+	e.sync()
+	e.reopen()
+	if got := drain(t, e.cursor("mqtt"), 256); !equal(values(got), span(150, 50)) {
+		t.Fatalf("after a restart read %v, want 150..199", values(got))
+	}
+}
+
+// TestPwriteRaw: the raw write writes where os.File.WriteAt would and
+// reports errors as it does, in an *os.PathError.
+func TestPwriteRaw(t *testing.T) {
+	path := tmpfsDir(t) + "/f"
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if n, err := pwriteRaw(f, []byte("world"), 6); n != 5 || err != nil {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if n, err := pwriteRaw(f, []byte("hello "), 0); n != 6 || err != nil {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "hello world" {
+		t.Fatalf("file holds %q", b)
+	}
+	ro, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	_, err = pwriteRaw(ro, []byte("x"), 0)
+	var pe *os.PathError
+	if !errors.As(err, &pe) || !errors.Is(err, syscall.EBADF) || pe.Path != path {
+		t.Fatalf("write to a read-only file: %v, want EBADF in a PathError", err)
 	}
 }

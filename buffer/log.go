@@ -155,6 +155,7 @@ type settings struct {
 	o         options
 	hot       string // the hot directory (hot.go); "" without one
 	hotMax    int64  // the hot tail's bound in bytes (hotBound)
+	hotTmpfs  bool   // the hot directory is on a tmpfs: its writes are raw (writeAt)
 }
 
 // lifecycle is where a Log is between Open and Close; guarded by Log.mu.
@@ -241,7 +242,7 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	}
 	l := &Log{
 		settings: settings{dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),
-			now: now, log: log, o: o, hot: hot, hotMax: hotBound(cfg, hot, cfg.segmentBytes())},
+			now: now, log: log, o: o, hot: hot, hotMax: hotBound(cfg, hot, cfg.segmentBytes()), hotTmpfs: hot != "" && isTmpfs(hot)},
 		lock:        lock,
 		loop:        commitLoop{stop: make(chan struct{}), kick: make(chan struct{}, 1)},
 		lifecycle:   lifecycle{opening: true},
