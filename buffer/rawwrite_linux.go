@@ -21,12 +21,13 @@ import (
 // a small board, more than the write itself. The agent writes the hot tail
 // once per reading and once per cursor position: at 8 sensors, 9 of the
 // system calls of each second's burst. Measured (docs/BENCHMARKS.md,
-// "The hot tail's system calls"): with the cursor's pread gone as well, the
-// agent at 8 sensors used 785 instead of 834 µs of CPU a second (medians
-// of 3 interleaved runs, within this machine's noise) and sysmon ran 12.1
-// instead of 13.0 times a second. The w1_slave reads of the same burst
-// (sysfs: they must stay blocking calls) keep sysmon awake anyway, so these
-// writes shorten the burst more than they save wake-ups.
+// "The hot tail's system calls"), with the cursor's pread gone as well:
+// the agent at 8 sensors used 785 instead of 824 µs of CPU a second
+// (medians of 5 and 6 interleaved runs, hot directory on a tmpfs), within
+// this machine's noise, and sysmon ran 11-13 times a second either way. The
+// w1_slave reads of the same burst (sysfs: they must stay blocking calls)
+// keep sysmon awake anyway, so these writes shorten the burst more than
+// they save wake-ups.
 //
 // Why only on a tmpfs: a pwrite of a few hundred bytes there is a copy into
 // page-cache memory; it never waits for a device, so it need not hand its P
