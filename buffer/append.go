@@ -101,7 +101,7 @@ func (l *Log) createIn(seg *segment) error {
 // segment.
 func (l *Log) writeHeader(seg *segment) error {
 	h := appendCheckpoint([]byte(segMagic), l.seq.last, l.cursorPositions())
-	n, err := l.o.writeAt(seg.w, h, 0)
+	n, err := l.writeAt(seg, seg.w, h, 0)
 	if err != nil {
 		if n > 0 {
 			seg.w.Truncate(0)
@@ -120,6 +120,26 @@ func (l *Log) writeHeader(seg *segment) error {
 	return nil
 }
 
+// writeAt writes b at file offset off of f, seg's file (its hot file, or
+// the disk copy of a hot segment): with a hot directory on a tmpfs, to the
+// hot file with one raw system call (pwriteRaw), otherwise through os.File.
+// What reaches the hot file is noted in the hot cache for cursors.
+func (l *Log) writeAt(seg *segment, f *os.File, b []byte, off int64) (n int, err error) {
+	inHot := seg.hot && f == seg.w
+	switch {
+	case l.o.writeAt != nil:
+		n, err = l.o.writeAt(f, b, off)
+	case inHot && l.hotTmpfs:
+		n, err = pwriteRaw(f, b, off)
+	default:
+		n, err = f.WriteAt(b, off)
+	}
+	if inHot && err == nil {
+		l.cache.add(seg.base, off, b[:n])
+	}
+	return n, err
+}
+
 // flushLocked writes the buffered records to the active segment. On error
 // the file is cut back to its last good record and the buffered records are
 // lost (counted): the log is never left with a partial record.
@@ -128,7 +148,7 @@ func (l *Log) flushLocked() error {
 		return nil
 	}
 	a := l.active()
-	n, err := l.o.writeAt(a.w, l.pending.buf, a.size)
+	n, err := l.writeAt(a, a.w, l.pending.buf, a.size)
 	if err != nil {
 		if n > 0 {
 			if terr := a.w.Truncate(a.size); terr != nil {
@@ -243,7 +263,11 @@ func (l *Log) WaitDurable(ctx context.Context) error {
 	}
 	for {
 		l.mu.Lock()
-		durable, wait, closed := l.durable.end, l.durable.notify, l.closed
+		durable, closed := l.durable.end, l.closed
+		var wait chan struct{}
+		if durable < end && !closed {
+			wait = l.durable.wait()
+		}
 		l.mu.Unlock()
 		switch {
 		case durable >= end:

@@ -269,3 +269,50 @@ func BenchmarkFsyncsPaced(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	}
 }
+
+// hotBenchDir is a hot directory for a benchmark: on a tmpfs (/dev/shm) as
+// in production when there is one, else in the benchmark's own directory.
+func hotBenchDir(b *testing.B) string {
+	if d, err := os.MkdirTemp("/dev/shm", "kelvin-bench-"); err == nil {
+		if isTmpfs(d) {
+			b.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+		os.RemoveAll(d)
+	}
+	return b.TempDir()
+}
+
+// BenchmarkHotRound measures the agent's steady state with a hot tail: each
+// iteration appends one reading, reads it with Next (at most
+// publish.DefaultBatch, 256, as the forwarding loop asks) and acknowledges
+// it. b.N counts rounds.
+func BenchmarkHotRound(b *testing.B) {
+	l, err := Open(b.TempDir(), Config{HotDir: hotBenchDir(b)}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	c, err := l.Cursor("mqtt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rs := []reading.Reading{benchReading(0)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rs[0] = benchReading(i)
+		if err := l.Append(rs); err != nil {
+			b.Fatal(err)
+		}
+		got, err := c.Next(ctx, 256)
+		if err != nil || len(got) != 1 {
+			b.Fatalf("next: %d readings, %v", len(got), err)
+		}
+		if err := c.Ack(len(got)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -63,15 +63,26 @@ type commitState struct {
 // durablePoint is how far Next may read; guarded by Log.mu.
 type durablePoint struct {
 	end    int64         // global offset up to which every byte is durable
-	notify chan struct{} // closed and replaced when end moves, and at Close
+	notify chan struct{} // closed when end moves (replaced if taken), and at Close
+	taken  bool          // wait handed notify out since it was made
 }
 
-// advance makes everything before end visible to Next.
+// wait returns the channel closed when end moves next (or at Close).
+func (d *durablePoint) wait() chan struct{} {
+	d.taken = true
+	return d.notify
+}
+
+// advance makes everything before end visible to Next. The channel is
+// replaced only when someone took it: a cursor keeping up reads each
+// Append before the next one, so most Appends allocate none.
 func (d *durablePoint) advance(end int64) {
 	if end > d.end {
 		d.end = end
-		close(d.notify)
-		d.notify = make(chan struct{})
+		if d.taken {
+			close(d.notify)
+			d.notify, d.taken = make(chan struct{}), false
+		}
 	}
 }
 

@@ -155,6 +155,11 @@ func TestCrashKill9(t *testing.T) { crashKill9(t, "") }
 // whose Append returned survives the kill, though none was fsynced.
 func TestCrashKill9Hot(t *testing.T) { crashKill9(t, t.TempDir()) }
 
+// TestCrashKill9Tmpfs is TestCrashKill9Hot with the hot directory on a
+// tmpfs, as in production, where the hot tail is written with raw system
+// calls (pwriteRaw).
+func TestCrashKill9Tmpfs(t *testing.T) { crashKill9(t, tmpfsDir(t)) }
+
 func crashKill9(t *testing.T, hot string) {
 	trials := 50
 	if testing.Short() {

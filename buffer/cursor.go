@@ -42,9 +42,11 @@ type Cursor struct {
 	mu       sync.Mutex
 	f        *os.File // read handle on segment rdBase
 	rdBase   int64
+	src      segSource // what rd reads: f, or the hot cache (hotcache.go)
 	rd       segReader
 	dec      decoder
-	batch    []ackPoint // position after each reading of the last Next
+	out      []reading.Reading // the readings Next decodes, reused
+	batch    []ackPoint        // position after each reading of the last Next
 	times    []time.Time
 	batchEnd ackPoint // position where the last Next stopped
 	tokens   float64
@@ -132,9 +134,13 @@ func (c *Cursor) Next(ctx context.Context, max int) ([]reading.Reading, error) {
 			c.closeReader()
 			return nil, ErrClosed
 		}
-		start, durable, wait := c.acked, l.durable.end, l.durable.notify
-		l.mu.Unlock()
+		start, durable := c.acked, l.durable.end
+		var wait chan struct{}
 		if start.pos >= durable {
+			wait = l.durable.wait() // taken only to wait: see advance
+		}
+		l.mu.Unlock()
+		if wait != nil {
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
@@ -161,8 +167,12 @@ func (c *Cursor) Next(ctx context.Context, max int) ([]reading.Reading, error) {
 			if progressed {
 				c.acked = moved
 			}
+			var wait chan struct{}
+			if !progressed && l.durable.end == durable {
+				wait = l.durable.wait() // closed by the next advance past durable
+			}
 			l.mu.Unlock()
-			if !progressed {
+			if wait != nil {
 				select {
 				case <-ctx.Done():
 					return nil, ctx.Err()
@@ -217,7 +227,8 @@ func max64(a, b time.Duration) time.Duration {
 func (c *Cursor) read(start ackPoint, n int) ([]reading.Reading, ackPoint, error) {
 	l := c.l
 	p := start
-	out := make([]reading.Reading, 0, min(n, 1024))
+	out := c.out[:0]
+	defer func() { c.out = out[:0] }()
 	for len(out) < n {
 		w, ok := l.readWindow(p.segBase)
 		if !ok {
@@ -247,14 +258,17 @@ func (c *Cursor) read(start ackPoint, n int) ([]reading.Reading, ackPoint, error
 		}
 		out, p = c.readRecords(out, p, n, w.limit)
 	}
-	return out, p, nil
+	// The caller's own copy, of the size it needs: decoding into a
+	// reused slice spares allocating for max readings at every Next
+	// (36 KiB for 256, a large-object allocation) when a few came.
+	return append([]reading.Reading(nil), out...), p, nil
 }
 
 // window is what a reader may read of one segment, taken under mu.
 type window struct {
-	path     string // the file to read it from
-	segEnd   int64  // the segment's end, a global offset
-	limit    int64  // the end of what may be read: the segment's end or the durable offset
+	hot      bool  // the file to read it from is the hot one (pathOf)
+	segEnd   int64 // the segment's end, a global offset
+	limit    int64 // the end of what may be read: the segment's end or the durable offset
 	durable  int64
 	hasNext  bool  // a later segment exists
 	nextBase int64 // its base
@@ -269,7 +283,7 @@ func (l *Log) readWindow(base int64) (w window, ok bool) {
 	if seg == nil {
 		return w, false
 	}
-	w = window{path: l.pathOf(seg), segEnd: seg.end(), limit: min(seg.end(), l.durable.end), durable: l.durable.end}
+	w = window{hot: seg.hot, segEnd: seg.end(), limit: min(seg.end(), l.durable.end), durable: l.durable.end}
 	if next := l.segmentAfter(seg.base); next != nil {
 		w.hasNext, w.nextBase = true, next.base
 	}
@@ -281,15 +295,16 @@ func (l *Log) readWindow(base int64) (w window, ok bool) {
 func (c *Cursor) seek(p ackPoint, w window) error {
 	if c.f == nil || c.rdBase != p.segBase {
 		c.closeReader()
-		f, err := os.Open(w.path)
+		f, err := os.Open(c.l.pathOf(&segment{base: p.segBase, hot: w.hot}))
 		if err != nil {
 			return err
 		}
 		c.f, c.rdBase = f, p.segBase
-		c.rd.reset(f, max(p.pos-p.segBase, magicLen), w.limit-p.segBase)
+		c.src = segSource{l: c.l, base: p.segBase, f: f}
+		c.rd.reset(&c.src, max(p.pos-p.segBase, magicLen), w.limit-p.segBase)
 	}
 	if filePos := max(p.pos-p.segBase, magicLen); c.rd.pos != filePos {
-		c.rd.reset(c.f, filePos, w.limit-p.segBase)
+		c.rd.reset(&c.src, filePos, w.limit-p.segBase)
 	} else {
 		c.rd.limit = w.limit - p.segBase
 	}

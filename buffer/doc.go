@@ -174,9 +174,18 @@
 // when a segment was created). With sync: always, concurrent Appends share
 // one fsync.
 //
+// With the hot directory on a tmpfs (checked with statfs at Open), the
+// writes to the hot segment (batches, cursor records) are raw system
+// calls, which do not wake the Go runtime's sysmon thread (see pwriteRaw);
+// writes to disk always go through os.File.
+//
 // Nothing but the current batch is held in memory: each cursor keeps one
 // open file and a 64 KiB read window, and per segment the buffer keeps a
 // few counters, so a backlog of a million readings costs no more memory than
-// an empty one. Backlog counts in Stats are computed from per-segment
-// reading counts without I/O.
+// an empty one. With a hot directory the buffer also keeps a copy of the
+// newest 64 KiB of the hot segment (hotCacheBytes), so that a cursor at or
+// near the head, an output keeping up, reads what was just appended from
+// memory, without a system call; a cursor further behind, a segment on disk
+// and a log reopened after a restart are read from their files. Backlog
+// counts in Stats are computed from per-segment reading counts without I/O.
 package buffer

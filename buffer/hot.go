@@ -321,7 +321,7 @@ func (l *Log) copyRange(s *segment, from, to int64) error {
 		if _, err := s.w.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read %s: %w", filepath.Base(s.w.Name()), err)
 		}
-		w, err := l.o.writeAt(s.cold, buf[:n], off)
+		w, err := l.writeAt(s, s.cold, buf[:n], off)
 		l.st.BytesWritten += uint64(w)
 		if err != nil {
 			return fmt.Errorf("write %s: %w", filepath.Base(s.cold.Name()), err)

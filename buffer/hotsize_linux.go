@@ -10,3 +10,13 @@ func fsSize(dir string) (int64, error) {
 	}
 	return int64(st.Blocks) * int64(st.Bsize), nil // Bsize is int32 on 32-bit ARM
 }
+
+// tmpfsMagic is TMPFS_MAGIC, a tmpfs's f_type in statfs.
+const tmpfsMagic = 0x01021994
+
+// isTmpfs reports whether dir is on a tmpfs: memory, where a small write
+// is a copy into the page cache and never waits for a device.
+func isTmpfs(dir string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(dir, &st) == nil && int64(st.Type) == tmpfsMagic
+}

@@ -36,8 +36,10 @@ const segExt = ".seg"
 
 // options are test hooks; the zero value is production behaviour.
 type options struct {
-	// writeAt writes to a segment file (to inject ENOSPC).
+	// writeAt writes to a segment file (to inject ENOSPC); nil: Log.writeAt.
 	writeAt func(f *os.File, b []byte, off int64) (int, error)
+	// readAt is a cursor's read of a segment file (to count them).
+	readAt func(f *os.File, b []byte, off int64) (int, error)
 	// sleep waits for d or until ctx is done (to fake the drain pacing).
 	sleep func(ctx context.Context, d time.Duration) error
 	// committed is called after a group commit that made cursor positions
@@ -57,8 +59,8 @@ type options struct {
 // setDefaults fills in production behaviour for every hook left nil;
 // cursorEvery defaults to the sync interval every.
 func (o *options) setDefaults(every time.Duration) {
-	if o.writeAt == nil {
-		o.writeAt = func(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
+	if o.readAt == nil {
+		o.readAt = func(f *os.File, b []byte, off int64) (int, error) { return f.ReadAt(b, off) }
 	}
 	if o.sleep == nil {
 		o.sleep = sleepCtx
@@ -134,6 +136,7 @@ type Log struct {
 	declared    bool               // SetReaders was called: without a cursor, nothing reads the log
 	commits     commitState        // what the next group commit owes (commit.go)
 	tail        hotTail            // the hot tail's unacknowledged Appends (hot.go)
+	cache       hotCache           // the newest bytes of the hot segment, for cursors (hotcache.go)
 	full        diskState          // a full disk (noteWrite)
 	corruptSeen map[int64]bool     // corrupt regions already counted, by global offset
 	scratch     batch              // reused by every Append (append.go)
@@ -152,6 +155,7 @@ type settings struct {
 	o         options
 	hot       string // the hot directory (hot.go); "" without one
 	hotMax    int64  // the hot tail's bound in bytes (hotBound)
+	hotTmpfs  bool   // the hot directory is on a tmpfs: its writes are raw (writeAt)
 }
 
 // lifecycle is where a Log is between Open and Close; guarded by Log.mu.
@@ -238,7 +242,7 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	}
 	l := &Log{
 		settings: settings{dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),
-			now: now, log: log, o: o, hot: hot, hotMax: hotBound(cfg, hot, cfg.segmentBytes())},
+			now: now, log: log, o: o, hot: hot, hotMax: hotBound(cfg, hot, cfg.segmentBytes()), hotTmpfs: hot != "" && isTmpfs(hot)},
 		lock:        lock,
 		loop:        commitLoop{stop: make(chan struct{}), kick: make(chan struct{}, 1)},
 		lifecycle:   lifecycle{opening: true},
