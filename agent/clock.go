@@ -43,21 +43,39 @@ func SystemClock() *Clock {
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		c.BootID = crc32.ChecksumIEEE([]byte(strings.TrimSpace(string(b))))
 	}
-	// Every reading asks: look at the kernel at most once a second, not
-	// with a syscall per reading.
+	c.Synced = syncedFrom(func(now time.Time) bool { return kernelSynced() && !now.Before(clockFloor) })
+	return c
+}
+
+// How often Synced asks the kernel again: while the clock is synchronised
+// it stays about right for far longer than a minute even if NTP is lost;
+// while it is not (a Pi that just booted), the moment NTP sets it matters.
+const (
+	syncedCheckEvery   = time.Minute
+	unsyncedCheckEvery = time.Second
+)
+
+// syncedFrom returns a Synced that calls check (adjtimex, a system call that
+// wakes the runtime's sysmon) at most once a minute while the clock is
+// synchronised and once a second while it is not, rather than for every
+// reading or every round.
+func syncedFrom(check func(now time.Time) bool) func() bool {
 	var mu sync.Mutex
 	var checked time.Time
 	var synced bool
-	c.Synced = func() bool {
+	return func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		now := time.Now()
-		if checked.IsZero() || now.Sub(checked) >= time.Second || now.Before(checked) {
-			checked, synced = now, kernelSynced() && !now.Before(clockFloor)
+		every := unsyncedCheckEvery
+		if synced {
+			every = syncedCheckEvery
+		}
+		if d := now.Sub(checked); checked.IsZero() || d >= every || d < 0 {
+			checked, synced = now, check(now)
 		}
 		return synced
 	}
-	return c
 }
 
 // boottimeFrom returns a Boottime that calls read (CLOCK_BOOTTIME, a system

@@ -159,3 +159,33 @@ func TestBoottimeFrom(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncedFrom: the kernel is asked once a minute while the clock is
+// synchronised, once a second while it is not.
+func TestSyncedFrom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		checks, kernel := 0, false
+		synced := syncedFrom(func(time.Time) bool { checks++; return kernel })
+		if synced() || checks != 1 {
+			t.Fatalf("first: synced %v after %d checks, want false after 1", synced(), checks)
+		}
+		kernel = true
+		time.Sleep(500 * time.Millisecond)
+		if synced() || checks != 1 {
+			t.Errorf("within the second: %d checks, want the cached false", checks)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if !synced() || checks != 2 {
+			t.Errorf("after a second unsynced: %d checks, want the kernel asked again", checks)
+		}
+		kernel = false
+		time.Sleep(59 * time.Second)
+		if !synced() || checks != 2 {
+			t.Errorf("within the minute: %d checks, want the cached true", checks)
+		}
+		time.Sleep(time.Second)
+		if synced() || checks != 3 {
+			t.Errorf("after a minute synced: %d checks, want the kernel asked again", checks)
+		}
+	})
+}
