@@ -396,6 +396,7 @@ func (c *Cursor) Ack(n int) error {
 		if n < len(c.times) {
 			c.headTime = c.times[n]
 		}
+		l.ackedLocked()
 	}
 	return nil
 }
