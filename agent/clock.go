@@ -78,11 +78,17 @@ func syncedFrom(check func(now time.Time) bool) func() bool {
 	}
 }
 
+// boottimeEvery is how often boottimeFrom reads CLOCK_BOOTTIME.
+const boottimeEvery = time.Minute
+
 // boottimeFrom returns a Boottime that calls read (CLOCK_BOOTTIME, a system
-// call: Go's vDSO use covers CLOCK_MONOTONIC only) at most once a second and
+// call: Go's vDSO use covers CLOCK_MONOTONIC only) at most once a minute and
 // in between adds the monotonic clock's progress to the last value. The two
-// clocks differ only by time spent suspended, which the next read, a
-// second later, takes in; the values never go back.
+// clocks differ only by time spent suspended (a Pi never suspends), which
+// the next read takes in: a reading taken within a minute after a resume
+// may be placed earlier by the time suspended, and the values never go
+// back. Once a second, it was a system call in every round while the clock
+// is not synchronised.
 func boottimeFrom(read func() int64) func() int64 {
 	var mu sync.Mutex
 	var at time.Time
@@ -91,7 +97,7 @@ func boottimeFrom(read func() int64) func() int64 {
 		mu.Lock()
 		defer mu.Unlock()
 		now := time.Now()
-		if d := now.Sub(at); at.IsZero() || d >= time.Second || d < 0 {
+		if d := now.Sub(at); at.IsZero() || d >= boottimeEvery || d < 0 {
 			at, base = now, read()
 			return base
 		}
