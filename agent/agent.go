@@ -561,7 +561,7 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	}
 	notify := newNotifier(log)
 	notify.send("READY=1")
-	go notify.watchdog(readCtx, watchdogInterval(), a.healthy)
+	go notify.watchdog(readCtx, start, a.now, watchdogInterval(), a.healthy)
 	if onReady != nil {
 		onReady(a)
 	}

@@ -105,3 +105,52 @@ http: { listen: "127.0.0.1:%d" }
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "readings/s")
 }
+
+// bulkBench is a bus of n devices read in one call, at once.
+type bulkBench struct{ rs []reading.Reading }
+
+func (b *bulkBench) Read(context.Context) ([]reading.Reading, error) {
+	now := wallclock.Now()
+	for i := range b.rs {
+		b.rs[i].Time = now
+	}
+	return b.rs, nil
+}
+
+// BenchmarkGroupRound measures one round of a bus group of 8 DS18B20s as
+// the runners do it, without the store: each member's runner reads
+// (the first one triggers the bulk read, the others take their share),
+// checks and filters its reading. One op is one round.
+func BenchmarkGroupRound(b *testing.B) {
+	const n = 8
+	bus := &bulkBench{}
+	for i := range n {
+		bus.rs = append(bus.rs, reading.Reading{Sensor: fmt.Sprintf("28-%012x", i+1), Quantity: reading.Temperature, Raw: 21.5})
+	}
+	now := wallclock.Now()
+	clock := func() time.Time { return now }
+	g := &group{open: func() (sensors.Sensor, error) { return bus, nil }, interval: time.Second, now: clock}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	g.start(ctx)
+	var runners []*runner
+	for i := range n {
+		cfg := &SensorConfig{ID: fmt.Sprintf("t%d", i), Type: "ds18b20", Address: bus.rs[i].Sensor, Interval: time.Second}
+		m := &member{g: g, device: cfg.Address}
+		r, err := newRunner(cfg, func() (sensors.Sensor, error) { return m, nil }, func([]reading.Reading) {}, clock, slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		runners = append(runners, r)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Second)
+		for _, r := range runners {
+			if err := r.readOnce(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	g.wait()
+}

@@ -43,28 +43,52 @@ func SystemClock() *Clock {
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		c.BootID = crc32.ChecksumIEEE([]byte(strings.TrimSpace(string(b))))
 	}
-	// Every reading asks: look at the kernel at most once a second, not
-	// with a syscall per reading.
-	var mu sync.Mutex
-	var checked time.Time
-	var synced bool
-	c.Synced = func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		now := time.Now()
-		if checked.IsZero() || now.Sub(checked) >= time.Second || now.Before(checked) {
-			checked, synced = now, kernelSynced() && !now.Before(clockFloor)
-		}
-		return synced
-	}
+	c.Synced = syncedFrom(func(now time.Time) bool { return kernelSynced() && !now.Before(clockFloor) })
 	return c
 }
 
+// How often Synced asks the kernel again: while the clock is synchronised
+// it stays about right for far longer than a minute even if NTP is lost;
+// while it is not (a Pi that just booted), the moment NTP sets it matters.
+const (
+	syncedCheckEvery   = time.Minute
+	unsyncedCheckEvery = time.Second
+)
+
+// syncedFrom returns a Synced that calls check (adjtimex, a system call that
+// wakes the runtime's sysmon) at most once a minute while the clock is
+// synchronised and once a second while it is not, rather than for every
+// reading or every round.
+func syncedFrom(check func(now time.Time) bool) func() bool {
+	var mu sync.Mutex
+	var checked time.Time
+	var synced bool
+	return func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		every := unsyncedCheckEvery
+		if synced {
+			every = syncedCheckEvery
+		}
+		if d := now.Sub(checked); checked.IsZero() || d >= every || d < 0 {
+			checked, synced = now, check(now)
+		}
+		return synced
+	}
+}
+
+// boottimeEvery is how often boottimeFrom reads CLOCK_BOOTTIME.
+const boottimeEvery = time.Minute
+
 // boottimeFrom returns a Boottime that calls read (CLOCK_BOOTTIME, a system
-// call: Go's vDSO use covers CLOCK_MONOTONIC only) at most once a second and
+// call: Go's vDSO use covers CLOCK_MONOTONIC only) at most once a minute and
 // in between adds the monotonic clock's progress to the last value. The two
-// clocks differ only by time spent suspended, which the next read, a
-// second later, takes in; the values never go back.
+// clocks differ only by time spent suspended (a Pi never suspends), which
+// the next read takes in: a reading taken within a minute after a resume
+// may be placed earlier by the time suspended, and the values never go
+// back. Once a second, it was a system call in every round while the clock
+// is not synchronised.
 func boottimeFrom(read func() int64) func() int64 {
 	var mu sync.Mutex
 	var at time.Time
@@ -73,7 +97,7 @@ func boottimeFrom(read func() int64) func() int64 {
 		mu.Lock()
 		defer mu.Unlock()
 		now := time.Now()
-		if d := now.Sub(at); at.IsZero() || d >= time.Second || d < 0 {
+		if d := now.Sub(at); at.IsZero() || d >= boottimeEvery || d < 0 {
 			at, base = now, read()
 			return base
 		}

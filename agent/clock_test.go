@@ -139,7 +139,7 @@ func TestClockConfig(t *testing.T) {
 	}
 }
 
-// TestBoottimeFrom: CLOCK_BOOTTIME is read at most once a second and
+// TestBoottimeFrom: CLOCK_BOOTTIME is read at most once a minute and
 // extrapolated with the monotonic clock in between.
 func TestBoottimeFrom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -149,13 +149,43 @@ func TestBoottimeFrom(t *testing.T) {
 		if v := bt(); v != 5e9 || reads != 1 {
 			t.Fatalf("first: %d after %d reads", v, reads)
 		}
-		time.Sleep(400 * time.Millisecond)
-		if v := bt(); v != 5.4e9 || reads != 1 {
-			t.Errorf("within the second: %d after %d reads, want 5.4e9 and no read", v, reads)
+		time.Sleep(59400 * time.Millisecond)
+		if v := bt(); v != 64.4e9 || reads != 1 {
+			t.Errorf("within the minute: %d after %d reads, want 64.4e9 and no read", v, reads)
 		}
 		time.Sleep(700 * time.Millisecond)
-		if v := bt(); v != 6.1e9 || reads != 2 {
-			t.Errorf("after the second: %d after %d reads, want 6.1e9 read anew", v, reads)
+		if v := bt(); v != 65.1e9 || reads != 2 {
+			t.Errorf("after the minute: %d after %d reads, want 65.1e9 read anew", v, reads)
+		}
+	})
+}
+
+// TestSyncedFrom: the kernel is asked once a minute while the clock is
+// synchronised, once a second while it is not.
+func TestSyncedFrom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		checks, kernel := 0, false
+		synced := syncedFrom(func(time.Time) bool { checks++; return kernel })
+		if synced() || checks != 1 {
+			t.Fatalf("first: synced %v after %d checks, want false after 1", synced(), checks)
+		}
+		kernel = true
+		time.Sleep(500 * time.Millisecond)
+		if synced() || checks != 1 {
+			t.Errorf("within the second: %d checks, want the cached false", checks)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if !synced() || checks != 2 {
+			t.Errorf("after a second unsynced: %d checks, want the kernel asked again", checks)
+		}
+		kernel = false
+		time.Sleep(59 * time.Second)
+		if !synced() || checks != 2 {
+			t.Errorf("within the minute: %d checks, want the cached true", checks)
+		}
+		time.Sleep(time.Second)
+		if synced() || checks != 3 {
+			t.Errorf("after a minute synced: %d checks, want the kernel asked again", checks)
 		}
 	})
 }

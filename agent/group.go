@@ -30,23 +30,29 @@ type group struct {
 	at      time.Time     // when the last read ended
 	rs      []reading.Reading
 	err     error
+	rctx    *readCtx // the bulk read's context, reused from round to round
 }
 
 // member is one device's view of a group; it implements sensors.Sensor.
+// One runner reads it: out is reused from read to read.
 type member struct {
 	g      *group
 	device string
+	out    []reading.Reading
 }
 
+// Read returns the member's share of the round's bulk read. The slice is
+// the member's own and valid until its next Read.
 func (m *member) Read(ctx context.Context) ([]reading.Reading, error) {
 	rs, err := m.g.read(ctx)
-	var out []reading.Reading
+	out := m.out[:0]
 	for _, r := range rs {
 		if r.Sensor == m.device {
 			r.Sensor = ""
 			out = append(out, r)
 		}
 	}
+	m.out = out
 	if len(out) > 0 {
 		return out, nil
 	}
@@ -107,7 +113,11 @@ func (g *group) close() {
 func (g *group) wait() { g.reads.Wait() }
 
 // read returns the result of the current round: a read that ended less than
-// half an interval ago, the read in flight, or a new one.
+// half an interval ago, the read in flight, or a new one. The member that
+// finds none does the read itself, in its own goroutine: the runners of a
+// group wake at the same instant, and the first of them reads for all.
+// It returns when the read ends, which its own timeout bounds, whatever
+// ctx does; the others wait for it until their ctx is done.
 func (g *group) read(ctx context.Context) ([]reading.Reading, error) {
 	g.mu.Lock()
 	if g.running == nil && !g.at.IsZero() && g.now().Sub(g.at) < g.interval/2 {
@@ -122,7 +132,8 @@ func (g *group) read(ctx context.Context) ([]reading.Reading, error) {
 			base = ctx
 		}
 		g.reads.Add(1)
-		go g.do(base, g.running)
+		g.mu.Unlock()
+		return g.do(base)
 	}
 	running := g.running
 	g.mu.Unlock()
@@ -137,17 +148,19 @@ func (g *group) read(ctx context.Context) ([]reading.Reading, error) {
 }
 
 // do performs one bulk read, bounded by base and by the interval (at least
-// 2 s: the runner's read timeout, which members rely on), and publishes its result to every waiting member. base is the
-// agent's context, not a member's: one member giving up must not cancel
-// the read the others wait for.
-func (g *group) do(base context.Context, done chan struct{}) {
+// 2 s: the runner's read timeout, which members rely on), publishes its
+// result to every waiting member and returns it. base is the agent's
+// context, not a member's: one member giving up must not cancel the read
+// the others wait for. The deadline's context is reused from round to
+// round (readCtx): one read at a time, as running guarantees.
+func (g *group) do(base context.Context) ([]reading.Reading, error) {
 	defer g.reads.Done()
-	ctx, cancel := context.WithTimeout(base, max(g.interval, 2*time.Second))
-	defer cancel()
 	var rs []reading.Reading
 	var err error
 	g.mu.Lock()
 	s := g.sensor
+	g.rctx = armReadCtx(g.rctx, base, max(g.interval, 2*time.Second))
+	ctx := g.rctx
 	g.mu.Unlock()
 	if s == nil {
 		s, err = g.open()
@@ -155,12 +168,14 @@ func (g *group) do(base context.Context, done chan struct{}) {
 	if err == nil {
 		rs, err = s.Read(ctx)
 	}
+	ctx.disarm()
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if s != nil {
 		g.sensor = s
 	}
 	g.rs, g.err, g.at = rs, err, g.now()
+	close(g.running)
 	g.running = nil
-	g.mu.Unlock()
-	close(done)
+	return rs, err
 }

@@ -56,12 +56,17 @@ func watchdogInterval() time.Duration {
 
 // watchdog pings systemd every interval while healthy() holds, until ctx
 // is done. When the pipeline stalls, the pings stop and systemd restarts
-// the service.
-func (n *notifier) watchdog(ctx context.Context, interval time.Duration, healthy func() bool) {
+// the service. The pings fall on the agent's read grid (grid plus whole
+// intervals; the interval is half of WatchdogSec, whole seconds in
+// practice), so that the process wakes for them together with the
+// sensors rather than once more at an instant of their own. now is the
+// clock grid was read from.
+func (n *notifier) watchdog(ctx context.Context, grid time.Time, now func() time.Time, interval time.Duration, healthy func() bool) {
 	if n.addr == "" || interval <= 0 {
 		return
 	}
-	t := time.NewTicker(interval)
+	next := grid.Add(interval)
+	t := time.NewTimer(next.Sub(now()))
 	defer t.Stop()
 	for {
 		select {
@@ -73,6 +78,11 @@ func (n *notifier) watchdog(ctx context.Context, interval time.Duration, healthy
 			} else {
 				n.log.Warn("pipeline stalled: not pinging the systemd watchdog")
 			}
+			next = next.Add(interval)
+			if late := now().Sub(next); late >= 0 { // skip the pings missed, stay on the grid
+				next = next.Add((late/interval + 1) * interval)
+			}
+			t.Reset(next.Sub(now()))
 		}
 	}
 }

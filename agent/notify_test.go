@@ -7,9 +7,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 )
 
 // TestSystemdNotify runs the agent as systemd would with Type=notify and a
@@ -55,4 +59,27 @@ func TestSystemdNotify(t *testing.T) {
 		}
 		got[string(buf[:n])] = true
 	}
+}
+
+// TestWatchdogOnTheGrid: the watchdog pings fall on the agent's read grid
+// (its start plus whole intervals), not at instants of their own.
+func TestWatchdogOnTheGrid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := &notifier{addr: filepath.Join(t.TempDir(), "no-systemd"), log: slog.New(slog.DiscardHandler)}
+		grid := wallclock.Now()
+		time.Sleep(300 * time.Millisecond) // the agent read a while before the watchdog started
+		var at []time.Duration
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.watchdog(ctx, grid, wallclock.Now, 15*time.Second, func() bool { at = append(at, wallclock.Now().Sub(grid)); return true })
+		}()
+		time.Sleep(46 * time.Second)
+		cancel()
+		<-done
+		if want := []time.Duration{15 * time.Second, 30 * time.Second, 45 * time.Second}; !slices.Equal(at, want) {
+			t.Errorf("pinged at %v after the grid's start, want %v", at, want)
+		}
+	})
 }

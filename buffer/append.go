@@ -345,6 +345,10 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 	if l.hot != "" {
 		l.tail.marks = append(l.tail.marks, mark{end: end, at: time.Now(), n: int64(n)})
 		l.durable.advance(end)
+		if !l.loop.armed {
+			l.loop.timer.Reset(l.syncEvery) // due when this batch has waited an interval
+			l.loop.armed = true
+		}
 	}
 	return end, nil
 }

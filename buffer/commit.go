@@ -50,6 +50,9 @@ func (l *Log) syncDir() error {
 type commitLoop struct {
 	stop    chan struct{} // closed by Close
 	kick    chan struct{} // one pending wake-up of run: something was appended
+	acked   chan struct{} // with a hot tail: everything acknowledged, cursor positions to write
+	timer   *time.Timer   // run's; with a hot tail armed only while a reading is unacknowledged
+	armed   bool          // timer is set; guarded by Log.mu
 	wg      sync.WaitGroup
 	lastErr error // the last commit's error, logged on change; guarded by Log.mu
 }
@@ -92,9 +95,15 @@ func (d *durablePoint) advance(end int64) {
 // published within one fsync, not up to a second later); appends that come
 // faster are committed together syncEvery after the previous commit. Either
 // way there are never more commits than one per syncEvery.
+//
+// With a hot tail the timer runs only while a reading in it is
+// unacknowledged, due when the oldest has waited a whole interval (see
+// armLocked); the Ack that leaves nothing unacknowledged stops it and wakes
+// run in that same burst when cursor positions are due (ackedLocked). So a
+// gateway whose outputs keep up is not woken a second time each second.
 func (l *Log) run() {
 	defer l.loop.wg.Done()
-	t := time.NewTimer(l.syncEvery)
+	t := l.loop.timer
 	defer t.Stop()
 	var last time.Time // of the last commit; zero: the first Append commits at once
 	for {
@@ -105,14 +114,12 @@ func (l *Log) run() {
 			if l.hot != "" || time.Since(last) < l.syncEvery {
 				continue // the timer commits it at last+syncEvery
 			}
+		case <-l.loop.acked:
 		case <-t.C:
 		}
 		last = time.Now()
-		t.Reset(l.syncEvery)
-		if l.hot != "" {
-			// Wake when the oldest unacknowledged reading has waited a
-			// whole interval.
-			t.Reset(l.nextDue())
+		if l.hot == "" {
+			t.Reset(l.syncEvery)
 		}
 		{
 			l.syncMu.Lock()
@@ -126,6 +133,9 @@ func (l *Log) run() {
 				l.log.Info("buffer: group commit works again")
 			}
 			l.loop.lastErr = err
+			if l.hot != "" {
+				l.armLocked()
+			}
 			l.mu.Unlock()
 		}
 	}

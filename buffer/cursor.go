@@ -411,6 +411,7 @@ func (c *Cursor) Ack(n int) error {
 		if n < len(c.times) {
 			c.headTime = c.times[n]
 		}
+		l.ackedLocked()
 	}
 	return nil
 }

@@ -94,7 +94,11 @@
 //     then falls to full: as above.
 //
 // Segments that every cursor has passed are deleted at the next group
-// commit. Every cursor the buffer knows holds data back, until SetReaders
+// commit. With a hot tail a group commit runs only when something is owed:
+// when an unacknowledged reading has waited a sync interval, and at the
+// acknowledgement that leaves none unacknowledged, at most once per sync
+// interval (it writes the cursor positions); a log whose outputs keep up
+// has no timer of its own to wake the process between readings. Every cursor the buffer knows holds data back, until SetReaders
 // names the cursors of this run: a cursor persisted by an earlier run whose
 // output is no longer configured is then dropped, logged with the readings
 // it had not acknowledged, and stays dropped (recovery keeps only the

@@ -403,16 +403,42 @@ func (l *Log) hotReadings() int64 {
 	return n
 }
 
-// nextDue is how long until the oldest unacknowledged reading of the hot
-// tail has waited a sync interval, at most one sync interval.
-func (l *Log) nextDue() time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.coldFrontier()
+// armLocked sets the commit timer for when the oldest unacknowledged
+// reading in the hot tail will have waited a whole interval, or stops it
+// when every reading is acknowledged or on disk; mu is held.
+func (l *Log) armLocked() {
+	f := max(l.minAcked(), l.coldFrontier())
 	for _, m := range l.tail.marks {
 		if m.end > f {
-			return max(time.Until(m.at.Add(l.syncEvery)), time.Millisecond)
+			l.loop.timer.Reset(max(time.Until(m.at.Add(l.syncEvery)), time.Millisecond))
+			l.loop.armed = true
+			return
 		}
 	}
-	return l.syncEvery
+	l.loop.timer.Stop()
+	l.loop.armed = false
+}
+
+// ackedLocked follows an Ack: once every reading in the hot tail is
+// acknowledged the commit timer stops, and run is woken now, in the burst
+// the acknowledgement came in, when cursor positions are due to be written
+// or a drained backlog is to be recorded on disk; mu is held.
+func (l *Log) ackedLocked() {
+	if l.hot == "" || l.loop.timer == nil {
+		return
+	}
+	f := max(l.minAcked(), l.coldFrontier())
+	if n := len(l.tail.marks); n > 0 && l.tail.marks[n-1].end > f {
+		return // the timer commits the rest when due
+	}
+	if l.loop.armed {
+		l.loop.timer.Stop()
+		l.loop.armed = false
+	}
+	if l.tail.coldBehind || !l.now().Before(l.commits.lastPersist.Add(l.o.cursorEvery)) {
+		select {
+		case l.loop.acked <- struct{}{}:
+		default:
+		}
+	}
 }

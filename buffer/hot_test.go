@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/internal/testenv"
+	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -448,5 +450,41 @@ func TestHotBound(t *testing.T) {
 		if got := hotBound(Config{HotMaxBytes: tc.hot, MaxBytes: tc.maxB}, dir, seg); got != tc.want {
 			t.Errorf("%s: hotBound = %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestHotCommitTimerOnlyWhileUnacknowledged: with a hot tail the commit
+// timer runs only while a reading is unacknowledged; the Ack that leaves
+// none stops it, and itself has the cursor position written once a sync
+// interval has passed since the last, so an idle log is never woken.
+func TestHotCommitTimerOnlyWhileUnacknowledged(t *testing.T) {
+	var mu sync.Mutex
+	now := wallclock.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	var persisted atomic.Int64
+	e := &env{t: t, dir: t.TempDir(), cfg: Config{Sync: "1h", HotDir: t.TempDir()}, now: clock, logs: &logBuf{},
+		o: options{committed: func(m map[string]int64) { persisted.Store(m["mqtt"]) }}}
+	e.open()
+	armed := func() bool { e.l.mu.Lock(); defer e.l.mu.Unlock(); return e.l.loop.armed }
+	c := e.cursor("mqtt")
+	e.append(rd("air", 1))
+	if !armed() {
+		t.Fatal("an unacknowledged reading and no commit timer")
+	}
+	drain(t, c, 10)
+	if armed() {
+		t.Fatal("every reading acknowledged and the commit timer still set")
+	}
+	if persisted.Load() != 0 {
+		t.Fatal("cursor position written before a sync interval passed")
+	}
+	mu.Lock()
+	now = now.Add(time.Hour)
+	mu.Unlock()
+	e.append(rd("air", 2))
+	drain(t, c, 10)
+	testenv.WaitFor(t, "the Ack's commit to write the cursor position", func() bool { return persisted.Load() > 0 })
+	if armed() {
+		t.Fatal("the commit timer set again with nothing unacknowledged")
 	}
 }

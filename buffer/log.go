@@ -244,7 +244,7 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 		settings: settings{dir: dir, cfg: cfg, syncEvery: every, always: always, segBytes: cfg.segmentBytes(),
 			now: now, log: log, o: o, hot: hot, hotMax: hotBound(cfg, hot, cfg.segmentBytes()), hotTmpfs: hot != "" && isTmpfs(hot)},
 		lock:        lock,
-		loop:        commitLoop{stop: make(chan struct{}), kick: make(chan struct{}, 1)},
+		loop:        commitLoop{stop: make(chan struct{}), kick: make(chan struct{}, 1), acked: make(chan struct{}, 1), timer: time.NewTimer(every), armed: true},
 		lifecycle:   lifecycle{opening: true},
 		durable:     durablePoint{notify: make(chan struct{})},
 		seq:         seqTable{last: map[string]uint64{}},

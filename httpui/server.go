@@ -245,7 +245,7 @@ func (s *Server) Publish(r reading.Reading) {
 		return
 	}
 	s.history.add(r, s.now())
-	s.broadcast(r.AppendJSON(make([]byte, 0, 192)))
+	s.broadcast(r)
 }
 
 // Run listens on cfg.Listen and serves until ctx is done, then shuts down:

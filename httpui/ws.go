@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/kelvin-gw/kelvin/reading"
 )
 
 // client is one websocket client of the hub.
@@ -79,12 +81,16 @@ func (s *Server) Clients() int {
 	return len(s.clients)
 }
 
-// broadcast adds msg to the hub's log and wakes every client, without
-// blocking on any.
-func (s *Server) broadcast(msg []byte) {
+// broadcast adds r's JSON to the hub's log and wakes every client, without
+// blocking on any. Without a client it does nothing: no encoding, no
+// allocation, for the page nobody has open.
+func (s *Server) broadcast(r reading.Reading) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.hub.append(msg, s.hubBytes)
+	if len(s.clients) == 0 {
+		return // a client that joins starts after the newest message anyway (join)
+	}
+	s.hub.append(r.AppendJSON(make([]byte, 0, 192)), s.hubBytes)
 	for _, c := range s.clients {
 		select {
 		case c.wake <- struct{}{}:
