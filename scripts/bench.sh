@@ -411,6 +411,9 @@ peer_cmd() {
 		telegraf_config "$2" "$3" >"$dir/telegraf.conf"
 		echo "telegraf/+|$TELEGRAF --config $dir/telegraf.conf"
 		;;
+	floor) # reads the files once a second and publishes nothing
+		echo "floor/none|$dir/benchfloor $dir/w1"
+		;;
 	esac
 }
 
@@ -420,11 +423,15 @@ peer_cmd() {
 # after 5 s of warm-up: VmRSS and RssAnon at the end, CPU share of one core,
 # bytes to storage (write_bytes − cancelled_write_bytes) and fsyncs, both
 # projected per day, and readings per second a subscriber counted at the
-# broker. Then the ratios Kelvin/Telegraf of the medians.
+# broker. Then the ratios Kelvin/Telegraf of the medians. Interleaved with
+# them (not in the idle row), scripts/benchfloor: a Go program that only
+# reads the same files once a second, the least any agent doing this work
+# costs here; its CPU over Telegraf's is the lowest ratio reachable.
 peer_disk() {
 	local strace
 	strace=$(find_prog strace strace)
-	local systems=(kelvin telegraf)
+	local systems=(kelvin telegraf floor)
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/benchfloor" ./scripts/benchfloor
 	echo "== agent: memory, CPU, storage (WINDOW=${WINDOW}s, COUNT=$COUNT; ${systems[*]} interleaved; kelvin amd64 stripped, mosquitto on loopback)"
 	machine
 	echo "data_dir on $(df --output=fstype "$dir" | tail -1), hot tail on $(df --output=fstype "$RUNTIME_DIRECTORY" | tail -1); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -438,8 +445,10 @@ peer_disk() {
 		[ "$n" = 1 ] && interval=1h # idle: one sensor that reads once
 		w1_tree "$n"
 		declare -A rss=() anon=() cpu=() mb=() fs=() rate=()
+		local these=("${systems[@]}")
+		[ "$n" = 1 ] && these=(kelvin telegraf) # the floor reads every second
 		for ((c = 0; c < COUNT; c++)); do
-			for s in "${systems[@]}"; do
+			for s in "${these[@]}"; do
 				local topic cmd
 				IFS='|' read -r topic cmd <<<"$(peer_cmd "$s" "$n" "$interval")"
 				rm -rf "$dir/data" "${RUNTIME_DIRECTORY:?}"/*
@@ -485,7 +494,7 @@ peer_disk() {
 		done
 		local label=$n
 		[ "$n" = 1 ] && label="idle (1 sensor, 1h)"
-		for s in "${systems[@]}"; do
+		for s in "${these[@]}"; do
 			# shellcheck disable=SC2086 # the lists are split on purpose
 			printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$s" \
 				"$(mmm ${rss[$s]})" "$(printf '%s\n' ${anon[$s]} | median)" "$(mmm ${cpu[$s]})" \
@@ -496,6 +505,11 @@ peer_disk() {
 			r+=("$(col_ratio "$col")")
 		done
 		printf '| %s | **Kelvin/Telegraf** | %s | %s | %s | %s | %s | %s |\n' "$label" "${r[@]}"
+		if [ -n "${cpu[floor]:-}" ]; then
+			# shellcheck disable=SC2086 # the lists are split on purpose
+			printf '| %s | floor/Telegraf (the lowest CPU ratio reachable here) | – | – | %s | – | – | – |\n' "$label" \
+				"$(ratio "$(printf '%s\n' ${cpu[floor]} | median)" "$(printf '%s\n' ${cpu[telegraf]} | median)")"
+		fi
 		unset rss anon cpu mb fs rate
 	done
 	echo
