@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Usage: scripts/bench-cpu.sh BIN N [WINDOW [threads|strace|perf]]
+# Where the agent BIN's CPU goes, as bench.sh's side-by-side run sets it up:
+# N fake DS18B20s (the kernel's w1_slave format) read at 1 Hz, MQTT QoS 1 to
+# a loopback mosquitto on CPU 1, the page on, the hot tail on a tmpfs, the
+# agent pinned to CPU 0 (so GOMAXPROCS is 1). After 5 s of warm-up, over
+# WINDOW seconds (default 30), it prints:
+#   (no mode)  the CPU of all threads (sum of /proc/PID/task/*/schedstat, ns):
+#              µs per second and per reading
+#   threads    per thread: µs per second, runs (times scheduled) per second,
+#              µs per run — the Go runtime's sysmon is one of the threads
+#   strace     strace -f of the window into the run's directory (kept),
+#              with $STRACE_OPTS (default -c, a summary)
+#   perf       perf record -g into the run's directory (kept)
+# Env: QOS (default 1), NOMQTT=1 (no output), NOHTTP=1 (no page), EXTRA
+# (YAML lines appended to the config). Compare two binaries interleaved
+# (A, B, A, B, …): the machine's other work moves single runs a lot.
+# Numbers, never pass/fail; docs/BENCHMARKS.md quotes it.
+set -u
+bin=$1 n=$2 win=${3:-30} mode=${4:-}
+d=$(mktemp -d /tmp/kelvin-bench-cpu.XXXXXX)
+rt=$(mktemp -d /dev/shm/kelvin-bench-cpu.XXXXXX)
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+port=$(free_port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n' "$port" >"$d/m.conf"
+taskset -c 1 mosquitto -c "$d/m.conf" & mpid=$!
+for ((i = 0; i < n; i++)); do
+	a=$(printf '28-%012x' $((i + 1)))
+	mkdir -p "$d/w1/$a"
+	printf '91 01 4b 46 7f ff 0c 10 70 : crc=70 YES\n91 01 4b 46 7f ff 0c 10 70 t=25062\n' >"$d/w1/$a/w1_slave"
+done
+{
+	printf 'agent: { id: bench, data_dir: %s/data }\n' "$d"
+	[ -z "${NOMQTT:-}" ] && printf 'mqtt: { url: "tcp://127.0.0.1:%s", qos: %s }\n' "$port" "${QOS:-1}"
+	if [ -z "${NOHTTP:-}" ]; then printf 'http: { listen: "127.0.0.1:%s" }\n' "$(free_port)"; else printf 'http: { listen: "" }\n'; fi
+	printf 'log: { level: error }\nbuffer: { hot_dir: auto }\nonewire: { sysfs: %s/w1 }\nsensors:\n' "$d"
+	for a in $(ls "$d/w1"); do printf '  - { id: t%s, type: ds18b20, address: %s, interval: 1s }\n' "${a#28-}" "$a"; done
+	[ -n "${EXTRA:-}" ] && printf '%s\n' "$EXTRA"
+} >"$d/k.yaml"
+sleep 0.3
+RUNTIME_DIRECTORY=$rt taskset -c 0 "$bin" run -config "$d/k.yaml" 2>"$d/agent.log" & kpid=$!
+trap 'kill $kpid $mpid 2>/dev/null; wait $kpid $mpid 2>/dev/null; rm -rf "$rt"' EXIT
+sleep 5
+threads() { for t in /proc/$kpid/task/*; do echo "${t##*/} $(cat "$t/schedstat")"; done; }
+case $mode in
+perf)
+	perf record -F 4999 -g -p "$kpid" -o "$d/perf.data" -- sleep "$win" >/dev/null 2>&1
+	echo "perf: $d/perf.data"
+	;;
+strace)
+	# shellcheck disable=SC2086 # the options are split on purpose
+	strace -f ${STRACE_OPTS:--c} -p "$kpid" -o "$d/strace.txt" & spid=$!
+	sleep "$win"
+	kill -INT "$spid"
+	wait "$spid"
+	echo "strace: $d/strace.txt"
+	;;
+threads)
+	threads | sort >"$d/t0"
+	sleep "$win"
+	threads | sort >"$d/t1"
+	join "$d/t0" "$d/t1" | awk -v w="$win" '{printf "thread %s: %.0f µs/s, %.1f runs/s, %.1f µs/run\n", $1, ($5-$2)/1e3/w, ($7-$4)/w, (($7-$4) > 0 ? ($5-$2)/1e3/($7-$4) : 0)}'
+	rm -rf "$d"
+	;;
+*)
+	a=$(threads | awk '{s += $2} END {printf "%.0f", s}')
+	sleep "$win"
+	b=$(threads | awk '{s += $2} END {printf "%.0f", s}')
+	awk -v a="$a" -v b="$b" -v n="$n" -v w="$win" 'BEGIN {printf "%.0f µs CPU per second, %.1f µs per reading\n", (b-a)/1e3/w, (b-a)/1e3/(n*w)}'
+	rm -rf "$d"
+	;;
+esac
