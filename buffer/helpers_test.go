@@ -116,6 +116,18 @@ func (e *env) reopen() {
 	e.open()
 }
 
+// restartGoesOnAt restarts the log and checks that the next reading of
+// "air" gets seq next: seqs go on across a restart, whatever was written.
+func (e *env) restartGoesOnAt(next uint64) {
+	e.t.Helper()
+	e.reopen()
+	rs := many("air", int(next-1), 1)
+	e.append(rs...)
+	if rs[0].Seq != next {
+		e.t.Fatalf("seq after a restart = %d, want %d", rs[0].Seq, next)
+	}
+}
+
 func (e *env) append(rs ...reading.Reading) {
 	e.t.Helper()
 	if err := e.l.Append(rs); err != nil {

@@ -355,12 +355,7 @@ func TestHotTmpfsFullGoesToDisk(t *testing.T) {
 		t.Fatalf("read %d readings, want 0..209 in order", len(got))
 	}
 	full.Store(false)
-	e.reopen()
-	rs := many("air", 210, 1)
-	e.append(rs...)
-	if rs[0].Seq != 211 {
-		t.Fatalf("seq after the restart = %d, want 211", rs[0].Seq)
-	}
+	e.restartGoesOnAt(211)
 }
 
 // TestHotAndDiskFull: with the tmpfs and the disk full, full: decides, as

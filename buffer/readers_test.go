@@ -30,12 +30,7 @@ func TestNoReadersWritesNothing(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(e.l.hot, "*"+segExt)); len(m) != 1 {
 		t.Fatalf("%d segment files in the tmpfs, want the active one only", len(m))
 	}
-	e.reopen()
-	rs := many("air", 300, 1)
-	e.append(rs...)
-	if rs[0].Seq != 301 {
-		t.Fatalf("seq after a restart = %d, want 301: seqs must go on without a reader", rs[0].Seq)
-	}
+	e.restartGoesOnAt(301)
 }
 
 // TestRemovedOutputCursorDropped: after a restart with one output removed,
@@ -123,12 +118,7 @@ func TestNoReadersNoHotWritesNothing(t *testing.T) {
 		t.Fatalf("bytes written %d, fsyncs %d, appended %d, on disk %d: want nothing written for 200 readings",
 			st.BytesWritten-before.BytesWritten, st.Fsyncs-before.Fsyncs, st.Appended, st.OnDisk)
 	}
-	e.reopen()
-	rs := many("air", 200, 1)
-	e.append(rs...)
-	if rs[0].Seq != 201 {
-		t.Fatalf("seq after a restart = %d, want 201", rs[0].Seq)
-	}
+	e.restartGoesOnAt(201)
 }
 
 // TestDroppedCursorStaysDropped: the segment that still records a dropped
