@@ -71,11 +71,18 @@ func syncedFrom(check func(now time.Time) bool) func() bool {
 		if synced {
 			every = syncedCheckEvery
 		}
-		if d := now.Sub(checked); checked.IsZero() || d >= every || d < 0 {
+		if due(checked, now, every) {
 			checked, synced = now, check(now)
 		}
 		return synced
 	}
+}
+
+// due reports whether something last done at last (zero: never) is to be
+// done again at now, every apart; a clock that went back makes it due.
+func due(last, now time.Time, every time.Duration) bool {
+	d := now.Sub(last)
+	return last.IsZero() || d >= every || d < 0
 }
 
 // boottimeEvery is how often boottimeFrom reads CLOCK_BOOTTIME.
@@ -97,7 +104,7 @@ func boottimeFrom(read func() int64) func() int64 {
 		mu.Lock()
 		defer mu.Unlock()
 		now := time.Now()
-		if d := now.Sub(at); at.IsZero() || d >= boottimeEvery || d < 0 {
+		if due(at, now, boottimeEvery) {
 			at, base = now, read()
 			return base
 		}
