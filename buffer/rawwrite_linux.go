@@ -17,8 +17,8 @@ import (
 // Why raw: syscall.Syscall calls entersyscall, which wakes the runtime's
 // sysmon thread when it deep-sleeps and resets its poll period to 20 µs,
 // and with GOMAXPROCS=1 a P seen in the same call at two sysmon ticks is
-// handed to another thread. Each of those wake-ups costs 20-45 µs of CPU on
-// a small board, more than the write itself. The agent writes the hot tail
+// handed to another thread. Each of those wake-ups cost 20-45 µs of CPU on
+// the benchmark's VM, more than the write itself. The agent writes the hot tail
 // once per reading and once per cursor position: at 8 sensors, 9 of the
 // system calls of each second's burst. Measured (docs/BENCHMARKS.md,
 // "The hot tail's system calls"), with the cursor's pread gone as well:
