@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,7 +48,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 
 	w1, err := hw.ScanW1(ctx, *sysfs, wallclock.Now)
 	switch {
-	case err != nil && os.IsNotExist(unwrapAll(err)) || err != nil && strings.Contains(err.Error(), "no device"):
+	case errors.Is(err, sensors.ErrNoDevice) || errors.Is(err, os.ErrNotExist):
 		fmt.Fprintf(stdout, "1-Wire: no kernel 1-Wire bus at %s (enable it: dtoverlay=w1-gpio,gpiopin=4 in config.txt)\n", *sysfs)
 	case err != nil:
 		fmt.Fprintf(stdout, "1-Wire: %v %s\n", err, hw.PermissionHint(err))
@@ -143,18 +144,4 @@ func bridgeSensorYAML(d string, bus int, addr uint16) (string, bool) {
 // for 28-0316a2b8ff01.
 func w1ID(addr string) string {
 	return "w1_" + strings.ReplaceAll(addr, "-", "_")
-}
-
-func unwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		next := u.Unwrap()
-		if next == nil {
-			return err
-		}
-		err = next
-	}
 }
