@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 )
 
@@ -63,7 +64,7 @@ func (o *options) setDefaults(every time.Duration) {
 		o.readAt = func(f *os.File, b []byte, off int64) (int, error) { return f.ReadAt(b, off) }
 	}
 	if o.sleep == nil {
-		o.sleep = sleepCtx
+		o.sleep = ctxsleep.Sleep
 	}
 	if o.cursorEvery == 0 {
 		o.cursorEvery = every
@@ -270,17 +271,6 @@ func open(dir string, cfg Config, now func() time.Time, log *slog.Logger, o opti
 	l.loop.wg.Add(1)
 	go l.run()
 	return l, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (l *Log) segPath(base int64) string {
