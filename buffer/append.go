@@ -275,18 +275,17 @@ func (l *Log) WaitDurable(ctx context.Context) error {
 		case closed:
 			return ErrClosed
 		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := waitDone(ctx, wait); err != nil {
+			return err
 		}
 	}
 }
 
 // appendLocked stores one batch; mu is held. Its steps: take the seqs and
 // encode (encode), make room within the budget and the active segment
-// (makeSpace), reserve seqs when due, queue the records (enqueue) and,
-// with a hot tail or a full buffer, write them.
+// (makeSpace), reserve seqs when due, queue the records (enqueue), write
+// them when due (writeBatch), hand out the seqs and, with a hot tail, make
+// them readable at once (inHot).
 func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) {
 	if l.closed {
 		return 0, ErrClosed
@@ -311,27 +310,8 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		l.reserveLocked(nil)
 	}
 	l.enqueue(b.enc, rs, nowNS)
-	if len(l.pending.buf) >= flushBytes || l.hot != "" {
-		err := l.flushLocked()
-		if err != nil && l.active().hot && errors.Is(err, syscall.ENOSPC) {
-			// The tmpfs is full: the batch goes to a segment on disk.
-			l.st.DroppedFull -= n
-			l.hotOverflow(err)
-			l.tail.coldNext = true
-			if err := l.nextSegment(); err != nil {
-				l.st.Refused += n
-				return 0, err
-			}
-			l.enqueue(b.enc, rs, nowNS)
-			err = l.flushLocked()
-		}
-		if err != nil {
-			// The batch is lost with the buffer: count it as refused, the
-			// earlier buffered readings as dropped.
-			l.st.DroppedFull -= n
-			l.st.Refused += n
-			return 0, appendErr(err)
-		}
+	if err := l.writeBatch(b, rs, nowNS); err != nil {
+		return 0, err
 	}
 	// Seqs are handed out only now that the batch is accepted.
 	for i := range rs {
@@ -343,14 +323,53 @@ func (l *Log) appendLocked(rs []reading.Reading, forwarded bool) (int64, error) 
 		l.st.Forwarded += n
 	}
 	if l.hot != "" {
-		l.tail.marks = append(l.tail.marks, mark{end: end, at: time.Now(), n: int64(n)})
-		l.durable.advance(end)
-		if !l.loop.armed {
-			l.loop.timer.Reset(l.syncEvery) // due when this batch has waited an interval
-			l.loop.armed = true
-		}
+		l.inHot(end, n)
 	}
 	return end, nil
+}
+
+// writeBatch writes the batch just queued, with what was queued before it,
+// when there is a hot tail (every Append goes to it at once) or enough is
+// queued; mu is held. When the tmpfs is full the batch goes to a new
+// segment on disk instead. A batch that cannot be written is lost with the
+// queued writes: it is counted as refused, the earlier ones as dropped.
+func (l *Log) writeBatch(b *batch, rs []reading.Reading, nowNS int64) error {
+	if len(l.pending.buf) < flushBytes && l.hot == "" {
+		return nil
+	}
+	n := uint64(len(rs))
+	err := l.flushLocked()
+	if err != nil && l.active().hot && errors.Is(err, syscall.ENOSPC) {
+		// The tmpfs is full: the batch goes to a segment on disk.
+		l.st.DroppedFull -= n
+		l.hotOverflow(err)
+		l.tail.coldNext = true
+		if err := l.nextSegment(); err != nil {
+			l.st.Refused += n
+			return err
+		}
+		l.enqueue(b.enc, rs, nowNS)
+		err = l.flushLocked()
+	}
+	if err != nil {
+		l.st.DroppedFull -= n
+		l.st.Refused += n
+		return appendErr(err)
+	}
+	return nil
+}
+
+// inHot notes n readings the hot tail now holds, up to end: they are
+// durable as the guarantee defines it (Next may read them), and a group
+// commit is due one interval later, to copy what no output acknowledged by
+// then; mu is held.
+func (l *Log) inHot(end int64, n uint64) {
+	l.tail.marks = append(l.tail.marks, mark{end: end, at: time.Now(), n: int64(n)})
+	l.durable.advance(end)
+	if !l.loop.armed {
+		l.loop.timer.Reset(l.syncEvery) // due when this batch has waited an interval
+		l.loop.armed = true
+	}
 }
 
 // discard accepts a batch that nothing will read back (SetReaders with no

@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,6 +75,17 @@ type durablePoint struct {
 func (d *durablePoint) wait() chan struct{} {
 	d.taken = true
 	return d.notify
+}
+
+// waitDone waits until ch (a durablePoint's wait channel) is closed, or
+// returns ctx.Err() when ctx is done first.
+func waitDone(ctx context.Context, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // advance makes everything before end visible to Next. The channel is

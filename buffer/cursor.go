@@ -128,25 +128,9 @@ func (c *Cursor) Next(ctx context.Context, max int) ([]reading.Reading, error) {
 	l := c.l
 	c.batch, c.times = c.batch[:0], c.times[:0]
 	for {
-		l.mu.Lock()
-		if l.closed {
-			l.mu.Unlock()
-			c.closeReader()
-			return nil, ErrClosed
-		}
-		start, durable := c.acked, l.durable.end
-		var wait chan struct{}
-		if start.pos >= durable {
-			wait = l.durable.wait() // taken only to wait: see advance
-		}
-		l.mu.Unlock()
-		if wait != nil {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-wait:
-				continue
-			}
+		start, durable, err := c.readable(ctx)
+		if err != nil {
+			return nil, err
 		}
 		n, err := c.take(ctx, max)
 		if err != nil {
@@ -159,34 +143,68 @@ func (c *Cursor) Next(ctx context.Context, max int) ([]reading.Reading, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.mu.Lock()
 		if len(out) == 0 {
-			// Only checkpoints, cursor records or corrupt bytes: nothing to
-			// deliver, so pass them without marking the cursor dirty.
-			progressed := moved.pos > start.pos && c.acked == start
-			if progressed {
-				c.acked = moved
-			}
-			var wait chan struct{}
-			if !progressed && l.durable.end == durable {
-				wait = l.durable.wait() // closed by the next advance past durable
-			}
-			l.mu.Unlock()
-			if wait != nil {
-				select {
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-wait:
-				}
+			if err := c.pass(ctx, start, moved, durable); err != nil {
+				return nil, err
 			}
 			continue
 		}
+		l.mu.Lock()
 		c.batchEnd = moved
 		c.headTime = out[0].Time
 		l.mu.Unlock()
 		c.tokens -= float64(len(out))
 		return out, nil
 	}
+}
+
+// readable waits until durable bytes lie beyond the acknowledged position
+// and returns that position and the durable offset. It returns ErrClosed
+// once the log is closed and ctx.Err() when ctx is done first; c.mu is
+// held.
+func (c *Cursor) readable(ctx context.Context) (start ackPoint, durable int64, err error) {
+	l := c.l
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			c.closeReader()
+			return start, 0, ErrClosed
+		}
+		start, durable = c.acked, l.durable.end
+		if start.pos < durable {
+			l.mu.Unlock()
+			return start, durable, nil
+		}
+		wait := l.durable.wait() // taken only to wait: see advance
+		l.mu.Unlock()
+		if err := waitDone(ctx, wait); err != nil {
+			return start, 0, err
+		}
+	}
+}
+
+// pass handles a read from start that found nothing to deliver, only
+// checkpoints, cursor records or corrupt bytes, up to moved: it moves the
+// cursor past them without marking it dirty or, when that is no progress,
+// waits for the durable offset to pass durable (what the read saw). It
+// returns ctx.Err() when ctx is done first; c.mu is held.
+func (c *Cursor) pass(ctx context.Context, start, moved ackPoint, durable int64) error {
+	l := c.l
+	l.mu.Lock()
+	progressed := moved.pos > start.pos && c.acked == start
+	if progressed {
+		c.acked = moved
+	}
+	var wait chan struct{}
+	if !progressed && l.durable.end == durable {
+		wait = l.durable.wait() // closed by the next advance past durable
+	}
+	l.mu.Unlock()
+	if wait == nil {
+		return nil
+	}
+	return waitDone(ctx, wait)
 }
 
 // take waits until the token bucket holds at least one reading and returns
