@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 )
 
 // TestW1ReadBlockedFIFO emulates the kernel's blocking w1_slave read with a
@@ -43,16 +45,13 @@ func TestW1ReadBlockedFIFO(t *testing.T) {
 	// Holding the write end open without writing keeps the reader blocked
 	// in read(2), as a conversion in progress would.
 	fd := -1
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	testenv.WaitFor(t, "the reader to open the FIFO", func() bool {
 		fd, err = syscall.Open(slave, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.ENXIO) || time.Now().After(deadline) {
+		if err != nil && !errors.Is(err, syscall.ENXIO) {
 			t.Fatalf("open the FIFO for writing: %v", err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err == nil
+	})
 	defer func() {
 		if fd >= 0 {
 			syscall.Close(fd)

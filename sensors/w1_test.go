@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -469,21 +470,24 @@ func TestW1ReadBlocked(t *testing.T) {
 	}
 }
 
-// pollRead calls w.Read until it stops failing with ErrBusy, for at most
-// 10 s, and returns the value read.
+// pollRead calls w.Read until it stops failing with ErrBusy (see
+// testenv.WaitFor) and returns the value read.
 func pollRead(t *testing.T, w *W1) float64 {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got, err := w.Read(context.Background())
-		if err == nil {
-			return got[0].Value
-		}
-		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
+	var got float64
+	testenv.WaitFor(t, "a read not refused as busy", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rs, err := w.Read(ctx)
+		if err != nil && !errors.Is(err, ErrBusy) {
 			t.Fatalf("Read: %v", err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		if err == nil {
+			got = rs[0].Value
+		}
+		return err == nil
+	})
+	return got
 }
 
 func TestListW1(t *testing.T) {
