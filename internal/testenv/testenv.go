@@ -207,6 +207,22 @@ func logGoroutines(t testing.TB) {
 	t.Logf("goroutines when the wait gave up:\n%s", buf[:runtime.Stack(buf, true)])
 }
 
+// CancelWhen calls cancel, from a goroutine of its own, once cond holds
+// (polled like WaitFor) or after 15 s: for a test that cancels a call while
+// it blocks at a point cond can see, such as a bus playback that reached
+// its last operation. The function it returns waits for the goroutine.
+func CancelWhen(cond func() bool, cancel func()) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer cancel()
+		for deadline := time.Now().Add(15 * time.Second); !cond() && time.Now().Before(deadline); {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return func() { <-done }
+}
+
 // WaitReturn waits up to 15 s for what (a Run or Serve whose context was
 // cancelled) to send its result on done: an error fails the test, no
 // result by then ends it.

@@ -12,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/physic"
 	periph "periph.io/x/devices/v3/bmxx80"
 
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -514,22 +515,15 @@ func TestReadContext(t *testing.T) {
 	// Done during the measurement wait, made to last an hour.
 	d.measure = time.Hour
 	ctx, cancel = context.WithCancel(context.Background())
-	go func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			bus.Lock()
-			n := bus.Count
-			bus.Unlock()
-			if n == len(bus.Ops) {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	waitCancel := testenv.CancelWhen(func() bool {
+		bus.Lock()
+		defer bus.Unlock()
+		return bus.Count == len(bus.Ops)
+	}, cancel)
 	if rs, err := d.Read(ctx); rs != nil || err != context.Canceled {
 		t.Fatalf("Read(canceled while waiting) = %v, %v", rs, err)
 	}
+	waitCancel()
 	closeBus(t, bus)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/onewire/onewiretest"
 
 	"github.com/kelvin-gw/kelvin/internal/ctxsleep"
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 	"github.com/kelvin-gw/kelvin/sensors"
 )
@@ -399,26 +399,15 @@ func TestReadContext(t *testing.T) {
 	b.sleep = ctxsleep.Sleep
 	b.conv = time.Hour
 	ctx, cancel = context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			b.pb.Lock()
-			n := b.pb.Count
-			b.pb.Unlock()
-			if n == len(b.pb.Ops) {
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
+	waitCancel := testenv.CancelWhen(func() bool {
+		b.pb.Lock()
+		defer b.pb.Unlock()
+		return b.pb.Count == len(b.pb.Ops)
+	}, cancel)
 	if rs, err := b.Read(ctx); rs != nil || err != context.Canceled {
 		t.Fatalf("Read(canceled while converting) = %v, %v", rs, err)
 	}
-	wg.Wait()
+	waitCancel()
 	b.close(t)
 }
 
