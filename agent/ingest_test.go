@@ -176,25 +176,21 @@ log: { level: warn }
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { cmd.Process.Kill() }) // when the wait below fails
 		url := fmt.Sprintf("http://127.0.0.1:%d/api/ingest", port)
 		var code int
 		var body string
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testenv.WaitForWithin(t, 10*time.Second, "the agent to answer", func() bool {
 			req, _ := http.NewRequest("POST", url, strings.NewReader(fmt.Sprintf(`{"sensor":"shed","value":%d}`, i)))
 			resp, err := http.DefaultClient.Do(req)
-			if err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				code, body = resp.StatusCode, string(b)
-				break
+			if err != nil {
+				return false
 			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatalf("agent did not answer: %v", err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code, body = resp.StatusCode, string(b)
+			return true
+		})
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		if code != http.StatusAccepted {
