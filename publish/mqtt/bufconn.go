@@ -4,8 +4,14 @@ import (
 	"bufio"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
+
+// lowatAfterIdle: a QoS 1 batch sent this long after the previous one was
+// acknowledged has the reader woken once for its PUBACKs
+// (releaseAwaitingAcks).
+const lowatAfterIdle = 500 * time.Millisecond
 
 // Sizes of a bufConn's buffers.
 const (
@@ -41,19 +47,59 @@ const packetPublish = 3
 // again. (A TLS connection buffers its reads itself and is not wrapped.)
 type bufConn struct {
 	net.Conn
-	r *bufio.Reader
+	r  *bufio.Reader
+	rc syscall.RawConn // the socket, for rawRead and rawWrite; nil: the Conn's own calls
 
 	mu       sync.Mutex
 	held     bool
 	w        []byte    // held back
 	pending  int       // PUBLISH packets expected and not yet written
 	writes   int       // write calls on the connection, for tests
+	heldPubs int       // QoS 1 PUBLISH packets in w
+	ackBytes int       // PUBACK bytes still awaited under a raised SO_RCVLOWAT
 	err      error     // of the failed write that closed the connection
 	deadline time.Time // paho's write deadline
 }
 
 func newBufConn(conn net.Conn) *bufConn {
-	return &bufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBufSize)}
+	c := &bufConn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok && haveRawIO {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+		}
+	}
+	c.r = bufio.NewReaderSize(connReader{c}, readBufSize)
+	return c
+}
+
+// connReader is what the read buffer reads from.
+type connReader struct{ c *bufConn }
+
+func (r connReader) Read(b []byte) (int, error) {
+	c := r.c
+	if c.rc == nil {
+		return c.Conn.Read(b)
+	}
+	n, err := rawRead(c.rc, b)
+	c.mu.Lock()
+	if c.ackBytes > 0 {
+		c.ackBytes = max(0, c.ackBytes-n)
+		if err != nil {
+			c.ackBytes = 0
+		}
+		setLowat(c.rc, max(1, c.ackBytes))
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// write writes b to the connection.
+func (c *bufConn) write(b []byte) (int, error) {
+	c.writes++
+	if c.rc != nil {
+		return rawWrite(c.rc, b)
+	}
+	return c.Conn.Write(b)
 }
 
 // Read reads through the buffer. After a held write failed and closed the
@@ -84,13 +130,15 @@ func (c *bufConn) Write(b []byte) (int, error) {
 	}
 	if c.held && len(c.w)+len(b) <= maxHeld {
 		c.w = append(c.w, b...)
+		if len(b) > 0 && b[0]>>4 == packetPublish && b[0]>>1&3 == 1 {
+			c.heldPubs++ // at QoS 1: a PUBACK will come
+		}
 		return len(b), nil
 	}
 	if err := c.flushLocked(); err != nil {
 		return 0, err
 	}
-	c.writes++
-	return c.Conn.Write(b)
+	return c.write(b)
 }
 
 // SetWriteDeadline and SetDeadline take the lock, so that paho's deadline
@@ -163,6 +211,47 @@ func (c *bufConn) release() {
 	c.flushLocked() // a failure closed the connection: paho sees it
 }
 
+// releaseAwaitingAcks is release for a QoS 1 batch: until the PUBACKs of
+// the PUBLISH packets it sends (4 bytes each) have all arrived, the
+// socket's SO_RCVLOWAT keeps the reader asleep.
+//
+// Why: the broker's PUBACKs for a batch arrive in several TCP segments
+// (mosquitto leaves Nagle's algorithm on, so each of our ACKs releases the
+// next few), and each segment woke the agent, for 4 bytes each. With the
+// low-water mark the kernel still acknowledges each segment at once, and
+// the agent wakes once, when the batch's acknowledgements are all there.
+//
+// Only after an idle spell (lowatAfterIdle): the kernel acknowledges
+// small segments at once only in its quick-ACK mode, which it enters when
+// data arrives after more than a retransmission timeout of silence
+// (tcp_event_data_recv, tcp_incr_quickack; at least 200 ms). Between
+// batches sent back to back, as in a backlog's drain, it delays the ACK of
+// the first PUBACK by up to 40 ms, the broker holds the others back
+// (Nagle) and, with the reader asleep, nobody asks for a quick ACK
+// (quickack.go): each batch would stall 40 ms. Once a second, as readings
+// come, the mark is used; back to back, the reader wakes per segment and
+// asks for quick ACKs, as before.
+//
+// It can never leave the reader asleep for good: the mark is set before
+// the packets are written, so their PUBACKs are all still to come, and it
+// falls by every byte read (other packets' bytes only wake it sooner); a
+// closed connection wakes the reader whatever the mark. Writes that went
+// out before (a batch over maxHeld) are not counted: their PUBACKs only
+// wake it sooner. A nil c, or one without raw I/O, is a plain release.
+func (c *bufConn) releaseAwaitingAcks() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = false
+	if c.rc != nil && c.heldPubs > 0 && c.err == nil {
+		c.ackBytes += 4 * c.heldPubs
+		setLowat(c.rc, c.ackBytes)
+	}
+	c.flushLocked()
+}
+
 // flushLocked sends what was held back, within writeTimeout; on failure it
 // closes the connection and fails every later write.
 func (c *bufConn) flushLocked() error {
@@ -170,10 +259,10 @@ func (c *bufConn) flushLocked() error {
 		return nil
 	}
 	c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	c.writes++
-	_, err := c.Conn.Write(c.w)
+	_, err := c.write(c.w)
 	c.Conn.SetWriteDeadline(c.deadline)
 	c.w = c.w[:0]
+	c.heldPubs = 0
 	if err != nil {
 		c.err = err
 		c.Conn.Close()

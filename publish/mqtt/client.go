@@ -95,6 +95,8 @@ type Client struct {
 	// payloads is the buffer of the last batch's payloads when paho holds
 	// none of them any more (that batch was acknowledged), nil otherwise.
 	payloads []byte
+	// acked is when the last batch was acknowledged in full.
+	acked time.Time
 
 	// issueMu is held by Publish while it hands messages to paho.
 	issueMu sync.Mutex
@@ -655,7 +657,11 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 		}
 	}
 	drainWriter(ctx, conn, changed)
-	conn.release()
+	if c.qos == 1 && time.Since(c.acked) >= lowatAfterIdle {
+		conn.releaseAwaitingAcks()
+	} else {
+		conn.release()
+	}
 	timer.Reset(publishTimeout)
 	for i := max(0, len(tokens)-window); i < len(tokens); i++ {
 		select {
@@ -676,6 +682,7 @@ func (c *Client) Publish(ctx context.Context, batch []reading.Reading) error {
 	c.sent.Add(uint64(len(batch)))
 	c.bytes.Add(size)
 	c.payloads = buf // every message was acknowledged: paho holds none
+	c.acked = time.Now()
 	return nil
 }
 

@@ -1,5 +1,0 @@
-//go:build !linux
-
-package mqtt
-
-func setQuickAck(uintptr) {}
