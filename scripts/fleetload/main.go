@@ -72,7 +72,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	if _, err := run(ctx, o); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -84,7 +84,17 @@ type sink interface {
 	close()
 }
 
-type mqttSink struct{ cs []paho.Client }
+type mqttSink struct{ cs []*mqttConn }
+
+// mqttConn is one connection and its publishes not yet seen acknowledged:
+// close waits for them, or the last ones of a run would be cut off with
+// the connection (paho's Disconnect does not wait for them).
+type mqttConn struct {
+	c       paho.Client
+	mu      sync.Mutex
+	pending []paho.Token
+	prune   int // prune pending once it is this long
+}
 
 func newMQTTSink(o options) (*mqttSink, error) {
 	s := &mqttSink{}
@@ -94,18 +104,44 @@ func newMQTTSink(o options) (*mqttSink, error) {
 		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			return nil, fmt.Errorf("connect %s: %v", o.url, tok.Error())
 		}
-		s.cs = append(s.cs, c)
+		s.cs = append(s.cs, &mqttConn{c: c, prune: 4096})
 	}
 	return s, nil
 }
 
 func (s *mqttSink) send(gw int, topic string, payload []byte, retained bool, _ []byte) {
-	s.cs[gw%len(s.cs)].Publish(topic, 1, retained, payload) // QoS 1, not waited for: paho pipelines
+	c := s.cs[gw%len(s.cs)]
+	tok := c.c.Publish(topic, 1, retained, payload) // QoS 1, not waited for: paho pipelines
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = append(c.pending, tok)
+	if len(c.pending) >= c.prune {
+		c.pending = slices.DeleteFunc(c.pending, func(t paho.Token) bool {
+			select {
+			case <-t.Done():
+				return true
+			default:
+				return false
+			}
+		})
+		c.prune = max(4096, 2*len(c.pending))
+	}
 }
 
 func (s *mqttSink) close() {
+	failed := 0
 	for _, c := range s.cs {
-		c.Disconnect(1000)
+		c.mu.Lock()
+		for _, t := range c.pending {
+			if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+				failed++
+			}
+		}
+		c.mu.Unlock()
+		c.c.Disconnect(1000)
+	}
+	if failed > 0 {
+		fmt.Printf("%d publishes not acknowledged by the broker\n", failed)
 	}
 }
 
@@ -146,27 +182,32 @@ type gateway struct {
 	restart [][]byte
 }
 
+// counts is what a run published: sent counts each distinct reading
+// once, dups the copies sent again, gaps the seqs never sent that a later
+// reading reveals, trailing those after a sensor's last reading, skipped
+// the seqs restarts announced as skipped.
 type counts struct {
 	sent, dups, gaps, trailing, reordered, restarts, skipped atomic.Int64
 }
 
-func run(ctx context.Context, o options) error {
+// run publishes as o says, reports, and returns what it published; the
+// sink is closed (its last messages flushed) when it returns.
+func run(ctx context.Context, o options) (*counts, error) {
+	format, err := reading.ParseFormat(o.format)
+	if err != nil || format == reading.FormatValue {
+		return nil, fmt.Errorf("-format: want json, influx or senml")
+	}
 	var s sink
-	var err error
 	if o.kafka != "" {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.kafka, ",")...), kgo.DefaultProduceTopic(o.topic))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s = &kafkaSink{cl: cl, topic: o.topic}
 	} else if s, err = newMQTTSink(o); err != nil {
-		return err
+		return nil, err
 	}
 	defer s.close()
-	format, err := reading.ParseFormat(o.format)
-	if err != nil || format == reading.FormatValue {
-		return fmt.Errorf("-format: want json, influx or senml")
-	}
 
 	var lat latencies
 	if o.ws != "" {
@@ -194,7 +235,7 @@ func run(ctx context.Context, o options) error {
 		}
 		s.send(i, "kelvin/"+gws[i].id+"/status", []byte("online"), true, nil)
 	}
-	var c counts
+	c := &counts{}
 	// One goroutine per connection's share of gateways, each on a tick of
 	// 1/rate: every tick, every sensor of its gateways publishes once.
 	workers := min(o.conns, o.gateways)
@@ -214,7 +255,7 @@ func run(ctx context.Context, o options) error {
 				for gi := w; gi < len(gws); gi += workers {
 					g := gws[gi]
 					if g.next[0] > 1 && rng.Float64() < o.restart/o.rate {
-						restart(s, gi, g, &c)
+						restart(s, gi, g, c)
 					}
 					for si := range g.next {
 						seq := g.next[si]
@@ -301,16 +342,16 @@ func run(ctx context.Context, o options) error {
 		}
 		resp, err := http.Get(o.api + "?limit=1")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer resp.Body.Close()
 		if err := json.NewDecoder(resp.Body).Decode(&sum); err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Printf("fleet: %d gateways, received %d, duplicates %d, pending %d, lost %d (injected %d), skipped %d (announced %d)\n",
 			sum.Total, sum.Totals.Received, sum.Totals.Duplicates, sum.Totals.Pending, sum.Totals.Lost, c.gaps.Load(), sum.Totals.Skipped, c.skipped.Load())
 	}
-	return nil
+	return c, nil
 }
 
 // restart simulates a gateway restart with seqs reserved in blocks: every
