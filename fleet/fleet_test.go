@@ -3,6 +3,7 @@ package fleet
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -199,5 +200,43 @@ func TestBoundsAndFilters(t *testing.T) {
 	}
 	if got := f.Summary("state:offline", 0, 10); got.Total != 0 {
 		t.Fatalf("state filter: %+v", got)
+	}
+}
+
+// TestFiltersPerPattern: the first rule whose pattern matches a series'
+// AGENT/SENSOR shapes it, a moving average as any filter of the chain;
+// series no rule matches are shown as sent.
+func TestFiltersPerPattern(t *testing.T) {
+	f, c := newTestFleet(t, func(c *Config) {
+		c.Rules = []Rule{
+			{Match: "gw-a/tank", Specs: []filter.Spec{{Kind: "moving_average", N: 2}}},
+			{Match: "gw-*/air", Specs: []filter.Spec{{Kind: "offset", Offset: 10}}},
+		}
+	})
+	for seq, v := range []float64{1, 3, 5} {
+		for _, s := range []struct{ agent, sensor string }{{"gw-a", "tank"}, {"gw-a", "air"}, {"gw-b", "tank"}} {
+			f.Handle("kelvin/x/y", payload(reading.FormatJSON, s.agent, s.sensor, uint64(seq+1), v, c.now()))
+		}
+	}
+	for _, tc := range []struct {
+		agent, sensor string
+		want          []float64
+	}{
+		{"gw-a", "tank", []float64{1, 2, 4}},
+		{"gw-a", "air", []float64{11, 13, 15}},
+		{"gw-b", "tank", []float64{1, 3, 5}},
+	} {
+		_, ss, _ := f.Gateway(tc.agent, true)
+		var got []float64
+		for _, s := range ss {
+			if s.Sensor == tc.sensor {
+				for _, p := range s.Series[0].Points {
+					got = append(got, p[1])
+				}
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s/%s: %v, want %v", tc.agent, tc.sensor, got, tc.want)
+		}
 	}
 }
