@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kelvin-gw/kelvin/filter"
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -238,5 +239,25 @@ func TestFiltersPerPattern(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s/%s: %v, want %v", tc.agent, tc.sensor, got, tc.want)
 		}
+	}
+}
+
+// TestIgnoredSaysWhy: a message the fleet ignores is logged with its
+// reason and what to do, at most once a minute, with how many were not
+// logged since.
+func TestIgnoredSaysWhy(t *testing.T) {
+	var logs testenv.SyncBuffer
+	f, c := newTestFleetLog(t, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	f.Handle("kelvin/gw-1/air", []byte("21.5"))
+	f.Handle("kelvin/gw-1/air", []byte(`{"agent":"gw-1","sensor":"air","value":1}`))
+	first := logs.String()
+	if strings.Count(first, "fleet message ignored") != 1 ||
+		!strings.Contains(first, `reason=value_format err="fleet: a bare number (format value) has no agent, sensor or seq: publish json or influx"`) {
+		t.Fatalf("log %q, want one line with the reason and what to do", first)
+	}
+	c.advance(logEvery)
+	f.Handle("kelvin/gw-1/air", []byte(`[{"bn":"kelvin:gw-1:air:","n":"temperature","u":"Cel","v":1}]`))
+	if got := strings.TrimPrefix(logs.String(), first); !strings.Contains(got, "reason=no_seq") || !strings.Contains(got, "suppressed_since_last=1") {
+		t.Fatalf("log after a minute %q, want the SenML without seq and 1 not logged", got)
 	}
 }
