@@ -11,6 +11,13 @@
 //	go run ./scripts/fleetload -gateways 1000 -sensors 10 -duration 60s \
 //	    -ws ws://127.0.0.1:8080/fleet/ws -api http://127.0.0.1:8080/api/fleet -pid $(pgrep -n kelvin)
 //
+// With -serve-kfake PORT it publishes nothing and runs a kfake cluster
+// (franz-go's in-memory Kafka) on 127.0.0.1:PORT instead, for a fleet and
+// another fleetload -kafka to use:
+//
+//	go run ./scripts/fleetload -serve-kfake 19092 -partitions 6 &
+//	go run ./scripts/fleetload -kafka 127.0.0.1:19092 -gateways 200 -duration 20s ...
+//
 // It is a benchmark tool, not part of the agent binary.
 package main
 
@@ -29,10 +36,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kelvin-gw/kelvin/reading"
@@ -69,12 +78,34 @@ func main() {
 	flag.StringVar(&o.api, "api", "", "the fleet's /api/fleet, read at the end")
 	flag.IntVar(&o.pid, "pid", 0, "the fleet process: report its CPU share and RSS")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
+	serveKfake := flag.Int("serve-kfake", 0, "instead of publishing, run a kfake cluster (franz-go's in-memory Kafka) on 127.0.0.1 at this port with -kafka-topic, until interrupted")
+	partitions := flag.Int("partitions", 6, "with -serve-kfake: the topic's partitions")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *serveKfake != 0 {
+		if err := serve(ctx, *serveKfake, o.topic, *partitions); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if _, err := run(ctx, o); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// serve runs a one-broker kfake cluster on 127.0.0.1:port with topic
+// until ctx is done: the Kafka of the fleet's Kafka checks, run as its own
+// process.
+func serve(ctx context.Context, port int, topic string, partitions int) error {
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(int32(partitions), topic))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Printf("kfake on %v, topic %s with %d partitions\n", c.ListenAddrs(), topic, partitions)
+	<-ctx.Done()
+	return nil
 }
 
 // sink publishes one payload for a gateway; restart, when not nil, is the
