@@ -139,8 +139,19 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if cfg.HTTP.Listen != "" {
 		page = cfg.HTTP.Listen
 	}
-	fmt.Fprintf(stdout, "%s: ok: agent %s, %d sensors, outputs: %s, page: %s\n",
-		cfg.File, cfg.Agent.ID, len(cfg.Sensors), strings.Join(outs, "; "), page)
+	fleetSrc := ""
+	if f := cfg.Fleet; f != nil {
+		var srcs []string
+		if f.MQTT != nil {
+			srcs = append(srcs, "mqtt "+f.MQTT.URL)
+		}
+		if f.Kafka != nil {
+			srcs = append(srcs, "kafka "+strings.Join(f.Kafka.Brokers, ",")+" "+f.Kafka.Topic)
+		}
+		fleetSrc = ", fleet follows: " + strings.Join(srcs, "; ")
+	}
+	fmt.Fprintf(stdout, "%s: ok: agent %s, %d sensors, outputs: %s, page: %s%s\n",
+		cfg.File, cfg.Agent.ID, len(cfg.Sensors), strings.Join(outs, "; "), page, fleetSrc)
 	if cfg.HTTP.Listen != "" {
 		checkHistory(cfg, stdout)
 	}

@@ -22,6 +22,9 @@ func TestMainExitCodes(t *testing.T) {
 		{args: []string{"check", "-config", "testdata/good-fast-history.yaml"}, code: ExitOK,
 			out: "page history: 2 series need about 1.0 MiB for http.history 1h0m0s; http.history_bytes is 0.2 MiB\n" +
 				"warning: http.history_bytes: 0.2 MiB holds 910 readings per series, about 1m31s of a sensor read every 100ms, less than http.history 1h0m0s: raise http.history_bytes to 1.0 MiB or lower http.history\n"},
+		// The fleet example says what it follows.
+		{args: []string{"check", "-config", "../configs/fleet.yaml"}, code: ExitOK,
+			out: "../configs/fleet.yaml: ok: agent fleet, 0 sensors, outputs: none, page: :8080, fleet follows: mqtt tcp://localhost:1883\n"},
 		{args: []string{"check"}, code: ExitUsage, inErr: "-config FILE is required"},
 		{args: []string{"check", "-config", "testdata/nonexistent.yaml"}, code: ExitUsage, inErr: "testdata/nonexistent.yaml: no such file or directory"},
 		{args: []string{"check", "-config", "testdata/bad-keys.yaml"}, code: ExitUsage, inErr: "testdata/bad-keys.yaml:3: agent.datadir: unknown key"},

@@ -408,6 +408,29 @@ kafka:
 	}
 }
 
+// TestFleetFiltersDecode: fleet.filters become the fleet's rules in
+// order, each chain decoded like a sensor's filters.
+func TestFleetFiltersDecode(t *testing.T) {
+	cfg, err := Parse("fleet.yaml", []byte(`
+agent: { id: central, data_dir: /tmp/x }
+fleet:
+  filters:
+    - match: "greenhouse-*/tank"
+      filters: [{ moving_average: 5 }, { round: 1 }]
+    - match: "*/*"
+      filters: [{ median: 30s }]
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Fleet.Rules
+	if len(r) != 2 || r[0].Match != "greenhouse-*/tank" || r[1].Match != "*/*" ||
+		len(r[0].Specs) != 2 || r[0].Specs[0].Kind != "moving_average" || r[0].Specs[0].N != 5 || r[0].Specs[1].Kind != "round" ||
+		len(r[1].Specs) != 1 || r[1].Specs[0].Kind != "median" || r[1].Specs[0].Window != 30*time.Second {
+		t.Errorf("rules %+v", r)
+	}
+}
+
 // TestForwardWithoutLoop: fleet.forward is accepted when the outputs
 // cannot feed the fleet's sources: another prefix or another broker, another
 // Kafka topic or cluster.

@@ -20,6 +20,7 @@ type fleetPage struct {
 	Live     bool
 	Gateways []struct {
 		Agent, State, Seen string
+		Counts             string
 		Cards              int
 		Points             []int
 		Seq                map[string]string
@@ -33,6 +34,7 @@ const fleetPageJS = `(() => {
   const gws = [...document.querySelectorAll('#gateways .gw')].map((g) => ({
     Agent: g.dataset.agent, State: g.dataset.state || '',
     Seen: g.querySelector('header .muted').textContent,
+    Counts: g.querySelectorAll('header .muted')[1].textContent,
     Cards: g.querySelectorAll('.card').length,
     Points: [...g.querySelectorAll('canvas')].map((c) => +(c.dataset.points || 0)),
     Seq: Object.fromEntries([...g.querySelectorAll('.card')].map((c) => [c.dataset.series, c.dataset.seq || ''])),
@@ -55,23 +57,29 @@ func waitFleetPage(t *testing.T, b *testenv.Browser, what string, cond func(p fl
 
 // TestFleetPageManyGateways: 1,000 gateways of 10 sensors each. The page
 // shows one page of 20 gateways (200 charts, never 10,000), the totals of
-// all, finds one by the search box, shows an offline one by state, follows
-// the shown gateways live over the websocket, and pages on.
+// all, each gateway's last seen and counts with a loss, finds one by the
+// search box, shows an offline one and the one with a loss by state,
+// follows the shown gateways live over the websocket, and pages on.
 func TestFleetPageManyGateways(t *testing.T) {
-	f, c := newTestFleet(t, nil)
+	f, c := newTestFleet(t, func(c *Config) { c.LossAfter = time.Minute })
 	setArchive(t, f, c)
 	const gateways, sensors = 1000, 10
 	agent := func(i int) string { return fmt.Sprintf("gw-%04d", i) }
 	for i := range gateways {
 		f.Handle("kelvin/"+agent(i)+"/status", []byte(`{"state":"online","page":"http://`+agent(i)+`.lan:8080/"}`))
 		for s := range sensors {
-			for seq := uint64(1); seq <= 3; seq++ {
+			for n := uint64(1); n <= 3; n++ {
+				seq := n
+				if i == 1 && s == 0 && n > 1 {
+					seq++ // gw-0001's s0 sends 1, 3, 4: seq 2 is lost
+				}
 				f.Handle("kelvin/x/y", payload(reading.FormatJSON, agent(i), "s"+strconv.Itoa(s), seq, 20+float64(seq), c.now().Add(time.Duration(seq)*time.Second)))
 			}
 		}
 	}
 	f.Handle("kelvin/gw-0500/status", []byte("offline"))
 	c.advance(2 * time.Minute) // the readings' minute is over: in the archive's answer
+	f.Expire()                 // and gw-0001's seq 2 lost
 	srv := httptest.NewServer(f.Handler())
 	defer srv.Close()
 	defer f.hub.close()
@@ -98,8 +106,11 @@ func TestFleetPageManyGateways(t *testing.T) {
 		p.Gateways[0].Link != "http://gw-0000.lan:8080/" || p.Range != "1–20 of 1000" {
 		t.Fatalf("first page: %d canvases, %+v, range %q", p.Canvases, p.Gateways[0], p.Range)
 	}
-	if want := "999 of 1000 online"; p.Totals[:len(want)] != want {
-		t.Fatalf("totals %q, want %q...", p.Totals, want)
+	if want := "999 of 1000 online"; p.Totals[:len(want)] != want || !strings.HasSuffix(p.Totals, ", 1 lost") {
+		t.Fatalf("totals %q, want %q... 1 lost", p.Totals, want)
+	}
+	if g := p.Gateways[1]; g.Agent != "gw-0001" || g.Counts != "30 received, 0 dup, 1 lost" || g.Seen != "last seen 2 min ago" {
+		t.Fatalf("gw-0001 %+v, want last seen and its loss", g)
 	}
 
 	// Live: a new reading of a shown gateway reaches its card.
@@ -130,6 +141,10 @@ func TestFleetPageManyGateways(t *testing.T) {
 	b.Eval(`(() => { const q = document.getElementById('q'); q.value = 'state:offline'; q.dispatchEvent(new Event('input')); return true; })()`, nil)
 	waitFleetPage(t, b, "the offline gateway", func(p fleetPage) bool {
 		return len(p.Gateways) == 1 && p.Gateways[0].Agent == "gw-0500" && p.Gateways[0].State == "offline"
+	})
+	b.Eval(`(() => { const q = document.getElementById('q'); q.value = 'lost'; q.dispatchEvent(new Event('input')); return true; })()`, nil)
+	waitFleetPage(t, b, "the gateway with a loss", func(p fleetPage) bool {
+		return len(p.Gateways) == 1 && p.Gateways[0].Agent == "gw-0001"
 	})
 
 	// Paging.

@@ -3,12 +3,14 @@ package fleet
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kelvin-gw/kelvin/filter"
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 	"github.com/kelvin-gw/kelvin/reading"
 )
 
@@ -199,5 +201,63 @@ func TestBoundsAndFilters(t *testing.T) {
 	}
 	if got := f.Summary("state:offline", 0, 10); got.Total != 0 {
 		t.Fatalf("state filter: %+v", got)
+	}
+}
+
+// TestFiltersPerPattern: the first rule whose pattern matches a series'
+// AGENT/SENSOR shapes it, a moving average as any filter of the chain;
+// series no rule matches are shown as sent.
+func TestFiltersPerPattern(t *testing.T) {
+	f, c := newTestFleet(t, func(c *Config) {
+		c.Rules = []Rule{
+			{Match: "gw-a/tank", Specs: []filter.Spec{{Kind: "moving_average", N: 2}}},
+			{Match: "gw-*/air", Specs: []filter.Spec{{Kind: "offset", Offset: 10}}},
+		}
+	})
+	for seq, v := range []float64{1, 3, 5} {
+		for _, s := range []struct{ agent, sensor string }{{"gw-a", "tank"}, {"gw-a", "air"}, {"gw-b", "tank"}} {
+			f.Handle("kelvin/x/y", payload(reading.FormatJSON, s.agent, s.sensor, uint64(seq+1), v, c.now()))
+		}
+	}
+	for _, tc := range []struct {
+		agent, sensor string
+		want          []float64
+	}{
+		{"gw-a", "tank", []float64{1, 2, 4}},
+		{"gw-a", "air", []float64{11, 13, 15}},
+		{"gw-b", "tank", []float64{1, 3, 5}},
+	} {
+		_, ss, _ := f.Gateway(tc.agent, true)
+		var got []float64
+		for _, s := range ss {
+			if s.Sensor == tc.sensor {
+				for _, p := range s.Series[0].Points {
+					got = append(got, p[1])
+				}
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s/%s: %v, want %v", tc.agent, tc.sensor, got, tc.want)
+		}
+	}
+}
+
+// TestIgnoredSaysWhy: a message the fleet ignores is logged with its
+// reason and what to do, at most once a minute, with how many were not
+// logged since.
+func TestIgnoredSaysWhy(t *testing.T) {
+	var logs testenv.SyncBuffer
+	f, c := newTestFleetLog(t, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	f.Handle("kelvin/gw-1/air", []byte("21.5"))
+	f.Handle("kelvin/gw-1/air", []byte(`{"agent":"gw-1","sensor":"air","value":1}`))
+	first := logs.String()
+	if strings.Count(first, "fleet message ignored") != 1 ||
+		!strings.Contains(first, `reason=value_format err="fleet: a bare number (format value) has no agent, sensor or seq: publish json or influx"`) {
+		t.Fatalf("log %q, want one line with the reason and what to do", first)
+	}
+	c.advance(logEvery)
+	f.Handle("kelvin/gw-1/air", []byte(`[{"bn":"kelvin:gw-1:air:","n":"temperature","u":"Cel","v":1}]`))
+	if got := strings.TrimPrefix(logs.String(), first); !strings.Contains(got, "reason=no_seq") || !strings.Contains(got, "suppressed_since_last=1") {
+		t.Fatalf("log after a minute %q, want the SenML without seq and 1 not logged", got)
 	}
 }

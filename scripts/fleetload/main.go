@@ -11,6 +11,13 @@
 //	go run ./scripts/fleetload -gateways 1000 -sensors 10 -duration 60s \
 //	    -ws ws://127.0.0.1:8080/fleet/ws -api http://127.0.0.1:8080/api/fleet -pid $(pgrep -n kelvin)
 //
+// With -serve-kfake PORT it publishes nothing and runs a kfake cluster
+// (franz-go's in-memory Kafka) on 127.0.0.1:PORT instead, for a fleet and
+// another fleetload -kafka to use:
+//
+//	go run ./scripts/fleetload -serve-kfake 19092 -partitions 6 &
+//	go run ./scripts/fleetload -kafka 127.0.0.1:19092 -gateways 200 -duration 20s ...
+//
 // It is a benchmark tool, not part of the agent binary.
 package main
 
@@ -29,10 +36,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kelvin-gw/kelvin/reading"
@@ -69,12 +78,34 @@ func main() {
 	flag.StringVar(&o.api, "api", "", "the fleet's /api/fleet, read at the end")
 	flag.IntVar(&o.pid, "pid", 0, "the fleet process: report its CPU share and RSS")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
+	serveKfake := flag.Int("serve-kfake", 0, "instead of publishing, run a kfake cluster (franz-go's in-memory Kafka) on 127.0.0.1 at this port with -kafka-topic, until interrupted")
+	partitions := flag.Int("partitions", 6, "with -serve-kfake: the topic's partitions")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	if *serveKfake != 0 {
+		if err := serve(ctx, *serveKfake, o.topic, *partitions); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if _, err := run(ctx, o); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// serve runs a one-broker kfake cluster on 127.0.0.1:port with topic
+// until ctx is done: the Kafka of the fleet's Kafka checks, run as its own
+// process.
+func serve(ctx context.Context, port int, topic string, partitions int) error {
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(int32(partitions), topic))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Printf("kfake on %v, topic %s with %d partitions\n", c.ListenAddrs(), topic, partitions)
+	<-ctx.Done()
+	return nil
 }
 
 // sink publishes one payload for a gateway; restart, when not nil, is the
@@ -84,7 +115,17 @@ type sink interface {
 	close()
 }
 
-type mqttSink struct{ cs []paho.Client }
+type mqttSink struct{ cs []*mqttConn }
+
+// mqttConn is one connection and its publishes not yet seen acknowledged:
+// close waits for them, or the last ones of a run would be cut off with
+// the connection (paho's Disconnect does not wait for them).
+type mqttConn struct {
+	c       paho.Client
+	mu      sync.Mutex
+	pending []paho.Token
+	prune   int // prune pending once it is this long
+}
 
 func newMQTTSink(o options) (*mqttSink, error) {
 	s := &mqttSink{}
@@ -94,18 +135,44 @@ func newMQTTSink(o options) (*mqttSink, error) {
 		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			return nil, fmt.Errorf("connect %s: %v", o.url, tok.Error())
 		}
-		s.cs = append(s.cs, c)
+		s.cs = append(s.cs, &mqttConn{c: c, prune: 4096})
 	}
 	return s, nil
 }
 
 func (s *mqttSink) send(gw int, topic string, payload []byte, retained bool, _ []byte) {
-	s.cs[gw%len(s.cs)].Publish(topic, 1, retained, payload) // QoS 1, not waited for: paho pipelines
+	c := s.cs[gw%len(s.cs)]
+	tok := c.c.Publish(topic, 1, retained, payload) // QoS 1, not waited for: paho pipelines
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = append(c.pending, tok)
+	if len(c.pending) >= c.prune {
+		c.pending = slices.DeleteFunc(c.pending, func(t paho.Token) bool {
+			select {
+			case <-t.Done():
+				return true
+			default:
+				return false
+			}
+		})
+		c.prune = max(4096, 2*len(c.pending))
+	}
 }
 
 func (s *mqttSink) close() {
+	failed := 0
 	for _, c := range s.cs {
-		c.Disconnect(1000)
+		c.mu.Lock()
+		for _, t := range c.pending {
+			if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+				failed++
+			}
+		}
+		c.mu.Unlock()
+		c.c.Disconnect(1000)
+	}
+	if failed > 0 {
+		fmt.Printf("%d publishes not acknowledged by the broker\n", failed)
 	}
 }
 
@@ -146,27 +213,32 @@ type gateway struct {
 	restart [][]byte
 }
 
+// counts is what a run published: sent counts each distinct reading
+// once, dups the copies sent again, gaps the seqs never sent that a later
+// reading reveals, trailing those after a sensor's last reading, skipped
+// the seqs restarts announced as skipped.
 type counts struct {
 	sent, dups, gaps, trailing, reordered, restarts, skipped atomic.Int64
 }
 
-func run(ctx context.Context, o options) error {
+// run publishes as o says, reports, and returns what it published; the
+// sink is closed (its last messages flushed) when it returns.
+func run(ctx context.Context, o options) (*counts, error) {
+	format, err := reading.ParseFormat(o.format)
+	if err != nil || format == reading.FormatValue {
+		return nil, fmt.Errorf("-format: want json, influx or senml")
+	}
 	var s sink
-	var err error
 	if o.kafka != "" {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.kafka, ",")...), kgo.DefaultProduceTopic(o.topic))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s = &kafkaSink{cl: cl, topic: o.topic}
 	} else if s, err = newMQTTSink(o); err != nil {
-		return err
+		return nil, err
 	}
 	defer s.close()
-	format, err := reading.ParseFormat(o.format)
-	if err != nil || format == reading.FormatValue {
-		return fmt.Errorf("-format: want json, influx or senml")
-	}
 
 	var lat latencies
 	if o.ws != "" {
@@ -194,7 +266,7 @@ func run(ctx context.Context, o options) error {
 		}
 		s.send(i, "kelvin/"+gws[i].id+"/status", []byte("online"), true, nil)
 	}
-	var c counts
+	c := &counts{}
 	// One goroutine per connection's share of gateways, each on a tick of
 	// 1/rate: every tick, every sensor of its gateways publishes once.
 	workers := min(o.conns, o.gateways)
@@ -214,7 +286,7 @@ func run(ctx context.Context, o options) error {
 				for gi := w; gi < len(gws); gi += workers {
 					g := gws[gi]
 					if g.next[0] > 1 && rng.Float64() < o.restart/o.rate {
-						restart(s, gi, g, &c)
+						restart(s, gi, g, c)
 					}
 					for si := range g.next {
 						seq := g.next[si]
@@ -301,16 +373,16 @@ func run(ctx context.Context, o options) error {
 		}
 		resp, err := http.Get(o.api + "?limit=1")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer resp.Body.Close()
 		if err := json.NewDecoder(resp.Body).Decode(&sum); err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Printf("fleet: %d gateways, received %d, duplicates %d, pending %d, lost %d (injected %d), skipped %d (announced %d)\n",
 			sum.Total, sum.Totals.Received, sum.Totals.Duplicates, sum.Totals.Pending, sum.Totals.Lost, c.gaps.Load(), sum.Totals.Skipped, c.skipped.Load())
 	}
-	return nil
+	return c, nil
 }
 
 // restart simulates a gateway restart with seqs reserved in blocks: every
