@@ -69,10 +69,12 @@ func TestDebPackages(t *testing.T) {
 	t.Run("contents", func(t *testing.T) {
 		list := run(t, "", nil, "dpkg-deb", "-c", deb)
 		for path, mode := range map[string]string{
-			"./usr/bin/kelvin":                      "-rwxr-xr-x root/root",
-			"./etc/kelvin/kelvin.yaml":              "-rw-r--r-- root/root",
-			"./lib/systemd/system/kelvin.service":   "-rw-r--r-- root/root",
-			"./lib/udev/rules.d/60-kelvin-w1.rules": "-rw-r--r-- root/root",
+			"./usr/bin/kelvin":                            "-rwxr-xr-x root/root",
+			"./etc/kelvin/kelvin.yaml":                    "-rw-r--r-- root/root",
+			"./lib/systemd/system/kelvin.service":         "-rw-r--r-- root/root",
+			"./lib/udev/rules.d/60-kelvin-w1.rules":       "-rw-r--r-- root/root",
+			"./usr/share/doc/kelvin/examples/kelvin.yaml": "-rw-r--r-- root/root",
+			"./usr/share/doc/kelvin/examples/fleet.yaml":  "-rw-r--r-- root/root",
 		} {
 			if !hasEntry(list, path, mode) {
 				t.Errorf("dpkg-deb -c: no %s with mode %s in:\n%s", path, mode, list)
