@@ -714,6 +714,9 @@ func (v *validator) validateMQTT() {
 	if m.QoS < 0 || m.QoS > 2 {
 		v.errorf("mqtt.qos", "want 0, 1 or 2, got %d", m.QoS)
 	}
+	if err := mqtt.CheckKeepAlive(m.KeepAlive); err != nil {
+		v.errorf("mqtt.keepalive", "%v", err)
+	}
 	if strings.ContainsAny(m.Topic, "+#") {
 		v.errorf("mqtt.topic", "%q: a topic to publish to cannot contain + or #", m.Topic)
 	}

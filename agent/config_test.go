@@ -69,9 +69,10 @@ func TestBadConfigs(t *testing.T) {
 			`15: mqtt.url: unknown scheme "ftp" (tcp, mqtt, ssl, tls, mqtts, ws or wss)`,
 			`16: mqtt.qos: want 0, 1 or 2, got 3`,
 			`17: mqtt.topic: "kelvin/all" must contain {sensor}, or every sensor would share one topic`,
-			`19: http.archive_flush: want 1m0s to 1h0m0s, got 30s`,
-			`21: buffer.hot_dir: want "auto", "off" or an absolute directory, got "run/kelvin"`,
-			`22: buffer.hot_max_bytes: want 0 (auto) or at least 8MiB (two segments), got 1MiB`,
+			`18: mqtt.keepalive: 1.5s: want whole seconds from 1s to 65535s (18h12m15s); leave it out for 30s`,
+			`20: http.archive_flush: want 1m0s to 1h0m0s, got 30s`,
+			`22: buffer.hot_dir: want "auto", "off" or an absolute directory, got "run/kelvin"`,
+			`23: buffer.hot_max_bytes: want 0 (auto) or at least 8MiB (two segments), got 1MiB`,
 		},
 		"bad-filters.yaml": {
 			`5: sensors[0].filters[0].median: window must be at least 1 sample`,

@@ -90,10 +90,11 @@ func (g *gatewayProc) acked(t *testing.T) (map[string]uint64, int) {
 
 // TestFleetEndToEnd: three real gateways (processes, each with its own
 // data directory) publish to one mosquitto, followed by a fleet Kelvin.
-// One gateway is killed with SIGKILL, then the broker is stopped for a
-// while, then the gateway comes back. The fleet shows it offline at once
-// (its last will), and after recovery every reading each gateway
-// published is there exactly once: no seq missing, none lost.
+// One gateway is killed with SIGKILL, another frozen with SIGSTOP, then the
+// broker is stopped for a while, then the killed gateway comes back. The
+// fleet shows the killed one offline at once and the frozen one within
+// its keep-alive (their last wills), and after recovery every reading
+// each gateway published is there exactly once: no seq missing, none lost.
 func TestFleetEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs three gateways")
@@ -127,6 +128,9 @@ http: { listen: "127.0.0.1:%d" }
 
 	// gw-1 has a page, which it announces in its Home Assistant discovery.
 	pages := []string{fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), "", ""}
+	// gw-3 has a keep-alive of 1s: frozen, it is gone for the broker after
+	// 1.5s without a packet.
+	keepalives := []string{"", "", ", keepalive: 1s"}
 	var gws []*gatewayProc
 	for i := 1; i <= 3; i++ {
 		g := &gatewayProc{id: fmt.Sprintf("gw-%d", i), bin: bin, data: filepath.Join(dir, fmt.Sprintf("gw-%d", i))}
@@ -137,10 +141,10 @@ sensors:
   - { id: air, type: sim, interval: 100ms }
   - { id: soil, type: sim, interval: 150ms }
 buffer: { sync: 100ms }
-mqtt: { url: %q, qos: 1, homeassistant: true }
+mqtt: { url: %q, qos: 1, homeassistant: true%s }
 http: { listen: %q }
 log: { level: warn }
-`, g.id, g.data, broker.URL, pages[i-1])), 0o644)
+`, g.id, g.data, broker.URL, keepalives[i-1], pages[i-1])), 0o644)
 		g.start(t)
 		gws = append(gws, g)
 		t.Cleanup(func() {
@@ -182,6 +186,20 @@ log: { level: warn }
 	testenv.WaitFor(t, "gw-2 offline in the fleet (its last will)", func() bool {
 		gi, _ := gateway("gw-2")
 		return gi.State == "offline"
+	})
+
+	// A gateway that hangs without closing its connection (SIGSTOP: the
+	// kernel keeps the socket open) is offline within its keep-alive, and
+	// online again once it runs.
+	gws[2].cmd.Process.Signal(syscall.SIGSTOP)
+	testenv.WaitFor(t, "frozen gw-3 offline in the fleet (the broker's keep-alive, then its last will)", func() bool {
+		gi, _ := gateway("gw-3")
+		return gi.State == "offline"
+	})
+	gws[2].cmd.Process.Signal(syscall.SIGCONT)
+	testenv.WaitForWithin(t, 30*time.Second, "gw-3 online again", func() bool {
+		gi, _ := gateway("gw-3")
+		return gi.State == "online"
 	})
 
 	before := received("gw-1")

@@ -40,8 +40,8 @@ const (
 
 // Timeouts of the client.
 const (
-	connectTimeout = 10 * time.Second // TCP, TLS and MQTT handshake
-	keepAlive      = 30 * time.Second
+	connectTimeout = 10 * time.Second       // TCP, TLS and MQTT handshake
+	tcpKeepAlive   = 30 * time.Second       // the socket's TCP keep-alive probes
 	writeTimeout   = 10 * time.Second       // paho: handing a packet to the connection
 	publishTimeout = 10 * time.Second       // Publish: waiting for the acknowledgements
 	retryMin       = 500 * time.Millisecond // Run: connection retry delays, see retryDelay
@@ -217,8 +217,8 @@ func New(cfg Config, agentID string, log *slog.Logger) (*Client, error) {
 		SetStore(noStore{}).   // see store.go: a clean session never resends from it
 		SetOrderMatters(false).
 		SetConnectTimeout(connectTimeout).
-		SetDialer(&net.Dialer{Timeout: connectTimeout, KeepAlive: keepAlive}).
-		SetKeepAlive(keepAlive).
+		SetDialer(&net.Dialer{Timeout: connectTimeout, KeepAlive: tcpKeepAlive}).
+		SetKeepAlive(cmp.Or(cfg.KeepAlive, DefaultKeepAlive)).
 		SetWriteTimeout(writeTimeout).
 		SetAutoReconnect(false). // Run reconnects
 		SetConnectRetry(false).

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kelvin-gw/kelvin/reading"
 )
@@ -67,6 +68,12 @@ type Config struct {
 	PasswordFile string `yaml:"password_file"`
 	// TLS is used by the TLS schemes.
 	TLS TLSConfig `yaml:"tls"`
+	// KeepAlive is the MQTT keep-alive: with nothing else to send, the
+	// agent pings the broker this often, and a broker that hears nothing
+	// for one and a half times it takes the agent for gone and publishes
+	// its last will (status "offline"). Whole seconds, 1s to 65535s; zero
+	// means DefaultKeepAlive.
+	KeepAlive time.Duration `yaml:"keepalive"`
 	// MultiQuantity reports whether a sensor publishes more than one
 	// quantity; for such sensors "/{quantity}" is appended to the topic
 	// unless the template already contains {quantity}. Set by the agent;
@@ -80,15 +87,30 @@ const (
 	DefaultTopic    = "kelvin/{agent}/{sensor}"
 	DefaultClientID = "kelvin-{agent}"
 	DefaultQoS      = 1
+	// DefaultKeepAlive is paho's own default.
+	DefaultKeepAlive = 30 * time.Second
 )
 
-// DefaultConfig returns the Config that a configuration file is decoded
-// over: DefaultTopic, DefaultQoS and DefaultClientID.
-func DefaultConfig() Config {
-	return Config{Topic: DefaultTopic, QoS: DefaultQoS, ClientID: DefaultClientID}
+// CheckKeepAlive returns why d cannot be an MQTT keep-alive, or nil: the
+// protocol carries it as a 16-bit count of seconds. Zero (the default) is
+// fine.
+func CheckKeepAlive(d time.Duration) error {
+	if d == 0 {
+		return nil
+	}
+	if d < time.Second || d > 65535*time.Second || d%time.Second != 0 {
+		return fmt.Errorf("%v: want whole seconds from 1s to 65535s (18h12m15s); leave it out for %v", d, DefaultKeepAlive)
+	}
+	return nil
 }
 
-// SetDefaults fills in the topic and client id left empty. QoS is left as
+// DefaultConfig returns the Config that a configuration file is decoded
+// over: DefaultTopic, DefaultQoS, DefaultClientID and DefaultKeepAlive.
+func DefaultConfig() Config {
+	return Config{Topic: DefaultTopic, QoS: DefaultQoS, ClientID: DefaultClientID, KeepAlive: DefaultKeepAlive}
+}
+
+// SetDefaults fills in the topic, client id and keep-alive left empty. QoS is left as
 // it is, since 0 is a valid choice: a decoder that knows the key was
 // absent sets DefaultQoS.
 func (c *Config) SetDefaults() {
@@ -97,6 +119,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.ClientID == "" {
 		c.ClientID = DefaultClientID
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
 	}
 }
 
@@ -124,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.QoS < 0 || c.QoS > 2 {
 		add("qos %d: must be 0, 1 or 2", c.QoS)
+	}
+	if err := CheckKeepAlive(c.KeepAlive); err != nil {
+		add("keepalive %w", err)
 	}
 	if c.Topic != "" {
 		if _, err := parseTopic(c.Topic); err != nil {

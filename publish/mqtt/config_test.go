@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -34,6 +35,10 @@ func TestValidate(t *testing.T) {
 		{"tls on tcp", func(c *Config) { c.TLS.CA = "ca.pem" },
 			`mqtt: tls: set, but url scheme "tcp" is not a TLS one (ssl, tls, mqtts, wss)`},
 		{"password without user", func(c *Config) { c.PasswordFile = "pw" }, "mqtt: password_file: set without username"},
+		{"keepalive", func(c *Config) { c.KeepAlive = 1500 * time.Millisecond },
+			"mqtt: keepalive 1.5s: want whole seconds from 1s to 65535s (18h12m15s); leave it out for 30s"},
+		{"keepalive too long", func(c *Config) { c.KeepAlive = 65536 * time.Second },
+			"mqtt: keepalive 18h12m16s: want whole seconds from 1s to 65535s (18h12m15s); leave it out for 30s"},
 		{"all at once", func(c *Config) { c.URL = ""; c.QoS = -1; c.Topic = "}" },
 			"mqtt: url: missing\nmqtt: qos -1: must be 0, 1 or 2\nmqtt: topic \"}\": unmatched }"},
 	} {
@@ -103,8 +108,16 @@ func TestNewDefaults(t *testing.T) {
 		if st.URL != want || st.State != "disconnected" || st.Name != "mqtt" {
 			t.Errorf("New(%s).Status() = %+v, want URL %s, disconnected", url, st, want)
 		}
-		if got := c.pc.OptionsReader(); got.ClientID() != "kelvin-a" {
-			t.Errorf("client id = %q, want kelvin-a", got.ClientID())
+		if got := c.pc.OptionsReader(); got.ClientID() != "kelvin-a" || got.KeepAlive() != DefaultKeepAlive {
+			t.Errorf("client id = %q, keep-alive %v; want kelvin-a, %v", got.ClientID(), got.KeepAlive(), DefaultKeepAlive)
 		}
+	}
+	c, err := New(Config{URL: "tcp://broker.lan", KeepAlive: 5 * time.Second}, "a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.pc.OptionsReader(); r.KeepAlive() != 5*time.Second {
+		got := r.KeepAlive()
+		t.Errorf("keep-alive = %v, want the configured 5s", got)
 	}
 }
