@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -48,7 +47,7 @@ const packetPublish = 3
 type bufConn struct {
 	net.Conn
 	r  *bufio.Reader
-	rc syscall.RawConn // the socket, for rawRead and rawWrite; nil: the Conn's own calls
+	rs *rawSock // the socket, read and written with raw calls; nil: the Conn's own calls
 
 	mu       sync.Mutex
 	held     bool
@@ -62,12 +61,7 @@ type bufConn struct {
 }
 
 func newBufConn(conn net.Conn) *bufConn {
-	c := &bufConn{Conn: conn}
-	if sc, ok := conn.(syscall.Conn); ok && haveRawIO {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-		}
-	}
+	c := &bufConn{Conn: conn, rs: newRawSockFor(conn)}
 	c.r = bufio.NewReaderSize(connReader{c}, readBufSize)
 	return c
 }
@@ -77,17 +71,17 @@ type connReader struct{ c *bufConn }
 
 func (r connReader) Read(b []byte) (int, error) {
 	c := r.c
-	if c.rc == nil {
+	if c.rs == nil {
 		return c.Conn.Read(b)
 	}
-	n, err := rawRead(c.rc, b)
+	n, err := c.rs.Read(b)
 	c.mu.Lock()
 	if c.ackBytes > 0 {
 		c.ackBytes = max(0, c.ackBytes-n)
 		if err != nil {
 			c.ackBytes = 0
 		}
-		setLowat(c.rc, max(1, c.ackBytes))
+		c.rs.SetLowat(max(1, c.ackBytes))
 	}
 	c.mu.Unlock()
 	return n, err
@@ -96,8 +90,8 @@ func (r connReader) Read(b []byte) (int, error) {
 // write writes b to the connection.
 func (c *bufConn) write(b []byte) (int, error) {
 	c.writes++
-	if c.rc != nil {
-		return rawWrite(c.rc, b)
+	if c.rs != nil {
+		return c.rs.Write(b)
 	}
 	return c.Conn.Write(b)
 }
@@ -245,9 +239,9 @@ func (c *bufConn) releaseAwaitingAcks() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.held = false
-	if c.rc != nil && c.heldPubs > 0 && c.err == nil {
+	if c.rs != nil && c.heldPubs > 0 && c.err == nil {
 		c.ackBytes += 4 * c.heldPubs
-		setLowat(c.rc, c.ackBytes)
+		c.rs.SetLowat(c.ackBytes)
 	}
 	c.flushLocked()
 }

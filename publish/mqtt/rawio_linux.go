@@ -8,10 +8,20 @@ import (
 	"unsafe"
 )
 
-// haveRawIO: bufConn reads and writes with rawRead and rawWrite.
-const haveRawIO = true
+// newRawSockFor returns the raw socket of conn, or nil when it has none.
+func newRawSockFor(conn net.Conn) *rawSock {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return newRawSock(rc)
+}
 
-// rawRead and rawWrite move bytes on the broker's non-blocking TCP socket
+// A rawSock moves bytes on the broker's non-blocking TCP socket
 // with raw read and write system calls (syscall.RawSyscall) inside the
 // socket's RawConn, which waits on the poller, with its deadlines, when the
 // call would block.
@@ -29,25 +39,45 @@ const haveRawIO = true
 // Errors look like net.Conn's: a closed connection or a passed deadline
 // come from the RawConn; an errno is an *net.OpError around an
 // *os.SyscallError; a read of 0 bytes is io.EOF.
-func rawRead(rc syscall.RawConn, b []byte) (int, error) {
+//
+// The callbacks the RawConn runs are made once per socket (newRawSock),
+// with their state in rawSock: a closure per call would be a heap
+// allocation per read and per write. Read is called by one goroutine at a
+// time (paho's reader), Write and SetLowat under the bufConn's lock.
+type rawSock struct {
+	rc       syscall.RawConn
+	rd, wr   rawOp
+	lowat    int32
+	setLowat func(fd uintptr)
+}
+
+// rawOp is the state of one kind of call and its callback.
+type rawOp struct {
+	b     []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func newRawSock(rc syscall.RawConn) *rawSock {
+	s := &rawSock{rc: rc}
+	s.rd.fn = s.rd.read
+	s.wr.fn = s.wr.write
+	s.setLowat = func(fd uintptr) {
+		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, uintptr(unsafe.Pointer(&s.lowat)), 4, 0)
+	}
+	return s
+}
+
+func (s *rawSock) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait on the poller
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	o := &s.rd
+	o.b, o.n, o.errno = b, 0, 0
+	err := s.rc.Read(o.fn)
+	n, errno := o.n, o.errno
+	o.b = nil
 	switch {
 	case err != nil:
 		return 0, err
@@ -59,25 +89,27 @@ func rawRead(rc syscall.RawConn, b []byte) (int, error) {
 	return n, nil
 }
 
-func rawWrite(rc syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
-			switch e {
-			case 0:
-				n += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // the send queue is full: wait on the poller
-			default:
-				errno = e
-				return true
-			}
+// read is the read's callback: false (EAGAIN) waits on the poller.
+func (o *rawOp) read(fd uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&o.b[0])), uintptr(len(o.b)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
 		}
+		o.n, o.errno = int(r), e
 		return true
-	})
+	}
+}
+
+func (s *rawSock) Write(b []byte) (int, error) {
+	o := &s.wr
+	o.b, o.n, o.errno = b, 0, 0
+	err := s.rc.Write(o.fn)
+	n, errno := o.n, o.errno
+	o.b = nil
 	switch {
 	case err != nil:
 		return n, err
@@ -87,15 +119,32 @@ func rawWrite(rc syscall.RawConn, b []byte) (int, error) {
 	return n, nil
 }
 
-// setLowat sets the socket's SO_RCVLOWAT: the reader is woken only when
+// write is the write's callback: it writes until all of o.b is out;
+// false (EAGAIN: the send queue is full) waits on the poller.
+func (o *rawOp) write(fd uintptr) bool {
+	for o.n < len(o.b) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.b[o.n])), uintptr(len(o.b)-o.n))
+		switch e {
+		case 0:
+			o.n += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			o.errno = e
+			return true
+		}
+	}
+	return true
+}
+
+// SetLowat sets the socket's SO_RCVLOWAT: the reader is woken only when
 // that many bytes are queued (or the connection ends). Raising it and
 // lowering it again are raw calls too; lowering it wakes a reader whose
 // bytes are already there (the kernel's tcp_set_rcvlowat).
-func setLowat(rc syscall.RawConn, n int) {
-	rc.Control(func(fd uintptr) {
-		v := int32(n)
-		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, uintptr(unsafe.Pointer(&v)), 4, 0)
-	})
+func (s *rawSock) SetLowat(n int) {
+	s.lowat = int32(n)
+	s.rc.Control(s.setLowat)
 }
 
 func setQuickAck(fd uintptr) {

@@ -14,15 +14,12 @@ import (
 	"github.com/kelvin-gw/kelvin/internal/testenv"
 )
 
-// TestRawIO: rawWrite and rawRead move bytes as net.Conn does, waiting on
+// TestRawIO: a rawSock's Write and Read move bytes as net.Conn does, waiting on
 // the poller when the socket's queue is full or empty, and report the end
 // of the connection, a passed deadline and a closed socket as it does.
 func TestRawIO(t *testing.T) {
 	client, server := tcpPair(t)
-	rc, err := client.(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := newRawSockFor(client)
 	// More than the socket buffers hold: the write must wait on the poller.
 	out := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
 	got := make(chan []byte, 1)
@@ -31,8 +28,8 @@ func TestRawIO(t *testing.T) {
 		b, _ := io.ReadAll(io.LimitReader(server, int64(len(out))))
 		got <- b
 	}()
-	if n, err := rawWrite(rc, out); n != len(out) || err != nil {
-		t.Fatalf("rawWrite = %d, %v", n, err)
+	if n, err := rs.Write(out); n != len(out) || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
 	}
 	if b := <-got; !bytes.Equal(b, out) {
 		t.Fatalf("peer read %d bytes, not what was written", len(b))
@@ -40,24 +37,24 @@ func TestRawIO(t *testing.T) {
 
 	server.Write([]byte("pong"))
 	b := make([]byte, 16)
-	if n, err := rawRead(rc, b); err != nil || string(b[:n]) != "pong" {
-		t.Fatalf("rawRead = %q, %v", b[:n], err)
+	if n, err := rs.Read(b); err != nil || string(b[:n]) != "pong" {
+		t.Fatalf("Read = %q, %v", b[:n], err)
 	}
 	client.SetReadDeadline(time.Now())
-	if _, err := rawRead(rc, b); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("rawRead after the deadline: %v", err)
+	if _, err := rs.Read(b); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read after the deadline: %v", err)
 	}
 	client.SetReadDeadline(time.Time{})
 	server.Close()
-	if _, err := rawRead(rc, b); err != io.EOF {
-		t.Fatalf("rawRead after the peer closed: %v, want EOF", err)
+	if _, err := rs.Read(b); err != io.EOF {
+		t.Fatalf("Read after the peer closed: %v, want EOF", err)
 	}
 	client.Close()
-	if _, err := rawRead(rc, b); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("rawRead after Close: %v", err)
+	if _, err := rs.Read(b); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after Close: %v", err)
 	}
-	if _, err := rawWrite(rc, out[:1]); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("rawWrite after Close: %v", err)
+	if _, err := rs.Write(out[:1]); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write after Close: %v", err)
 	}
 }
 
@@ -183,4 +180,26 @@ func readable(t *testing.T, fd uintptr) bool {
 		t.Fatal(e)
 	}
 	return n == 1 && pfd.revent&0x1 != 0
+}
+
+// TestRawSockAllocatesNothing: a read and a write that need no wait
+// allocate nothing (their callbacks are made once per socket).
+func TestRawSockAllocatesNothing(t *testing.T) {
+	client, server := tcpPair(t)
+	rs := newRawSockFor(client)
+	out, in, peer := []byte("@\x02\x00\x01"), make([]byte, 4), make([]byte, 4)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := rs.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		io.ReadFull(server, peer)
+		server.Write(peer)
+		if _, err := io.ReadFull(rs, in); err != nil {
+			t.Fatal(err)
+		}
+		rs.SetLowat(1)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per write, read and SetLowat, want 0", allocs)
+	}
 }

@@ -2,14 +2,15 @@
 
 package mqtt
 
-import "syscall"
+import "net"
 
 // Elsewhere than Linux the connection's own Read and Write are used.
-const haveRawIO = false
+type rawSock struct{}
 
-func rawRead(syscall.RawConn, []byte) (int, error)  { panic("no raw I/O") }
-func rawWrite(syscall.RawConn, []byte) (int, error) { panic("no raw I/O") }
+func newRawSockFor(net.Conn) *rawSock { return nil }
 
-func setLowat(syscall.RawConn, int) {}
+func (*rawSock) Read([]byte) (int, error)  { panic("no raw I/O") }
+func (*rawSock) Write([]byte) (int, error) { panic("no raw I/O") }
+func (*rawSock) SetLowat(int)              {}
 
 func setQuickAck(uintptr) {}
