@@ -195,15 +195,7 @@ func (c *bufConn) writeCalls() int {
 
 // release sends what was held back, within writeTimeout, and lets writes
 // through again. A nil c does nothing.
-func (c *bufConn) release() {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.held = false
-	c.flushLocked() // a failure closed the connection: paho sees it
-}
+func (c *bufConn) release() { c.releaseWith(false) }
 
 // releaseAwaitingAcks is release for a QoS 1 batch: until the PUBACKs of
 // the PUBLISH packets it sends (4 bytes each) have all arrived, the
@@ -232,18 +224,20 @@ func (c *bufConn) release() {
 // closed connection wakes the reader whatever the mark. Writes that went
 // out before (a batch over maxHeld) are not counted: their PUBACKs only
 // wake it sooner. A nil c, or one without raw I/O, is a plain release.
-func (c *bufConn) releaseAwaitingAcks() {
+func (c *bufConn) releaseAwaitingAcks() { c.releaseWith(true) }
+
+func (c *bufConn) releaseWith(awaitAcks bool) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.held = false
-	if c.rs != nil && c.heldPubs > 0 && c.err == nil {
+	if awaitAcks && c.rs != nil && c.heldPubs > 0 && c.err == nil {
 		c.ackBytes += 4 * c.heldPubs
 		c.rs.SetLowat(c.ackBytes)
 	}
-	c.flushLocked()
+	c.flushLocked() // a failure closed the connection: paho sees it
 }
 
 // flushLocked sends what was held back, within writeTimeout; on failure it

@@ -73,20 +73,27 @@ func (s *rawSock) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	o := &s.rd
-	o.b, o.n, o.errno = b, 0, 0
-	err := s.rc.Read(o.fn)
-	n, errno := o.n, o.errno
-	o.b = nil
-	switch {
-	case err != nil:
+	n, err := s.rd.run(s.rc.Read, b, "read")
+	if err != nil {
 		return 0, err
-	case errno != 0:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", errno)}
-	case n == 0:
+	}
+	if n == 0 {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// run runs o's callback on b through call (the RawConn's Read or Write)
+// and returns the bytes moved and the error, as net.Conn reports it.
+func (o *rawOp) run(call func(func(uintptr) bool) error, b []byte, op string) (int, error) {
+	o.b, o.n, o.errno = b, 0, 0
+	err := call(o.fn)
+	n, errno := o.n, o.errno
+	o.b = nil
+	if err == nil && errno != 0 {
+		err = &net.OpError{Op: op, Net: "tcp", Err: os.NewSyscallError(op, errno)}
+	}
+	return n, err
 }
 
 // read is the read's callback: false (EAGAIN) waits on the poller.
@@ -105,18 +112,7 @@ func (o *rawOp) read(fd uintptr) bool {
 }
 
 func (s *rawSock) Write(b []byte) (int, error) {
-	o := &s.wr
-	o.b, o.n, o.errno = b, 0, 0
-	err := s.rc.Write(o.fn)
-	n, errno := o.n, o.errno
-	o.b = nil
-	switch {
-	case err != nil:
-		return n, err
-	case errno != 0:
-		return n, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", errno)}
-	}
-	return n, nil
+	return s.wr.run(s.rc.Write, b, "write")
 }
 
 // write is the write's callback: it writes until all of o.b is out;
