@@ -335,17 +335,26 @@ func (a *Agent) newSensors(undo *closers) error {
 		groups[k] = &group{open: func() (sensors.Sensor, error) { return t.openGroup(e, ms) }, interval: interval, now: now}
 		a.groups = append(a.groups, groups[k])
 	}
+	leaders := map[*group]*runner{} // see runner.lead
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
 		t := sensorTypes[s.Type]
 		open := func() (sensors.Sensor, error) { return t.open(e, s) }
+		var g *group
 		if t.groupKey != nil {
-			g := groups[t.groupKey(s)]
+			g = groups[t.groupKey(s)]
 			open = func() (sensors.Sensor, error) { return &member{g: g, device: s.Address}, nil }
 		}
 		r, err := newRunner(s, open, a.accept, now, a.log)
 		if err != nil {
 			return err
+		}
+		if g != nil && s.Interval == g.interval {
+			if l := leaders[g]; l != nil {
+				l.lead(r)
+			} else {
+				leaders[g] = r
+			}
 		}
 		a.runners = append(a.runners, r)
 		a.byID[s.ID] = r
@@ -523,6 +532,9 @@ func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	for _, r := range a.runners {
 		if sensorTypes[r.cfg.Type].pushed != notPushed {
 			continue // devices push its readings: POST /api/ingest
+		}
+		if r.led {
+			continue // its group's leader reads for it
 		}
 		readers.Add(1)
 		go func() {

@@ -14,8 +14,10 @@ import (
 // group shares one bulk read among the sensors of one bus that have the same
 // interval: a 1-Wire bus converts every device at once, so ten DS18B20s
 // take one conversion time instead of ten. Each member keeps its own runner
-// (schedule, filters, status); the first member to ask in a round triggers
-// the read, the others take their share of its result.
+// (filters, status); the first member to ask in a round triggers the read,
+// the others take their share of its result. The members with the group's
+// interval are read by one runner's loop (runner.lead); a member with a
+// longer interval has a loop of its own.
 type group struct {
 	open     func() (sensors.Sensor, error) // the bulk reader; readings carry the device in Sensor
 	interval time.Duration

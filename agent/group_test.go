@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,6 +126,15 @@ func TestKernelSensorsShareOneBulkReader(t *testing.T) {
 			if len(groups) != tc.grouped {
 				t.Fatalf("%d sensors in a group, want %d", len(groups), tc.grouped)
 			}
+			// The members with the group's interval are read by the
+			// first one's loop; c (5s) keeps a loop of its own.
+			var led []string
+			for _, f := range a.runners[0].followers {
+				led = append(led, f.cfg.ID)
+			}
+			if want := map[string]string{"three": "b", "alone": ""}[tc.name]; strings.Join(led, ",") != want {
+				t.Errorf("a leads %v, want [%s]", led, want)
+			}
 			for _, g := range groups {
 				if g != groups[0] {
 					t.Fatal("kernel sensors in different groups")
@@ -228,4 +238,80 @@ func TestGroupMemberReadTimesOut(t *testing.T) {
 		}
 		g.wait()
 	})
+}
+
+// failingBus is a bulk read in which every device fails.
+type failingBus struct{}
+
+func (failingBus) Read(context.Context) ([]reading.Reading, error) {
+	return nil, errors.Join(fmt.Errorf("w1: 28-000000000001: %w", sensors.ErrCRC), fmt.Errorf("w1: 28-000000000002: %w", sensors.ErrCRC))
+}
+
+// TestLeaderReadsTheRoundForItsFollowers: the members of a bus group that
+// share its interval are read by one runner's loop: one bus read and one
+// emit per round with every member's reading, each member keeping its own
+// status. A member failing alone keeps the round on schedule; the round
+// backs off only when every member failed.
+func TestLeaderReadsTheRoundForItsFollowers(t *testing.T) {
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { return now }
+	newMembers := func(bus sensors.Sensor, emit func([]reading.Reading)) []*runner {
+		g := &group{open: func() (sensors.Sensor, error) { return bus, nil }, interval: time.Second, now: clock}
+		g.start(t.Context())
+		var rs []*runner
+		for i := range 3 {
+			cfg := &SensorConfig{ID: fmt.Sprintf("t%d", i+1), Type: "ds18b20", Address: fmt.Sprintf("28-%012x", i+1), Interval: time.Second}
+			r, err := newRunner(cfg, func() (sensors.Sensor, error) { return &member{g: g, device: cfg.Address}, nil }, emit, clock, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i > 0 {
+				rs[0].lead(r)
+			}
+			rs = append(rs, r)
+		}
+		return rs
+	}
+
+	bus := &bulkFake{}
+	var emits [][]reading.Reading
+	rs := newMembers(bus, func(out []reading.Reading) { emits = append(emits, slices.Clone(out)) })
+	if !rs[1].led || !rs[2].led || rs[0].led {
+		t.Fatal("the followers are not marked led, or the leader is")
+	}
+	for round := range 2 {
+		now = now.Add(time.Second)
+		rs[0].mu.Lock()
+		rs[0].lastLoop = now // as its loop does
+		rs[0].mu.Unlock()
+		if err := rs[0].readOnce(t.Context()); err != nil {
+			t.Fatalf("round %d: %v, want nil: one member failing alone does not back the round off", round, err)
+		}
+	}
+	if n := bus.reads.Load(); n != 2 {
+		t.Errorf("%d bus reads in 2 rounds, want 2", n)
+	}
+	if len(emits) != 2 {
+		t.Fatalf("%d emits in 2 rounds, want 2 (one per round)", len(emits))
+	}
+	if got := emits[1]; len(got) != 2 || got[0].Sensor != "t1" || got[0].Raw != 21.5 || got[1].Sensor != "t2" || got[1].Raw != -10.125 {
+		t.Errorf("round's emit = %+v, want t1 at 21.5 and t2 at -10.125", got)
+	}
+	for i, want := range []string{stateOK, stateOK, stateFaulty} {
+		st := rs[i].status()
+		if st.State != want || (want == stateOK && st.Reads != 2) {
+			t.Errorf("t%d: state %q after %d reads, want %q", i+1, st.State, st.Reads, want)
+		}
+		if got := rs[i].lastLoopAt(); !got.Equal(now) {
+			t.Errorf("t%d: loop last made progress at %v, want the leader's round at %v", i+1, got, now)
+		}
+	}
+	if st := rs[2].status(); st.Reason != "crc" {
+		t.Errorf("t3: reason %q, want crc", st.Reason)
+	}
+
+	rs = newMembers(failingBus{}, func([]reading.Reading) { t.Error("emit with every member failing") })
+	if err := rs[0].readOnce(t.Context()); !errors.Is(err, sensors.ErrCRC) {
+		t.Errorf("every member failing: readOnce = %v, want the CRC error, so that the loop backs off", err)
+	}
 }

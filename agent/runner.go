@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,6 +75,12 @@ type runner struct {
 	out    []reading.Reading // reused between reads
 	rctx   *readCtx          // reused between reads
 
+	// followers are the other members of this runner's bus group that
+	// share the group's interval (see lead): this runner's loop reads for
+	// them, and their own loops do not run (led is set).
+	followers []*runner
+	led       bool
+
 	mu       sync.Mutex
 	st       httpui.SensorStatus
 	push     pushState // for a pushed sensor (type http)
@@ -116,6 +123,15 @@ func newRunner(cfg *SensorConfig, open func() (sensors.Sensor, error), emit func
 	return r, nil
 }
 
+// lead makes r read for f, a member of r's bus group with the group's
+// interval: the members of a bus that are read together are read by one
+// loop, one goroutine and one timer (readRound), not one each. f's own
+// loop must not run.
+func (r *runner) lead(f *runner) {
+	r.followers = append(r.followers, f)
+	f.led = true
+}
+
 // alive reports whether the read loop made progress recently: a read that
 // hangs past its own timeout means something below us is stuck.
 func (r *runner) alive(now time.Time) bool {
@@ -141,9 +157,9 @@ func (r *runner) status() httpui.SensorStatus {
 // interval that starts at start; a read that overruns skips the ticks it
 // missed rather than bunching reads together. The agent gives every runner
 // the same start, so that sensors with the same interval wake at the same
-// instants: the process wakes once per tick for all of them (and the
-// members of a bus group find their bulk read in flight) rather than once
-// per sensor.
+// instants: the process wakes once per tick for all of them rather than
+// once per sensor (and a bus group member with a loop of its own finds the
+// round's bulk read done or in flight).
 func (r *runner) run(ctx context.Context, start time.Time) {
 	interval := r.cfg.Interval
 	failures := 0
@@ -185,51 +201,111 @@ func (r *runner) run(ctx context.Context, start time.Time) {
 	}
 }
 
-// readOnce performs one read with a timeout of one interval (at least 2 s)
-// and records the outcome. A member of a bus group has the group's read's
-// timeout, the same.
+// readOnce performs one read with a timeout of one interval (at least 2 s),
+// records the outcome and emits what passed. A member of a bus group has
+// the group's read's timeout, the same. A runner that leads followers
+// reads the round for all of them (readRound). It returns the read's error,
+// which makes run back off; a fault found in the readings (stale, out of
+// range, held back) is recorded but keeps the regular schedule.
 func (r *runner) readOnce(ctx context.Context) error {
+	if len(r.followers) > 0 {
+		return r.readRound(ctx)
+	}
+	rs, err := r.read(ctx)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	out, err := r.record(rs, err, r.out[:0])
+	r.out = out
+	if len(out) > 0 {
+		r.emit(out)
+	}
+	return err
+}
+
+// readRound reads one round of r's bus group for r and its followers, in
+// the one goroutine of r's loop, and emits the readings of all of them in
+// one call: one wake-up, one store write and one hand-over to the outputs
+// per round, not one per sensor. The bus is read once (the first member
+// asks the group, the others find the round's result). It returns an
+// error, for run's backoff, only when every member's read failed; a member
+// that failed alone is read again at the next round.
+func (r *runner) readRound(ctx context.Context) error {
+	batch := r.out[:0]
+	var firstErr error
+	failed := 0
+	for i := -1; i < len(r.followers); i++ {
+		m := r
+		if i >= 0 {
+			m = r.followers[i]
+			m.mu.Lock()
+			m.lastLoop = r.lastLoopAt()
+			m.mu.Unlock()
+		}
+		rs, err := m.read(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if batch, err = m.record(rs, err, batch); err != nil {
+			failed++
+			firstErr = cmp.Or(firstErr, err)
+		}
+	}
+	r.out = batch
+	if len(batch) > 0 {
+		r.emit(batch)
+	}
+	if failed == len(r.followers)+1 {
+		return firstErr
+	}
+	return nil
+}
+
+// lastLoopAt returns when r's loop last made progress.
+func (r *runner) lastLoopAt() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastLoop
+}
+
+// read opens the sensor when it is not open yet and reads it once.
+func (r *runner) read(ctx context.Context) ([]reading.Reading, error) {
 	if r.sensor == nil {
 		s, err := r.open()
 		if err != nil {
-			r.fail(err)
-			return err
+			return nil, err
 		}
 		r.sensor = s
 	}
-	var rs []reading.Reading
-	var err error
 	if m, ok := r.sensor.(*member); ok {
 		// The group's read has this very timeout (one interval, at
 		// least 2 s) and every member waits for it: no timer of its own
 		// per member and read.
-		rs, err = m.Read(ctx)
-	} else {
-		r.rctx = armReadCtx(r.rctx, ctx, r.readTimeout())
-		rs, err = r.sensor.Read(r.rctx)
-		r.rctx.disarm()
+		return m.Read(ctx)
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
+	r.rctx = armReadCtx(r.rctx, ctx, r.readTimeout())
+	rs, err := r.sensor.Read(r.rctx)
+	r.rctx.disarm()
+	return rs, err
+}
+
+// record records the outcome of one read and appends the readings that
+// passed to out: a read error (returned), or the readings' fault, or ok.
+func (r *runner) record(rs []reading.Reading, err error, out []reading.Reading) ([]reading.Reading, error) {
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("read timed out after %v: %w", r.readTimeout(), err)
 		}
 		r.fail(err)
-		return err
+		return out, err
 	}
-	out, fault := r.process(rs, r.out[:0])
-	r.out = out
-	if len(out) > 0 {
-		r.emit(out)
-	}
+	out, fault := r.process(rs, out)
 	if fault != nil {
 		r.fail(fault)
-		return nil // the read itself worked; keep the regular schedule
+		return out, nil // the read itself worked; keep the regular schedule
 	}
 	r.ok(len(rs))
-	return nil
+	return out, nil
 }
 
 // process checks raw readings, runs them through the quantity's filter
