@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
@@ -185,7 +187,9 @@ func parseW1Slave(family byte, data []byte) (float64, [9]byte, error) {
 //
 // and returns line 1's bytes, its crc= value and whether it said YES. Line 2
 // holds the last good scratchpad and t= from the fresh one; it is checked for
-// shape only.
+// shape only. Fields are separated by white space as bytes.Fields separates
+// them; a good file costs no allocation (it is parsed once per device per
+// round).
 func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	text, found := bytes.CutSuffix(data, []byte("\n"))
 	if !found {
@@ -198,15 +202,15 @@ func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	if bytes.IndexByte(line2, '\n') >= 0 {
 		return sp, 0, false, errors.New("want 2 lines, got more")
 	}
-	f1 := bytes.Fields(line1)
-	if len(f1) != 12 || string(f1[9]) != ":" || !bytes.HasPrefix(f1[10], []byte("crc=")) {
+	var f1 [12][]byte
+	if n := w1Fields(f1[:], line1); n != 12 || string(f1[9]) != ":" || !bytes.HasPrefix(f1[10], []byte("crc=")) {
 		return sp, 0, false, fmt.Errorf("line 1 %q: want 9 hex bytes, \": crc=xx YES|NO\"", line1)
 	}
 	if err := parseHexBytes(sp[:], f1[:9]); err != nil {
 		return sp, 0, false, fmt.Errorf("line 1: %v", err)
 	}
-	var c [1]byte
-	if err := parseHexBytes(c[:], [][]byte{f1[10][len("crc="):]}); err != nil {
+	c, err := parseHexByte(0, f1[10][len("crc="):])
+	if err != nil {
 		return sp, 0, false, fmt.Errorf("line 1 crc: %v", err)
 	}
 	switch string(f1[11]) {
@@ -216,8 +220,8 @@ func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	default:
 		return sp, 0, false, fmt.Errorf("line 1: got %q, want YES or NO", f1[11])
 	}
-	f2 := bytes.Fields(line2)
-	if len(f2) != 10 || !bytes.HasPrefix(f2[9], []byte("t=")) {
+	var f2 [10][]byte
+	if n := w1Fields(f2[:], line2); n != 10 || !bytes.HasPrefix(f2[9], []byte("t=")) {
 		return sp, 0, false, fmt.Errorf("line 2 %q: want 9 hex bytes and t=<millidegrees>", line2)
 	}
 	var last [9]byte
@@ -227,22 +231,62 @@ func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	if _, err := strconv.ParseInt(string(f2[9][len("t="):]), 10, 32); err != nil {
 		return sp, 0, false, fmt.Errorf("line 2: bad t= value %q", f2[9])
 	}
-	return sp, c[0], ok, nil
+	return sp, c, ok, nil
+}
+
+// w1Fields splits line around runs of white space as bytes.Fields does
+// (unicode.IsSpace, UTF-8 decoded; an invalid byte is not space), stores
+// the first len(dst) fields in dst (sub-slices of line) and returns how
+// many fields line has, which may be more than len(dst).
+func w1Fields(dst [][]byte, line []byte) int {
+	n, start := 0, -1
+	for i := 0; i < len(line); {
+		r, size := rune(line[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(line[i:])
+		}
+		switch {
+		case !unicode.IsSpace(r):
+			if start < 0 {
+				start = i
+			}
+		case start >= 0:
+			if n < len(dst) {
+				dst[n] = line[start:i]
+			}
+			n, start = n+1, -1
+		}
+		i += size
+	}
+	if start >= 0 {
+		if n < len(dst) {
+			dst[n] = line[start:]
+		}
+		n++
+	}
+	return n
 }
 
 // parseHexBytes decodes fields of exactly two hex digits each into dst.
 func parseHexBytes(dst []byte, fields [][]byte) error {
 	for i, f := range fields {
-		if len(f) != 2 {
-			return fmt.Errorf("byte %d: %q is not 2 hex digits", i, f)
-		}
-		v, err := strconv.ParseUint(string(f), 16, 8)
+		v, err := parseHexByte(i, f)
 		if err != nil {
-			return fmt.Errorf("byte %d: %q is not 2 hex digits", i, f)
+			return err
 		}
-		dst[i] = byte(v)
+		dst[i] = v
 	}
 	return nil
+}
+
+// parseHexByte decodes f, byte i of a line: exactly two hex digits.
+func parseHexByte(i int, f []byte) (byte, error) {
+	if len(f) == 2 {
+		if v, err := strconv.ParseUint(string(f), 16, 8); err == nil {
+			return byte(v), nil
+		}
+	}
+	return 0, fmt.Errorf("byte %d: %q is not 2 hex digits", i, f)
 }
 
 // w1Celsius converts a CRC-checked scratchpad of the given family to °C.
