@@ -442,13 +442,17 @@ func (w *W1) Read(ctx context.Context) ([]reading.Reading, error) {
 }
 
 // readOnce reads and parses w1_slave once. Its errors are ctx.Err() or a
-// *DeviceError.
+// *DeviceError. The device stays busy until the data is parsed: the next
+// read of a kept file reuses its buffer (sysfsFile.ReadFile).
 func (w *W1) readOnce(ctx context.Context) (float64, error) {
-	data, err := await(ctx, &w.busy, func() ([]byte, error) { return w.readFile(w.path) })
-	if err != nil && err == ctx.Err() {
-		return 0, err
+	c, err := await(ctx, &w.busy, func() (float64, error) { return w.parse(w.readFile(w.path)) })
+	switch {
+	case err == nil:
+		return c, nil
+	case err == ErrBusy:
+		return w.parse(nil, ErrBusy)
 	}
-	return w.parse(data, err)
+	return 0, err // ctx.Err() or a *DeviceError
 }
 
 // readBlocking is readOnce in the caller's goroutine: it blocks for as long
@@ -458,9 +462,8 @@ func (w *W1) readBlocking() (float64, error) {
 	if !w.busy.CompareAndSwap(false, true) {
 		return w.parse(nil, ErrBusy)
 	}
-	data, err := w.readFile(w.path)
-	w.busy.Store(false)
-	return w.parse(data, err)
+	defer w.busy.Store(false)
+	return w.parse(w.readFile(w.path))
 }
 
 // parse turns the outcome of a read of w1_slave into a temperature or a
