@@ -94,6 +94,30 @@ func newW1BulkBench(tb testing.TB, n int, bus bool) *W1Bulk {
 	return b
 }
 
+// TestW1BulkRoundAllocs: with the masters' listing reused, a Read of 8
+// devices allocates only the readings it returns, on no master and on one
+// converting in bulk: the worker, its results, the groups, the file
+// buffers and the parse are reused or allocation-free.
+func TestW1BulkRoundAllocs(t *testing.T) {
+	for _, bus := range []bool{false, true} {
+		b := newW1BulkBench(t, w1BenchDevices, bus)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		read := func() {
+			if got, err := b.Read(ctx); err != nil || len(got) != w1BenchDevices {
+				t.Fatalf("Read = %d readings, %v", len(got), err)
+			}
+		}
+		read() // lists the masters, opens the files, starts the worker
+		if n := testing.AllocsPerRun(20, read); n != 1 {
+			t.Errorf("bus %v: %v allocations per Read, want 1 (the readings)", bus, n)
+		}
+		if s := b.Stats(); bus && (s.BulkConversions == 0 || s.Fallbacks != 0) {
+			t.Errorf("Stats %+v, want bulk conversions only", s)
+		}
+	}
+}
+
 // BenchmarkW1BulkRound is one W1Bulk.Read of 8 DS18B20s whose files are
 // regular files, kept open as sysfs attributes are: orphans reads each
 // device on its own (no master lists them, as in scripts/bench.sh), bus
