@@ -244,9 +244,10 @@ type W1BulkStats struct {
 //
 // Goroutines: the kernel operations of a Read run in one goroutine that
 // W1Bulk keeps between Reads (started by the first Read, stopped by Close,
-// started again by a Read after Close), plus one per bus beyond the first
-// while it converts, so that Read can return when ctx is done while a file
-// operation blocks in the kernel. A round reuses that goroutine, its grown
+// started again by a Read after Close), so that Read can return when ctx
+// is done while a file operation blocks in the kernel; with several buses,
+// each further bus converts in a goroutine of its own for that round (every
+// bus, when devices no master lists are read too). A round reuses that goroutine, its grown
 // stack and its buffers: at 1 Hz with the masters' listing reused, a Read
 // allocates only the readings it returns. When that goroutine is still
 // blocked in a round whose Read gave up (or busy with another goroutine's
