@@ -171,3 +171,22 @@ func TestParseW1SlaveAllocatesNothing(t *testing.T) {
 		t.Errorf("%v allocations per parse of a good w1_slave, want 0", n)
 	}
 }
+
+// BenchmarkParseW1SlaveText parses a good w1_slave (once per device per
+// round): with parseW1SlaveText, and with the bytes.Fields reference.
+func BenchmarkParseW1SlaveText(b *testing.B) {
+	data := []byte(w1SlaveGood)
+	for _, p := range []struct {
+		name  string
+		parse func([]byte) ([9]byte, byte, bool, error)
+	}{{"parser", parseW1SlaveText}, {"fields", parseW1SlaveTextFields}} {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, _, err := p.parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
