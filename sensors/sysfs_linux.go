@@ -19,7 +19,7 @@ func readSysfs(name string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	defer syscall.Close(fd)
-	data, _, err := preadAll(fd, syscall.Pread)
+	data, _, err := preadAll(fd, nil, syscall.Pread)
 	if err != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
@@ -37,16 +37,21 @@ func openRetry(name string, flags int) (int, error) {
 	}
 }
 
-// preadAll reads the file open at fd from offset 0 to its end. A sysfs
-// attribute is produced whole by one show() call into the seq_file buffer
-// and copied out up to the size asked (fs/seq_file.c, seq_read_iter), so a
-// read shorter than the buffer is its end and no second read for EOF is
-// needed; the same holds for a regular file. A file that cannot be read at
+// preadAll reads the file open at fd from offset 0 to its end into buf,
+// from its start (a new buffer when buf has no capacity, grown when it is
+// too small), and returns the data. A sysfs attribute is produced whole by
+// one show() call into the seq_file buffer and copied out up to the size
+// asked (fs/seq_file.c, seq_read_iter), so a read shorter than the buffer
+// is its end and no second read for EOF is needed; the same holds for a
+// regular file. A file that cannot be read at
 // an offset (ESPIPE: a FIFO standing in for a blocking attribute in tests)
 // is read sequentially to EOF instead, and seekable is false: it cannot be
 // read again from the start.
-func preadAll(fd int, pread func(fd int, p []byte, off int64) (int, error)) (data []byte, seekable bool, err error) {
-	buf := make([]byte, 0, 128) // w1_slave is about 75 bytes
+func preadAll(fd int, buf []byte, pread func(fd int, p []byte, off int64) (int, error)) (data []byte, seekable bool, err error) {
+	buf = buf[:0]
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, 128) // w1_slave is about 75 bytes
+	}
 	seekable = true
 	for {
 		if len(buf) == cap(buf) {
@@ -111,9 +116,10 @@ func preadAll(fd int, pread func(fd int, p []byte, off int64) (int, error)) (dat
 // with a change of the bus listing (or rewrite them in place).
 //
 // ReadFile and WriteFile are for one caller at a time (the busy flags of
-// W1 and W1Bulk); Close may be called at any time, also while a read is
-// blocked in the kernel: that read then closes its descriptor when it
-// returns.
+// W1 and W1Bulk, held until the caller is done with what ReadFile
+// returned: the next ReadFile reads into the same buffer); Close may be
+// called at any time, also while a read is blocked in the kernel: that read
+// then closes its descriptor when it returns.
 type sysfsFile struct {
 	name  string
 	flags int // syscall.O_RDONLY or syscall.O_WRONLY
@@ -121,6 +127,8 @@ type sysfsFile struct {
 	// pread is syscall.Pread; tests make it fail as the kernel does for
 	// a removed device (ENODEV), which a regular file cannot.
 	pread func(fd int, p []byte, off int64) (int, error)
+
+	buf []byte // what the latest ReadFile returned, reused by the next one
 
 	mu  sync.Mutex
 	fd  int    // -1 while closed or while a read holds it
@@ -187,13 +195,18 @@ func (f *sysfsFile) do(opName string, op func(fd int) (keep bool, err error)) er
 }
 
 // ReadFile reads the whole attribute from offset 0 (see sysfsFile). It
-// blocks for as long as the kernel does.
+// blocks for as long as the kernel does. The data it returns is valid
+// until the next ReadFile, which reads into the same buffer: a read once a
+// second allocates nothing.
 func (f *sysfsFile) ReadFile() ([]byte, error) {
 	var data []byte
 	err := f.do("read", func(fd int) (bool, error) {
 		var seekable bool
 		var err error
-		data, seekable, err = preadAll(fd, f.pread)
+		data, seekable, err = preadAll(fd, f.buf, f.pread)
+		if data != nil && cap(data) <= 4096 {
+			f.buf = data // an attribute is at most a page
+		}
 		return seekable && bytes.HasSuffix(data, []byte("\n")), err
 	})
 	return data, err

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kelvin-gw/kelvin/internal/wallclock"
 	"github.com/kelvin-gw/kelvin/reading"
@@ -185,7 +187,10 @@ func parseW1Slave(family byte, data []byte) (float64, [9]byte, error) {
 //
 // and returns line 1's bytes, its crc= value and whether it said YES. Line 2
 // holds the last good scratchpad and t= from the fresh one; it is checked for
-// shape only.
+// shape only. Fields are separated by white space as bytes.Fields separates
+// them. A good file costs no allocation (it is parsed once per device per
+// round), and one laid out exactly as w1_therm prints it is decoded in
+// place (parseW1SlaveExact).
 func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	text, found := bytes.CutSuffix(data, []byte("\n"))
 	if !found {
@@ -198,15 +203,18 @@ func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	if bytes.IndexByte(line2, '\n') >= 0 {
 		return sp, 0, false, errors.New("want 2 lines, got more")
 	}
-	f1 := bytes.Fields(line1)
-	if len(f1) != 12 || string(f1[9]) != ":" || !bytes.HasPrefix(f1[10], []byte("crc=")) {
+	if sp, crc, ok, exact := parseW1SlaveExact(line1, line2); exact {
+		return sp, crc, ok, nil
+	}
+	var f1 [12][]byte
+	if n := w1Fields(f1[:], line1); n != 12 || string(f1[9]) != ":" || !bytes.HasPrefix(f1[10], []byte("crc=")) {
 		return sp, 0, false, fmt.Errorf("line 1 %q: want 9 hex bytes, \": crc=xx YES|NO\"", line1)
 	}
 	if err := parseHexBytes(sp[:], f1[:9]); err != nil {
 		return sp, 0, false, fmt.Errorf("line 1: %v", err)
 	}
-	var c [1]byte
-	if err := parseHexBytes(c[:], [][]byte{f1[10][len("crc="):]}); err != nil {
+	c, err := parseHexByte(0, f1[10][len("crc="):])
+	if err != nil {
 		return sp, 0, false, fmt.Errorf("line 1 crc: %v", err)
 	}
 	switch string(f1[11]) {
@@ -216,8 +224,8 @@ func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	default:
 		return sp, 0, false, fmt.Errorf("line 1: got %q, want YES or NO", f1[11])
 	}
-	f2 := bytes.Fields(line2)
-	if len(f2) != 10 || !bytes.HasPrefix(f2[9], []byte("t=")) {
+	var f2 [10][]byte
+	if n := w1Fields(f2[:], line2); n != 10 || !bytes.HasPrefix(f2[9], []byte("t=")) {
 		return sp, 0, false, fmt.Errorf("line 2 %q: want 9 hex bytes and t=<millidegrees>", line2)
 	}
 	var last [9]byte
@@ -227,22 +235,131 @@ func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	if _, err := strconv.ParseInt(string(f2[9][len("t="):]), 10, 32); err != nil {
 		return sp, 0, false, fmt.Errorf("line 2: bad t= value %q", f2[9])
 	}
-	return sp, c[0], ok, nil
+	return sp, c, ok, nil
+}
+
+// parseW1SlaveExact is parseW1SlaveText's fast path: it decodes the two
+// lines when they are laid out exactly as w1_therm prints them and valid
+// (single spaces, two hex digits per byte, t= and decimal digits), and
+// reports exact. Anything else, valid or not, is left to the field
+// splitting, whose result on these lines would be the same.
+func parseW1SlaveExact(line1, line2 []byte) (sp [9]byte, crc byte, ok, exact bool) {
+	var last [9]byte
+	if !w1ScratchpadExact(&sp, line1) || !w1ScratchpadExact(&last, line2) {
+		return sp, 0, false, false
+	}
+	rest1, rest2 := line1[3*len(sp):], line2[3*len(last):]
+	if len(rest1) < len(": crc=xx ") || string(rest1[:len(": crc=")]) != ": crc=" || rest1[8] != ' ' {
+		return sp, 0, false, false
+	}
+	hi, ok1 := unhex(rest1[6])
+	lo, ok2 := unhex(rest1[7])
+	switch string(rest1[9:]) {
+	case "YES":
+		ok = true
+	case "NO":
+	default:
+		return sp, 0, false, false
+	}
+	t, found := bytes.CutPrefix(rest2, []byte("t="))
+	for _, c := range t {
+		if (c < '0' || c > '9') && c != '-' && c != '+' {
+			return sp, 0, false, false
+		}
+	}
+	if _, err := strconv.ParseInt(string(t), 10, 32); !ok1 || !ok2 || !found || err != nil {
+		return sp, 0, false, false
+	}
+	return sp, hi<<4 | lo, ok, true
+}
+
+// w1ScratchpadExact decodes the 9 bytes at the start of line into sp when
+// they are printed as w1_therm prints them: two hex digits and a space
+// each.
+func w1ScratchpadExact(sp *[9]byte, line []byte) bool {
+	if len(line) < 3*len(sp) {
+		return false
+	}
+	for i := range sp {
+		hi, ok1 := unhex(line[3*i])
+		lo, ok2 := unhex(line[3*i+1])
+		if !ok1 || !ok2 || line[3*i+2] != ' ' {
+			return false
+		}
+		sp[i] = hi<<4 | lo
+	}
+	return true
+}
+
+// unhex returns the value of the hex digit c (either case).
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// w1Fields splits line around runs of white space as bytes.Fields does
+// (unicode.IsSpace, UTF-8 decoded; an invalid byte is not space), stores
+// the first len(dst) fields in dst (sub-slices of line) and returns how
+// many fields line has, which may be more than len(dst).
+func w1Fields(dst [][]byte, line []byte) int {
+	n, start := 0, -1
+	for i := 0; i < len(line); {
+		r, size := rune(line[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(line[i:])
+		}
+		switch {
+		case !unicode.IsSpace(r):
+			if start < 0 {
+				start = i
+			}
+		case start >= 0:
+			if n < len(dst) {
+				dst[n] = line[start:i]
+			}
+			n, start = n+1, -1
+		}
+		i += size
+	}
+	if start >= 0 {
+		if n < len(dst) {
+			dst[n] = line[start:]
+		}
+		n++
+	}
+	return n
 }
 
 // parseHexBytes decodes fields of exactly two hex digits each into dst.
 func parseHexBytes(dst []byte, fields [][]byte) error {
 	for i, f := range fields {
-		if len(f) != 2 {
-			return fmt.Errorf("byte %d: %q is not 2 hex digits", i, f)
-		}
-		v, err := strconv.ParseUint(string(f), 16, 8)
+		v, err := parseHexByte(i, f)
 		if err != nil {
-			return fmt.Errorf("byte %d: %q is not 2 hex digits", i, f)
+			return err
 		}
-		dst[i] = byte(v)
+		dst[i] = v
 	}
 	return nil
+}
+
+// parseHexByte decodes f, byte i of a line: exactly two hex digits (what
+// strconv.ParseUint(f, 16, 8) accepts in two characters).
+func parseHexByte(i int, f []byte) (byte, error) {
+	if len(f) == 2 {
+		hi, ok1 := unhex(f[0])
+		lo, ok2 := unhex(f[1])
+		if ok1 && ok2 {
+			return hi<<4 | lo, nil
+		}
+	}
+	return 0, fmt.Errorf("byte %d: %q is not 2 hex digits", i, f)
 }
 
 // w1Celsius converts a CRC-checked scratchpad of the given family to °C.
@@ -398,13 +515,17 @@ func (w *W1) Read(ctx context.Context) ([]reading.Reading, error) {
 }
 
 // readOnce reads and parses w1_slave once. Its errors are ctx.Err() or a
-// *DeviceError.
+// *DeviceError. The device stays busy until the data is parsed: the next
+// read of a kept file reuses its buffer (sysfsFile.ReadFile).
 func (w *W1) readOnce(ctx context.Context) (float64, error) {
-	data, err := await(ctx, &w.busy, func() ([]byte, error) { return w.readFile(w.path) })
-	if err != nil && err == ctx.Err() {
-		return 0, err
+	c, err := await(ctx, &w.busy, func() (float64, error) { return w.parse(w.readFile(w.path)) })
+	switch {
+	case err == nil:
+		return c, nil
+	case err == ErrBusy:
+		return w.parse(nil, ErrBusy)
 	}
-	return w.parse(data, err)
+	return 0, err // ctx.Err() or a *DeviceError
 }
 
 // readBlocking is readOnce in the caller's goroutine: it blocks for as long
@@ -414,9 +535,8 @@ func (w *W1) readBlocking() (float64, error) {
 	if !w.busy.CompareAndSwap(false, true) {
 		return w.parse(nil, ErrBusy)
 	}
-	data, err := w.readFile(w.path)
-	w.busy.Store(false)
-	return w.parse(data, err)
+	defer w.busy.Store(false)
+	return w.parse(w.readFile(w.path))
 }
 
 // parse turns the outcome of a read of w1_slave into a temperature or a

@@ -242,6 +242,17 @@ type W1BulkStats struct {
 // new listing of the masters differs from the previous one; Close closes
 // them (the agent does at shutdown and reload).
 //
+// Goroutines: the kernel operations of a Read run in one goroutine that
+// W1Bulk keeps between Reads (started by the first Read, stopped by Close,
+// started again by a Read after Close), so that Read can return when ctx
+// is done while a file operation blocks in the kernel; with several buses,
+// each further bus converts in a goroutine of its own for that round (every
+// bus, when devices no master lists are read too). A round reuses that goroutine, its grown
+// stack and its buffers: at 1 Hz with the masters' listing reused, a Read
+// allocates only the readings it returns. When that goroutine is still
+// blocked in a round whose Read gave up (or busy with another goroutine's
+// Read), a Read runs in a goroutine of its own.
+//
 // Read may be called from several goroutines; like W1, it keeps at most one
 // kernel operation per device and per bus outstanding (ErrBusy otherwise).
 type W1Bulk struct {
@@ -252,17 +263,21 @@ type W1Bulk struct {
 	pollEvery time.Duration
 	margin    time.Duration
 
+	all     []int  // every index of devs: the orphans when the listing failed
+	trigger []byte // w1BulkTrigger, converted once
+
 	scanBusy atomic.Bool // listing the masters
 
 	mu       sync.Mutex
-	masterOf map[string]string        // the latest listing (see groups); nil: list again
-	listedAt time.Time                // when masterOf was listed
-	listed   map[string]string        // the latest listing made, kept when masterOf is dropped
+	layout   *w1Layout                // the latest listing, grouped (see groups); nil: list again
+	listedAt time.Time                // when layout was listed
+	listed   map[string]string        // the latest listing made, kept when layout is dropped
 	convs    map[string]time.Duration // per device: conv_time, read once per listing
 	busBusy  map[string]*atomic.Bool  // per master: a trigger or poll in flight
 	stats    W1BulkStats
 	buses    map[string]W1BusStatus // per master: the latest Read's outcome
 	onBus    func(W1BusStatus)      // see OnBusChange; nil: nobody asks
+	worker   *w1Worker              // runs the rounds; nil until the first Read and after Close
 }
 
 var _ Sensor = (*W1Bulk)(nil)
@@ -289,6 +304,7 @@ func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk,
 		fs:        newKeptW1FS(),
 		pollEvery: w1BulkPollEvery,
 		margin:    w1BulkMargin,
+		trigger:   []byte(w1BulkTrigger),
 		busBusy:   map[string]*atomic.Bool{},
 		buses:     map[string]W1BusStatus{},
 	}
@@ -306,6 +322,7 @@ func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk,
 			w.readFile = func(name string) ([]byte, error) { return b.fs.ReadFile(name) }
 			w.drop = func() { b.drop(w.path) }
 			w.slave, w.close = nil, nil // Close closes b.fs
+			b.all = append(b.all, len(b.devs))
 			b.devs = append(b.devs, w)
 		}
 	}
@@ -316,10 +333,19 @@ func NewW1Bulk(sysfs string, addresses []string, now func() time.Time) (*W1Bulk,
 }
 
 // Close closes the files W1Bulk keeps open between Reads (each device's
-// w1_slave, the masters' therm_bulk_read and w1_master_slaves). Kernel
-// operations still blocked close theirs when they return. A Read after
-// Close opens the files again. It returns nil.
+// w1_slave, the masters' therm_bulk_read and w1_master_slaves) and stops
+// the goroutine that runs its rounds. Kernel operations still blocked close
+// their files when they return, and that goroutine ends after them. A Read
+// after Close opens the files again and starts a new goroutine. It returns
+// nil.
 func (b *W1Bulk) Close() error {
+	b.mu.Lock()
+	w := b.worker
+	b.worker = nil
+	b.mu.Unlock()
+	if w != nil {
+		close(w.quit)
+	}
 	if c, ok := b.fs.(interface{ Close() error }); ok {
 		return c.Close()
 	}
@@ -418,46 +444,32 @@ func (b *W1Bulk) Read(ctx context.Context) ([]reading.Reading, error) {
 		b.fallback(err)
 	}
 
-	// The kernel operations of a round run in one goroutine, or one per
-	// bus (and one for the devices no master lists) when there are
-	// several: buses convert at the same time. Inside it every file is
-	// read or written in turn, blocking. Read waits for it or for ctx:
-	// a blocked read cannot be interrupted, so only a goroutine of its own
-	// lets Read return on time and leave it behind; it stops after the
-	// operation in flight (every step checks ctx), whose device or bus
-	// stays busy until the kernel returns.
-	results := make([]w1Result, len(b.devs))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var wg sync.WaitGroup
-		for k, bus := range buses {
-			if k == len(buses)-1 && len(orphans) == 0 {
-				b.readBus(ctx, bus.master, bus.devs, results) // the last in this goroutine
-				break
-			}
-			wg.Go(func() { b.readBus(ctx, bus.master, bus.devs, results) })
-		}
-		b.readEach(ctx, orphans, true, true, results) // each converting, as W1.Read does
-		wg.Wait()
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	// The kernel operations of a round run in another goroutine (the
+	// worker, see w1Worker), which reads or writes every file in turn,
+	// blocking, and Read waits for it or for ctx: a blocked read cannot
+	// be interrupted, so only another goroutine lets Read return on time
+	// and leave it behind; it stops after the operation in flight (every
+	// step checks ctx), whose device or bus stays busy until the kernel
+	// returns.
+	results, owner := b.runRound(ctx, w1Round{ctx, buses, orphans})
+	if owner != nil {
+		defer owner.release()
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); results == nil || err != nil {
 		return nil, err
 	}
 
 	var out []reading.Reading
 	var errs []error
-	defer func() {
-		if len(errs) > 0 { // a device gone or moved: list the masters again
-			b.mu.Lock()
-			b.masterOf = nil
-			b.mu.Unlock()
+	n := 0
+	for _, r := range results {
+		if r.err == nil {
+			n++
 		}
-	}()
+	}
+	if n > 0 {
+		out = make([]reading.Reading, 0, n)
+	}
 	for i, r := range results {
 		if r.err != nil {
 			errs = append(errs, r.err)
@@ -472,68 +484,247 @@ func (b *W1Bulk) Read(ctx context.Context) ([]reading.Reading, error) {
 			Time:     r.time,
 		})
 	}
+	if len(errs) > 0 { // a device gone or moved: list the masters again
+		b.mu.Lock()
+		b.layout = nil
+		b.mu.Unlock()
+	}
 	return out, errors.Join(errs...)
 }
 
+// w1Round is what a round reads: the groups of W1Bulk.groups, and the
+// context of the Read it is for.
+type w1Round struct {
+	ctx     context.Context
+	buses   []w1BusDevs
+	orphans []int
+}
+
+// States of a w1Worker.
+const (
+	w1Idle      int32 = iota // waiting for a round; its results are free
+	w1Running                // a Read handed it a round and waits for it
+	w1Finished               // the round ended; its Read reads the results
+	w1Abandoned              // its Read returned (ctx); the round goes on
+)
+
+// w1Worker is the goroutine that runs W1Bulk's rounds, kept from one Read
+// to the next: a round then starts no goroutine and allocates nothing (its
+// stack has grown once, the results slice and the channels are reused).
+// The Read that moves state from w1Idle to w1Running owns it, and its
+// results, until it sets it back to w1Idle; when that Read gives up on the
+// round, the worker sets it back to w1Idle once the round ends.
+type w1Worker struct {
+	rounds  chan w1Round  // a round to run, from its owner
+	done    chan struct{} // (1) the owner's round ended; never sent for an abandoned one
+	quit    chan struct{} // closed by Close: end after the round in flight
+	stopped chan struct{} // closed when the goroutine has ended
+	state   atomic.Int32
+	results []w1Result // the round's outcome per device
+}
+
+// startWorker returns the worker, starting it if there is none.
+func (b *W1Bulk) startWorker() *w1Worker {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.worker == nil {
+		w := &w1Worker{
+			rounds:  make(chan w1Round),
+			done:    make(chan struct{}, 1),
+			quit:    make(chan struct{}),
+			stopped: make(chan struct{}),
+			results: make([]w1Result, len(b.devs)),
+		}
+		go b.work(w)
+		b.worker = w
+	}
+	return b.worker
+}
+
+// work runs the rounds handed to w until Close.
+func (b *W1Bulk) work(w *w1Worker) {
+	defer close(w.stopped)
+	for {
+		select {
+		case r := <-w.rounds:
+			b.round(r, w.results)
+			if !w.state.CompareAndSwap(w1Running, w1Finished) {
+				w.state.Store(w1Idle) // abandoned: nobody reads the results
+				continue
+			}
+			w.done <- struct{}{}
+		case <-w.quit:
+			return
+		}
+	}
+}
+
+// runRound runs r in the worker and returns the results and, when they are
+// the worker's, the worker, to release once they are read; or nil results
+// when ctx was done first. While the worker is busy (still blocked in the
+// kernel in a round its Read gave up on, or running another Read's round)
+// r runs in a goroutine of its own instead, with results of its own, as
+// every round once did: the busy flags then fail the devices and buses
+// still blocked with ErrBusy.
+func (b *W1Bulk) runRound(ctx context.Context, r w1Round) (results []w1Result, owner *w1Worker) {
+	if w := b.startWorker(); w.state.CompareAndSwap(w1Idle, w1Running) {
+		select {
+		case w.rounds <- r:
+		case <-w.quit: // closed since: it may be gone
+			w.state.Store(w1Idle)
+			return b.runRoundAlone(ctx, r)
+		case <-ctx.Done():
+			w.state.Store(w1Idle)
+			return nil, nil
+		}
+		select {
+		case <-w.done:
+			return w.results, w
+		case <-ctx.Done():
+			if w.state.CompareAndSwap(w1Running, w1Abandoned) {
+				return nil, nil
+			}
+			<-w.done // it ended meanwhile: take its signal back
+			w.state.Store(w1Idle)
+			return nil, nil
+		}
+	}
+	return b.runRoundAlone(ctx, r)
+}
+
+// release hands the worker's results back after its owner read them.
+func (w *w1Worker) release() { w.state.Store(w1Idle) }
+
+// runRoundAlone is runRound in a goroutine started for r.
+func (b *W1Bulk) runRoundAlone(ctx context.Context, r w1Round) (results []w1Result, owner *w1Worker) {
+	results = make([]w1Result, len(b.devs))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.round(r, results)
+	}()
+	select {
+	case <-done:
+		return results, nil
+	case <-ctx.Done():
+		return nil, nil
+	}
+}
+
+// round runs the kernel operations of r, in this goroutine and one more
+// per bus beyond the first (buses convert at the same time), and stores
+// each device's outcome in results.
+func (b *W1Bulk) round(r w1Round, results []w1Result) {
+	clear(results)
+	switch {
+	case len(r.buses) == 0:
+		b.readEach(r.ctx, r.orphans, true, true, results) // each converting, as W1.Read does
+	case len(r.buses) == 1 && len(r.orphans) == 0:
+		b.readBus(r.ctx, &r.buses[0], results)
+	default:
+		b.roundConcurrent(r, results)
+	}
+}
+
+// roundConcurrent is round with several groups: every bus but the last in
+// a goroutine of its own, the last in this one unless there are orphans,
+// which are read in this one.
+func (b *W1Bulk) roundConcurrent(r w1Round, results []w1Result) {
+	var wg sync.WaitGroup
+	for k := range r.buses {
+		bus := &r.buses[k]
+		if k == len(r.buses)-1 && len(r.orphans) == 0 {
+			b.readBus(r.ctx, bus, results)
+			break
+		}
+		wg.Go(func() { b.readBus(r.ctx, bus, results) })
+	}
+	b.readEach(r.ctx, r.orphans, true, true, results) // each converting, as W1.Read does
+	wg.Wait()
+}
+
 // w1BusDevs is one master and the indexes (into W1Bulk.devs) of the
-// devices it lists.
+// devices it lists. It is made at a listing and only read after.
 type w1BusDevs struct {
 	master string
-	devs   []int
+	file   string // its therm_bulk_read
+	bulk   []int  // the devices that take part in a bulk conversion
+	single []int  // the devices read one at a time, converting: DS28EA00
+	all    []int  // bulk then single: when the bulk conversion falls back
+}
+
+// w1Layout is one listing of the masters, the devices grouped (see
+// groups). It is made at a listing and only read after: a round abandoned
+// in the kernel may still read it while the next listing replaces it.
+type w1Layout struct {
+	buses   []w1BusDevs
+	orphans []int
 }
 
 // groups splits the devices by master, sorted by master name; orphans are
 // the devices no master lists. It lists the masters when the latest listing
 // is missing (the first Read, or one after a device failed) or older than
-// w1RelistEvery. On an error every device is an orphan.
+// w1RelistEvery, and returns the groups of the latest listing otherwise,
+// without allocating. On an error every device is an orphan.
 func (b *W1Bulk) groups(ctx context.Context) (buses []w1BusDevs, orphans []int, err error) {
 	b.mu.Lock()
-	masterOf := b.masterOf
-	if masterOf != nil && b.now().Sub(b.listedAt) >= w1RelistEvery {
-		masterOf = nil
+	l := b.layout
+	if l != nil && b.now().Sub(b.listedAt) >= w1RelistEvery {
+		l = nil
 	}
 	b.mu.Unlock()
-	if masterOf == nil {
-		masterOf, err = await(ctx, &b.scanBusy, func() (map[string]string, error) {
-			return listW1Masters(b.fs, b.sysfs)
-		})
-		if err == nil {
-			b.mu.Lock()
-			changed := !maps.Equal(b.listed, masterOf)
-			b.masterOf, b.listed, b.listedAt = masterOf, masterOf, b.now()
-			b.convs = nil // read conv_time again
-			b.mu.Unlock()
-			if changed {
-				// A device gone, moved or back: every file opens
-				// afresh at its next read.
-				if c, ok := b.fs.(interface{ Close() error }); ok {
-					c.Close()
-				}
-			}
-		}
+	if l != nil {
+		return l.buses, l.orphans, nil
 	}
+	masterOf, err := await(ctx, &b.scanBusy, func() (map[string]string, error) {
+		return listW1Masters(b.fs, b.sysfs)
+	})
 	if err != nil {
 		if err == ErrBusy {
 			err = fmt.Errorf("w1: list the bus masters: the previous listing is still blocked in the kernel: %w", ErrBusy)
 		}
-		orphans = make([]int, len(b.devs))
-		for i := range orphans {
-			orphans[i] = i
-		}
-		return nil, orphans, err
+		return nil, b.all, err
 	}
+	l = b.group(masterOf)
+	b.mu.Lock()
+	changed := !maps.Equal(b.listed, masterOf)
+	b.layout, b.listed, b.listedAt = l, masterOf, b.now()
+	b.convs = nil // read conv_time again
+	b.mu.Unlock()
+	if changed {
+		// A device gone, moved or back: every file opens afresh at its
+		// next read.
+		if c, ok := b.fs.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}
+	return l.buses, l.orphans, nil
+}
+
+// group groups the devices by the master masterOf gives them.
+func (b *W1Bulk) group(masterOf map[string]string) *w1Layout {
+	l := &w1Layout{}
 	byMaster := map[string][]int{}
 	for i, d := range b.devs {
 		if m, ok := masterOf[d.address]; ok {
 			byMaster[m] = append(byMaster[m], i)
 		} else {
-			orphans = append(orphans, i)
+			l.orphans = append(l.orphans, i)
 		}
 	}
 	for _, m := range slices.Sorted(maps.Keys(byMaster)) {
-		buses = append(buses, w1BusDevs{master: m, devs: byMaster[m]})
+		bus := w1BusDevs{master: m, file: filepath.Join(b.sysfs, m, "therm_bulk_read")}
+		for _, i := range byMaster[m] {
+			if b.devs[i].family == W1FamilyDS28EA00 {
+				bus.single = append(bus.single, i) // w1_therm: bulk_read = false
+			} else {
+				bus.bulk = append(bus.bulk, i)
+			}
+		}
+		bus.all = slices.Concat(bus.bulk, bus.single)
+		l.buses = append(l.buses, bus)
 	}
-	return buses, orphans, nil
+	return l
 }
 
 // listW1Masters reads <sysfs>/w1_bus_master*/w1_master_slaves and returns
@@ -565,19 +756,12 @@ func listW1Masters(fsys w1fs, sysfs string) (map[string]string, error) {
 	return masterOf, nil
 }
 
-// readBus converts the devices of one master in one bulk conversion when it
+// readBus converts the devices of one bus in one bulk conversion when it
 // can and reads them into out.
-func (b *W1Bulk) readBus(ctx context.Context, master string, devs []int, out []w1Result) {
-	var bulk, single []int
-	for _, i := range devs {
-		if b.devs[i].family == W1FamilyDS28EA00 {
-			single = append(single, i) // w1_therm: bulk_read = false
-		} else {
-			bulk = append(bulk, i)
-		}
-	}
+func (b *W1Bulk) readBus(ctx context.Context, bus *w1BusDevs, out []w1Result) {
+	master, bulk, single := bus.master, bus.bulk, bus.single
 	if len(bulk) > 0 {
-		conv, err := b.convert(ctx, master, bulk)
+		conv, err := b.convert(ctx, master, bus.file, bulk)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -590,8 +774,7 @@ func (b *W1Bulk) readBus(ctx context.Context, master string, devs []int, out []w
 			err = fmt.Errorf("w1: %s: %w", master, err)
 			b.fallback(err)
 			b.setBus(W1BusStatus{Master: master, Devices: len(bulk), ConvTime: conv, Err: err})
-			single = append(bulk, single...)
-			bulk = nil
+			bulk, single = nil, bus.all
 		default:
 			b.count(func(s *W1BulkStats) { s.BulkConversions++ })
 			b.setBus(W1BusStatus{Master: master, Devices: len(bulk), ConvTime: conv})
@@ -642,14 +825,14 @@ func (b *W1Bulk) readDevice(i int) w1Result {
 }
 
 // convert runs one bulk conversion on master for the devices bulk: it
-// writes the trigger, polls therm_bulk_read until it reads 1, and waits
+// writes the trigger to file (the master's therm_bulk_read), polls therm_bulk_read until it reads 1, and waits
 // until the slowest device's conv_time has passed since the trigger. It
 // returns that conversion time (w1DefaultConvTime when the trigger never
 // ran) and an error (without a "w1: <master>: " prefix) saying why the
 // conversion cannot be used: ctx.Err(), an error wrapping ErrBusy (a
 // previous trigger or poll still blocked), or any other reason to fall
 // back.
-func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) (time.Duration, error) {
+func (b *W1Bulk) convert(ctx context.Context, master, file string, bulk []int) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return w1DefaultConvTime, err
 	}
@@ -660,13 +843,12 @@ func (b *W1Bulk) convert(ctx context.Context, master string, bulk []int) (time.D
 		return w1DefaultConvTime, fmt.Errorf("%s: the previous bulk conversion is still blocked in the kernel: %w", master, ErrBusy)
 	}
 	defer busy.Store(false)
-	file := filepath.Join(b.sysfs, master, "therm_bulk_read")
 	var conv time.Duration // the slowest device's conversion time
 	for _, i := range bulk {
 		conv = max(conv, b.convTime(b.devs[i].address))
 	}
 	at := time.Now() // when the trigger was written
-	err := b.fs.WriteFile(file, []byte(w1BulkTrigger))
+	err := b.fs.WriteFile(file, b.trigger)
 	switch {
 	case ctx.Err() != nil:
 		return conv, ctx.Err()

@@ -316,6 +316,7 @@ func newTestW1Bulk(t testing.TB, k *fakeW1Therm, addresses ...string) *W1Bulk {
 	}
 	b.fs = k
 	b.pollEvery = time.Millisecond
+	t.Cleanup(func() { b.Close() })
 	return b
 }
 
@@ -806,48 +807,6 @@ func TestW1BulkCancelWhilePending(t *testing.T) {
 	}
 }
 
-// TestW1BulkCancelBlockedDeviceRead blocks one device's w1_slave read in
-// the kernel: Read returns on cancel, the next Read fails that device with
-// ErrBusy and reads the others, and once the kernel returns the device
-// reads again.
-func TestW1BulkCancelBlockedDeviceRead(t *testing.T) {
-	t.Parallel()
-	k := newFakeW1Therm(t, "datasheet")
-	b := newTestW1Bulk(t, k, "28-000000000003", "28-000000000004")
-	gate, entered := make(chan struct{}), make(chan struct{}, 1)
-	var blocked atomic.Bool
-	blocked.Store(true)
-	b.devs[0].readFile = func(name string) ([]byte, error) {
-		if blocked.Load() {
-			entered <- struct{}{}
-			<-gate
-		}
-		return k.ReadFile(name)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := readAsync(b, ctx)
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the device read never started")
-	}
-	cancel()
-	if err := receive(t, errc); err != context.Canceled {
-		t.Errorf("Read after cancel: %v, want context.Canceled", err)
-	}
-	got, err := b.Read(context.Background())
-	if des := deviceErrors(t, err); len(des) != 1 || des[0].Address != "28-000000000003" || !errors.Is(err, ErrBusy) ||
-		len(got) != 1 || got[0].Sensor != "28-000000000004" {
-		t.Errorf("Read while the device is blocked = %+v, %v; want 28-000000000004 read and 28-000000000003 busy", got, err)
-	}
-	blocked.Store(false)
-	close(gate)
-	testenv.WaitFor(t, "the blocked read to end", func() bool { return !b.devs[0].busy.Load() })
-	if got, err := b.Read(context.Background()); err != nil || len(got) != 2 {
-		t.Errorf("Read after the kernel returned = %+v, %v; want both devices", got, err)
-	}
-}
-
 // TestW1BulkCancelBlockedTrigger blocks the trigger write in the kernel: Read
 // returns on cancel, the next Read fails the bus's devices with ErrBusy
 // instead of writing again, and once the write finishes Reads work again.
@@ -888,6 +847,165 @@ func TestW1BulkCancelBlockedTrigger(t *testing.T) {
 	}
 	if triggers, _, early, _ := k.counts(); triggers["w1_bus_master1"] != 2 || early != 0 {
 		t.Errorf("triggers %v, %d early reads; want 2 and none", triggers, early)
+	}
+}
+
+// abandonBlockedRead starts a Read whose read of device 0 blocks in the
+// "kernel", cancels it once that read blocked, and checks that Read
+// returned context.Canceled. The device read stays blocked until release
+// is called (once or more; the test's cleanup does too).
+func abandonBlockedRead(t *testing.T, ctx context.Context, k *fakeW1Therm, b *W1Bulk) (release func()) {
+	t.Helper()
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	var blocked atomic.Bool
+	blocked.Store(true)
+	b.devs[0].readFile = func(name string) ([]byte, error) {
+		if blocked.Load() {
+			entered <- struct{}{}
+			<-gate
+		}
+		return k.ReadFile(name)
+	}
+	release = sync.OnceFunc(func() { blocked.Store(false); close(gate) })
+	t.Cleanup(release)
+	rctx, cancel := context.WithCancel(ctx)
+	errc := readAsync(b, rctx)
+	waitChan(t, "the device read to block", entered)
+	cancel()
+	if err := receive(t, errc); err != context.Canceled {
+		t.Errorf("Read after cancel: %v, want context.Canceled", err)
+	}
+	return release
+}
+
+// waitChan fails t unless c receives (or is closed) within 10 s.
+func waitChan(t *testing.T, what string, c chan struct{}) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waited 10 s for %s", what)
+	}
+}
+
+// TestW1BulkCancelBlockedDeviceRead blocks one device's w1_slave read in
+// the kernel: Read returns on cancel, and while the worker is still blocked
+// in that abandoned round the next Read does not wait for it: it runs in a
+// goroutine of its own, fails that device with ErrBusy and reads the
+// others. Once the kernel returns, the device reads again and the worker
+// runs the rounds again.
+func TestW1BulkCancelBlockedDeviceRead(t *testing.T) {
+	t.Parallel()
+	k := newFakeW1Therm(t, "datasheet")
+	b := newTestW1Bulk(t, k, "28-000000000003", "28-000000000004")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := b.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w := b.worker
+	if w == nil || w.state.Load() != w1Idle {
+		t.Fatalf("no idle worker after a Read: %+v", w)
+	}
+
+	release := abandonBlockedRead(t, ctx, k, b)
+	if s := w.state.Load(); s != w1Abandoned {
+		t.Fatalf("worker state %d, want %d (abandoned, blocked in the kernel)", s, w1Abandoned)
+	}
+
+	got, err := b.Read(ctx)
+	if des := deviceErrors(t, err); len(des) != 1 || des[0].Address != "28-000000000003" || !errors.Is(err, ErrBusy) ||
+		len(got) != 1 || got[0] != w1Temp("28-000000000004", 10.125) {
+		t.Errorf("Read while the worker is blocked = %+v, %v; want 28-000000000004 read and 28-000000000003 busy", got, err)
+	}
+	if s := w.state.Load(); s != w1Abandoned {
+		t.Errorf("worker state %d after that Read, want still %d: the Read did not run on its own", s, w1Abandoned)
+	}
+
+	release()
+	testenv.WaitFor(t, "the worker to end its abandoned round", func() bool { return w.state.Load() == w1Idle })
+	got, err = b.Read(ctx)
+	if want := []reading.Reading{w1Temp("28-000000000003", 25.0625), w1Temp("28-000000000004", 10.125)}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("Read after the kernel returned = %+v, %v; want %+v", got, err, want)
+	}
+	if b.worker != w || w.state.Load() != w1Idle {
+		t.Errorf("the worker was replaced or not released: %p, was %p, state %d", b.worker, w, w.state.Load())
+	}
+}
+
+// TestW1BulkCloseStopsWorker: Close stops the worker (after the round it
+// is blocked in, if any), and a Read after Close starts a new one.
+func TestW1BulkCloseStopsWorker(t *testing.T) {
+	t.Parallel()
+	k := newFakeW1Therm(t, "datasheet")
+	b := newTestW1Bulk(t, k, "28-000000000003", "28-000000000004")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if b.worker != nil {
+		t.Fatal("a worker before the first Read")
+	}
+	if _, err := b.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := b.worker
+	b.Close()
+	waitChan(t, "the worker to stop after Close", first.stopped)
+	if b.worker != nil {
+		t.Error("a worker after Close")
+	}
+
+	got, err := b.Read(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Read after Close = %+v, %v", got, err)
+	}
+	second := b.worker
+	if second == nil || second == first {
+		t.Fatalf("Read after Close: worker %p, the first was %p", second, first)
+	}
+
+	// Blocked in the kernel: it stops once the kernel returns.
+	release := abandonBlockedRead(t, ctx, k, b)
+	b.Close()
+	select {
+	case <-second.stopped:
+		t.Error("the worker stopped while blocked in the kernel")
+	default:
+	}
+	release()
+	waitChan(t, "the worker to stop once the kernel returned", second.stopped)
+}
+
+// TestW1BulkConcurrentReads reads two buses from several goroutines at
+// once: the worker and the Reads that find it busy share devices and buses
+// only through the busy flags, and every reading returned is right (run
+// with -race).
+func TestW1BulkConcurrentReads(t *testing.T) {
+	t.Parallel()
+	k := newFakeW1Therm(t, "twobus")
+	b := newTestW1Bulk(t, k, "28-000000000008", "28-000000000003", "28-000000000009", "28-000000000004")
+	want := map[string]float64{
+		"28-000000000008": -10.125, "28-000000000003": 25.0625, "28-000000000009": -25.0625, "28-000000000004": 10.125,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	var good atomic.Int64
+	for range 4 {
+		wg.Go(func() {
+			for range 25 {
+				got, _ := b.Read(ctx)
+				for _, r := range got {
+					if r.Value != want[r.Sensor] {
+						t.Errorf("%s read %v °C, want %v", r.Sensor, r.Value, want[r.Sensor])
+					}
+				}
+				good.Add(int64(len(got)))
+			}
+		})
+	}
+	wg.Wait()
+	if good.Load() == 0 {
+		t.Error("no reading in 100 concurrent Reads")
 	}
 }
 
