@@ -414,6 +414,9 @@ peer_cmd() {
 	floor) # reads the files once a second and publishes nothing
 		echo "floor/none|$dir/benchfloor $dir/w1"
 		;;
+	paho) # the floor, publishing each file at QoS 1 through paho
+		echo "floor/+|$dir/benchfloor -mqtt tcp://127.0.0.1:$port $dir/w1"
+		;;
 	esac
 }
 
@@ -426,11 +429,14 @@ peer_cmd() {
 # broker. Then the ratios Kelvin/Telegraf of the medians. Interleaved with
 # them (not in the idle row), scripts/benchfloor: a Go program that only
 # reads the same files once a second, the least any agent doing this work
-# costs here; its CPU over Telegraf's is the lowest ratio reachable.
+# costs here; its CPU over Telegraf's is the lowest ratio reachable. And
+# (paho) the same program publishing each file's bytes at QoS 1 through the
+# MQTT client Kelvin uses, awaiting the acknowledgements: the least a Go
+# agent delivering these readings through paho costs here.
 peer_disk() {
 	local strace
 	strace=$(find_prog strace strace)
-	local systems=(kelvin telegraf floor)
+	local systems=(kelvin telegraf floor paho)
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/benchfloor" ./scripts/benchfloor
 	echo "== agent: memory, CPU, storage (WINDOW=${WINDOW}s, COUNT=$COUNT; ${systems[*]} interleaved; kelvin amd64 stripped, mosquitto on loopback)"
 	machine
@@ -489,7 +495,7 @@ peer_disk() {
 					fs[$s]+="$(awk -v a="$e0" -v b="$e1" -v w="$WINDOW" '/ (fsync|fdatasync)\(/ && $2 >= a && $2 <= b {n++} END {printf "%.0f", n*86400/w}' "$OUT/strace-$s.txt") "
 				fi
 				# Telegraf's JSON ends in a newline: count topic lines only.
-				rate[$s]+="$(awk -v w="$WINDOW" '/^(kelvin|telegraf)\// && !/\/status / {n++} END {printf "%.1f", n/w}' "$OUT/sub-$s.txt") "
+				rate[$s]+="$(awk -v w="$WINDOW" '/^(kelvin|telegraf|floor)\// && !/\/status / {n++} END {printf "%.1f", n/w}' "$OUT/sub-$s.txt") "
 			done
 		done
 		local label=$n
@@ -509,6 +515,9 @@ peer_disk() {
 			# shellcheck disable=SC2086 # the lists are split on purpose
 			printf '| %s | floor/Telegraf (the lowest CPU ratio reachable here) | – | – | %s | – | – | – |\n' "$label" \
 				"$(ratio "$(printf '%s\n' ${cpu[floor]} | median)" "$(printf '%s\n' ${cpu[telegraf]} | median)")"
+			# shellcheck disable=SC2086 # the lists are split on purpose
+			printf '| %s | paho/Telegraf (the least through paho at QoS 1) | – | – | %s | – | – | – |\n' "$label" \
+				"$(ratio "$(printf '%s\n' ${cpu[paho]} | median)" "$(printf '%s\n' ${cpu[telegraf]} | median)")"
 		fi
 		unset rss anon cpu mb fs rate
 	done
