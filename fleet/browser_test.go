@@ -30,7 +30,9 @@ type fleetPage struct {
 }
 
 const fleetPageJS = `(() => {
-  if (!document.getElementById('totals')) return null; // not loaded yet
+  // Not loaded yet: the parser may stop anywhere in the document (after
+  // #totals but before #range, say) until the whole of it has run.
+  if (document.readyState !== 'complete') return null;
   const gws = [...document.querySelectorAll('#gateways .gw')].map((g) => ({
     Agent: g.dataset.agent, State: g.dataset.state || '',
     Seen: g.querySelector('header .muted').textContent,

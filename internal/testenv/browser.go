@@ -125,11 +125,14 @@ func (b *Browser) Eval(expr string, v any) {
 	b.t.Helper()
 	var res struct {
 		Result           struct{ Value json.RawMessage }
-		ExceptionDetails *struct{ Text string }
+		ExceptionDetails *struct {
+			Text      string
+			Exception struct{ Description string }
+		}
 	}
 	json.Unmarshal(b.Call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}), &res)
-	if res.ExceptionDetails != nil {
-		b.t.Fatalf("eval %s: %s", expr, res.ExceptionDetails.Text)
+	if e := res.ExceptionDetails; e != nil {
+		b.t.Fatalf("eval %s: %s %s", expr, e.Text, e.Exception.Description)
 	}
 	if v == nil {
 		return
