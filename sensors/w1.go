@@ -188,9 +188,8 @@ func parseW1Slave(family byte, data []byte) (float64, [9]byte, error) {
 // and returns line 1's bytes, its crc= value and whether it said YES. Line 2
 // holds the last good scratchpad and t= from the fresh one; it is checked for
 // shape only. Fields are separated by white space as bytes.Fields separates
-// them. A good file costs no allocation (it is parsed once per device per
-// round), and one laid out exactly as w1_therm prints it is decoded in
-// place (parseW1SlaveExact).
+// them; a good file costs no allocation (it is parsed once per device per
+// round).
 func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	text, found := bytes.CutSuffix(data, []byte("\n"))
 	if !found {
@@ -202,9 +201,6 @@ func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 	}
 	if bytes.IndexByte(line2, '\n') >= 0 {
 		return sp, 0, false, errors.New("want 2 lines, got more")
-	}
-	if sp, crc, ok, exact := parseW1SlaveExact(line1, line2); exact {
-		return sp, crc, ok, nil
 	}
 	var f1 [12][]byte
 	if n := w1Fields(f1[:], line1); n != 12 || string(f1[9]) != ":" || !bytes.HasPrefix(f1[10], []byte("crc=")) {
@@ -236,59 +232,6 @@ func parseW1SlaveText(data []byte) (sp [9]byte, crc byte, ok bool, err error) {
 		return sp, 0, false, fmt.Errorf("line 2: bad t= value %q", f2[9])
 	}
 	return sp, c, ok, nil
-}
-
-// parseW1SlaveExact is parseW1SlaveText's fast path: it decodes the two
-// lines when they are laid out exactly as w1_therm prints them and valid
-// (single spaces, two hex digits per byte, t= and decimal digits), and
-// reports exact. Anything else, valid or not, is left to the field
-// splitting, whose result on these lines would be the same.
-func parseW1SlaveExact(line1, line2 []byte) (sp [9]byte, crc byte, ok, exact bool) {
-	var last [9]byte
-	if !w1ScratchpadExact(&sp, line1) || !w1ScratchpadExact(&last, line2) {
-		return sp, 0, false, false
-	}
-	rest1, rest2 := line1[3*len(sp):], line2[3*len(last):]
-	if len(rest1) < len(": crc=xx ") || string(rest1[:len(": crc=")]) != ": crc=" || rest1[8] != ' ' {
-		return sp, 0, false, false
-	}
-	hi, ok1 := unhex(rest1[6])
-	lo, ok2 := unhex(rest1[7])
-	switch string(rest1[9:]) {
-	case "YES":
-		ok = true
-	case "NO":
-	default:
-		return sp, 0, false, false
-	}
-	t, found := bytes.CutPrefix(rest2, []byte("t="))
-	for _, c := range t {
-		if (c < '0' || c > '9') && c != '-' && c != '+' {
-			return sp, 0, false, false
-		}
-	}
-	if _, err := strconv.ParseInt(string(t), 10, 32); !ok1 || !ok2 || !found || err != nil {
-		return sp, 0, false, false
-	}
-	return sp, hi<<4 | lo, ok, true
-}
-
-// w1ScratchpadExact decodes the 9 bytes at the start of line into sp when
-// they are printed as w1_therm prints them: two hex digits and a space
-// each.
-func w1ScratchpadExact(sp *[9]byte, line []byte) bool {
-	if len(line) < 3*len(sp) {
-		return false
-	}
-	for i := range sp {
-		hi, ok1 := unhex(line[3*i])
-		lo, ok2 := unhex(line[3*i+1])
-		if !ok1 || !ok2 || line[3*i+2] != ' ' {
-			return false
-		}
-		sp[i] = hi<<4 | lo
-	}
-	return true
 }
 
 // unhex returns the value of the hex digit c (either case).
