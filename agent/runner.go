@@ -125,7 +125,7 @@ func newRunner(cfg *SensorConfig, open func() (sensors.Sensor, error), emit func
 
 // lead makes r read for f, a member of r's bus group with the group's
 // interval: the members of a bus that are read together are read by one
-// loop, one goroutine and one timer (readRound), not one each. f's own
+// loop, one goroutine and one timer (readOnce), not one each. f's own
 // loop must not run.
 func (r *runner) lead(f *runner) {
 	r.followers = append(r.followers, f)
@@ -204,33 +204,15 @@ func (r *runner) run(ctx context.Context, start time.Time) {
 // readOnce performs one read with a timeout of one interval (at least 2 s),
 // records the outcome and emits what passed. A member of a bus group has
 // the group's read's timeout, the same. A runner that leads followers
-// reads the round for all of them (readRound). It returns the read's error,
-// which makes run back off; a fault found in the readings (stale, out of
-// range, held back) is recorded but keeps the regular schedule.
+// (lead) reads the round for all of them, in this goroutine, and emits the
+// readings of all of them in one call: one wake-up, one store write and one
+// hand-over to the outputs per round, not one per sensor; the bus is read
+// once (the first member asks the group, the others find the round's
+// result). It returns an error, which makes run back off, only when every
+// read failed: a follower failing alone is read again at the next round. A
+// fault found in the readings (stale, out of range, held back) is recorded
+// but keeps the regular schedule.
 func (r *runner) readOnce(ctx context.Context) error {
-	if len(r.followers) > 0 {
-		return r.readRound(ctx)
-	}
-	rs, err := r.read(ctx)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	out, err := r.record(rs, err, r.out[:0])
-	r.out = out
-	if len(out) > 0 {
-		r.emit(out)
-	}
-	return err
-}
-
-// readRound reads one round of r's bus group for r and its followers, in
-// the one goroutine of r's loop, and emits the readings of all of them in
-// one call: one wake-up, one store write and one hand-over to the outputs
-// per round, not one per sensor. The bus is read once (the first member
-// asks the group, the others find the round's result). It returns an
-// error, for run's backoff, only when every member's read failed; a member
-// that failed alone is read again at the next round.
-func (r *runner) readRound(ctx context.Context) error {
 	batch := r.out[:0]
 	var firstErr error
 	failed := 0
