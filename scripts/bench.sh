@@ -486,6 +486,9 @@ peer_disk() {
 				rss[$s]+="$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status") "
 				anon[$s]+="$(awk '/RssAnon/ {printf "%.1f", $2/1024}' "/proc/$pid/status") "
 				kill -TERM "$spid" "$pid"
+				# mosquitto_sub has been seen to hang on SIGTERM: a
+				# watchdog, so that one stuck subscriber cannot stall the run.
+				{ sleep 10; kill -KILL "$spid" 2>/dev/null; } &
 				wait "$spid" "$tpid" || true
 				cpu[$s]+="$(awk -v d=$((t1 - t0)) -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}') "
 				mb[$s]+="$(awk -v d=$((w1 - w0)) -v w="$WINDOW" 'BEGIN {printf "%.2f", d*86400/w/1e6}') "
