@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
@@ -68,7 +67,7 @@ func resolveHot(dir, setting string, candidates []string) (string, error) {
 		return "", nil
 	case HotDirAuto:
 		for _, c := range candidates {
-			if st, err := os.Stat(c); err == nil && st.IsDir() && syscall.Access(c, 2 /* W_OK */) == nil {
+			if st, err := os.Stat(c); err == nil && st.IsDir() && writable(c) {
 				root = c
 				break
 			}
