@@ -1,3 +1,8 @@
+//go:build linux && !386
+
+// Not on 386: Go's syscall package has no SYS_SETSOCKOPT there (socket
+// calls go through socketcall), so it keeps net.Conn's own (rawio_other.go).
+
 package mqtt
 
 import (
