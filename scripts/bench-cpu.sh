@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/bench-cpu.sh BIN N [WINDOW [threads|strace|perf]]
+# Usage: scripts/bench-cpu.sh BIN N [WINDOW [threads|seconds|strace|perf]]
 # Where the agent BIN's CPU goes, as bench.sh's side-by-side run sets it up:
 # N fake DS18B20s (the kernel's w1_slave format) read at 1 Hz, MQTT QoS 1 to
 # a loopback mosquitto on CPU 1, the page on, the hot tail on a tmpfs, the
@@ -12,6 +12,10 @@
 #   strace     strace -f of the window into the run's directory (kept),
 #              with $STRACE_OPTS (default -c, a summary)
 #   perf       perf record -g into the run's directory (kept)
+#   seconds    one line per second: the CPU of all threads (µs) and, per
+#              thread, the times it was scheduled (tid:runs); sysmon is
+#              the thread scheduled most often, and its runs show which of
+#              its two polling modes that second was in (docs/BENCHMARKS.md)
 # Env: QOS (default 1), NOMQTT=1 (no output), NOHTTP=1 (no page), EXTRA
 # (YAML lines appended to the config). Compare two binaries interleaved
 # (A, B, A, B, …): the machine's other work moves single runs a lot.
@@ -54,6 +58,15 @@ strace)
 	kill -INT "$spid"
 	wait "$spid"
 	echo "strace: $d/strace.txt"
+	;;
+seconds)
+	for ((i = 0; i < win; i++)); do
+		threads | sort >"$d/t0"
+		sleep 1
+		threads | sort >"$d/t1"
+		join "$d/t0" "$d/t1" | awk -v i="$i" '{cpu += $5 - $2; r = r sprintf(" %s:%d", $1, $7 - $4)} END {printf "second %d: %.0f µs,%s\n", i, cpu / 1e3, r}'
+	done
+	rm -rf "$d"
 	;;
 threads)
 	threads | sort >"$d/t0"
