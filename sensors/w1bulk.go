@@ -246,10 +246,10 @@ type W1BulkStats struct {
 // W1Bulk keeps between Reads (started by the first Read, stopped by Close,
 // started again by a Read after Close), so that Read can return when ctx
 // is done while a file operation blocks in the kernel; with several buses,
-// each further bus converts in a goroutine of its own for that round (every
-// bus, when devices no master lists are read too). A round reuses that goroutine, its grown
-// stack and its buffers: at 1 Hz with the masters' listing reused, a Read
-// allocates only the readings it returns. When that goroutine is still
+// each further bus converts in a goroutine of its own for that round
+// (every bus, when devices no master lists are read too). A round reuses
+// that goroutine, its grown stack and its buffers: at 1 Hz with the
+// masters' listing reused, a Read allocates only the readings it returns. When that goroutine is still
 // blocked in a round whose Read gave up (or busy with another goroutine's
 // Read), a Read runs in a goroutine of its own.
 //
@@ -825,8 +825,9 @@ func (b *W1Bulk) readDevice(i int) w1Result {
 }
 
 // convert runs one bulk conversion on master for the devices bulk: it
-// writes the trigger to file (the master's therm_bulk_read), polls therm_bulk_read until it reads 1, and waits
-// until the slowest device's conv_time has passed since the trigger. It
+// writes the trigger to file (the master's therm_bulk_read), polls
+// therm_bulk_read until it reads 1, and waits until the slowest device's
+// conv_time has passed since the trigger. It
 // returns that conversion time (w1DefaultConvTime when the trigger never
 // ran) and an error (without a "w1: <master>: " prefix) saying why the
 // conversion cannot be used: ctx.Err(), an error wrapping ErrBusy (a
