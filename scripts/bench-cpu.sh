@@ -3,10 +3,11 @@
 # Where the agent BIN's CPU goes, as bench.sh's side-by-side run sets it up:
 # N fake DS18B20s (the kernel's w1_slave format) read at 1 Hz, MQTT QoS 1 to
 # a loopback mosquitto on CPU 1, the page on, the hot tail on a tmpfs, the
-# agent pinned to CPU 0 (so GOMAXPROCS is 1). After 5 s of warm-up, over
-# WINDOW seconds (default 30), it prints:
+# agent pinned to CPU 0 (so GOMAXPROCS is 1). After WARMUP seconds of
+# warm-up (default 5), over WINDOW seconds (default 30), it prints:
 #   (no mode)  the CPU of all threads (sum of /proc/PID/task/*/schedstat, ns):
-#              µs per second and per reading
+#              µs per second and per reading, and the page faults (minflt)
+#              per second
 #   threads    per thread: µs per second, runs (times scheduled) per second,
 #              µs per run — the Go runtime's sysmon is one of the threads
 #   strace     strace -f of the window into the run's directory (kept),
@@ -16,7 +17,7 @@
 #              thread, the times it was scheduled (tid:runs); sysmon is
 #              the thread scheduled most often, and its runs show which of
 #              its two polling modes that second was in (docs/BENCHMARKS.md)
-# Env: QOS (default 1), NOMQTT=1 (no output), NOHTTP=1 (no page), EXTRA
+# Env: WARMUP, QOS (default 1), NOMQTT=1 (no output), NOHTTP=1 (no page), EXTRA
 # (YAML lines appended to the config). Compare two binaries interleaved
 # (A, B, A, B, …): the machine's other work moves single runs a lot.
 # Numbers, never pass/fail; docs/BENCHMARKS.md quotes it.
@@ -44,7 +45,10 @@ done
 sleep 0.3
 RUNTIME_DIRECTORY=$rt taskset -c 0 "$bin" run -config "$d/k.yaml" 2>"$d/agent.log" & kpid=$!
 trap 'kill $kpid $mpid 2>/dev/null; wait $kpid $mpid 2>/dev/null; rm -rf "$rt"' EXIT
-sleep 5
+sleep "${WARMUP:-5}"
+# minflt: the process's minor page faults so far (field 10 of stat; the
+# command name in field 2 has no spaces here).
+minflt() { awk '{print $10}' "/proc/$kpid/stat"; }
 threads() { for t in /proc/$kpid/task/*; do echo "${t##*/} $(cat "$t/schedstat")"; done; }
 case $mode in
 perf)
@@ -76,10 +80,10 @@ threads)
 	rm -rf "$d"
 	;;
 *)
-	a=$(threads | awk '{s += $2} END {printf "%.0f", s}')
+	a=$(threads | awk '{s += $2} END {printf "%.0f", s}') fa=$(minflt)
 	sleep "$win"
-	b=$(threads | awk '{s += $2} END {printf "%.0f", s}')
-	awk -v a="$a" -v b="$b" -v n="$n" -v w="$win" 'BEGIN {printf "%.0f µs CPU per second, %.1f µs per reading\n", (b-a)/1e3/w, (b-a)/1e3/(n*w)}'
+	b=$(threads | awk '{s += $2} END {printf "%.0f", s}') fb=$(minflt)
+	awk -v a="$a" -v b="$b" -v n="$n" -v w="$win" -v f=$((fb - fa)) 'BEGIN {printf "%.0f µs CPU per second, %.1f µs per reading, %.1f page faults per second\n", (b-a)/1e3/w, (b-a)/1e3/(n*w), f/w}'
 	rm -rf "$d"
 	;;
 esac

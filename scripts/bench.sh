@@ -43,7 +43,10 @@
 # BASELINE, OUT (raw output directory, default a temporary one), SIZES
 # (the sensor counts of disk with TELEGRAF, default "8 64"), STRACE=0 (with
 # TELEGRAF: run the agents without strace, so that tracing costs neither
-# anything: CPU and memory only, no fsync count).
+# anything: CPU and memory only, no fsync count), WARMUP (with TELEGRAF:
+# seconds between an agent's start and its window, default 5; a few
+# minutes measure the steady state of a long-running agent), SYSTEMS (with
+# TELEGRAF: which of "kelvin telegraf floor paho" run, default all four).
 # Needs mosquitto and mosquitto-clients (scripts/test.sh installs them),
 # and strace for disk and for TELEGRAF.
 set -euo pipefail
@@ -422,8 +425,8 @@ peer_cmd() {
 
 # peer_disk sensor counts…: for each count (1 is idle: one device read
 # hourly), COUNT interleaved runs of Kelvin (hot tail, page on) and
-# Telegraf, each measured over WINDOW seconds
-# after 5 s of warm-up: VmRSS and RssAnon at the end, CPU share of one core,
+# Telegraf, each measured over WINDOW seconds after WARMUP (default 5)
+# seconds of warm-up: VmRSS and RssAnon at the end, CPU share of one core,
 # bytes to storage (write_bytes − cancelled_write_bytes) and fsyncs, both
 # projected per day, and readings per second a subscriber counted at the
 # broker. Then the ratios Kelvin/Telegraf of the medians. Interleaved with
@@ -437,9 +440,18 @@ peer_cmd() {
 peer_disk() {
 	local strace
 	strace=$(find_prog strace strace)
-	local systems=(kelvin telegraf floor paho)
+	local systems
+	read -ra systems <<<"${SYSTEMS:-kelvin telegraf floor paho}"
+	case " ${systems[*]} " in
+	*" kelvin "*) ;;
+	*) echo "bench.sh: SYSTEMS must name kelvin and telegraf: the ratios are theirs" >&2; return 1 ;;
+	esac
+	case " ${systems[*]} " in
+	*" telegraf "*) ;;
+	*) echo "bench.sh: SYSTEMS must name kelvin and telegraf: the ratios are theirs" >&2; return 1 ;;
+	esac
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/benchfloor" ./scripts/benchfloor
-	echo "== agent: memory, CPU, storage (WINDOW=${WINDOW}s, COUNT=$COUNT; ${systems[*]} interleaved; kelvin amd64 stripped, mosquitto on loopback)"
+	echo "== agent: memory, CPU, storage (WINDOW=${WINDOW}s after ${WARMUP:-5}s, COUNT=$COUNT; ${systems[*]} interleaved; kelvin amd64 stripped, mosquitto on loopback)"
 	machine
 	echo "data_dir on $(df --output=fstype "$dir" | tail -1), hot tail on $(df --output=fstype "$RUNTIME_DIRECTORY" | tail -1); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "telegraf: $TELEGRAF ($(stat -c %s "$TELEGRAF") bytes); agents on CPU 0, broker on CPU 1"
@@ -472,7 +484,7 @@ peer_disk() {
 					pid=$(pgrep -P "$tpid" || true)
 					sleep 0.05
 				done
-				sleep 5
+				sleep "${WARMUP:-5}"
 				"${pin1[@]}" "$sub" -h 127.0.0.1 -p "$port" -t "$topic" -v >"$OUT/sub-$s.txt" &
 				local spid=$!
 				local t0 t1 w0 w1 e0 e1
@@ -519,6 +531,8 @@ peer_disk() {
 			# shellcheck disable=SC2086 # the lists are split on purpose
 			printf '| %s | floor/Telegraf (the lowest CPU ratio reachable here) | – | – | %s | – | – | – |\n' "$label" \
 				"$(ratio "$(printf '%s\n' ${cpu[floor]} | median)" "$(printf '%s\n' ${cpu[telegraf]} | median)")"
+		fi
+		if [ -n "${cpu[paho]:-}" ]; then
 			# shellcheck disable=SC2086 # the lists are split on purpose
 			printf '| %s | paho/Telegraf (a bare paho publisher at QoS 1) | – | – | %s | – | – | – |\n' "$label" \
 				"$(ratio "$(printf '%s\n' ${cpu[paho]} | median)" "$(printf '%s\n' ${cpu[telegraf]} | median)")"
