@@ -116,11 +116,15 @@ func (e *env) reopen() {
 	e.open()
 }
 
-// restartGoesOnAt restarts the log and checks that the next reading of
-// "air" gets seq next: seqs go on across a restart, whatever was written.
+// restartGoesOnAt restarts the log cleanly and checks that the next
+// reading of "air" gets seq next, and that the restart announces no gap:
+// seqs go on across a clean restart, whatever was written.
 func (e *env) restartGoesOnAt(next uint64) {
 	e.t.Helper()
 	e.reopen()
+	if r, s := e.l.Resumed(), e.l.Skipped(); len(r) != 0 || len(s) != 0 {
+		e.t.Fatalf("a clean restart announced a gap: resumed %v, skipped %v", r, s)
+	}
 	rs := many("air", int(next-1), 1)
 	e.append(rs...)
 	if rs[0].Seq != next {

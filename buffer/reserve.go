@@ -26,8 +26,11 @@ import (
 // fsyncs); at 10 Hz, one every 2 hours. Each new sensor costs one more.
 // At Open every sensor resumes after its reservation (Log.Resumed), so a
 // restart after a crash leaves a gap in each sensor's seqs, which the agent
-// announces, and never a reuse. Close records the exact last seqs, so a
-// clean restart leaves no gap.
+// announces, and never a reuse. Close records the exact last seqs, marked
+// as a clean end, so a clean restart leaves no gap and announces none: with
+// the hot tail, the readings every output acknowledged are on no disk, so
+// the log alone cannot say where its seqs ended. Open writes a reservation
+// over the clean end at once.
 
 // reserveBlock is how many seqs each reservation adds per sensor.
 const reserveBlock = 1 << 16
@@ -82,8 +85,9 @@ func (t *seqTable) giveBack(b *batch) {
 
 // reservation is the decoded SEQ file.
 type reservation struct {
-	seqs map[string]uint64 // per sensor, the highest seq reserved
-	end  int64             // the log's durable end when written
+	seqs  map[string]uint64 // per sensor, the highest seq reserved
+	end   int64             // the log's durable end when written
+	clean bool              // seqs are the exact last ones, recorded by Close
 }
 
 func appendReservation(b []byte, r reservation) []byte {
@@ -95,10 +99,20 @@ func appendReservation(b []byte, r reservation) []byte {
 		b = appendString(b, k)
 		b = binary.AppendUvarint(b, r.seqs[k])
 	}
-	// The durable end, as the one "cursor" of a checkpoint record.
-	b = binary.AppendUvarint(b, 1)
+	// The durable end, as a "cursor" of a checkpoint record, and a clean
+	// end as another (a file without it, as every file before it, is a
+	// reservation).
+	n := uint64(1)
+	if r.clean {
+		n++
+	}
+	b = binary.AppendUvarint(b, n)
 	b = appendString(b, "end")
 	b = binary.AppendUvarint(b, uint64(max(r.end, 0)))
+	if r.clean {
+		b = appendString(b, "clean")
+		b = binary.AppendUvarint(b, 1)
+	}
 	return finishRecord(b, start)
 }
 
@@ -124,7 +138,7 @@ func readReservation(dir string) (reservation, error) {
 	if err != nil {
 		return reservation{}, bad
 	}
-	return reservation{seqs: c.seqs, end: c.cursors["end"]}, nil
+	return reservation{seqs: c.seqs, end: c.cursors["end"], clean: c.cursors["clean"] == 1}, nil
 }
 
 // writeReservation replaces dir/SEQ durably.
@@ -160,7 +174,8 @@ func writeReservation(dir string, r reservation) (fsyncs int, err error) {
 
 // resumeAfterReservation, at Open, moves every sensor's seq to its
 // reservation and compares the log's end with the end the file recorded:
-// a log shorter than that lost bytes after they were durable.
+// a log shorter than that lost bytes after they were durable. After a
+// clean end the seqs go on from the exact last ones, without a gap.
 func (l *Log) resumeAfterReservation() {
 	r, err := readReservation(l.dir)
 	if err != nil {
@@ -172,11 +187,14 @@ func (l *Log) resumeAfterReservation() {
 	l.seq.resumed = map[string]uint64{}
 	l.seq.skipped = map[string][2]uint64{}
 	for s, v := range r.seqs {
-		if v > l.seq.last[s] {
+		if v <= l.seq.last[s] {
+			continue
+		}
+		if !r.clean { // a reservation: the seqs after the log's are a gap
 			l.seq.skipped[s] = [2]uint64{l.seq.last[s] + 1, v}
-			l.seq.last[s] = v
 			l.seq.resumed[s] = v + 1
 		}
+		l.seq.last[s] = v
 	}
 	l.seq.reserved = map[string]uint64{}
 	if end := l.coldEnd(); r.end > end {
@@ -288,7 +306,7 @@ func (l *Log) recordEndLocked() {
 	for s, v := range l.seq.last {
 		seqs[s] = v
 	}
-	n, err := writeReservation(l.dir, reservation{seqs: seqs, end: l.coldEnd()})
+	n, err := writeReservation(l.dir, reservation{seqs: seqs, end: l.coldEnd(), clean: true})
 	l.st.Fsyncs += uint64(n)
 	if err != nil {
 		l.log.Warn("buffer: cannot record the log's end in the seq reservation", "err", err)
