@@ -125,6 +125,9 @@ func (e *env) restartGoesOnAt(next uint64) {
 	if r, s := e.l.Resumed(), e.l.Skipped(); len(r) != 0 || len(s) != 0 {
 		e.t.Fatalf("a clean restart announced a gap: resumed %v, skipped %v", r, s)
 	}
+	if n := e.l.Stats().LostBytes; n != 0 {
+		e.t.Fatalf("a clean restart reported a lost tail of %d bytes", n)
+	}
 	rs := many("air", int(next-1), 1)
 	e.append(rs...)
 	if rs[0].Seq != next {

@@ -310,6 +310,10 @@ func (l *Log) Close() error {
 	err := l.commit(true, true)
 	l.syncMu.Unlock()
 	l.mu.Lock()
+	// What the disk holds, taken before the hot segments are dropped: a
+	// hot segment every output acknowledged is dropped without a copy, and
+	// after that it would count as on disk whole.
+	end := l.coldEnd()
 	if l.hot != "" {
 		// Everything unacknowledged is on disk now (or, if the disk
 		// failed, stays in the hot directory for the next Open).
@@ -321,7 +325,7 @@ func (l *Log) Close() error {
 		}
 	}
 	if err == nil {
-		l.recordEndLocked()
+		l.recordEndLocked(end)
 	}
 	l.shut = true
 	for _, s := range l.segs {

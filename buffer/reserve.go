@@ -298,15 +298,15 @@ func (l *Log) Skipped() map[string][2]uint64 {
 }
 
 // recordEndLocked, at Close once everything is durable, writes the exact
-// last seqs (so a clean restart resumes without a gap) and the log's
-// durable end (so a tail lost later, as by a restored backup, is found and
-// reported by what was really cut). mu is held.
-func (l *Log) recordEndLocked() {
+// last seqs (so a clean restart resumes without a gap) and end, the log's
+// durable end (coldEnd; so a tail lost later, as by a restored backup, is
+// found and reported by what was really cut). mu is held.
+func (l *Log) recordEndLocked(end int64) {
 	seqs := make(map[string]uint64, len(l.seq.last))
 	for s, v := range l.seq.last {
 		seqs[s] = v
 	}
-	n, err := writeReservation(l.dir, reservation{seqs: seqs, end: l.coldEnd(), clean: true})
+	n, err := writeReservation(l.dir, reservation{seqs: seqs, end: end, clean: true})
 	l.st.Fsyncs += uint64(n)
 	if err != nil {
 		l.log.Warn("buffer: cannot record the log's end in the seq reservation", "err", err)
