@@ -117,8 +117,17 @@ func TestPageInChromium(t *testing.T) {
 				{Name: "mqtt", State: "connected", Connected: true},
 				{Name: "kafka", State: "disconnected", Backlog: 17, OldestUnsent: now.Add(-5*time.Minute - 10*time.Second), LastError: "kafka: dial: connection refused"},
 			},
+			Buffer: &BufferStatus{Bytes: 2048, MaxBytes: 64 << 20, HotTail: true,
+				Fsyncs: 8, FsyncsPerHour: 3.8, BytesWritten: 4096, BytesWrittenPerHr: 1950},
 			Notices: []string{"bulk conversion unavailable on w1_bus_master1: permission denied; readings take 3 × 750ms; see docs/hardware.md"},
 		}
+	}
+	// young is the same agent a minute after its start: its few fsyncs so
+	// far, not a rate an hour would not bear out.
+	young := func() Status {
+		st := status()
+		st.Started = wallclock.Now().Add(-time.Minute)
+		return st
 	}
 	temp := func(seq int, v float64, at time.Time) reading.Reading {
 		return reading.Reading{Agent: "greenhouse-1", Sensor: "air", Quantity: reading.Temperature,
@@ -149,6 +158,7 @@ func TestPageInChromium(t *testing.T) {
 		t.Errorf("header: %+v", p)
 	}
 	if want := "mqttconnectedkafkadisconnected · backlog 17, oldest 5 min agokafka: dial: connection refused" +
+		"buffer2.0 KiB of 64.0 MiBin memory, nothing pending4 fsyncs/h · 1.9 KiB/h written" +
 		"noticebulk conversion unavailable on w1_bus_master1: permission denied; readings take 3 × 750ms; see docs/hardware.md"; p.Outputs != want {
 		t.Errorf("outputs: %q, want %q", p.Outputs, want)
 	}
@@ -183,7 +193,7 @@ func TestPageInChromium(t *testing.T) {
 	// while the page was away.
 	stop()
 	b.waitPage("the offline banner", func(p pageState) bool { return p.Offline && p.Link == "offline" })
-	s2 := New(Config{}, status, nil, nil)
+	s2 := New(Config{}, young, nil, nil)
 	s2.Publish(temp(121, 23.456, wallclock.Now().Add(-time.Second)))
 	s2.Publish(temp(122, 24.5, wallclock.Now()))
 	l2, err := net.Listen("tcp", addr)
@@ -197,6 +207,10 @@ func TestPageInChromium(t *testing.T) {
 	// The new agent's history replaced the old one's.
 	if got := p.Cards["air/temperature"].Points; got != 2 {
 		t.Errorf("after reconnecting the chart has %d points, want the new history's 2", got)
+	}
+	p = b.waitPage("the young agent's status", func(p pageState) bool { return strings.HasPrefix(p.Uptime, "1 min") })
+	if want := "8 fsyncs · 4.0 KiB written since start"; !strings.Contains(p.Outputs, want) {
+		t.Errorf("a minute after the start the buffer line reads %q, want %q", p.Outputs, want)
 	}
 }
 

@@ -511,7 +511,12 @@
       if (b.hot_full) where.textContent += ' · memory tail full, writing to disk';
       const wear = document.createElement('span');
       wear.className = 'muted';
-      wear.textContent = Math.round(b.fsyncs_per_hour) + ' fsyncs/h · ' + fmtBytes(b.bytes_written_per_hour) + '/h written';
+      // Per hour only after an hour: a start's few fsyncs (the seq
+      // reservation) would read as hundreds an hour in its first minutes.
+      const up = st.status.started ? now() - Date.parse(st.status.started) : 0;
+      wear.textContent = up >= 3.6e6 ?
+        Math.round(b.fsyncs_per_hour) + ' fsyncs/h · ' + fmtBytes(b.bytes_written_per_hour) + '/h written' :
+        b.fsyncs + (b.fsyncs === 1 ? ' fsync · ' : ' fsyncs · ') + fmtBytes(b.bytes_written) + ' written since start';
       li.append(name, use, where, wear);
       ul.append(li);
     }
