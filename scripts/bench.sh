@@ -442,14 +442,13 @@ peer_disk() {
 	strace=$(find_prog strace strace)
 	local systems
 	read -ra systems <<<"${SYSTEMS:-kelvin telegraf floor paho}"
-	case " ${systems[*]} " in
-	*" kelvin "*) ;;
-	*) echo "bench.sh: SYSTEMS must name kelvin and telegraf: the ratios are theirs" >&2; return 1 ;;
-	esac
-	case " ${systems[*]} " in
-	*" telegraf "*) ;;
-	*) echo "bench.sh: SYSTEMS must name kelvin and telegraf: the ratios are theirs" >&2; return 1 ;;
-	esac
+	local need
+	for need in kelvin telegraf; do
+		case " ${systems[*]} " in
+		*" $need "*) ;;
+		*) echo "bench.sh: SYSTEMS must name kelvin and telegraf: the ratios are theirs" >&2; return 1 ;;
+		esac
+	done
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/benchfloor" ./scripts/benchfloor
 	echo "== agent: memory, CPU, storage (WINDOW=${WINDOW}s after ${WARMUP:-5}s, COUNT=$COUNT; ${systems[*]} interleaved; kelvin amd64 stripped, mosquitto on loopback)"
 	machine

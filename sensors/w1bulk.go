@@ -249,9 +249,10 @@ type W1BulkStats struct {
 // each further bus converts in a goroutine of its own for that round
 // (every bus, when devices no master lists are read too). A round reuses
 // that goroutine, its grown stack and its buffers: at 1 Hz with the
-// masters' listing reused, a Read allocates only the readings it returns. When that goroutine is still
-// blocked in a round whose Read gave up (or busy with another goroutine's
-// Read), a Read runs in a goroutine of its own.
+// masters' listing reused, a Read allocates only the readings it returns.
+// When that goroutine is still blocked in a round whose Read gave up (or
+// busy with another goroutine's Read), a Read runs in a goroutine of its
+// own.
 //
 // Read may be called from several goroutines; like W1, it keeps at most one
 // kernel operation per device and per bus outstanding (ErrBusy otherwise).
@@ -827,12 +828,11 @@ func (b *W1Bulk) readDevice(i int) w1Result {
 // convert runs one bulk conversion on master for the devices bulk: it
 // writes the trigger to file (the master's therm_bulk_read), polls
 // therm_bulk_read until it reads 1, and waits until the slowest device's
-// conv_time has passed since the trigger. It
-// returns that conversion time (w1DefaultConvTime when the trigger never
-// ran) and an error (without a "w1: <master>: " prefix) saying why the
-// conversion cannot be used: ctx.Err(), an error wrapping ErrBusy (a
-// previous trigger or poll still blocked), or any other reason to fall
-// back.
+// conv_time has passed since the trigger. It returns that conversion time
+// (w1DefaultConvTime when the trigger never ran) and an error (without a
+// "w1: <master>: " prefix) saying why the conversion cannot be used:
+// ctx.Err(), an error wrapping ErrBusy (a previous trigger or poll still
+// blocked), or any other reason to fall back.
 func (b *W1Bulk) convert(ctx context.Context, master, file string, bulk []int) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return w1DefaultConvTime, err
