@@ -18,7 +18,9 @@
 #              the thread scheduled most often, and its runs show which of
 #              its two polling modes that second was in (docs/BENCHMARKS.md)
 # Env: WARMUP, QOS (default 1), NOMQTT=1 (no output), NOHTTP=1 (no page), EXTRA
-# (YAML lines appended to the config). Compare two binaries interleaved
+# (YAML lines appended to the config), PERF_F (perf's samples per second,
+# default 4999), KEEP=1 (keep the run's directory: the agent's config and
+# log, e.g. with GODEBUG=gctrace=1 in the environment). Compare two binaries interleaved
 # (A, B, A, B, …): the machine's other work moves single runs a lot.
 # Numbers, never pass/fail; docs/BENCHMARKS.md quotes it.
 set -u
@@ -50,9 +52,10 @@ sleep "${WARMUP:-5}"
 # command name in field 2 has no spaces here).
 minflt() { awk '{print $10}' "/proc/$kpid/stat"; }
 threads() { for t in /proc/$kpid/task/*; do echo "${t##*/} $(cat "$t/schedstat")"; done; }
+finish() { if [ -n "${KEEP:-}" ]; then echo "kept: $d"; else rm -rf "$d"; fi; }
 case $mode in
 perf)
-	perf record -F 4999 -g -p "$kpid" -o "$d/perf.data" -- sleep "$win" >/dev/null 2>&1
+	perf record -F "${PERF_F:-4999}" -g -p "$kpid" -o "$d/perf.data" -- sleep "$win" >/dev/null 2>&1
 	echo "perf: $d/perf.data"
 	;;
 strace)
@@ -70,20 +73,20 @@ seconds)
 		threads | sort >"$d/t1"
 		join "$d/t0" "$d/t1" | awk -v i="$i" '{cpu += $5 - $2; r = r sprintf(" %s:%d", $1, $7 - $4)} END {printf "second %d: %.0f µs,%s\n", i, cpu / 1e3, r}'
 	done
-	rm -rf "$d"
+	finish
 	;;
 threads)
 	threads | sort >"$d/t0"
 	sleep "$win"
 	threads | sort >"$d/t1"
 	join "$d/t0" "$d/t1" | awk -v w="$win" '{printf "thread %s: %.0f µs/s, %.1f runs/s, %.1f µs/run\n", $1, ($5-$2)/1e3/w, ($7-$4)/w, (($7-$4) > 0 ? ($5-$2)/1e3/($7-$4) : 0)}'
-	rm -rf "$d"
+	finish
 	;;
 *)
 	a=$(threads | awk '{s += $2} END {printf "%.0f", s}') fa=$(minflt)
 	sleep "$win"
 	b=$(threads | awk '{s += $2} END {printf "%.0f", s}') fb=$(minflt)
 	awk -v a="$a" -v b="$b" -v n="$n" -v w="$win" -v f=$((fb - fa)) 'BEGIN {printf "%.0f µs CPU per second, %.1f µs per reading, %.1f page faults per second\n", (b-a)/1e3/w, (b-a)/1e3/(n*w), f/w}'
-	rm -rf "$d"
+	finish
 	;;
 esac
