@@ -126,7 +126,7 @@ var inputFamilies = []statusFamily{
 // bufferMetrics are the buffer's families.
 func bufferMetrics(b *BufferStatus) []scalar {
 	return []scalar{
-		{"kelvin_buffer_bytes", "gauge", "Bytes of the durable buffer on disk.", float64(b.Bytes)},
+		{"kelvin_buffer_bytes", "gauge", "Bytes the buffer holds against buffer.max_bytes: its segments on disk and in the hot tail (kelvin_buffer_hot_bytes).", float64(b.Bytes)},
 		{"kelvin_buffer_max_bytes", "gauge", "The buffer's disk budget (buffer.max_bytes).", float64(b.MaxBytes)},
 		{"kelvin_buffer_dropped_total", "counter", "Readings dropped from the buffer: full or older than max_age.", float64(b.Dropped)},
 		{"kelvin_buffer_refused_total", "counter", "Readings the buffer refused (full: block_newest, or a write error).", float64(b.Refused)},
