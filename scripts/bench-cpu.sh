@@ -27,21 +27,18 @@ set -u
 bin=$1 n=$2 win=${3:-30} mode=${4:-}
 d=$(mktemp -d /tmp/kelvin-bench-cpu.XXXXXX)
 rt=$(mktemp -d /dev/shm/kelvin-bench-cpu.XXXXXX)
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 port=$(free_port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n' "$port" >"$d/m.conf"
 taskset -c 1 mosquitto -c "$d/m.conf" & mpid=$!
-for ((i = 0; i < n; i++)); do
-	a=$(printf '28-%012x' $((i + 1)))
-	mkdir -p "$d/w1/$a"
-	printf '91 01 4b 46 7f ff 0c 10 70 : crc=70 YES\n91 01 4b 46 7f ff 0c 10 70 t=25062\n' >"$d/w1/$a/w1_slave"
-done
+w1_tree "$d/w1" "$n"
 {
 	printf 'agent: { id: bench, data_dir: %s/data }\n' "$d"
 	[ -z "${NOMQTT:-}" ] && printf 'mqtt: { url: "tcp://127.0.0.1:%s", qos: %s }\n' "$port" "${QOS:-1}"
 	if [ -z "${NOHTTP:-}" ]; then printf 'http: { listen: "127.0.0.1:%s" }\n' "$(free_port)"; else printf 'http: { listen: "" }\n'; fi
-	printf 'log: { level: error }\nbuffer: { hot_dir: auto }\nonewire: { sysfs: %s/w1 }\nsensors:\n' "$d"
-	for a in $(ls "$d/w1"); do printf '  - { id: t%s, type: ds18b20, address: %s, interval: 1s }\n' "${a#28-}" "$a"; done
+	printf 'log: { level: error }\nbuffer: { hot_dir: auto }\nonewire: { sysfs: %s/w1 }\n' "$d"
+	w1_sensors "$d/w1" 1s
 	[ -n "${EXTRA:-}" ] && printf '%s\n' "$EXTRA"
 } >"$d/k.yaml"
 sleep 0.3

@@ -13,7 +13,8 @@ bin=$1 label=$2 win=${WIN:-60}
 d=$(mktemp -d /tmp/kelvin-bench-readers.XXXXXX)
 run=$(mktemp -d /dev/shm/kelvin-bench-readers.XXXXXX)
 export RUNTIME_DIRECTORY=$run
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 mport=$(free_port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n' "$mport" >$d/m.conf
 mosquitto -c $d/m.conf & mpid=$!

@@ -52,6 +52,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 mode=${1:-all}
 COUNT=${COUNT:-5}
@@ -105,17 +107,6 @@ bench_go() {
 	go run ./scripts/benchsum <"$OUT/go.txt"
 }
 
-free_port() {
-	local p
-	for p in $(shuf -i 20000-60000 -n 50); do
-		if ! (echo >/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "bench.sh: no free port" >&2
-	exit 1
-}
 
 find_prog() {
 	command -v "$1" 2>/dev/null || { [ -x "/usr/sbin/$1" ] && echo "/usr/sbin/$1"; } || {
@@ -339,28 +330,10 @@ col_ratio() {
 	ratio "$(printf '%s\n' ${m[kelvin]} | median)" "$(printf '%s\n' ${m[telegraf]} | median)"
 }
 
-# w1_tree n makes n DS18B20-style devices under $dir/w1, as the kernel's
-# w1-therm shows them: w1_slave (a scratchpad with a valid CRC, 25.062 °C)
-# and temperature (millidegrees). No bus master is listed, so Kelvin reads
-# each device on its own, one file per reading, as multifile does.
-w1_tree() {
-	rm -rf "$dir/w1"
-	local i a
-	for ((i = 0; i < $1; i++)); do
-		a=$(printf '28-%012x' $((i + 1)))
-		mkdir -p "$dir/w1/$a"
-		printf '91 01 4b 46 7f ff 0c 10 70 : crc=70 YES\n91 01 4b 46 7f ff 0c 10 70 t=25062\n' >"$dir/w1/$a/w1_slave"
-		echo 25062 >"$dir/w1/$a/temperature"
-	done
-}
-
 # kelvin_w1_config n interval: Kelvin reading the n devices of w1_tree.
 kelvin_w1_config() {
-	local a
-	printf 'agent: { id: bench, data_dir: %s/data }\nmqtt: { url: "tcp://127.0.0.1:%s", qos: 1 }\nhttp: { listen: "127.0.0.1:%s" }\nlog: { level: error }\nbuffer: { hot_dir: auto }\nonewire: { sysfs: %s/w1 }\nsensors:\n' "$dir" "$port" "$(free_port)" "$dir"
-	for a in $(ls "$dir/w1"); do
-		printf '  - { id: t%s, type: ds18b20, address: %s, interval: %s }\n' "${a#28-}" "$a" "$2"
-	done
+	printf 'agent: { id: bench, data_dir: %s/data }\nmqtt: { url: "tcp://127.0.0.1:%s", qos: 1 }\nhttp: { listen: "127.0.0.1:%s" }\nlog: { level: error }\nbuffer: { hot_dir: auto }\nonewire: { sysfs: %s/w1 }\n' "$dir" "$port" "$(free_port)" "$dir"
+	w1_sensors "$dir/w1" "$2"
 }
 
 # telegraf_config n interval: Telegraf's smallest build doing the same
@@ -461,7 +434,7 @@ peer_disk() {
 	for n in "$@"; do
 		local interval=1s
 		[ "$n" = 1 ] && interval=1h # idle: one sensor that reads once
-		w1_tree "$n"
+		w1_tree "$dir/w1" "$n"
 		declare -A rss=() anon=() cpu=() mb=() fs=() rate=()
 		local these=("${systems[@]}")
 		[ "$n" = 1 ] && these=(kelvin telegraf) # the floor reads every second
@@ -549,7 +522,7 @@ peer_disk() {
 peer_start() {
 	echo
 	echo "== agent: start → first message at the broker (10ms interval; START_COUNT=$START_COUNT; kelvin${BASELINE:+, the baseline $BASELINE} and telegraf interleaved)"
-	w1_tree 1
+	w1_tree "$dir/w1" 1
 	config 1 10ms >"$dir/kelvin.yaml"
 	telegraf_config 1 10ms >"$dir/telegraf.conf"
 	declare -A lat=()
