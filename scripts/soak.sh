@@ -107,7 +107,7 @@ start=${EPOCHREALTIME/[.,]/} n=0
 for ((t = 1; t <= DURATION; t++)); do
 	wait_us=$((start + t * 1000000 - ${EPOCHREALTIME/[.,]/}))
 	if ((wait_us > 0)); then sleep "$(printf '%d.%06d' $((wait_us / 1000000)) $((wait_us % 1000000)))"; fi
-	if ((t % FLAP == 0)); then
+	if ((t % FLAP == 0 && t + OUTAGE <= DURATION)); then
 		n=$((n + 1))
 		if ((n % 2)); then down=cut sig=USR1; else down=blackhole sig=HUP; fi
 		kill -"$sig" "$fpid"
