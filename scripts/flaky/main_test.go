@@ -40,7 +40,10 @@ func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, line string) {
 	}
 }
 
-func TestCutClosesAndRefusesUntilUp(t *testing.T) {
+// connected starts a proxy to an echo server and returns it with a client
+// connection through it that has made one round trip.
+func connected(t *testing.T) (*proxy, net.Conn, *bufio.Reader) {
+	t.Helper()
 	p, err := newProxy("127.0.0.1:0", echo(t))
 	if err != nil {
 		t.Fatal(err)
@@ -49,9 +52,14 @@ func TestCutClosesAndRefusesUntilUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	r := bufio.NewReader(c)
 	roundTrip(t, c, r, "before")
+	return p, c, r
+}
+
+func TestCutClosesAndRefusesUntilUp(t *testing.T) {
+	p, _, r := connected(t)
 
 	p.takeDown(false)
 	if _, err := r.ReadString('\n'); err == nil {
@@ -73,17 +81,7 @@ func TestCutClosesAndRefusesUntilUp(t *testing.T) {
 }
 
 func TestBlackholeHoldsBytesUntilUp(t *testing.T) {
-	p, err := newProxy("127.0.0.1:0", echo(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := net.Dial("tcp", p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := bufio.NewReader(c)
-	roundTrip(t, c, r, "before")
+	p, c, r := connected(t)
 
 	p.takeDown(true)
 	if _, err := io.WriteString(c, "held\n"); err != nil {
