@@ -131,7 +131,9 @@ func TestScanDeadBuses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		slow := &slowBus{d: time.Second}
 		stuck := &stuckBus{release: make(chan struct{})}
-		sluggish := &slowBus{d: 200 * time.Millisecond}
+		// 190 ms, not 200: the budget (3 s) must not fire at the instant a
+		// probe returns, or the select that sees both picks either.
+		sluggish := &slowBus{d: 190 * time.Millisecond}
 		buses := map[int]i2c.BusCloser{
 			0: &regBus{devices: map[uint16]map[byte][]byte{0x48: {}}}, // a TMP75: no ID register
 			1: slow,
@@ -154,7 +156,7 @@ func TestScanDeadBuses(t *testing.T) {
 		for n, want := range map[int]string{
 			1: "i2c: /dev/i2c-1: bus does not answer: a one-byte read of 0x03 took longer than 250ms (SDA or SCL held low? pull-ups missing?)",
 			2: "i2c: /dev/i2c-2: bus does not answer: a one-byte read of 0x03 took longer than 250ms (SDA or SCL held low? pull-ups missing?)",
-			4: "i2c: /dev/i2c-4: bus does not answer: probing 0x03–0x11 took longer than 3s (SDA or SCL held low? pull-ups missing?)",
+			4: "i2c: /dev/i2c-4: bus does not answer: probing 0x03–0x12 took longer than 3s (SDA or SCL held low? pull-ups missing?)",
 		} {
 			if err := results[n].Err; !errors.Is(err, ErrBusDead) || err.Error() != want {
 				t.Errorf("bus %d: %v, want %q", n, err, want)
@@ -178,6 +180,7 @@ func TestScanDeadBuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		close(stuck.release) // the kernel gives up at last
+		time.Sleep(sluggish.d) // and 0x12's probe, under way at the budget, ends
 		synctest.Wait()
 		if !stuck.closed.Load() {
 			t.Error("the stuck bus was not closed after its probe returned")
