@@ -179,7 +179,7 @@ func TestScanDeadBuses(t *testing.T) {
 		if err := b.Close(); err != nil {
 			t.Fatal(err)
 		}
-		close(stuck.release) // the kernel gives up at last
+		close(stuck.release)   // the kernel gives up at last
 		time.Sleep(sluggish.d) // and 0x12's probe, under way at the budget, ends
 		synctest.Wait()
 		if !stuck.closed.Load() {
