@@ -48,7 +48,8 @@
 # minutes measure the steady state of a long-running agent), SYSTEMS (with
 # TELEGRAF: which of "kelvin telegraf floor paho" run, default all four).
 # Needs mosquitto and mosquitto-clients (scripts/test.sh installs them),
-# and strace for disk and for TELEGRAF.
+# python3 (scripts/lib.sh finds free ports with it), and strace for disk
+# and for TELEGRAF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
