@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -59,6 +60,9 @@ type Options struct {
 	Log     *slog.Logger     // overrides LogOut and the config's log settings
 	OnReady func(*Agent)     // called once everything is started
 	Clock   *Clock           // default: SystemClock, or TrustedClock with agent.clock: trust
+	// SetCPUs applies agent.cpus to the process (kelvin run sets it to
+	// runtime.GOMAXPROCS); nil leaves the runtime alone, as tests do.
+	SetCPUs func(*Config)
 }
 
 // Agent is a running Kelvin.
@@ -136,6 +140,9 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 // session over (same client id). When a later step fails, the connections
 // are stopped before the outputs are closed.
 func start(cfg *Config, opts Options) (*Agent, error) {
+	if opts.SetCPUs != nil {
+		opts.SetCPUs(cfg)
+	}
 	return build(cfg, opts, true)
 }
 
@@ -503,7 +510,7 @@ func (a *Agent) Status() httpui.Status {
 func (a *Agent) Run(ctx context.Context, onReady func(*Agent)) error {
 	log := a.log
 	log.Info("kelvin starting", "version", Version(), "agent", a.cfg.Agent.ID, "config", a.cfg.File,
-		"sensors", len(a.runners), "outputs", len(a.outputs), "http", a.cfg.HTTP.Listen, "data_dir", a.cfg.Agent.DataDir)
+		"sensors", len(a.runners), "outputs", len(a.outputs), "http", a.cfg.HTTP.Listen, "data_dir", a.cfg.Agent.DataDir, "cpus", runtime.GOMAXPROCS(0))
 
 	// Outputs and the page live until after the sensors stopped, so that
 	// the last readings still get out. Each output and the input run and

@@ -215,8 +215,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 		return LoadFile(cfg.File)
 	}
+	// agent.cpus, against what the runtime chose at start (restored at the
+	// end, for callers that run more than the command).
+	goDefault := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(goDefault)
+	_, envSet := os.LookupEnv("GOMAXPROCS")
+	setCPUs := func(c *Config) {
+		if n, ok := c.goMaxProcs(goDefault, envSet); ok {
+			runtime.GOMAXPROCS(n)
+		}
+	}
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, cfg, reload, load, Options{LogOut: stderr}) }()
+	go func() { done <- Serve(ctx, cfg, reload, load, Options{LogOut: stderr, SetCPUs: setCPUs}) }()
 	var err error
 	select {
 	case err = <-done:

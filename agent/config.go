@@ -62,6 +62,10 @@ type AgentConfig struct {
 	// "trust" (never mark: a clock that is right without NTP telling the
 	// kernel, like some VMs').
 	Clock string `yaml:"clock"`
+	// CPUs is how many CPUs run the agent's Go code at once (Go's
+	// GOMAXPROCS); 0 is every CPU the process may use. Default 1 (0 with a
+	// fleet section): see Config.goMaxProcs.
+	CPUs int `yaml:"cpus"`
 }
 
 // OneWireConfig says where the kernel's 1-Wire devices are.
@@ -398,6 +402,9 @@ func (c *Config) setDefaults() {
 	if c.Agent.Clock == "" {
 		c.Agent.Clock = "auto"
 	}
+	if !c.has("agent.cpus") && c.Fleet == nil {
+		c.Agent.CPUs = 1 // a fleet receiver keeps 0: every CPU
+	}
 	if c.Agent.DataDir == "" {
 		if os.Geteuid() == 0 {
 			c.Agent.DataDir = "/var/lib/kelvin"
@@ -534,6 +541,9 @@ func (v *validator) validate() {
 	c := v.cfg
 	if !agentID.MatchString(c.Agent.ID) {
 		v.errorf("agent.id", "%q: use letters, digits, '.', '_' and '-' only", c.Agent.ID)
+	}
+	if c.Agent.CPUs < 0 || c.Agent.CPUs > maxCPUs {
+		v.errorf("agent.cpus", "want 0 (every CPU) to %d, got %d", maxCPUs, c.Agent.CPUs)
 	}
 	if len(c.Sensors) == 0 && c.Fleet == nil {
 		v.errorf("sensors", "at least one sensor is needed (see configs/kelvin.yaml, or `kelvin scan` to list what is attached)")

@@ -46,7 +46,11 @@
 # anything: CPU and memory only, no fsync count), WARMUP (with TELEGRAF:
 # seconds between an agent's start and its window, default 5; a few
 # minutes measure the steady state of a long-running agent), SYSTEMS (with
-# TELEGRAF: which of "kelvin telegraf floor paho" run, default all four).
+# TELEGRAF: which of "kelvin telegraf floor paho" run, default all four;
+# also kelvinall, Kelvin with agent.cpus: 0, and telegraf1p, Telegraf with
+# GOMAXPROCS=1, the one-CPU setting Kelvin has by default), PIN=0 (with
+# TELEGRAF: leave the agents unpinned, as a service runs, each with the
+# CPUs of its own setting; the broker stays on CPU 1).
 # Needs mosquitto and mosquitto-clients (scripts/test.sh installs them),
 # python3 (scripts/lib.sh finds free ports with it), and strace for disk
 # and for TELEGRAF.
@@ -134,9 +138,10 @@ bench_agent() {
 	port=$(free_port)
 	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n' "$port" >"$dir/mosquitto.conf"
 	# Side by side, the broker (and the counting subscriber) get CPU 1 and
-	# the two agents CPU 0.
+	# the two agents CPU 0 (with PIN=0, whatever CPU the kernel gives them).
 	local pin0=() pin1=()
-	[ -n "$TELEGRAF" ] && pin0=(taskset -c 0) pin1=(taskset -c 1)
+	[ -n "$TELEGRAF" ] && pin1=(taskset -c 1)
+	[ -n "$TELEGRAF" ] && [ "${PIN:-1}" != 0 ] && pin0=(taskset -c 0)
 	"${pin1[@]}" "$mosq" -c "$dir/mosquitto.conf" &
 	local mpid=$!
 	trap 'kill $mpid 2>/dev/null || true; rm -rf "$dir"' RETURN
@@ -384,9 +389,17 @@ peer_cmd() {
 		kelvin_w1_config "$2" "$3" >"$dir/kelvin.yaml"
 		echo "kelvin/bench/+|$bin run -config $dir/kelvin.yaml"
 		;;
+	kelvinall) # Kelvin on every CPU (agent.cpus: 0), as before its default of one
+		kelvin_w1_config "$2" "$3" | sed 's/^agent: { /agent: { cpus: 0, /' >"$dir/kelvin.yaml"
+		echo "kelvin/bench/+|$bin run -config $dir/kelvin.yaml"
+		;;
 	telegraf)
 		telegraf_config "$2" "$3" >"$dir/telegraf.conf"
 		echo "telegraf/+|$TELEGRAF --config $dir/telegraf.conf"
+		;;
+	telegraf1p) # Telegraf on one CPU at a time, as Kelvin's default (GOMAXPROCS=1)
+		telegraf_config "$2" "$3" >"$dir/telegraf.conf"
+		echo "telegraf/+|env GOMAXPROCS=1 $TELEGRAF --config $dir/telegraf.conf"
 		;;
 	floor) # reads the files once a second and publishes nothing
 		echo "floor/none|$dir/benchfloor $dir/w1"
@@ -427,7 +440,7 @@ peer_disk() {
 	echo "== agent: memory, CPU, storage (WINDOW=${WINDOW}s after ${WARMUP:-5}s, COUNT=$COUNT; ${systems[*]} interleaved; kelvin amd64 stripped, mosquitto on loopback)"
 	machine
 	echo "data_dir on $(df --output=fstype "$dir" | tail -1), hot tail on $(df --output=fstype "$RUNTIME_DIRECTORY" | tail -1); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "telegraf: $TELEGRAF ($(stat -c %s "$TELEGRAF") bytes); agents on CPU 0, broker on CPU 1"
+	echo "telegraf: $TELEGRAF ($(stat -c %s "$TELEGRAF") bytes); $([ "${PIN:-1}" = 0 ] && echo "agents unpinned" || echo "agents on CPU 0"), broker on CPU 1"
 	echo
 	echo "| sensors @ 1 Hz | agent | VmRSS MiB | RssAnon MiB | CPU % of one core | MB/day to storage | fsyncs/day | readings/s at broker |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|"
