@@ -2,10 +2,19 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/kelvin-gw/kelvin/internal/testenv"
 )
 
 // TestCPUs: agent.cpus defaults to 1 for a gateway and to every CPU (the
@@ -85,5 +94,58 @@ func TestServeAppliesCPUs(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunSetsCPUs: kelvin run, as a process, runs with agent.cpus Ps (its
+// /metrics says so): 1 by default, $GOMAXPROCS without the key, the key
+// over $GOMAXPROCS.
+func TestRunSetsCPUs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := buildKelvin(t, dir)
+	for _, c := range []struct {
+		name, key, env, want string
+	}{
+		{"default", "", "", "1"},
+		{"environment", "", "3", "3"},
+		{"key over environment", "cpus: 2, ", "3", "2"},
+	} {
+		port := testenv.FreePort(t)
+		conf := filepath.Join(dir, "kelvin.yaml")
+		os.WriteFile(conf, []byte(fmt.Sprintf("agent: { %sid: cpus, data_dir: %s }\nsensors: [ { id: a, type: sim } ]\nhttp: { listen: \"127.0.0.1:%d\" }\nlog: { level: warn }\n",
+			c.key, filepath.Join(dir, "data"), port)), 0o644)
+		cmd := exec.Command(bin, "run", "-config", conf)
+		cmd.Env = os.Environ()
+		if c.env != "" {
+			cmd.Env = append(cmd.Env, "GOMAXPROCS="+c.env)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		testenv.WaitForWithin(t, 10*time.Second, "the agent's /metrics", func() bool {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+			if err != nil {
+				return false
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for line := range strings.Lines(string(b)) {
+				if v, ok := strings.CutPrefix(line, "go_sched_gomaxprocs_threads "); ok {
+					got = strings.TrimSpace(v)
+				}
+			}
+			return got != ""
+		})
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("%s: kelvin run: %v", c.name, err)
+		}
+		if got != c.want {
+			t.Errorf("%s: GOMAXPROCS %s, want %s", c.name, got, c.want)
+		}
 	}
 }
