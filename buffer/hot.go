@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,8 +29,9 @@ import (
 // order, until every output has read it.
 //
 // At Open, segments left in the hot directory by a killed process are
-// copied whole to disk (and fsynced) before recovery scans the disk as
-// usual; Close copies what is unacknowledged and empties the hot directory.
+// copied to disk (and fsynced) before recovery scans the disk as usual,
+// but for the readings every output had recorded as acknowledged
+// (promoteHot); Close copies what is unacknowledged and empties the hot directory.
 // A power cut loses the tmpfs: what is lost is what was neither
 // acknowledged by every output nor due for the disk, the readings of the
 // last sync interval.
@@ -103,14 +105,19 @@ func (l *Log) pathOf(s *segment) string {
 	return l.segPath(s.base)
 }
 
-// promoteHot copies every segment a killed process left in the hot
-// directory to the disk, whole, fsynced, and removes it from the hot
-// directory; recovery then reads the disk alone.
+// promoteHot copies the segments a killed process left in the hot
+// directory to the disk, fsynced, and removes them from the hot directory;
+// recovery then reads the disk alone. Of each it copies the header and
+// checkpoint and every byte from the oldest position a cursor recorded in
+// the hot files on (hotFloor): what an output may still read. The bytes
+// before that, readings every output had acknowledged, stay a hole, as the
+// group commit leaves them (readers skip holes).
 func (l *Log) promoteHot() error {
 	bases, err := segmentBases(l.hot)
 	if err != nil {
 		return err
 	}
+	floor, ckptEnds := l.hotFloor(bases)
 	for _, base := range bases {
 		name := filepath.Base(l.hotPath(base))
 		b, err := os.ReadFile(l.hotPath(base))
@@ -121,7 +128,14 @@ func (l *Log) promoteHot() error {
 		if err != nil {
 			return err
 		}
-		_, err = f.WriteAt(b, 0)
+		kept := keptRanges(int64(len(b)), ckptEnds[base], floor-base)
+		var written int64
+		for _, r := range kept {
+			if err == nil {
+				_, err = f.WriteAt(b[r[0]:r[1]], r[0])
+				written += r[1] - r[0]
+			}
+		}
 		if err == nil {
 			err = f.Truncate(int64(len(b)))
 		}
@@ -133,8 +147,8 @@ func (l *Log) promoteHot() error {
 		if err != nil {
 			return fmt.Errorf("copy %s from %s: %w", name, l.hot, err)
 		}
-		l.st.BytesWritten += uint64(len(b))
-		l.log.Info("buffer: copied the hot tail a stopped process left to disk", "segment", name, "bytes", len(b))
+		l.st.BytesWritten += uint64(written)
+		l.log.Info("buffer: copied the hot tail a stopped process left to disk", "segment", name, "bytes", written, "acknowledged_bytes_left_out", int64(len(b))-written)
 	}
 	if len(bases) > 0 {
 		if err := l.syncDir(); err != nil {
@@ -145,6 +159,79 @@ func (l *Log) promoteHot() error {
 		os.Remove(l.hotPath(base))
 	}
 	return nil
+}
+
+// keptRanges are the byte ranges [from, to) of a hot segment of size bytes
+// that promoteHot copies: all of it without a checkpoint (ckptEnd 0) or a
+// floor inside it; else the header and checkpoint, [0, ckptEnd), and
+// [floor, size), floor being relative to the segment.
+func keptRanges(size, ckptEnd, floor int64) [][2]int64 {
+	if ckptEnd <= 0 || floor <= ckptEnd {
+		return [][2]int64{{0, size}}
+	}
+	if floor >= size {
+		return [][2]int64{{0, min(ckptEnd, size)}}
+	}
+	return [][2]int64{{0, ckptEnd}, {floor, size}}
+}
+
+// hotFloor scans the hot segments a killed process left (bases, oldest
+// first) for the cursors: it returns the least of their positions (global
+// offsets) and each segment's checkpoint end (0 when it has none). The
+// positions are the newest each cursor recorded in these files, or in the
+// newest checkpoint: never past what the cursor acknowledged. Without a
+// checkpoint in the newest segment, or without any cursor, the floor is 0:
+// everything is copied.
+func (l *Log) hotFloor(bases []int64) (floor int64, ckptEnds map[int64]int64) {
+	ckptEnds = map[int64]int64{}
+	scan := &cursorScan{pos: map[string]int64{}, live: map[string]bool{}}
+	var rd segReader
+	for _, base := range bases {
+		f, err := os.Open(l.hotPath(base))
+		if err != nil {
+			return 0, ckptEnds
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return 0, ckptEnds
+		}
+		rd.reset(f, magicLen, st.Size())
+		for {
+			rec, _, ok, err := rd.next()
+			if err != nil || !ok {
+				break
+			}
+			switch rec.kind {
+			case kindCheckpoint:
+				c, err := decodeCheckpoint(rec.payload)
+				if err != nil {
+					continue
+				}
+				scan.checkpoint(c.cursors)
+				if ckptEnds[base] == 0 {
+					ckptEnds[base] = rec.end
+				}
+			case kindCursor:
+				if n, p, err := decodeCursor(rec.payload); err == nil {
+					scan.note(n, p)
+				}
+			}
+		}
+		f.Close()
+	}
+	if len(bases) == 0 || ckptEnds[bases[len(bases)-1]] == 0 {
+		return 0, ckptEnds
+	}
+	pos := scan.cursors()
+	if len(pos) == 0 {
+		return 0, ckptEnds
+	}
+	floor = math.MaxInt64
+	for _, p := range pos {
+		floor = min(floor, p)
+	}
+	return floor, ckptEnds
 }
 
 // hotTail is what the group commit needs to know of the hot tail; guarded

@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -496,5 +497,56 @@ func TestHotCommitTimerOnlyWhileUnacknowledged(t *testing.T) {
 	testenv.WaitFor(t, "the Ack's commit to write the cursor position", func() bool { return persisted.Load() > 0 })
 	if armed() {
 		t.Fatal("the commit timer set again with nothing unacknowledged")
+	}
+}
+
+// TestHotCrashCopiesOnlyWhatIsUnacknowledged: after a kill -9, Open copies
+// of the hot tail only the header and checkpoint and what the slowest
+// output had not recorded as acknowledged; the readings every output had
+// acknowledged stay a hole, and each output goes on where it was.
+func TestHotCrashCopiesOnlyWhatIsUnacknowledged(t *testing.T) {
+	// Cursor records at every commit, as the agent's commit loop writes
+	// them once a second.
+	e := newEnv(t, Config{HotDir: t.TempDir()}, options{cursorEvery: time.Nanosecond})
+	fast, slow := e.cursor("mqtt"), e.cursor("kafka")
+	e.append(many("air", 0, 200)...)
+	if got := drain(t, fast, 1000); len(got) != 200 {
+		t.Fatalf("mqtt read %d", len(got))
+	}
+	rs, err := slow.Next(context.Background(), 100) // kafka lags by 100
+	if err != nil || len(rs) != 100 {
+		t.Fatalf("kafka read %d: %v", len(rs), err)
+	}
+	if err := slow.Ack(len(rs)); err != nil {
+		t.Fatal(err)
+	}
+	e.sync() // the cursor records, into the hot file
+	e.append(many("air", 200, 10)...)
+	e.l.mu.Lock()
+	floor, seg := e.l.minAcked(), e.l.segs[len(e.l.segs)-1]
+	hot, base, ckptEnd := e.l.hotPath(seg.base), seg.base, seg.ckptEnd
+	e.l.mu.Unlock()
+	st, err := os.Stat(hot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashCopy(t, e)
+	e.open()
+	if got, want := int64(e.l.Stats().BytesWritten), ckptEnd+st.Size()-(floor-base); got != want || want >= st.Size() {
+		t.Errorf("the start wrote %d bytes of a hot tail of %d, want %d: the header and checkpoint and what kafka had not acknowledged", got, st.Size(), want)
+	}
+	if got := drain(t, e.cursor("kafka"), 1000); !equal(values(got), span(100, 110)) {
+		t.Errorf("kafka read %v after the crash, want 100..209", values(got))
+	}
+	if got := drain(t, e.cursor("mqtt"), 1000); !equal(values(got), span(200, 10)) {
+		t.Errorf("mqtt read %v after the crash, want 200..209", values(got))
+	}
+	if st := e.l.Stats(); st.CorruptSkipped != 0 || st.TornTruncated != 0 {
+		t.Errorf("a hole counted as damage: %+v", st)
+	}
+	rs = many("air", 210, 1)
+	e.append(rs...)
+	if rs[0].Seq <= 210 {
+		t.Errorf("seq %d reused after the crash", rs[0].Seq)
 	}
 }
