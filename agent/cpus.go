@@ -11,9 +11,10 @@ const maxCPUs = 1024
 //
 // A gateway's work is a few readings a second, and a Go program with more
 // than one P pays for it at every wake-up: a goroutine made ready wakes an
-// idle P's thread to look for work, which finds none and sleeps again. One
-// P costs 15–20 % less CPU on a two-core machine with nothing lost
-// (docs/BENCHMARKS.md); blocking system calls, such as a 1-Wire read that
+// idle P's thread to look for work, which finds none and sleeps again.
+// Unpinned on a two-core machine, one P cost Kelvin 16–25 % less CPU, and
+// its throughput benchmarks stayed far above a gateway's needs
+// (docs/BENCHMARKS.md). Blocking system calls, such as a 1-Wire read that
 // waits for the bus, still run on threads of their own. A fleet receiver,
 // which may take thousands of readings a second, keeps every CPU.
 // $GOMAXPROCS wins over the default, not over a cpus the file sets.
