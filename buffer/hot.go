@@ -108,10 +108,10 @@ func (l *Log) pathOf(s *segment) string {
 // promoteHot copies the segments a killed process left in the hot
 // directory to the disk, fsynced, and removes them from the hot directory;
 // recovery then reads the disk alone. Of each it copies the header and
-// checkpoint and every byte from the oldest position a cursor recorded in
-// the hot files on (hotFloor): what an output may still read. The bytes
-// before that, readings every output had acknowledged, stay a hole, as the
-// group commit leaves them (readers skip holes).
+// checkpoint and every byte from hotFloor on: what an output may still
+// read, and each sensor's newest reading. The bytes before that, readings
+// every output had acknowledged, stay a hole, as the group commit leaves
+// them (readers skip holes).
 func (l *Log) promoteHot() error {
 	bases, err := segmentBases(l.hot)
 	if err != nil {
@@ -179,12 +179,16 @@ func keptRanges(size, ckptEnd, floor int64) [][2]int64 {
 // first) for the cursors: it returns the least of their positions (global
 // offsets) and each segment's checkpoint end (0 when it has none). The
 // positions are the newest each cursor recorded in these files, or in the
-// newest checkpoint: never past what the cursor acknowledged. Without a
+// newest checkpoint: never past what the cursor acknowledged. The floor is
+// also at most where each sensor's newest reading in them starts, so that
+// recovery finds every sensor's last seq and a restart announces exactly
+// the seqs it skips (Skipped), acknowledged or not. Without a
 // checkpoint in the newest segment, or without any cursor, the floor is 0:
 // everything is copied.
 func (l *Log) hotFloor(bases []int64) (floor int64, ckptEnds map[int64]int64) {
 	ckptEnds = map[int64]int64{}
 	scan := &cursorScan{pos: map[string]int64{}, live: map[string]bool{}}
+	newest := map[string]int64{} // where each sensor's newest reading starts
 	var rd segReader
 	for _, base := range bases {
 		f, err := os.Open(l.hotPath(base))
@@ -216,6 +220,10 @@ func (l *Log) hotFloor(bases []int64) (floor int64, ckptEnds map[int64]int64) {
 				if n, p, err := decodeCursor(rec.payload); err == nil {
 					scan.note(n, p)
 				}
+			case kindReading:
+				if k, err := decodeReadingKey(rec.payload); err == nil && !k.forwarded {
+					newest[string(k.sensor)] = base + rec.start
+				}
 			}
 		}
 		f.Close()
@@ -229,6 +237,9 @@ func (l *Log) hotFloor(bases []int64) (floor int64, ckptEnds map[int64]int64) {
 	}
 	floor = math.MaxInt64
 	for _, p := range pos {
+		floor = min(floor, p)
+	}
+	for _, p := range newest {
 		floor = min(floor, p)
 	}
 	return floor, ckptEnds

@@ -544,9 +544,45 @@ func TestHotCrashCopiesOnlyWhatIsUnacknowledged(t *testing.T) {
 	if st := e.l.Stats(); st.CorruptSkipped != 0 || st.TornTruncated != 0 {
 		t.Errorf("a hole counted as damage: %+v", st)
 	}
+	if got := e.l.Skipped()["air"]; got[0] != 211 {
+		t.Errorf("the restart announced air's seqs %v as skipped, want from 211 on", got)
+	}
 	rs = many("air", 210, 1)
 	e.append(rs...)
 	if rs[0].Seq <= 210 {
 		t.Errorf("seq %d reused after the crash", rs[0].Seq)
+	}
+}
+
+// TestHotCrashKeepsEachSensorsNewestReading: a sensor whose last reading
+// every output acknowledged long before the kill still has it copied, so
+// that the restart announces exactly the seqs it skips.
+func TestHotCrashKeepsEachSensorsNewestReading(t *testing.T) {
+	e := newEnv(t, Config{HotDir: t.TempDir()}, options{cursorEvery: time.Nanosecond})
+	c := e.cursor("mqtt")
+	e.append(many("soil", 0, 3)...) // then soil goes quiet
+	e.append(many("air", 0, 200)...)
+	if got := drain(t, c, 1000); len(got) != 203 {
+		t.Fatalf("read %d", len(got))
+	}
+	e.sync()
+	e.l.mu.Lock()
+	hot := e.l.hotPath(e.l.segs[len(e.l.segs)-1].base)
+	e.l.mu.Unlock()
+	st, err := os.Stat(hot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashCopy(t, e)
+	e.open()
+	if got := int64(e.l.Stats().BytesWritten); got >= st.Size() {
+		t.Errorf("the start wrote %d bytes of a hot tail of %d: all of it", got, st.Size())
+	}
+	sk := e.l.Skipped()
+	if sk["soil"][0] != 4 || sk["air"][0] != 201 {
+		t.Errorf("the restart announced %v as skipped, want soil from 4 and air from 201", sk)
+	}
+	if got := drain(t, e.cursor("mqtt"), 1000); len(got) != 0 {
+		t.Errorf("mqtt read %v again after the crash", values(got))
 	}
 }
