@@ -491,6 +491,11 @@ func (s *segReader) next() (rec record, skipped int64, ok bool, err error) {
 				// A hole: bytes every output had acknowledged before they
 				// were due for the disk were never written (hot.go).
 				skipped = 0
+				// zeros moved the window, and rec's payload with it: a hole
+				// wider than the window left the payload on other bytes.
+				if rec, ok, err = s.at(off); err != nil || !ok {
+					return record{}, 0, false, fmt.Errorf("read at %d: the record changed under the reader (%v)", off, err)
+				}
 			}
 			return rec, skipped, true, nil
 		}

@@ -509,19 +509,20 @@ func TestHotCrashCopiesOnlyWhatIsUnacknowledged(t *testing.T) {
 	// them once a second.
 	e := newEnv(t, Config{HotDir: t.TempDir()}, options{cursorEvery: time.Nanosecond})
 	fast, slow := e.cursor("mqtt"), e.cursor("kafka")
-	e.append(many("air", 0, 200)...)
-	if got := drain(t, fast, 1000); len(got) != 200 {
+	// 2,000 readings: the hole left is larger than a reader's window.
+	e.append(many("air", 0, 2000)...)
+	if got := drain(t, fast, 10000); len(got) != 2000 {
 		t.Fatalf("mqtt read %d", len(got))
 	}
-	rs, err := slow.Next(context.Background(), 100) // kafka lags by 100
-	if err != nil || len(rs) != 100 {
+	rs, err := slow.Next(context.Background(), 1900) // kafka lags by 100
+	if err != nil || len(rs) != 1900 {
 		t.Fatalf("kafka read %d: %v", len(rs), err)
 	}
 	if err := slow.Ack(len(rs)); err != nil {
 		t.Fatal(err)
 	}
 	e.sync() // the cursor records, into the hot file
-	e.append(many("air", 200, 10)...)
+	e.append(many("air", 2000, 10)...)
 	e.l.mu.Lock()
 	floor, seg := e.l.minAcked(), e.l.segs[len(e.l.segs)-1]
 	hot, base, ckptEnd := e.l.hotPath(seg.base), seg.base, seg.ckptEnd
@@ -535,21 +536,21 @@ func TestHotCrashCopiesOnlyWhatIsUnacknowledged(t *testing.T) {
 	if got, want := int64(e.l.Stats().BytesWritten), ckptEnd+st.Size()-(floor-base); got != want || want >= st.Size() {
 		t.Errorf("the start wrote %d bytes of a hot tail of %d, want %d: the header and checkpoint and what kafka had not acknowledged", got, st.Size(), want)
 	}
-	if got := drain(t, e.cursor("kafka"), 1000); !equal(values(got), span(100, 110)) {
-		t.Errorf("kafka read %v after the crash, want 100..209", values(got))
+	if got := drain(t, e.cursor("kafka"), 1000); !equal(values(got), span(1900, 110)) {
+		t.Errorf("kafka read %v after the crash, want 1900..2009", values(got))
 	}
-	if got := drain(t, e.cursor("mqtt"), 1000); !equal(values(got), span(200, 10)) {
-		t.Errorf("mqtt read %v after the crash, want 200..209", values(got))
+	if got := drain(t, e.cursor("mqtt"), 1000); !equal(values(got), span(2000, 10)) {
+		t.Errorf("mqtt read %v after the crash, want 2000..2009", values(got))
 	}
 	if st := e.l.Stats(); st.CorruptSkipped != 0 || st.TornTruncated != 0 {
 		t.Errorf("a hole counted as damage: %+v", st)
 	}
-	if got := e.l.Skipped()["air"]; got[0] != 211 {
-		t.Errorf("the restart announced air's seqs %v as skipped, want from 211 on", got)
+	if got := e.l.Skipped()["air"]; got[0] != 2011 {
+		t.Errorf("the restart announced air's seqs %v as skipped, want from 2011 on", got)
 	}
-	rs = many("air", 210, 1)
+	rs = many("air", 2010, 1)
 	e.append(rs...)
-	if rs[0].Seq <= 210 {
+	if rs[0].Seq <= 2010 {
 		t.Errorf("seq %d reused after the crash", rs[0].Seq)
 	}
 }

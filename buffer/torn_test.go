@@ -359,3 +359,39 @@ func TestLostTailNeverReusesSeqs(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderAcrossAWideHole: the record after a hole of zeros wider than
+// the reader's window (a sparse segment, hot.go) comes back whole, not as
+// the bytes the window moved to while the hole was checked.
+func TestReaderAcrossAWideHole(t *testing.T) {
+	for _, hole := range []int{1, readBufSize - 100, readBufSize, 3 * readBufSize} {
+		a, b := rd("air", 1), rd("air", 2)
+		a.Seq, b.Seq = 1, 2
+		file := append([]byte(segMagic), appendReading(nil, &a, false)...)
+		file = append(file, make([]byte, hole)...)
+		file = append(file, appendReading(nil, &b, false)...)
+		var r segReader
+		r.reset(bytes.NewReader(file), magicLen, int64(len(file)))
+		var got []uint64
+		for {
+			rec, skipped, ok, err := r.next()
+			if err != nil || !ok {
+				if err != nil || skipped != 0 {
+					t.Fatalf("hole of %d: err %v, %d bytes skipped at the end", hole, err, skipped)
+				}
+				break
+			}
+			if skipped != 0 {
+				t.Errorf("hole of %d: counted as %d corrupt bytes", hole, skipped)
+			}
+			k, err := decodeReadingKey(rec.payload)
+			if err != nil {
+				t.Fatalf("hole of %d: record at %d: %v", hole, rec.start, err)
+			}
+			got = append(got, k.seq)
+		}
+		if len(got) != 2 || got[0] != 1 || got[1] != 2 {
+			t.Errorf("hole of %d: read seqs %v, want [1 2]", hole, got)
+		}
+	}
+}
