@@ -525,16 +525,11 @@ func TestHotCrashCopiesOnlyWhatIsUnacknowledged(t *testing.T) {
 	e.append(many("air", 2000, 10)...)
 	e.l.mu.Lock()
 	floor, seg := e.l.minAcked(), e.l.segs[len(e.l.segs)-1]
-	hot, base, ckptEnd := e.l.hotPath(seg.base), seg.base, seg.ckptEnd
+	base, ckptEnd := seg.base, seg.ckptEnd
 	e.l.mu.Unlock()
-	st, err := os.Stat(hot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crashCopy(t, e)
-	e.open()
-	if got, want := int64(e.l.Stats().BytesWritten), ckptEnd+st.Size()-(floor-base); got != want || want >= st.Size() {
-		t.Errorf("the start wrote %d bytes of a hot tail of %d, want %d: the header and checkpoint and what kafka had not acknowledged", got, st.Size(), want)
+	size := killAndRestart(t, e)
+	if got, want := int64(e.l.Stats().BytesWritten), ckptEnd+size-(floor-base); got != want || want >= size {
+		t.Errorf("the start wrote %d bytes of a hot tail of %d, want %d: the header and checkpoint and what kafka had not acknowledged", got, size, want)
 	}
 	if got := drain(t, e.cursor("kafka"), 1000); !equal(values(got), span(1900, 110)) {
 		t.Errorf("kafka read %v after the crash, want 1900..2009", values(got))
@@ -567,17 +562,9 @@ func TestHotCrashKeepsEachSensorsNewestReading(t *testing.T) {
 		t.Fatalf("read %d", len(got))
 	}
 	e.sync()
-	e.l.mu.Lock()
-	hot := e.l.hotPath(e.l.segs[len(e.l.segs)-1].base)
-	e.l.mu.Unlock()
-	st, err := os.Stat(hot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crashCopy(t, e)
-	e.open()
-	if got := int64(e.l.Stats().BytesWritten); got >= st.Size() {
-		t.Errorf("the start wrote %d bytes of a hot tail of %d: all of it", got, st.Size())
+	size := killAndRestart(t, e)
+	if got := int64(e.l.Stats().BytesWritten); got >= size {
+		t.Errorf("the start wrote %d bytes of a hot tail of %d: all of it", got, size)
 	}
 	sk := e.l.Skipped()
 	if sk["soil"][0] != 4 || sk["air"][0] != 201 {
@@ -586,4 +573,20 @@ func TestHotCrashKeepsEachSensorsNewestReading(t *testing.T) {
 	if got := drain(t, e.cursor("mqtt"), 1000); len(got) != 0 {
 		t.Errorf("mqtt read %v again after the crash", values(got))
 	}
+}
+
+// killAndRestart stands for a kill -9 of e's process and its start: it
+// returns the size of the active hot segment the killed process left.
+func killAndRestart(t *testing.T, e *env) int64 {
+	t.Helper()
+	e.l.mu.Lock()
+	hot := e.l.hotPath(e.l.active().base)
+	e.l.mu.Unlock()
+	st, err := os.Stat(hot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashCopy(t, e)
+	e.open()
+	return st.Size()
 }
