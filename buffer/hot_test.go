@@ -153,6 +153,49 @@ func TestHotPowerCut(t *testing.T) {
 	_ = c
 }
 
+// TestHotPowerCutAnnouncesFromTheDisk: after a power cut the disk holds no
+// reading every output acknowledged in time, so the log cannot know where
+// its seqs ended. The gap it announces starts after the newest reading on
+// disk, and so covers the delivered readings that never reached the disk
+// as well as those of the last sync interval the cut took; the new seqs
+// come after all of them.
+func TestHotPowerCutAnnouncesFromTheDisk(t *testing.T) {
+	e := newHotEnv(t, Config{}) // sync 1h: only e.sync commits
+	c := e.cursor("mqtt")
+	e.append(many("air", 0, 10)...) // seqs 1-10: unacknowledged at the commit, so on disk
+	e.sync()
+	drain(t, c, 100)
+	e.append(many("air", 10, 10)...) // 11-20: acknowledged before any commit, never on disk
+	drain(t, c, 100)
+	e.sync()
+	e.append(many("air", 20, 5)...) // 21-25: not yet due, taken by the cut
+	dir := e.dir
+	crashCopy(t, e)
+	if err := os.RemoveAll(e.cfg.HotDir); err != nil { // the power cut
+		t.Fatal(err)
+	}
+	l, err := Open(dir, Config{HotDir: t.TempDir()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	resumed, skipped := l.Resumed()["air"], l.Skipped()["air"]
+	if skipped[0] != 11 || skipped[1] != resumed-1 || resumed <= 25 {
+		t.Fatalf("after the power cut: resumed at %d, skipped %v; want the gap from 11 (after the newest reading on disk) to just before a seq above 25", resumed, skipped)
+	}
+	c2, _ := l.Cursor("mqtt")
+	if got := drain(t, c2, 100); len(got) != 0 {
+		t.Fatalf("the cursor read %d acknowledged readings again", len(got))
+	}
+	rs := many("air", 25, 1)
+	if err := l.Append(rs); err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Seq != resumed {
+		t.Fatalf("the first reading after the cut got seq %d, want %d", rs[0].Seq, resumed)
+	}
+}
+
 // crashCopy stands for a kill -9 of e's process: e's files are left as
 // they are (the log is closed without its Close: its lock and handles are
 // dropped, nothing is written).

@@ -284,9 +284,13 @@ func (l *Log) Resumed() map[string]uint64 {
 // Skipped returns, per sensor whose seqs resumed after a gap (Resumed),
 // the seqs of the gap [first, last]: from the one after the sensor's last
 // reading the log holds to the end of the previous run's reservation. No
-// reading of this log has a seq in it (any that had one was lost with a
-// tail the log reported); last+1 is where the sensor resumed. Safe for
-// concurrent use.
+// reading of this log has a seq in it, and none will: last+1 is where the
+// sensor resumed. After a crash the hot tail holds every reading taken,
+// so the gap's seqs were never used (or were lost with a tail the log
+// reported). After a power cut the disk holds no reading that every output
+// acknowledged before it was due, so the gap also covers those delivered
+// readings, and the readings of the last sync interval that the cut took.
+// Safe for concurrent use.
 func (l *Log) Skipped() map[string][2]uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

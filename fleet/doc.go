@@ -26,8 +26,10 @@
 // kelvin/AGENT/restart ({"seq_resume":{"tank":65537},"skip_from":{"tank":1743}}:
 // where each sensor's seqs resumed and, when said, the first seq skipped),
 // or, over Kafka, in the "restart" header of each sensor's
-// first reading after the restart (reading.SensorRestart, with the exact
-// range skipped), and those seqs are neither received nor lost. A seq far
+// first reading after the restart (reading.SensorRestart, with the range
+// skipped), and those of its seqs not received are neither received nor
+// lost. (After a power cut the range can start below the seqs the gateway
+// last used: see reading.SensorRestart.) A seq far
 // below the highest (2^20), outside
 // every gap, means the gateway started over with a new data directory:
 // counted as a reset, not as duplicates forever.

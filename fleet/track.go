@@ -82,9 +82,11 @@ func (s *seqs) accept(seq uint64, now time.Time) int {
 	return duplicate
 }
 
-// skip records that the gateway will never publish seqs [from, to]: a
-// block it reserved before a restart and did not use. They are neither
-// received nor lost. Before the sensor's first reading it does nothing.
+// skip records that the gateway will publish no more readings with seqs
+// [from, to]: a block it reserved before a restart and did not use (after
+// a power cut, also readings it delivered before it, or lost in it;
+// reading.SensorRestart). Those not received are neither received nor
+// lost. Before the sensor's first reading it does nothing.
 func (s *seqs) skip(from, to uint64, now time.Time) {
 	if from == 0 || to < from {
 		return

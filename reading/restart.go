@@ -12,12 +12,15 @@ import (
 const RestartHeader = "restart"
 
 // SensorRestart is one sensor's part of a gateway's restart announcement:
-// its seqs resumed at SeqResume after the restart, and the seqs from
-// SkipFrom to SeqResume-1 were reserved by the previous run and never
-// published (SkipFrom is the seq after the sensor's last reading the
-// gateway's buffer kept). A consumer counts the seqs of that range it has
-// not seen as skipped, not lost; seqs below SkipFrom that it has not seen
-// stay missing. SkipFrom 0 means unknown (an announcement relayed from
+// its seqs resumed at SeqResume after the restart, and no reading with a
+// seq from SkipFrom to SeqResume-1 will come that has not come already
+// (SkipFrom is the seq after the sensor's last reading the gateway's
+// buffer kept). After a crash or kill -9 that range was reserved by the
+// previous run and never used. After a power cut it may also hold readings
+// that were delivered before the cut (acknowledged in time, they were on
+// no disk) and those of the last buffer.sync the cut took. A consumer
+// counts the seqs of that range it has not seen as skipped, not lost; seqs
+// below SkipFrom that it has not seen stay missing. SkipFrom 0 means unknown (an announcement relayed from
 // MQTT's kelvin/AGENT/restart, which names only seq_resume): then every
 // seq missing just below SeqResume, back to the highest seen before it,
 // is skipped.

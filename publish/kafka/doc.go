@@ -39,8 +39,10 @@
 //
 //	{"started":"2026-12-04T22:00:00Z","seq_resume":65537,"skip_from":1743}
 //
-// seqs skip_from..seq_resume-1 were never published, so a consumer counts
-// them as skipped rather than lost (Output.AnnounceSkipped). A fleet that
+// no reading with a seq in skip_from..seq_resume-1 will come that has not
+// come already (after a crash they were never used; after a power cut, see
+// reading.SensorRestart), so a consumer counts those it lacks as skipped
+// rather than lost (Output.AnnounceSkipped). A fleet that
 // forwards gateways' readings carries their announcements on the same way
 // (Output.MirrorGatewayRestart).
 //

@@ -262,8 +262,10 @@ type restartMark struct {
 
 // AnnounceSkipped makes the first reading of each sensor of skipped after
 // this start carry the record header "restart" (reading.SensorRestart):
-// the sensor's seqs resumed at last+1, and first..last were reserved by
-// the previous run and never published. A header rather than a record of
+// the sensor's seqs resumed at last+1, and no reading with a seq in
+// first..last will be published that was not before the restart (reserved
+// and never used after a crash; see reading.SensorRestart for a power
+// cut). A header rather than a record of
 // its own: consumers that only parse reading values see nothing new; it
 // travels with the reading through the buffer and any outage, so it
 // reaches the topic with the first reading after the restart, in the

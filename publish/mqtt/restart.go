@@ -11,9 +11,11 @@ import (
 // kelvin/{agent}/restart at every connection (and at once when the
 // connection is already up): when this run started and, after a restart
 // that skipped seqs (a crash: seqs are reserved ahead, never reused), the
-// exact ranges skipped: per sensor of skipped, seqs first..last
-// were reserved by the previous run and never published, and the sensor
-// resumed at last+1 (reading.Restart):
+// ranges skipped: per sensor of skipped, no reading with a seq from first
+// to last will be published that was not published before the restart
+// (after a crash they were never used; after a power cut, see
+// reading.SensorRestart), and the sensor resumed at last+1
+// (reading.Restart):
 //
 //	{"started":"2026-12-04T22:00:00Z","seq_resume":{"tank":65537},"skip_from":{"tank":1743}}
 //
