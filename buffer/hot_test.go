@@ -160,13 +160,22 @@ func TestHotPowerCut(t *testing.T) {
 // as well as those of the last sync interval the cut took; the new seqs
 // come after all of them.
 func TestHotPowerCutAnnouncesFromTheDisk(t *testing.T) {
-	e := newHotEnv(t, Config{}) // sync 1h: only e.sync commits
+	e := newHotEnv(t, Config{}) // sync 1h: no reading waits long enough to be due
 	c := e.cursor("mqtt")
 	e.append(many("air", 0, 10)...) // seqs 1-10: unacknowledged at the commit, so on disk
 	e.sync()
-	drain(t, c, 100)
+	if got := drain(t, c, 100); len(got) != 10 {
+		t.Fatalf("drained %d readings after the commit, want 10", len(got))
+	}
+	// The commit after a drained backlog, which puts the cursor on disk,
+	// now rather than in the background while 11-20 are unacknowledged.
+	e.sync()
 	e.append(many("air", 10, 10)...) // 11-20: acknowledged before any commit, never on disk
-	drain(t, c, 100)
+	acked := 0
+	testenv.WaitFor(t, "readings 11-20 acknowledged", func() bool {
+		acked += len(drain(t, c, 100))
+		return acked == 10
+	})
 	e.sync()
 	e.append(many("air", 20, 5)...) // 21-25: not yet due, taken by the cut
 	dir := e.dir
