@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -30,8 +31,9 @@ import (
 //
 // At Open, segments left in the hot directory by a killed process are
 // copied to disk (and fsynced) before recovery scans the disk as usual,
-// but for the readings every output had recorded as acknowledged
-// (promoteHot); Close copies what is unacknowledged and empties the hot directory.
+// leaving out the readings every output had recorded as acknowledged and
+// the pages the disk holds already, as the group commit left them during
+// an outage (promoteHot); Close copies what is unacknowledged and empties the hot directory.
 // A power cut loses the tmpfs: what is lost is what was neither
 // acknowledged by every output nor due for the disk, the readings of the
 // last sync interval.
@@ -111,7 +113,9 @@ func (l *Log) pathOf(s *segment) string {
 // checkpoint and every byte from hotFloor on: what an output may still
 // read, and each sensor's newest reading. The bytes before that, readings
 // every output had acknowledged, stay a hole, as the group commit leaves
-// them (readers skip holes).
+// them (readers skip holes). Of those it copies, it writes only the pages
+// the disk does not already hold: after a kill during an outage the group
+// commit had put all but the last sync interval's readings there.
 func (l *Log) promoteHot() error {
 	bases, err := segmentBases(l.hot)
 	if err != nil {
@@ -129,15 +133,20 @@ func (l *Log) promoteHot() error {
 			return err
 		}
 		kept := keptRanges(int64(len(b)), ckptEnds[base], floor-base)
-		var written int64
+		var written, copied int64
 		for _, r := range kept {
 			if err == nil {
-				_, err = f.WriteAt(b[r[0]:r[1]], r[0])
-				written += r[1] - r[0]
+				var n int64
+				n, err = writeChanged(f, b, r[0], r[1])
+				written += n
+				copied += r[1] - r[0]
 			}
 		}
 		if err == nil {
-			err = f.Truncate(int64(len(b)))
+			var fi os.FileInfo
+			if fi, err = f.Stat(); err == nil && fi.Size() != int64(len(b)) {
+				err = f.Truncate(int64(len(b)))
+			}
 		}
 		if err == nil {
 			l.st.Fsyncs++
@@ -148,7 +157,8 @@ func (l *Log) promoteHot() error {
 			return fmt.Errorf("copy %s from %s: %w", name, l.hot, err)
 		}
 		l.st.BytesWritten += uint64(written)
-		l.log.Info("buffer: copied the hot tail a stopped process left to disk", "segment", name, "bytes", written, "acknowledged_bytes_left_out", int64(len(b))-written)
+		l.log.Info("buffer: copied the hot tail a stopped process left to disk", "segment", name, "bytes", written,
+			"bytes_already_on_disk", copied-written, "acknowledged_bytes_left_out", int64(len(b))-copied)
 	}
 	if len(bases) > 0 {
 		if err := l.syncDir(); err != nil {
@@ -159,6 +169,41 @@ func (l *Log) promoteHot() error {
 		os.Remove(l.hotPath(base))
 	}
 	return nil
+}
+
+// diskPage is the unit writeChanged compares in: the block size of ext4
+// and f2fs as a Pi formats them, and the kernel's page.
+const diskPage = 4 << 10
+
+// writeChanged writes b[from:to] to f at the same offsets, leaving out the
+// pages (aligned to the file) whose bytes in that range f already holds,
+// and returns the bytes it wrote. A page it cannot read is written.
+func writeChanged(f *os.File, b []byte, from, to int64) (int64, error) {
+	old := make([]byte, diskPage)
+	var written int64
+	run := int64(-1) // start of the pending run of pages to write
+	flush := func(end int64) error {
+		if run < 0 {
+			return nil
+		}
+		_, err := f.WriteAt(b[run:end], run)
+		written += end - run
+		run = -1
+		return err
+	}
+	for off := from; off < to; {
+		end := min((off/diskPage+1)*diskPage, to)
+		n, _ := f.ReadAt(old[:end-off], off)
+		if int64(n) == end-off && bytes.Equal(old[:n], b[off:end]) {
+			if err := flush(off); err != nil {
+				return written, err
+			}
+		} else if run < 0 {
+			run = off
+		}
+		off = end
+	}
+	return written, flush(to)
 }
 
 // keptRanges are the byte ranges [from, to) of a hot segment of size bytes

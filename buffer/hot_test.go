@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -554,8 +555,9 @@ func TestHotCommitTimerOnlyWhileUnacknowledged(t *testing.T) {
 
 // TestHotCrashCopiesOnlyWhatIsUnacknowledged: after a kill -9, Open copies
 // of the hot tail only the header and checkpoint and what the slowest
-// output had not recorded as acknowledged; the readings every output had
-// acknowledged stay a hole, and each output goes on where it was.
+// output had not recorded as acknowledged, and of that writes only the
+// pages the disk lacks; the readings every output had acknowledged stay a
+// hole, and each output goes on where it was.
 func TestHotCrashCopiesOnlyWhatIsUnacknowledged(t *testing.T) {
 	// Cursor records at every commit, as the agent's commit loop writes
 	// them once a second.
@@ -573,15 +575,23 @@ func TestHotCrashCopiesOnlyWhatIsUnacknowledged(t *testing.T) {
 	if err := slow.Ack(len(rs)); err != nil {
 		t.Fatal(err)
 	}
-	e.sync() // the cursor records, into the hot file
+	e.sync() // the cursor records, into the hot file; kafka's 100 to disk
 	e.append(many("air", 2000, 10)...)
 	e.l.mu.Lock()
 	floor, seg := e.l.minAcked(), e.l.segs[len(e.l.segs)-1]
 	base, ckptEnd := seg.base, seg.ckptEnd
 	e.l.mu.Unlock()
+	fi, err := os.Stat(e.l.segPath(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk := fi.Size() // up to kafka's 100 readings, from the commit
 	size := killAndRestart(t, e)
-	if got, want := int64(e.l.Stats().BytesWritten), ckptEnd+size-(floor-base); got != want || want >= size {
-		t.Errorf("the start wrote %d bytes of a hot tail of %d, want %d: the header and checkpoint and what kafka had not acknowledged", got, size, want)
+	// The header, the checkpoint and kafka's 100 are on disk already; the
+	// last 10 are not, nor the rest of the page the commit's copy ended in.
+	lacking := size - max(onDisk/diskPage*diskPage, floor-base)
+	if got := int64(e.l.Stats().BytesWritten); got != lacking || got >= ckptEnd+size-(floor-base) {
+		t.Errorf("the start wrote %d bytes of a hot tail of %d, want %d: the pages of what kafka had not acknowledged that the disk lacked", got, size, lacking)
 	}
 	if got := drain(t, e.cursor("kafka"), 1000); !equal(values(got), span(1900, 110)) {
 		t.Errorf("kafka read %v after the crash, want 1900..2009", values(got))
@@ -599,6 +609,76 @@ func TestHotCrashCopiesOnlyWhatIsUnacknowledged(t *testing.T) {
 	e.append(rs...)
 	if rs[0].Seq <= 2010 {
 		t.Errorf("seq %d reused after the crash", rs[0].Seq)
+	}
+}
+
+// TestHotCrashInOutageWritesOnlyWhatTheDiskLacks: killed during an outage,
+// the process leaves a hot tail whose readings the group commit had put on
+// disk, all but the last ones; the start writes only the pages holding
+// those, and the output then reads every reading.
+func TestHotCrashInOutageWritesOnlyWhatTheDiskLacks(t *testing.T) {
+	e := newHotEnv(t, Config{})
+	e.cursor("mqtt") // the outage: nothing is acknowledged
+	for i := range 50 {
+		e.append(many("air", i*10, 10)...)
+	}
+	e.sync() // the group commit: all 500 to disk
+	e.append(many("air", 500, 5)...)
+	e.l.mu.Lock()
+	base := e.l.active().base
+	e.l.mu.Unlock()
+	fi, err := os.Stat(e.l.segPath(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk := fi.Size()
+	hot, err := os.ReadFile(e.l.hotPath(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := killAndRestart(t, e)
+	if want := size - onDisk/diskPage*diskPage; int64(e.l.Stats().BytesWritten) != want {
+		t.Errorf("the start wrote %d bytes of a hot tail of %d, %d of it on disk already; want %d: the pages of the last 5 readings", e.l.Stats().BytesWritten, size, onDisk, want)
+	}
+	if disk, err := os.ReadFile(e.l.segPath(base)); err != nil || !bytes.Equal(disk, hot) {
+		t.Errorf("the disk copy differs from the hot segment the process left (%d against %d bytes): %v", len(disk), len(hot), err)
+	}
+	if got := drain(t, e.cursor("mqtt"), 1000); !equal(values(got), span(0, 505)) {
+		t.Errorf("mqtt read %d readings after the crash, want 0..504", len(got))
+	}
+}
+
+// TestWriteChanged: of a range, only the pages whose bytes differ from the
+// file's, or lie past its end, are written, in runs; the file then holds
+// the range.
+func TestWriteChanged(t *testing.T) {
+	b := make([]byte, 5*diskPage+100)
+	for i := range b {
+		b[i] = byte(i%251 + 1)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// On disk: pages 0 and 1 as in b, page 2 differing in one byte, page 3
+	// as in b, and the file ends 10 bytes into page 4.
+	disk := bytes.Clone(b[:4*diskPage+10])
+	disk[2*diskPage+7] ^= 0xff
+	if _, err := f.WriteAt(disk, 0); err != nil {
+		t.Fatal(err)
+	}
+	from := int64(diskPage / 2) // a range starting inside page 0
+	n, err := writeChanged(f, b, from, int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(diskPage + diskPage + 100); n != want {
+		t.Errorf("wrote %d bytes, want %d: page 2, and pages 4 and 5", n, want)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil || !bytes.Equal(got, b) {
+		t.Errorf("the file does not hold the range after writeChanged: %v", err)
 	}
 }
 
