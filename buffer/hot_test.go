@@ -130,16 +130,7 @@ func TestHotPowerCut(t *testing.T) {
 	c := e.cursor("mqtt")
 	e.append(many("air", 0, 20)...)
 	testenv.WaitFor(t, "the readings on disk", func() bool { return e.l.Stats().OnDisk == 20 })
-	dir := e.dir
-	crashCopy(t, e)
-	if err := os.RemoveAll(e.cfg.HotDir); err != nil { // the power cut
-		t.Fatal(err)
-	}
-	l, err := Open(dir, Config{HotDir: t.TempDir()}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := powerCut(t, e)
 	c2, _ := l.Cursor("mqtt")
 	if got := drain(t, c2, 1000); !equal(values(got), span(0, 20)) {
 		t.Fatalf("after the power cut the cursor read %v", values(got))
@@ -179,16 +170,7 @@ func TestHotPowerCutAnnouncesFromTheDisk(t *testing.T) {
 	})
 	e.sync()
 	e.append(many("air", 20, 5)...) // 21-25: not yet due, taken by the cut
-	dir := e.dir
-	crashCopy(t, e)
-	if err := os.RemoveAll(e.cfg.HotDir); err != nil { // the power cut
-		t.Fatal(err)
-	}
-	l, err := Open(dir, Config{HotDir: t.TempDir()}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := powerCut(t, e)
 	resumed, skipped := l.Resumed()["air"], l.Skipped()["air"]
 	if skipped[0] != 11 || skipped[1] != resumed-1 || resumed <= 25 {
 		t.Fatalf("after the power cut: resumed at %d, skipped %v; want the gap from 11 (after the newest reading on disk) to just before a seq above 25", resumed, skipped)
@@ -204,6 +186,23 @@ func TestHotPowerCutAnnouncesFromTheDisk(t *testing.T) {
 	if rs[0].Seq != resumed {
 		t.Fatalf("the first reading after the cut got seq %d, want %d", rs[0].Seq, resumed)
 	}
+}
+
+// powerCut stands for a power cut of e's process and its start: the
+// process dies as in crashCopy, the tmpfs of its hot tail is lost, and the
+// log is opened again from the disk alone, with an empty hot directory.
+func powerCut(t *testing.T, e *env) *Log {
+	t.Helper()
+	crashCopy(t, e)
+	if err := os.RemoveAll(e.cfg.HotDir); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(e.dir, Config{HotDir: t.TempDir()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // crashCopy stands for a kill -9 of e's process: e's files are left as
@@ -341,16 +340,7 @@ func TestHotPowerCutAfterDrainIsNoLoss(t *testing.T) {
 	e.sync()
 	e.sync()                      // deletes what every cursor passed
 	e.append(rd("new-sensor", 1)) // a reservation write, recording the end
-	dir := e.dir
-	crashCopy(t, e)
-	if err := os.RemoveAll(e.cfg.HotDir); err != nil {
-		t.Fatal(err)
-	}
-	l, err := Open(dir, Config{HotDir: t.TempDir()}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := powerCut(t, e)
 	if st := l.Stats(); st.LostBytes != 0 {
 		t.Fatalf("lost_bytes = %d after a power cut that took only acknowledged readings", st.LostBytes)
 	}
