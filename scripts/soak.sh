@@ -31,7 +31,9 @@
 # acknowledged. From outside: per sensor and cut, the newest reading that
 # arrived from before the cut must have been taken at most one read
 # period (1 s), plus buffer.sync (1 s), plus a second of slack, before it;
-# the summary gives the widest such window, and a wider one is a failure.
+# the summary gives the widest such window and about how many readings
+# the cuts took (one per second of window beyond the first), and a window
+# wider than the bound is a failure.
 # The readings in that window are among those the restart announces as
 # skipped. Not simulated: the disk still holds what the killed process
 # wrote without fsync, which a real cut may lose (the buffer's torn-tail
@@ -216,7 +218,8 @@ if cuts:
     windows.sort()
     worst = windows[-1][0] if windows else 0.0
     med = windows[len(windows) // 2][0] if windows else 0.0
-    print(f"power cuts: {len(cuts)}; newest reading delivered from before a cut: taken {med:.2f} s before it (median of {len(windows)}), {worst:.2f} s at most (bound {bound:.0f} s)")
+    lost = sum(max(0, round(w) - 1) for w, _, _ in windows)  # read every second
+    print(f"power cuts: {len(cuts)}; newest reading delivered from before a cut: taken {med:.2f} s before it (median of {len(windows)}), {worst:.2f} s at most (bound {bound:.0f} s); about {lost} readings lost to the cuts")
     for w, s, k in windows[::-1][:3]:
         if w > bound:
             print(f"  {s}: nothing taken in the {w:.2f} s before the cut at {k:.3f} arrived")
