@@ -493,8 +493,10 @@ func (s *segReader) next() (rec record, skipped int64, ok bool, err error) {
 				skipped = 0
 				// zeros moved the window, and rec's payload with it: a hole
 				// wider than the window left the payload on other bytes.
-				if rec, ok, err = s.at(off); err != nil || !ok {
-					return record{}, 0, false, fmt.Errorf("read at %d: the record changed under the reader (%v)", off, err)
+				if rec, ok, err = s.at(off); err != nil {
+					return record{}, 0, false, fmt.Errorf("read the record at %d again after a hole: %w", off, err)
+				} else if !ok {
+					return record{}, 0, false, fmt.Errorf("read the record at %d again after a hole: it is no longer there", off)
 				}
 			}
 			return rec, skipped, true, nil
