@@ -478,6 +478,7 @@ func (a *Agent) Status() httpui.Status {
 		Dropped: bs.DroppedFull + bs.DroppedAge, Refused: bs.Refused, Corrupt: bs.CorruptSkipped + bs.TornTruncated,
 		FsyncsPerHour: float64(bs.Fsyncs) / hours, BytesWrittenPerHr: float64(bs.BytesWritten) / hours,
 		Fsyncs: bs.Fsyncs, BytesWritten: bs.BytesWritten, Forwarded: bs.Forwarded,
+		FsyncsLastDay: bs.LastDay.Fsyncs, BytesWrittenLastDay: bs.LastDay.BytesWritten,
 		Refusing: a.refusals.state(),
 		OnDisk:   bs.OnDisk, HotTail: bs.Hot != "", DiskFull: bs.DiskFull,
 		HotBytes: bs.HotBytes, HotFull: bs.HotFull,

@@ -126,6 +126,11 @@ http: { listen: "" }
 		o := a.Status().Outputs[0]
 		return !o.Connected && o.Backlog >= 60
 	})
+	// The outage's writes show on the page, in the last day's figures too.
+	if b := a.Status().Buffer; b.BytesWritten == 0 || b.BytesWrittenLastDay != b.BytesWritten || b.FsyncsLastDay != b.Fsyncs {
+		t.Errorf("buffer status during the outage: %d bytes and %d fsyncs since the start, %d and %d in the last day; want the same, not 0",
+			b.BytesWritten, b.Fsyncs, b.BytesWrittenLastDay, b.FsyncsLastDay)
+	}
 	broker.Start()
 	maxSeq := func(s string) uint64 {
 		sink.mu.Lock()

@@ -113,7 +113,7 @@ func (l *Log) writeHeader(seg *segment) error {
 	if seg.hot {
 		seg.synced = seg.size // in the tmpfs: nothing to fsync
 	} else {
-		l.st.BytesWritten += uint64(n)
+		l.wrote(int64(n))
 	}
 	seg.ckptEnd = int64(n)
 	l.ckptLen = int64(n) - magicLen
@@ -179,7 +179,7 @@ func (l *Log) flushLocked() error {
 		// In the hot tail: safe from a kill -9, so durable for Next.
 		a.synced = a.size
 	} else {
-		l.st.BytesWritten += uint64(n)
+		l.wrote(int64(n))
 	}
 	l.pending.buf, l.pending.readings = l.pending.buf[:0], 0
 	return nil

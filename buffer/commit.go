@@ -18,7 +18,7 @@ func (l *Log) syncFiles() error {
 	}
 	for _, s := range l.segs {
 		if s.w != nil && s.synced < s.size {
-			l.st.Fsyncs++
+			l.fsynced(1)
 			if err := s.w.Sync(); err != nil {
 				return fmt.Errorf("sync %s: %w", filepath.Base(s.w.Name()), err)
 			}
@@ -40,7 +40,7 @@ func (l *Log) syncDir() error {
 		return err
 	}
 	defer d.Close()
-	l.st.Fsyncs++
+	l.fsynced(1)
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync directory: %w", err)
 	}
@@ -341,7 +341,7 @@ func (p *commitPlan) fsync(l *Log) {
 // hot tail always (what is in it is durable whatever the disk does),
 // without one only if everything succeeded.
 func (l *Log) finishCommit(p *commitPlan) {
-	l.st.Fsyncs += uint64(len(p.files) + len(p.spills))
+	l.fsynced(len(p.files) + len(p.spills))
 	if l.hot != "" {
 		l.spillDone(p.spills, p.spillErrs)
 		if p.dirErr != nil && p.spillErr == nil {
@@ -400,7 +400,7 @@ func (l *Log) syncDirCounted() error {
 	defer d.Close()
 	err = d.Sync()
 	l.mu.Lock()
-	l.st.Fsyncs++
+	l.fsynced(1)
 	l.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("sync directory: %w", err)

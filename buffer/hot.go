@@ -149,14 +149,14 @@ func (l *Log) promoteHot() error {
 			}
 		}
 		if err == nil {
-			l.st.Fsyncs++
+			l.fsynced(1)
 			err = f.Sync()
 		}
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("copy %s from %s: %w", name, l.hot, err)
 		}
-		l.st.BytesWritten += uint64(written)
+		l.wrote(written)
 		l.log.Info("buffer: copied the hot tail a stopped process left to disk", "segment", name, "bytes", written,
 			"bytes_already_on_disk", copied-written, "acknowledged_bytes_left_out", int64(len(b))-copied)
 	}
@@ -464,7 +464,7 @@ func (l *Log) copyRange(s *segment, from, to int64) error {
 			return fmt.Errorf("read %s: %w", filepath.Base(s.w.Name()), err)
 		}
 		w, err := l.writeAt(s, s.cold, buf[:n], off)
-		l.st.BytesWritten += uint64(w)
+		l.wrote(int64(w))
 		if err != nil {
 			return fmt.Errorf("write %s: %w", filepath.Base(s.cold.Name()), err)
 		}

@@ -142,6 +142,7 @@ type Log struct {
 	corruptSeen map[int64]bool     // corrupt regions already counted, by global offset
 	scratch     batch              // reused by every Append (append.go)
 	st          Stats
+	wear        wear // st's Fsyncs and BytesWritten in each hour of the last day (wear.go)
 }
 
 // settings is what Open fixes for the life of a Log.
@@ -360,6 +361,10 @@ type Stats struct {
 	BytesWritten   uint64        `json:"bytes_written"`   // bytes written to segment files
 	Cursors        []CursorStats `json:"cursors"`         // by name
 
+	// LastDay is Fsyncs and BytesWritten in the last 24 hours: what the
+	// storage pays per day now, whatever an outage long ago cost.
+	LastDay WearStats `json:"last_24h"`
+
 	// OnDisk is the number of readings on disk that some output has not
 	// acknowledged: 0 while the outputs keep up ("in memory, nothing
 	// pending"), the backlog the disk holds otherwise.
@@ -392,6 +397,7 @@ func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.st
+	s.LastDay = l.wear.day(l.now())
 	s.Bytes = l.total
 	s.Segments = len(l.segs)
 	end := l.end()

@@ -143,7 +143,7 @@ func (l *Log) scanSegment(base int64, last bool, openNS int64, cursorPos *cursor
 	}
 	if !last {
 		// Flush what a killed process left in the page cache, then close.
-		l.st.Fsyncs++
+		l.fsynced(1)
 		if err := f.Sync(); err != nil {
 			f.Close()
 			return nil, false, fmt.Errorf("buffer: sync %s: %w", name, err)

@@ -251,7 +251,7 @@ func (l *Log) reserveLocked(extra map[string]uint64) {
 		res.seqs[s] = r
 	}
 	n, err := writeReservation(l.dir, res)
-	l.st.Fsyncs += uint64(n)
+	l.fsynced(n)
 	switch {
 	case err != nil && l.seq.err == nil:
 		l.log.Error("buffer: cannot write the seq reservation; retrying, seqs are still handed out", "err", err)
@@ -311,7 +311,7 @@ func (l *Log) recordEndLocked(end int64) {
 		seqs[s] = v
 	}
 	n, err := writeReservation(l.dir, reservation{seqs: seqs, end: end, clean: true})
-	l.st.Fsyncs += uint64(n)
+	l.fsynced(n)
 	if err != nil {
 		l.log.Warn("buffer: cannot record the log's end in the seq reservation", "err", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,15 +119,18 @@ func TestPageInChromium(t *testing.T) {
 				{Name: "kafka", State: "disconnected", Backlog: 17, OldestUnsent: now.Add(-5*time.Minute - 10*time.Second), LastError: "kafka: dial: connection refused"},
 			},
 			Buffer: &BufferStatus{Bytes: 2048, MaxBytes: 64 << 20, HotTail: true,
-				Fsyncs: 8, FsyncsPerHour: 3.8, BytesWritten: 4096, BytesWrittenPerHr: 1950},
+				Fsyncs: 8, FsyncsPerHour: 3.8, BytesWritten: 4096, BytesWrittenPerHr: 1950,
+				FsyncsLastDay: 2, BytesWrittenLastDay: 1536},
 			Notices: []string{"bulk conversion unavailable on w1_bus_master1: permission denied; readings take 3 × 750ms; see docs/hardware.md"},
 		}
 	}
-	// young is the same agent a minute after its start: its few fsyncs so
-	// far, not a rate an hour would not bear out.
-	young := func() Status {
+	// The restarted agent: a minute after its start, then (once age is
+	// set) three days after it.
+	var age atomic.Int64
+	age.Store(int64(time.Minute))
+	restarted := func() Status {
 		st := status()
-		st.Started = wallclock.Now().Add(-time.Minute)
+		st.Started = wallclock.Now().Add(-time.Duration(age.Load()))
 		return st
 	}
 	temp := func(seq int, v float64, at time.Time) reading.Reading {
@@ -158,7 +162,7 @@ func TestPageInChromium(t *testing.T) {
 		t.Errorf("header: %+v", p)
 	}
 	if want := "mqttconnectedkafkadisconnected · backlog 17, oldest 5 min agokafka: dial: connection refused" +
-		"buffer2.0 KiB of 64.0 MiBin memory, nothing pending4 fsyncs/h · 1.9 KiB/h written" +
+		"buffer2.0 KiB of 64.0 MiBin memory, nothing pending8 fsyncs · 4.0 KiB written since start" +
 		"noticebulk conversion unavailable on w1_bus_master1: permission denied; readings take 3 × 750ms; see docs/hardware.md"; p.Outputs != want {
 		t.Errorf("outputs: %q, want %q", p.Outputs, want)
 	}
@@ -193,7 +197,7 @@ func TestPageInChromium(t *testing.T) {
 	// while the page was away.
 	stop()
 	b.waitPage("the offline banner", func(p pageState) bool { return p.Offline && p.Link == "offline" })
-	s2 := New(Config{}, young, nil, nil)
+	s2 := New(Config{}, restarted, nil, nil)
 	s2.Publish(temp(121, 23.456, wallclock.Now().Add(-time.Second)))
 	s2.Publish(temp(122, 24.5, wallclock.Now()))
 	l2, err := net.Listen("tcp", addr)
@@ -211,6 +215,13 @@ func TestPageInChromium(t *testing.T) {
 	p = b.waitPage("the young agent's status", func(p pageState) bool { return strings.HasPrefix(p.Uptime, "1 min") })
 	if want := "8 fsyncs · 4.0 KiB written since start"; !strings.Contains(p.Outputs, want) {
 		t.Errorf("a minute after the start the buffer line reads %q, want %q", p.Outputs, want)
+	}
+	// After a day, the buffer line is the last 24 hours', not the totals:
+	// an outage long ago no longer weighs on what the card pays now.
+	age.Store(int64(72 * time.Hour))
+	p = b.waitPage("the status of an agent three days old", func(p pageState) bool { return strings.HasPrefix(p.Uptime, "3 d") })
+	if want := "2 fsyncs · 1.5 KiB written in the last 24 h"; !strings.Contains(p.Outputs, want) {
+		t.Errorf("three days after the start the buffer line reads %q, want %q", p.Outputs, want)
 	}
 }
 

@@ -86,7 +86,9 @@ type Status struct {
 }
 
 // BufferStatus is the durable buffer's use of the disk, shown in the page's
-// status strip. Per-hour figures are averages since the agent started.
+// status strip. Per-hour figures are averages since the agent started; the
+// last-24-hour figures are what the storage pays per day now (the page
+// shows those once the agent has run a day, the totals before).
 type BufferStatus struct {
 	Bytes             int64   `json:"bytes"`     // on disk now
 	MaxBytes          int64   `json:"max_bytes"` // the budget
@@ -100,6 +102,11 @@ type BufferStatus struct {
 	Refusing     string `json:"refusing,omitempty"`
 	Fsyncs       uint64 `json:"fsyncs"`        // since the start
 	BytesWritten uint64 `json:"bytes_written"` // since the start
+	// FsyncsLastDay and BytesWrittenLastDay count the last 24 hours (the
+	// current hour so far and the 23 before it), the totals while the
+	// agent is younger.
+	FsyncsLastDay       uint64 `json:"fsyncs_last_24h"`
+	BytesWrittenLastDay uint64 `json:"bytes_written_last_24h"`
 	// Forwarded counts the readings of other agents stored since the start
 	// (fleet.forward: buffer.Log.AppendForwarded).
 	Forwarded uint64 `json:"forwarded"`

@@ -511,12 +511,15 @@
       if (b.hot_full) where.textContent += ' · memory tail full, writing to disk';
       const wear = document.createElement('span');
       wear.className = 'muted';
-      // Per hour only after an hour: a start's few fsyncs (the seq
-      // reservation) would read as hundreds an hour in its first minutes.
+      // What the storage pays per day: the last 24 hours once the agent has
+      // run a day (an outage long ago no longer weighs on it), the totals
+      // before (a start's few fsyncs, the seq reservation, would read as
+      // hundreds an hour in its first minutes).
       const up = st.status.started ? now() - Date.parse(st.status.started) : 0;
-      wear.textContent = up >= 3.6e6 ?
-        Math.round(b.fsyncs_per_hour) + ' fsyncs/h · ' + fmtBytes(b.bytes_written_per_hour) + '/h written' :
-        b.fsyncs + (b.fsyncs === 1 ? ' fsync · ' : ' fsyncs · ') + fmtBytes(b.bytes_written) + ' written since start';
+      const day = up >= 864e5;
+      const fsyncs = day ? b.fsyncs_last_24h : b.fsyncs;
+      wear.textContent = fsyncs + (fsyncs === 1 ? ' fsync · ' : ' fsyncs · ') +
+        fmtBytes(day ? b.bytes_written_last_24h : b.bytes_written) + (day ? ' written in the last 24 h' : ' written since start');
       li.append(name, use, where, wear);
       ul.append(li);
     }
