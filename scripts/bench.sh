@@ -5,7 +5,7 @@
 # Prints Markdown tables of medians with min–max; docs/BENCHMARKS.md quotes
 # them. Numbers, never pass/fail: nothing here is a test.
 #
-# Usage: scripts/bench.sh [all|go|agent|start|disk|size]
+# Usage: scripts/bench.sh [all|go|agent|start|disk|together|size]
 #   go     go test -bench of every package, COUNT runs each, one at a time,
 #          so that a benchmark and its baseline (sub-benchmarks) interleave
 #   agent  kelvin run with 1 (idle), 8 and 64 simulated sensors at 1 Hz
@@ -17,6 +17,10 @@
 #          message at the broker
 #   start  only start → first message
 #   disk   only the bytes to storage and fsyncs
+#   together  (TELEGRAF only) Kelvin and Telegraf run at the same time, on
+#          the same CPU, their CPU read at the same instants: a ratio per
+#          window that the machine's load moves alike for both (SIZES,
+#          COUNT rounds, WINDOW, WARMUP)
 #   size   stripped binaries for every target, with and without Kafka
 #
 # With TELEGRAF=/path/to/telegraf, agent, start and disk measure Kelvin side
@@ -171,6 +175,11 @@ bench_agent() {
 	disk:) agent_disk ;;
 	start:*) peer_start ;;
 	disk:*) peer_disk ${SIZES:-8 64} ;;
+	together:*) peer_together ${SIZES:-8 64} ;;
+	together:)
+		echo "bench.sh: together needs TELEGRAF=/path/to/telegraf" >&2
+		return 2
+		;;
 	*:)
 		agent_rss
 		agent_disk
@@ -529,6 +538,67 @@ peer_disk() {
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# peer_together sensor counts…: Kelvin and Telegraf at the same time, both
+# on CPU 0 (with PIN=0 unpinned, as services run; the broker on CPU 1), on
+# the same tree, COUNT rounds (each a
+# fresh start of both, the starting order alternating) of one WINDOW after
+# WARMUP seconds; both agents' CPU is read at the same instants, so each
+# window gives a ratio of two figures measured under the same load. The
+# interleaved runs of disk measure each agent in a window of its own, and
+# the machine's load moves between windows by more than the ratio's
+# distance to its goal; here it moves both alike. The two together use
+# well under 1 % of the CPU they share, so they seldom wait for each
+# other, and a wait is not counted as CPU. pin0 and pin1 are bench_agent's.
+peer_together() {
+	local n c windows=
+	echo "== together: Kelvin and Telegraf running at the same time (WINDOW=${WINDOW}s after ${WARMUP:-5}s, COUNT=$COUNT rounds; $([ "${PIN:-1}" = 0 ] && echo "both unpinned" || echo "both on CPU 0"), mosquitto on CPU 1)"
+	machine
+	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
+	echo "| sensors @ 1 Hz | Kelvin, CPU % of one core | Telegraf, CPU % of one core | Kelvin/Telegraf per window, median (min–max) | readings/s at broker, Kelvin / Telegraf |"
+	echo "|---|---:|---:|---:|---:|"
+	for n in "$@"; do
+		w1_tree "$dir/w1" "$n"
+		local kc=() tc=() rs=() kr=() tr=()
+		for ((c = 0; c < COUNT; c++)); do
+			local order=(kelvin telegraf) s
+			[ $((c % 2)) = 1 ] && order=(telegraf kelvin)
+			rm -rf "$dir/data" "${RUNTIME_DIRECTORY:?}"/*
+			declare -A pid=()
+			for s in "${order[@]}"; do
+				local topic cmd
+				IFS='|' read -r topic cmd <<<"$(peer_cmd "$s" "$n" 1s)"
+				# shellcheck disable=SC2086 # cmd is split on purpose
+				"${pin0[@]}" sh -c 'exec "$@"' sh $cmd 2>>"$OUT/$s.log" &
+				pid[$s]=$!
+			done
+			sleep "${WARMUP:-5}"
+			"${pin1[@]}" "$sub" -h 127.0.0.1 -p "$port" -t 'kelvin/bench/+' -t 'telegraf/+' -v >"$OUT/sub-together.txt" &
+			local spid=$! k0 t0 k1 t1
+			k0=$(cpu_ns "${pid[kelvin]}")
+			t0=$(cpu_ns "${pid[telegraf]}")
+			sleep "$WINDOW"
+			k1=$(cpu_ns "${pid[kelvin]}")
+			t1=$(cpu_ns "${pid[telegraf]}")
+			kill -TERM "$spid" "${pid[kelvin]}" "${pid[telegraf]}"
+			{ sleep 10; kill -KILL "$spid" 2>/dev/null; } & # see peer_disk
+			wait "$spid" "${pid[kelvin]}" "${pid[telegraf]}" || true
+			kc+=("$(awk -v d=$((k1 - k0)) -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}')")
+			tc+=("$(awk -v d=$((t1 - t0)) -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}')")
+			rs+=("$(awk -v k=$((k1 - k0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.2f", k/t}')")
+			kr+=("$(awk -v w="$WINDOW" '/^kelvin\/bench\// && !/\/status / {n++} END {printf "%.1f", n/w}' "$OUT/sub-together.txt")")
+			tr+=("$(awk -v w="$WINDOW" '/^telegraf\// {n++} END {printf "%.1f", n/w}' "$OUT/sub-together.txt")")
+			unset pid
+		done
+		printf '| %s | %s | %s | **%s** | %s / %s |\n' "$n" "$(mmm "${kc[@]}")" "$(mmm "${tc[@]}")" "$(mmm "${rs[@]}")" \
+			"$(printf '%s\n' "${kr[@]}" | median)" "$(printf '%s\n' "${tr[@]}" | median)"
+		windows+="$n sensors, each window's ratio in order: ${rs[*]}"$'\n'
+	done
+	echo
+	printf '%s' "$windows"
+	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 # peer_start: start → first message at the broker, START_COUNT times each,
 # Kelvin and Telegraf interleaved, both reading one source every 10 ms and
 # Telegraf flushing every 10 ms (Kelvin's ds18b20 type refuses intervals
@@ -586,6 +656,7 @@ go) bench_go ;;
 agent) bench_agent ;;
 start) bench_agent start ;;
 disk) bench_agent disk ;;
+together) bench_agent together ;;
 size) bench_size ;;
 all)
 	bench_size
@@ -595,7 +666,7 @@ all)
 	bench_go
 	;;
 *)
-	echo "usage: scripts/bench.sh [all|go|agent|start|disk|size]" >&2
+	echo "usage: scripts/bench.sh [all|go|agent|start|disk|together|size]" >&2
 	exit 2
 	;;
 esac
