@@ -58,22 +58,15 @@ func (w *wear) add(now time.Time, fsyncs, bytes uint64) {
 	w.bytes[i] += bytes
 }
 
-// day returns the counts of the 24 hours up to now.
+// day returns the counts of the 24 hours up to now: the slots of the
+// hours from 23 before now up to the newest counted. (The slots of the
+// hours after the newest counted still hold the day before's counts, until
+// advance clears them.)
 func (w *wear) day(now time.Time) WearStats {
 	var s WearStats
-	if hourOf(now)-w.hour >= 24 {
-		return s // nothing counted in the last day
-	}
-	for i := range 24 {
-		s.Fsyncs += w.fsyncs[i]
-		s.BytesWritten += w.bytes[i]
-	}
-	// Slots of hours between the newest counted and now are stale: they
-	// belong to the day before, and advance has not cleared them yet.
-	for h := w.hour + 1; h <= hourOf(now); h++ {
-		i := slot(h)
-		s.Fsyncs -= w.fsyncs[i]
-		s.BytesWritten -= w.bytes[i]
+	for h := max(w.hour, hourOf(now)) - 23; h <= w.hour; h++ {
+		s.Fsyncs += w.fsyncs[slot(h)]
+		s.BytesWritten += w.bytes[slot(h)]
 	}
 	return s
 }
