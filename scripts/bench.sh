@@ -130,6 +130,9 @@ find_prog() {
 # compare two of them.
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
 
+# cpu_pct ns prints ns of CPU over WINDOW seconds as a share of one core, %.
+cpu_pct() { awk -v d="$1" -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}'; }
+
 median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 
 bench_agent() {
@@ -268,7 +271,7 @@ agent_rss() {
 			t1=$(cpu_ns "$pid")
 			rss+=("$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status")")
 			anon+=("$(awk '/RssAnon/ {printf "%.1f", $2/1024}' "/proc/$pid/status")")
-			cpu+=("$(awk -v d=$((t1 - t0)) -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}')")
+			cpu+=("$(cpu_pct $((t1 - t0)))")
 			if [ "$n" != 1 ]; then
 				per+=("$(awk -v d=$((t1 - t0)) -v w="$WINDOW" -v n="$n" 'BEGIN {printf "%.0f", d/1e3/(w*n)}')")
 			fi
@@ -497,7 +500,7 @@ peer_disk() {
 				# watchdog, so that one stuck subscriber cannot stall the run.
 				{ sleep 10; kill -KILL "$spid" 2>/dev/null; } &
 				wait "$spid" "$tpid" || true
-				cpu[$s]+="$(awk -v d=$((t1 - t0)) -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}') "
+				cpu[$s]+="$(cpu_pct $((t1 - t0))) "
 				mb[$s]+="$(awk -v d=$((w1 - w0)) -v w="$WINDOW" 'BEGIN {printf "%.2f", d*86400/w/1e6}') "
 				# Only the calls inside the window count, not those at start.
 				if [ "${STRACE:-1}" = 0 ]; then
@@ -583,8 +586,8 @@ peer_together() {
 			kill -TERM "$spid" "${pid[kelvin]}" "${pid[telegraf]}"
 			{ sleep 10; kill -KILL "$spid" 2>/dev/null; } & # see peer_disk
 			wait "$spid" "${pid[kelvin]}" "${pid[telegraf]}" || true
-			kc+=("$(awk -v d=$((k1 - k0)) -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}')")
-			tc+=("$(awk -v d=$((t1 - t0)) -v w="$WINDOW" 'BEGIN {printf "%.3f", 100*d/1e9/w}')")
+			kc+=("$(cpu_pct $((k1 - k0)))")
+			tc+=("$(cpu_pct $((t1 - t0)))")
 			rs+=("$(awk -v k=$((k1 - k0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.2f", k/t}')")
 			kr+=("$(awk -v w="$WINDOW" '/^kelvin\/bench\// && !/\/status / {n++} END {printf "%.1f", n/w}' "$OUT/sub-together.txt")")
 			tr+=("$(awk -v w="$WINDOW" '/^telegraf\// {n++} END {printf "%.1f", n/w}' "$OUT/sub-together.txt")")
